@@ -1,0 +1,36 @@
+# Finds every third-party dependency once, as imported targets the subdirectories link to.
+# On Debian they come from the packages scripts/setup.sh installs; on the GPU machine from the
+# unpacked .deb files (CMAKE_PREFIX_PATH) and the LibTorch inside PyTorch.
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+
+pkg_check_modules(ZMQ REQUIRED IMPORTED_TARGET libzmq)
+find_path(CPPZMQ_INCLUDE_DIR zmq.hpp REQUIRED)
+add_library(duet_zmq INTERFACE)
+target_include_directories(duet_zmq INTERFACE ${CPPZMQ_INCLUDE_DIR})
+target_link_libraries(duet_zmq INTERFACE PkgConfig::ZMQ)
+
+find_path(MSGPACK_INCLUDE_DIR msgpack.hpp REQUIRED)
+add_library(duet_msgpack INTERFACE)
+target_include_directories(duet_msgpack INTERFACE ${MSGPACK_INCLUDE_DIR})
+target_compile_definitions(duet_msgpack INTERFACE MSGPACK_NO_BOOST)
+
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(fmt REQUIRED)
+find_package(spdlog REQUIRED)
+find_path(TOMLPP_INCLUDE_DIR toml++/toml.h REQUIRED)
+add_library(duet_toml INTERFACE)
+target_include_directories(duet_toml INTERFACE ${TOMLPP_INCLUDE_DIR})
+# header-only mode: no need for the shared library, same on both machines
+target_compile_definitions(duet_toml INTERFACE TOML_HEADER_ONLY=1)
+
+find_package(Torch REQUIRED)
+# TorchConfig puts its flags (the C++ ABI switch) in TORCH_CXX_FLAGS; apply them to everything
+# so that std::string crosses library boundaries safely.
+set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS} ${TORCH_CXX_FLAGS}")
+
+if(DUET_BUILD_TESTS)
+  find_package(doctest REQUIRED)
+endif()
