@@ -49,6 +49,7 @@ Decisions (also in models/abc-folk/README.md):
     miscFolk/americanfifeopus.abc the tunes numbered X:>100 (the editor's
     appended, un-tidied originals, which he says are malformed and duplicate
     the tidied tunes).
+  * Backticks (`, a pure beaming/spacing mark that abc2midi warns about) are removed.
   * Whitespace: runs of spaces/tabs become one space, lines are stripped,
     empty lines removed (an empty line would end the tune in ABC).
   * Exact duplicates: after all of the above, tunes with the same meter, unit,
@@ -229,6 +230,7 @@ def clean_body_line(line):
     s = INLINE_FIELD_RE.sub(inline, s)
     if "&" in s:
         raise Malformed("voice overlay")
+    s = s.replace("`", "")               # beaming spacer; abc2midi warns "Ignoring reserved character"
     s = re.sub(r"[ \t]+", " ", s).strip()
     return s
 
