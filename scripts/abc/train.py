@@ -33,7 +33,6 @@ import json
 import math
 import os
 import random
-import sys
 import time
 import traceback
 
@@ -229,6 +228,7 @@ def greedy_full_recompute(model, ids, n_new, device):
 
 # ---------------------------------------------------------------- main
 def main():
+    global T0, MAX_NEW_TOKENS
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="out/abc-data")
     ap.add_argument("--out", required=True, help="model folder to write (e.g. $OUT/abc-folk)")
@@ -246,14 +246,16 @@ def main():
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--attention-dropout", type=float, default=0.1)
-    ap.add_argument("--max-steps", type=int, default=4000)
-    ap.add_argument("--time-budget", type=float, default=300.0, help="seconds of training at most")
+    ap.add_argument("--max-steps", type=int, default=6000)
+    ap.add_argument("--time-budget", type=float, default=270.0, help="seconds of training at most")
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--n-samples", type=int, default=100)
+    ap.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS,
+                    help="sampling limit (also written to duet.json)")
     args = ap.parse_args()
 
-    global T0
     T0 = time.time()
+    MAX_NEW_TOKENS = args.max_new_tokens
     os.makedirs(args.out, exist_ok=True)
     random.seed(args.seed)
     torch.manual_seed(args.seed)
