@@ -1,0 +1,43 @@
+#pragma once
+// The transformer blocks of one sequence, seen from the edge: hidden states in, the last block's
+// hidden states out. LocalBackbone runs them in process (the monolithic reference); the edge's
+// remote backbone sends them to the cloud. The generation loop cannot tell them apart, which is
+// what makes "split == monolithic" a meaningful test.
+#include <torch/types.h>
+
+#include <memory>
+#include <vector>
+
+#include "common/pieces.hpp"
+
+namespace duet {
+
+class Backbone {
+ public:
+  virtual ~Backbone() = default;
+  // hidden [n, H] for positions [start, start+n); returns [n, H], or [1, H] (last position) when
+  // last_only. Positions at or after `start` that were sent before are replaced.
+  virtual torch::Tensor forward(const torch::Tensor& hidden, int64_t start, bool last_only) = 0;
+  virtual void reset() = 0;  // forget the sequence
+  // The compute time of the last forward as measured where the blocks ran, in ms (-1: unknown).
+  virtual double last_compute_ms() const { return -1.0; }
+};
+
+// Blocks [first, last) of one checkpoint on one device, with their own KV caches.
+class LocalBackbone final : public Backbone {
+ public:
+  LocalBackbone(const Checkpoint& ckpt, const LoadOptions& opts, int64_t max_positions, int64_t first = 0,
+                int64_t last = -1);
+  torch::Tensor forward(const torch::Tensor& hidden, int64_t start, bool last_only) override;
+  void reset() override;
+  double last_compute_ms() const override { return last_ms_; }
+  int64_t weight_bytes() const;
+
+ private:
+  c10::Device device_;
+  std::vector<std::unique_ptr<Block>> blocks_;
+  std::vector<LayerKvCache> caches_;
+  double last_ms_ = -1;
+};
+
+}  // namespace duet

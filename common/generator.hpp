@@ -1,0 +1,51 @@
+#pragma once
+// The generation loop: embed, run the backbone, norm + head, pick a token, repeat. One loop for
+// the monolithic reference and for the split edge; only the Backbone differs.
+#include <torch/types.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/backbone.hpp"
+#include "common/sampling_options.hpp"
+
+namespace duet {
+
+// What the edge keeps: embedding (with learned positions), final norm, LM head.
+struct EdgePieces {
+  std::unique_ptr<Embedding> embedding;
+  std::unique_ptr<FinalNorm> norm;
+  std::unique_ptr<LmHead> head;
+  static EdgePieces load(const Checkpoint& ckpt, const LoadOptions& opts);
+  torch::Tensor logits(const torch::Tensor& hidden) const;  // [n, H] -> fp32 [n, vocab]
+};
+
+struct GenerationOptions {
+  int64_t max_new_tokens = 64;
+  SamplingOptions sampling;
+  std::vector<int32_t> stop_ids;  // usually the model's EOS ids
+  int64_t max_positions = 0;      // 0: the model's limit
+};
+
+struct StepStats {
+  int64_t positions = 0;   // sent in this step (prompt length for the prefill)
+  double edge_ms = 0;      // embedding + norm + head + sampling
+  double backbone_ms = 0;  // the backbone call: in-process compute, or the network round trip
+  double cloud_ms = -1;    // compute time the backbone reported (-1: none)
+};
+
+struct GenerationResult {
+  std::vector<int32_t> tokens;  // generated ids, the stop token included
+  std::string stop_reason;      // "eos", "max_new_tokens" or "max_positions"
+  std::vector<StepStats> steps;
+};
+
+using TokenCallback = std::function<void(int32_t)>;
+
+GenerationResult generate(const EdgePieces& edge, Backbone& backbone, const std::vector<int32_t>& prompt,
+                          const GenerationOptions& opts, const c10::Device& edge_device,
+                          const TokenCallback& on_token = nullptr);
+
+}  // namespace duet

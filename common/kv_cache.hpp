@@ -1,0 +1,34 @@
+#pragma once
+// The keys and values of one layer for one sequence, preallocated and grown geometrically so
+// that a decode step appends in place instead of concatenating.
+#include <torch/types.h>
+
+namespace duet {
+
+class LayerKvCache {
+ public:
+  LayerKvCache() = default;
+  LayerKvCache(int64_t kv_heads, int64_t head_dim, int64_t max_positions, c10::ScalarType dtype, c10::Device device,
+               int64_t initial_capacity = 256);
+
+  int64_t length() const { return length_; }
+  int64_t capacity() const { return capacity_; }
+  int64_t max_positions() const { return max_positions_; }
+
+  // Writes k, v [kv_heads, n, head_dim] at positions [start, start+n). start may be below the
+  // current length (positions past it are discarded: a rejected draft, a replay), never above.
+  void write(int64_t start, const torch::Tensor& k, const torch::Tensor& v);
+  // Views of positions [0, length): [kv_heads, length, head_dim]
+  torch::Tensor keys() const;
+  torch::Tensor values() const;
+  void clear() { length_ = 0; }
+  int64_t bytes() const;  // allocated, not used
+
+ private:
+  void reserve(int64_t positions);
+  int64_t kv_heads_ = 0, head_dim_ = 0, max_positions_ = 0;
+  int64_t length_ = 0, capacity_ = 0;
+  torch::Tensor k_, v_;  // [kv_heads, capacity, head_dim]
+};
+
+}  // namespace duet

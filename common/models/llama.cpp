@@ -1,0 +1,167 @@
+#include "common/models/llama.hpp"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "common/ops.hpp"
+
+namespace duet::llama {
+
+namespace {
+
+std::string layer_prefix(int64_t i) { return "model.layers." + std::to_string(i) + "."; }
+
+class LlamaEmbedding final : public Embedding {
+ public:
+  explicit LlamaEmbedding(torch::Tensor w) : weight(std::move(w)) {}
+  torch::Tensor forward(const torch::Tensor& ids, int64_t) const override {
+    return torch::embedding(weight, ids.to(weight.device()));
+  }
+  torch::Tensor weight;  // [vocab, hidden]
+};
+
+// Weights are fused at load: one [q+k+v, hidden] projection and one [2*inter, hidden] gate/up.
+class LlamaBlock final : public Block {
+ public:
+  torch::Tensor forward(const torch::Tensor& x, LayerKvCache& kv, int64_t start) const override {
+    const int64_t n = x.size(0);
+    auto h = ops::rms_norm(x, input_norm, eps);
+    auto qkv = torch::linear(h, w_qkv, b_qkv);  // [n, (q_heads + 2 kv_heads) * d]
+    auto q = qkv.narrow(1, 0, q_heads * d).view({n, q_heads, d}).transpose(0, 1);
+    auto k = qkv.narrow(1, q_heads * d, kv_heads * d).view({n, kv_heads, d}).transpose(0, 1);
+    auto v = qkv.narrow(1, (q_heads + kv_heads) * d, kv_heads * d).view({n, kv_heads, d}).transpose(0, 1);
+    q = rope->apply(q, start);
+    k = rope->apply(k, start);
+    kv.write(start, k, v);
+    auto mask = ops::causal_mask(n, start, kv.length(), sliding_window, x.device());
+    auto attn = ops::grouped_attention(q.contiguous(), kv.keys(), kv.values(), mask, 1.0 / std::sqrt(double(d)));
+    auto out = torch::linear(attn.transpose(0, 1).reshape({n, q_heads * d}), w_o);
+    auto r = x + out;
+    auto h2 = ops::rms_norm(r, post_norm, eps);
+    auto gu = torch::linear(h2, w_gate_up, b_gate_up);  // [n, 2*inter]
+    auto act = torch::silu(gu.narrow(1, 0, inter)) * gu.narrow(1, inter, inter);
+    return r + torch::linear(act, w_down, b_down);
+  }
+  LayerKvCache make_cache(int64_t max_positions) const override {
+    return LayerKvCache(kv_heads, d, max_positions, w_qkv.scalar_type(), w_qkv.device());
+  }
+  int64_t weight_bytes() const override {
+    int64_t b = 0;
+    for (const auto* t : {&input_norm, &post_norm, &w_qkv, &b_qkv, &w_o, &w_gate_up, &b_gate_up, &w_down, &b_down})
+      if (t->defined()) b += t->numel() * static_cast<int64_t>(t->element_size());
+    return b;
+  }
+  int64_t kv_bytes_per_position() const override {
+    return 2 * kv_heads * d * static_cast<int64_t>(w_qkv.element_size());
+  }
+
+  int64_t q_heads = 0, kv_heads = 0, d = 0, inter = 0, sliding_window = 0;
+  double eps = 1e-6;
+  torch::Tensor input_norm, post_norm, w_qkv, b_qkv, w_o, w_gate_up, b_gate_up, w_down, b_down;
+  std::shared_ptr<const ops::RopeTable> rope;
+};
+
+class LlamaNorm final : public FinalNorm {
+ public:
+  LlamaNorm(torch::Tensor w, double e) : weight(std::move(w)), eps(e) {}
+  torch::Tensor forward(const torch::Tensor& x) const override { return ops::rms_norm(x, weight, eps); }
+  torch::Tensor weight;
+  double eps;
+};
+
+class LlamaHead final : public LmHead {
+ public:
+  explicit LlamaHead(torch::Tensor w) : weight(std::move(w)) {}
+  torch::Tensor forward(const torch::Tensor& x) const override {
+    return torch::linear(x.to(weight.device()), weight).to(torch::kFloat);
+  }
+  torch::Tensor weight;  // [vocab, hidden]
+};
+
+// One RoPE table per (shape, dtype, device), shared by all blocks of a process.
+std::shared_ptr<const ops::RopeTable> rope_table(const ModelConfig& c, const LoadOptions& o) {
+  static std::mutex mu;
+  static std::vector<std::pair<std::string, std::weak_ptr<const ops::RopeTable>>> cache;
+  const std::string key = std::to_string(c.head_dim) + "/" + std::to_string(c.max_positions) + "/" +
+                          std::to_string(c.rope_theta) + "/" + std::to_string(int(o.dtype)) + "/" + o.device.str();
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto& [k, w] : cache)
+    if (k == key)
+      if (auto p = w.lock()) return p;
+  auto p = std::make_shared<const ops::RopeTable>(c.head_dim, c.max_positions, c.rope_theta, o.dtype, o.device);
+  cache.emplace_back(key, p);
+  return p;
+}
+
+torch::Tensor optional_bias(const Checkpoint& ck, const std::string& name, int64_t size, const LoadOptions& o) {
+  return ck.has(name) ? ck.load(name, {size}, o) : torch::Tensor();
+}
+
+}  // namespace
+
+std::unique_ptr<Embedding> load_embedding(const Checkpoint& ck, const LoadOptions& o) {
+  const auto& c = ck.config();
+  return std::make_unique<LlamaEmbedding>(ck.load("model.embed_tokens.weight", {c.vocab_size, c.hidden_size}, o));
+}
+
+std::unique_ptr<Block> load_block(const Checkpoint& ck, int64_t layer, const LoadOptions& o) {
+  const auto& c = ck.config();
+  if (layer < 0 || layer >= c.num_layers)
+    throw std::out_of_range(ck.dir() + ": layer " + std::to_string(layer) + " does not exist (the model has " +
+                            std::to_string(c.num_layers) + ")");
+  auto b = std::make_unique<LlamaBlock>();
+  b->q_heads = c.num_heads;
+  b->kv_heads = c.num_kv_heads;
+  b->d = c.head_dim;
+  b->inter = c.intermediate_size;
+  b->eps = c.norm_eps;
+  b->sliding_window = c.sliding_window;
+  const std::string p = layer_prefix(layer);
+  const int64_t H = c.hidden_size, qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
+  b->input_norm = ck.load(p + "input_layernorm.weight", {H}, o);
+  b->post_norm = ck.load(p + "post_attention_layernorm.weight", {H}, o);
+  b->w_qkv = torch::cat({ck.load(p + "self_attn.q_proj.weight", {qd, H}, o),
+                         ck.load(p + "self_attn.k_proj.weight", {kvd, H}, o),
+                         ck.load(p + "self_attn.v_proj.weight", {kvd, H}, o)});
+  auto bq = optional_bias(ck, p + "self_attn.q_proj.bias", qd, o);
+  if (bq.defined())
+    b->b_qkv = torch::cat({bq, ck.load(p + "self_attn.k_proj.bias", {kvd}, o), ck.load(p + "self_attn.v_proj.bias", {kvd}, o)});
+  b->w_o = ck.load(p + "self_attn.o_proj.weight", {H, qd}, o);
+  if (ck.has(p + "self_attn.o_proj.bias"))
+    throw std::runtime_error(ck.dir() + ": tensor '" + p + "self_attn.o_proj.bias' present: o_proj bias is not supported");
+  const int64_t I = c.intermediate_size;
+  b->w_gate_up = torch::cat({ck.load(p + "mlp.gate_proj.weight", {I, H}, o), ck.load(p + "mlp.up_proj.weight", {I, H}, o)});
+  auto bg = optional_bias(ck, p + "mlp.gate_proj.bias", I, o);
+  if (bg.defined()) b->b_gate_up = torch::cat({bg, ck.load(p + "mlp.up_proj.bias", {I}, o)});
+  b->w_down = ck.load(p + "mlp.down_proj.weight", {H, I}, o);
+  b->b_down = optional_bias(ck, p + "mlp.down_proj.bias", H, o);
+  b->rope = rope_table(c, o);
+  return b;
+}
+
+std::unique_ptr<FinalNorm> load_final_norm(const Checkpoint& ck, const LoadOptions& o) {
+  const auto& c = ck.config();
+  return std::make_unique<LlamaNorm>(ck.load("model.norm.weight", {c.hidden_size}, o), c.norm_eps);
+}
+
+std::unique_ptr<LmHead> load_lm_head(const Checkpoint& ck, const LoadOptions& o, const Embedding* tied_from) {
+  const auto& c = ck.config();
+  // Tied models may still ship lm_head.weight; an untied one must.
+  if (!ck.has("lm_head.weight") || c.tie_word_embeddings) {
+    if (!c.tie_word_embeddings) ck.info("lm_head.weight");  // throws the clear "not found"
+    if (auto* e = dynamic_cast<const LlamaEmbedding*>(tied_from)) return std::make_unique<LlamaHead>(e->weight);
+    return std::make_unique<LlamaHead>(ck.load("model.embed_tokens.weight", {c.vocab_size, c.hidden_size}, o));
+  }
+  return std::make_unique<LlamaHead>(ck.load("lm_head.weight", {c.vocab_size, c.hidden_size}, o));
+}
+
+std::vector<std::string> block_tensor_names(const Checkpoint& ck, int64_t layer) {
+  std::vector<std::string> names;
+  const std::string p = layer_prefix(layer);
+  for (const auto* t : ck.all_tensors())
+    if (t->name.compare(0, p.size(), p) == 0) names.push_back(t->name);
+  return names;
+}
+
+}  // namespace duet::llama
