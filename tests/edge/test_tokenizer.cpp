@@ -156,3 +156,47 @@ TEST_CASE("stream decoding holds back incomplete characters") {
   // Ids that name no token are skipped, as HuggingFace does.
   CHECK(tok.decode({-1, 1 << 30}).empty());
 }
+
+TEST_CASE("random text: lossless tokenizers round-trip, streams equal decode") {
+  // Pieces random strings are made of: scripts, marks, emoji with joiners, awkward whitespace.
+  const std::vector<std::string> pool = {
+      "a", "Z", "the", " ", "  ", "\t", "\n", "\r\n", "'s", "'LL", "1", "234", "3.14", "é",
+      "e\xCC\x81", "\xCC\x88", "日", "本語", "한", "😀", "👍🏽", "\xE2\x80\x8D", "👩", "ſ", "\xC2\xA0",
+      "\xE3\x80\x80", "!", "...", "(", "|:", "Ω", "ǅ", "𝔘", "½", "_", "-", "<", "s>", "▁"};
+  std::uint64_t state = 12345;
+  const auto next = [&state](std::uint64_t n) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (state >> 33) % n;
+  };
+  for (const char* name : {"gpt2", "qwen2", "llama3_style", "llama_hf", "llama_legacy", "spm_metaspace", "char"}) {
+    CAPTURE(name);
+    const Tokenizer tok = Tokenizer::from_file(fixture_dir(name) + "/tokenizer.json");
+    const std::string n = name;
+    for (int round = 0; round < 150; ++round) {
+      std::string text;
+      const std::size_t len = next(25);
+      for (std::size_t i = 0; i < len; ++i) text += pool[next(pool.size())];
+      CAPTURE(text);
+      const auto ids = tok.encode(text, false);
+      const std::string decoded = tok.decode(ids);
+      CHECK(duet::tokenizer::unicode::is_valid_utf8(decoded));
+      CHECK(stream(tok, ids, false) == decoded);
+      std::string want = n == "qwen2" ? duet::tokenizer::unicode::nfc(text) : text;
+      // Not lossless: unknown characters (char); for Metaspace, a literal "▁", a leading space,
+      // and text after a special token (a piece of its own, with its own "▁" prefix).
+      const bool spm = n == "llama_hf" || n == "llama_legacy" || n == "spm_metaspace";
+      const bool spm_lossy = text.find("▁") != std::string::npos || text.find("<s>") != std::string::npos ||
+                             (n != "llama_legacy" && !text.empty() && text[0] == ' ');
+      if (n != "char" && !(spm && spm_lossy)) CHECK(decoded == want);
+    }
+    // Random ids: valid UTF-8 chunks always; equal to decode where nothing is broken.
+    for (int round = 0; round < 100; ++round) {
+      std::vector<std::int32_t> ids;
+      const std::size_t len = next(20);
+      for (std::size_t i = 0; i < len; ++i) ids.push_back(static_cast<std::int32_t>(next(tok.vocab_size())));
+      const std::string decoded = tok.decode(ids);
+      const std::string streamed = stream(tok, ids, false);
+      if (decoded.find(kFffd) == std::string::npos) CHECK(streamed == decoded);
+    }
+  }
+}
