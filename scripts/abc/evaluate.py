@@ -11,7 +11,9 @@ the real validation tunes from the corpus, cleaned the same way) it reports:
   * abc2midi_clean: the share of tunes that abc2midi converts with exit code 0,
     a MIDI file written, and not one line of its output containing "Error" or
     "Warning" (abc2midi also warns about bars whose length does not match the
-    meter, except the first one, so this is strict).  Each tune is written to its
+    meter, except the first one, so this is strict), and at least one note in the
+    MIDI file (abc2midi silently skips some garbage, e.g. lines starting with a
+    backslash, which would otherwise count as clean).  Each tune is written to its
     own .abc file as "X:1\\nT:<name>\\n" + prompt + body.
   * abc2midi_no_error: the share with exit code 0, a MIDI file and no "Error"
     line (warnings allowed).
@@ -82,6 +84,10 @@ class BarChecker:
         num = int(m.group(1)) if m.group(1) else 1
         if m.group(2):
             den = int(m.group(3)) * 2 ** (len(m.group(2)) - 1) if m.group(3) else 2 ** len(m.group(2))
+            if den == 0:
+                self.unparsed += 1
+                self._bad_len = True
+                den = 1
         else:
             den = 1
         return Fraction(num, den), m.end()
@@ -199,7 +205,10 @@ class BarChecker:
                     continue
                 if c == "(":
                     m = re.match(r"\((\d)(?::(\d*))?(?::(\d*))?", s[i:])
-                    if m:
+                    if m and int(m.group(1)) < 2 or m and m.group(2) == "0":
+                        cur["bad"].add("unparsed"); self.unparsed += 1
+                        i += m.end()
+                    elif m:
                         p = int(m.group(1))
                         q = int(m.group(2)) if m.group(2) else None
                         r = int(m.group(3)) if m.group(3) else p
@@ -275,6 +284,7 @@ class BarChecker:
         cur["start_plain"] = plain
         cur["ending"] = ending
         cur["meter"] = self.meter
+        self._bad_len = False
 
     def _end_bar(self, cur, plain_end):
         if not cur["elems"]:
@@ -288,6 +298,8 @@ class BarChecker:
             reasons.add("before non-plain bar line")
         if cur["ending"]:
             reasons.add("ending")
+        if self._bad_len:
+            reasons.add("unparsed")
         meter = cur["meter"]
         if meter is None:
             reasons.add("no meter")
@@ -296,10 +308,54 @@ class BarChecker:
 
 def check_bars(meter, unit, body):
     bc = BarChecker(meter, unit)
-    bars = bc.check(body)
+    try:
+        bars = bc.check(body)
+    except Exception:                 # garbage the parser cannot follow: no bar of it is checked
+        return {"bars": 0, "checked": 0, "good": 0, "unparsed": bc.unparsed + 1}
     checked = [(d, m) for d, m, ok, _ in bars if ok]
     good = sum(1 for d, m in checked if d == m)
     return {"bars": len(bars), "checked": len(checked), "good": good, "unparsed": bc.unparsed}
+
+
+def midi_note_count(path):
+    """Number of note-on events (velocity > 0) in a standard MIDI file."""
+    data = open(path, "rb").read()
+
+    def varlen(i):
+        n = 0
+        while True:
+            n = (n << 7) | (data[i] & 0x7F)
+            i += 1
+            if not data[i - 1] & 0x80:
+                return n, i
+    pos, notes = 0, 0
+    while pos + 8 <= len(data):
+        kind, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "big")
+        pos += 8
+        if kind != b"MTrk":
+            pos += size
+            continue
+        i, end, status = pos, pos + size, 0
+        while i < end:
+            _, i = varlen(i)                # delta time
+            b = data[i]
+            if b == 0xFF:                   # meta: type, length, data
+                n, i = varlen(i + 2)
+                i += n
+                continue
+            if b in (0xF0, 0xF7):           # sysex
+                n, i = varlen(i + 1)
+                i += n
+                continue
+            if b & 0x80:
+                status = b
+                i += 1
+            ev = status & 0xF0
+            if ev == 0x90 and data[i + 1] > 0:
+                notes += 1
+            i += 1 if ev in (0xC0, 0xD0) else 2
+        pos = end
+    return notes
 
 
 def run_abc2midi(path, workdir):
@@ -307,7 +363,7 @@ def run_abc2midi(path, workdir):
     if os.path.exists(mid):
         os.remove(mid)
     try:
-        p = subprocess.run(["abc2midi", path, "-o", mid], capture_output=True, text=True, timeout=20)
+        p = subprocess.run(["abc2midi", path, "-o", mid], capture_output=True, text=True, errors="replace", timeout=20)
     except subprocess.TimeoutExpired:
         return False, ["timeout"]
     out = (p.stdout + p.stderr).splitlines()
@@ -317,6 +373,14 @@ def run_abc2midi(path, workdir):
         problems.append("exit code %d" % p.returncode)
     if not os.path.exists(mid):
         problems.append("no MIDI written")
+    elif ok:
+        try:
+            n = midi_note_count(mid)
+        except Exception:
+            n = -1
+        if n <= 0:                  # text abc2midi skipped silently, or a tune with no notes
+            ok = False
+            problems.append("no notes in the MIDI file" if n == 0 else "unreadable MIDI file")
     return ok, problems
 
 
@@ -335,7 +399,7 @@ def evaluate_set(name, tunes, workdir, keep_dir=None):
             fh.write(text)
         ok, problems = run_abc2midi(path, workdir)
         res["abc2midi_clean"] += ok
-        res["abc2midi_no_error"] += not any(re.search(r"error|exit code|no MIDI|timeout", p, re.I)
+        res["abc2midi_no_error"] += not any(re.search(r"error|exit code|no MIDI|no notes|unreadable|timeout", p, re.I)
                                             for p in problems)
         for p in problems:
             kind = re.sub(r"^(Error|Warning) in line(-char)? [\d-]+ : ", r"\1: ", p)

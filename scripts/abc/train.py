@@ -21,7 +21,8 @@ so a failure late in the run still leaves the earlier files):
      tokenizer_config.json, duet.json;
   4. reloads the saved checkpoint in fp32 and records validation loss per
      character (nats and bits) in metrics.json;
-  5. reference_greedy.json: 2 fixed prompts, 64 greedy tokens by full
+  5. reference_greedy.json: 2 prompts (of 8 fixed candidates, the 2 with the
+     widest top-1/top-2 logit margin along the path), 64 greedy tokens by full
      recompute (no KV cache), fp32 on the fp16 weights;
   6. samples 100 tunes from the trained checkpoint and 100 from the same
      seeded random init (same fp16 rounding, same sampling settings and
@@ -49,12 +50,21 @@ PAD, BOS, EOS, UNK = 0, 1, 2, 3
 
 # What the C++ edge needs to build prompts and sample (also written to duet.json).
 PROMPT_TEMPLATE = "S:{style}\nM:{meter}\nL:{unit}\nK:{key}\n"
-SAMPLING = {"temperature": 0.9, "top_k": 40, "top_p": 0.95}
+SAMPLING = {"temperature": 0.8, "top_k": 40, "top_p": 0.95}
 MAX_NEW_TOKENS = 768
+# Candidates for reference_greedy.json: the 2 whose greedy path has the widest smallest
+# top-1/top-2 logit gap are kept (so that a correct runtime cannot flip a pick by rounding).
 REFERENCE_PROMPTS = [
     {"style": "oneills-jig", "meter": "6/8", "unit": "1/8", "key": "D"},
     {"style": "nottingham-reel", "meter": "4/4", "unit": "1/8", "key": "G"},
+    {"style": "ryans-hornpipe", "meter": "4/4", "unit": "1/8", "key": "D"},
+    {"style": "nottingham-waltz", "meter": "3/4", "unit": "1/4", "key": "G"},
+    {"style": "oneills-reel", "meter": "2/2", "unit": "1/8", "key": "Ador"},
+    {"style": "aird", "meter": "2/4", "unit": "1/8", "key": "A"},
+    {"style": "oneills-slipjig", "meter": "9/8", "unit": "1/8", "key": "G"},
+    {"style": "nottingham-jig", "meter": "6/8", "unit": "1/8", "key": "Em"},
 ]
+REFERENCE_KEEP = 2
 REFERENCE_NEW_TOKENS = 64
 
 CHECKS = {}   # name -> "ok" | error text; goes to metrics.json
@@ -246,9 +256,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--attention-dropout", type=float, default=0.1)
-    ap.add_argument("--max-steps", type=int, default=6000)
+    ap.add_argument("--max-steps", type=int, default=1600)
     ap.add_argument("--time-budget", type=float, default=270.0, help="seconds of training at most")
-    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--n-samples", type=int, default=100)
     ap.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS,
                     help="sampling limit (also written to duet.json)")
@@ -282,7 +292,11 @@ def main():
             pad_token="<pad>", model_max_length=args.max_len)
         tmp = os.path.join(args.out, ".hf_tok")
         hf_tok.save_pretrained(tmp)
-        os.replace(os.path.join(tmp, "tokenizer_config.json"), os.path.join(args.out, "tokenizer_config.json"))
+        with open(os.path.join(tmp, "tokenizer_config.json")) as fh:
+            tc = json.load(fh)
+        tc["tokenizer_class"] = "PreTrainedTokenizerFast"   # a name transformers 4.x and 5.x both know
+        with open(os.path.join(args.out, "tokenizer_config.json"), "w") as fh:
+            json.dump(tc, fh, indent=1)
         for f in os.listdir(tmp):
             os.remove(os.path.join(tmp, f))
         os.rmdir(tmp)
@@ -352,7 +366,7 @@ def main():
             opt.step()
             step += 1
             tokens_seen += int(m.sum())
-            run_loss += float(loss); run_n += 1
+            run_loss += float(loss.detach()); run_n += 1
             if step % args.eval_every == 0:
                 v, _ = evaluate(model, val, device)
                 el = time.time() - t_train
@@ -466,6 +480,9 @@ def main():
                      "greedy_text": tok.decode(new, skip_special_tokens=False),
                      "min_top1_top2_logit_margin": min(margins)})
         log("greedy %r -> %r (min margin %.3f)" % (text, refs[-1]["greedy_text"], min(margins)))
+    order = sorted(range(len(refs)), key=lambda i: -refs[i]["min_top1_top2_logit_margin"])
+    refs = [refs[i] for i in sorted(order[:REFERENCE_KEEP])]
+    log("reference prompts kept:", [r["prompt"] for r in refs])
     def cached_same():
         for r in refs:
             y = ref.generate(input_ids=torch.tensor([r["prompt_ids"]], device=device), do_sample=False,
@@ -480,7 +497,7 @@ def main():
                                    "ids include the leading <s> in prompt_ids; decoding does not stop at </s>."),
                    "new_tokens": REFERENCE_NEW_TOKENS, "dtype": "float32",
                    "torch": torch.__version__, "transformers": transformers.__version__,
-                   "cases": refs}, fh, indent=1)
+                   "candidates": len(REFERENCE_PROMPTS), "cases": refs}, fh, indent=1)
     metrics["checks"] = CHECKS
     dump_metrics()
 
