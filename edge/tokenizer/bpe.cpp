@@ -10,6 +10,8 @@ namespace duet::tokenizer::detail {
 BpeModel::BpeModel(const json& j, const Context& ctx) : origin_(ctx.origin) {
   if (j.contains("type") && j.at("type").get<std::string>() != "BPE")
     ctx.unsupported("model", j.at("type").get<std::string>(), "BPE");
+  if (!j.contains("type") && !j.contains("merges"))  // old files name no type; BPE has merges
+    ctx.fail("model has neither a \"type\" nor \"merges\": not a BPE model (only BPE is supported)");
   if (!j.contains("vocab") || !j.at("vocab").is_object())
     ctx.fail("model has no \"vocab\" object");
   if (j.contains("dropout") && !j.at("dropout").is_null() && j.at("dropout").get<double>() > 0.0)

@@ -151,3 +151,33 @@ TEST_CASE("Unicode categories and NFC") {
   CHECK(unicode::nfc("한국어") == "한국어");
   CHECK(unicode::nfc("plain ascii") == "plain ascii");
 }
+
+TEST_CASE("Split pre-tokenizer: the five delimiter behaviors") {
+  // With ignore_merges, a piece found in the vocab becomes one id, so the ids show the pieces.
+  // Expected pieces: the examples of tokenizers' SplitDelimiterBehavior documentation.
+  const std::string vocab =
+      R"({"t":0,"h":1,"e":2,"-":3,"f":4,"i":5,"n":6,"a":7,"l":8,"c":9,"o":10,"u":11,"d":12,"w":13,
+          "the":20,"final":21,"countdown":22,"--":23,"the-":24,"final-":25,"-final":26,"-countdown":27})";
+  const auto pieces = [&](const std::string& behavior) {
+    const Tokenizer tok = Tokenizer::from_json(
+        R"({"pre_tokenizer":{"type":"Split","pattern":{"String":"-"},"behavior":")" + behavior +
+        R"(","invert":false},"model":{"type":"BPE","ignore_merges":true,"vocab":)" + vocab +
+        R"(,"merges":[]}})");
+    std::vector<std::string> out;
+    for (std::int32_t id : tok.encode("the-final--countdown")) out.push_back(*tok.id_to_token(id));
+    return out;
+  };
+  using V = std::vector<std::string>;
+  CHECK(pieces("Removed") == V{"the", "final", "countdown"});
+  CHECK(pieces("Isolated") == V{"the", "-", "final", "-", "-", "countdown"});
+  CHECK(pieces("MergedWithPrevious") == V{"the-", "final-", "-", "countdown"});
+  CHECK(pieces("MergedWithNext") == V{"the", "-final", "-", "-countdown"});
+  CHECK(pieces("Contiguous") == V{"the", "-", "final", "--", "countdown"});
+}
+
+TEST_CASE("a model without type or merges is refused") {
+  const std::string e = error_of([] {
+    Tokenizer::from_json(R"({"model":{"vocab":{"a":0},"unk_token":"[UNK]","continuing_subword_prefix":"##"}})", "wp.json");
+  });
+  CHECK(contains(e, "not a BPE model"));
+}
