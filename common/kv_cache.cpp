@@ -7,19 +7,21 @@
 namespace duet {
 
 LayerKvCache::LayerKvCache(int64_t kv_heads, int64_t head_dim, int64_t max_positions, c10::ScalarType dtype,
-                           c10::Device device, int64_t initial_capacity)
+                           c10::Device device, int64_t initial_positions)
     : kv_heads_(kv_heads), head_dim_(head_dim), max_positions_(max_positions) {
-  capacity_ = std::min(initial_capacity, max_positions);
+  capacity_ = capacity_for(std::max<int64_t>(initial_positions, 1), max_positions);
   auto opts = torch::TensorOptions().dtype(dtype).device(device);
   k_ = torch::empty({kv_heads_, capacity_, head_dim_}, opts);
   v_ = torch::empty({kv_heads_, capacity_, head_dim_}, opts);
 }
 
+int64_t LayerKvCache::capacity_for(int64_t positions, int64_t max_positions) {
+  return std::min((positions + kChunk - 1) / kChunk * kChunk, max_positions);
+}
+
 void LayerKvCache::reserve(int64_t positions) {
   if (positions <= capacity_) return;
-  int64_t cap = std::max<int64_t>(capacity_, 16);
-  while (cap < positions) cap *= 2;
-  cap = std::min(cap, max_positions_);
+  const int64_t cap = capacity_for(positions, max_positions_);
   auto grow = [&](const torch::Tensor& old) {
     auto t = torch::empty({kv_heads_, cap, head_dim_}, old.options());
     if (length_ > 0) t.narrow(1, 0, length_).copy_(old.narrow(1, 0, length_));

@@ -1,6 +1,7 @@
 #pragma once
-// The keys and values of one layer for one sequence, preallocated and grown geometrically so
-// that a decode step appends in place instead of concatenating.
+// The keys and values of one layer for one sequence, preallocated in chunks of kChunk positions
+// so that a decode step appends in place instead of concatenating, and so that the memory a
+// sequence holds is predictable (the daemon's KV budget counts it with capacity_for).
 #include <torch/types.h>
 
 namespace duet {
@@ -9,7 +10,10 @@ class LayerKvCache {
  public:
   LayerKvCache() = default;
   LayerKvCache(int64_t kv_heads, int64_t head_dim, int64_t max_positions, c10::ScalarType dtype, c10::Device device,
-               int64_t initial_capacity = 256);
+               int64_t initial_positions = kChunk);
+  static constexpr int64_t kChunk = 256;
+  // Positions allocated once a sequence reaches `positions`.
+  static int64_t capacity_for(int64_t positions, int64_t max_positions);
 
   int64_t length() const { return length_; }
   int64_t capacity() const { return capacity_; }

@@ -1,0 +1,121 @@
+#include "cloud/cloud_config.hpp"
+
+#include <filesystem>
+#include <set>
+#include <stdexcept>
+#include <toml++/toml.h>
+
+namespace duet::cloud {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TomlReader {
+  const toml::table& root;
+  std::string file;
+  fs::path base;
+
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+    throw std::invalid_argument(file + ": '" + key + "' " + what);
+  }
+  const toml::table* section(const std::string& name, const std::set<std::string>& keys) const {
+    const toml::node* n = root.get(name);
+    if (!n) return nullptr;
+    const toml::table* t = n->as_table();
+    if (!t) fail(name, "must be a table ([" + name + "])");
+    for (auto&& [k, v] : *t)
+      if (!keys.count(std::string(k.str()))) fail(name + "." + std::string(k.str()), "is not a known setting");
+    return t;
+  }
+  void str(const toml::table* t, const std::string& sec, const char* key, std::string& out, bool path = false) const {
+    if (!t || !t->get(key)) return;
+    auto v = t->get(key)->value<std::string>();
+    if (!v) fail(sec + "." + key, "must be a string");
+    out = path && !v->empty() && fs::path(*v).is_relative() ? (base / *v).lexically_normal().string() : *v;
+  }
+  template <class T>
+  void num(const toml::table* t, const std::string& sec, const char* key, T& out) const {
+    if (!t || !t->get(key)) return;
+    auto v = t->get(key)->value<int64_t>();
+    if (!v || *v < 0) fail(sec + "." + key, "must be a non-negative integer");
+    out = static_cast<T>(*v);
+  }
+  void flag(const toml::table* t, const std::string& sec, const char* key, bool& out) const {
+    if (!t || !t->get(key)) return;
+    auto v = t->get(key)->value<bool>();
+    if (!v) fail(sec + "." + key, "must be true or false");
+    out = *v;
+  }
+  void list(const toml::table* t, const std::string& sec, const char* key, std::vector<std::string>& out) const {
+    if (!t || !t->get(key)) return;
+    const toml::array* a = t->get(key)->as_array();
+    if (!a) fail(sec + "." + key, "must be an array of strings");
+    out.clear();
+    for (auto&& e : *a) {
+      auto v = e.value<std::string>();
+      if (!v) fail(sec + "." + key, "must be an array of strings");
+      out.push_back(*v);
+    }
+  }
+};
+
+}  // namespace
+
+CloudConfig CloudConfig::from_toml_file(const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    throw std::invalid_argument(path + ": not valid TOML: " + std::string(e.description()) + " (line " +
+                                std::to_string(e.source().begin.line) + ")");
+  }
+  TomlReader r{root, path, fs::path(path).parent_path()};
+  for (auto&& [k, v] : root) {
+    const std::string key(k.str());
+    if (key != "model" && key != "server" && key != "stages" && key != "limits") r.fail(key, "is not a known section");
+  }
+  CloudConfig c;
+  if (auto* t = r.section("model", {"path", "dtype"})) {
+    r.str(t, "model", "path", c.model_path, true);
+    r.str(t, "model", "dtype", c.dtype);
+  }
+  if (auto* t = r.section("server", {"listen", "name", "insecure", "secret_key", "authorized_keys", "wire_dtypes"})) {
+    r.str(t, "server", "listen", c.listen);
+    r.str(t, "server", "name", c.name);
+    r.flag(t, "server", "insecure", c.insecure);
+    r.str(t, "server", "secret_key", c.secret_key, true);
+    r.str(t, "server", "authorized_keys", c.authorized_keys, true);
+    r.list(t, "server", "wire_dtypes", c.wire_dtypes);
+  }
+  if (auto* t = r.section("stages", {"devices", "plan"})) {
+    r.list(t, "stages", "devices", c.devices);
+    r.str(t, "stages", "plan", c.plan);
+  }
+  if (auto* t = r.section("limits", {"max_sessions", "max_positions_per_session", "max_positions_per_forward",
+                                     "kv_memory_mb", "idle_timeout_s", "max_message_mb"})) {
+    r.num(t, "limits", "max_sessions", c.max_sessions);
+    r.num(t, "limits", "max_positions_per_session", c.max_positions_per_session);
+    r.num(t, "limits", "max_positions_per_forward", c.max_positions_per_forward);
+    r.num(t, "limits", "kv_memory_mb", c.kv_memory_mb);
+    r.num(t, "limits", "idle_timeout_s", c.idle_timeout_s);
+    r.num(t, "limits", "max_message_mb", c.max_message_mb);
+  }
+  return c;
+}
+
+void CloudConfig::validate() const {
+  auto bad = [](const std::string& what) { throw std::invalid_argument(what); };
+  if (model_path.empty()) bad("no model: set [model] path or --model");
+  if (!insecure && (secret_key.empty() || authorized_keys.empty()))
+    bad("CURVE is on: set [server] secret_key and authorized_keys (or --secret-key/--authorized-keys), "
+        "or pass --insecure to run without encryption");
+  if (devices.empty()) bad("[stages] devices is empty");
+  if (wire_dtypes.empty()) bad("[server] wire_dtypes is empty");
+  if (max_sessions == 0) bad("[limits] max_sessions must be at least 1");
+  if (max_positions_per_session == 0 || max_positions_per_forward == 0) bad("[limits] position limits must be at least 1");
+  if (idle_timeout_s == 0) bad("[limits] idle_timeout_s must be at least 1");
+  if (max_message_mb == 0) bad("[limits] max_message_mb must be at least 1");
+}
+
+}  // namespace duet::cloud

@@ -1,0 +1,37 @@
+#pragma once
+// The daemon's settings: a TOML file (configs/cloud.toml) with command-line overrides.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace duet::cloud {
+
+struct CloudConfig {
+  // [model]
+  std::string model_path;
+  std::string dtype = "fp32";
+  // [server]
+  std::string listen = "tcp://127.0.0.1:7700";
+  std::string name = "duet-cloud";
+  bool insecure = false;
+  std::string secret_key;       // NAME.key_secret of the server
+  std::string authorized_keys;  // folder of client NAME.key files
+  std::vector<std::string> wire_dtypes = {"fp32", "fp16", "bf16"};
+  // [stages]
+  std::vector<std::string> devices = {"cpu"};
+  std::string plan = "auto";  // or "DEVICE=FIRST-LAST,..." with inclusive layer ranges
+  // [limits]
+  uint32_t max_sessions = 64;
+  uint32_t max_positions_per_session = 4096;  // capped by the model's own limit
+  uint32_t max_positions_per_forward = 2048;
+  uint64_t kv_memory_mb = 4096;
+  uint32_t idle_timeout_s = 300;
+  uint64_t max_message_mb = 64;
+
+  // Reads a TOML file; relative paths in it are taken from the file's folder. Unknown keys and
+  // wrong types are errors that name the file, the key and what was expected.
+  static CloudConfig from_toml_file(const std::string& path);
+  void validate() const;  // throws std::invalid_argument naming the setting
+};
+
+}  // namespace duet::cloud

@@ -1,0 +1,83 @@
+// duet-cloud: the daemon that runs a model's transformer blocks for edge clients.
+//   duet-cloud --config configs/cloud.toml [overrides]
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <sstream>
+
+#include "cloud/cloud_config.hpp"
+#include "cloud/server.hpp"
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) { g_stop.store(true); }
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"duet-cloud: serves a model's transformer blocks to duet edge clients over CurveZMQ"};
+  std::string config_path;
+  app.add_option("-c,--config", config_path, "TOML config file (see configs/cloud.toml)")->check(CLI::ExistingFile);
+  duet::cloud::CloudConfig o;  // overrides, applied after the file
+  std::string model, listen, secret, authorized, devices, plan, dtype, log_level = "info";
+  std::vector<std::string> wire;
+  bool insecure = false;
+  int64_t max_sessions = -1, max_pos = -1, max_fwd = -1, kv_mb = -1, idle_s = -1, msg_mb = -1;
+  app.add_option("--model", model, "model folder (config.json + safetensors)");
+  app.add_option("--listen", listen, "ZeroMQ endpoint to bind, e.g. tcp://127.0.0.1:7700 (port * = any free)");
+  app.add_option("--secret-key", secret, "the server's NAME.key_secret (duet-keygen)");
+  app.add_option("--authorized-keys", authorized, "folder of client NAME.key files allowed to connect");
+  app.add_flag("--insecure", insecure, "plain TCP without CURVE (warns; trusted networks and tests only)");
+  app.add_option("--devices", devices, "comma-separated devices for the automatic plan, e.g. cuda:0,cuda:1 or cpu,cpu");
+  app.add_option("--plan", plan, "'auto' or explicit DEVICE=FIRST-LAST,... (inclusive layer ranges)");
+  app.add_option("--dtype", dtype, "compute dtype: fp32, fp16, bf16");
+  app.add_option("--wire-dtypes", wire, "activation dtypes accepted on the wire")->delimiter(',');
+  app.add_option("--max-sessions", max_sessions, "open sessions at most");
+  app.add_option("--max-positions", max_pos, "positions per session at most");
+  app.add_option("--max-forward", max_fwd, "positions per forward at most");
+  app.add_option("--kv-memory-mb", kv_mb, "KV cache budget over all sessions, MiB");
+  app.add_option("--idle-timeout", idle_s, "seconds after which an idle session is closed");
+  app.add_option("--max-message-mb", msg_mb, "largest message accepted, MiB");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    spdlog::set_level(spdlog::level::from_str(log_level));
+    spdlog::set_pattern("[%H:%M:%S.%e] [cloud] [%^%l%$] %v");
+    duet::cloud::CloudConfig cfg;
+    if (!config_path.empty()) cfg = duet::cloud::CloudConfig::from_toml_file(config_path);
+    if (!model.empty()) cfg.model_path = model;
+    if (!listen.empty()) cfg.listen = listen;
+    if (!secret.empty()) cfg.secret_key = secret;
+    if (!authorized.empty()) cfg.authorized_keys = authorized;
+    if (insecure) cfg.insecure = true;
+    if (!devices.empty()) {
+      cfg.devices.clear();
+      std::stringstream ss(devices);
+      for (std::string d; std::getline(ss, d, ',');) cfg.devices.push_back(d);
+    }
+    if (!plan.empty()) cfg.plan = plan;
+    if (!dtype.empty()) cfg.dtype = dtype;
+    if (!wire.empty()) cfg.wire_dtypes = wire;
+    if (max_sessions >= 0) cfg.max_sessions = static_cast<uint32_t>(max_sessions);
+    if (max_pos >= 0) cfg.max_positions_per_session = static_cast<uint32_t>(max_pos);
+    if (max_fwd >= 0) cfg.max_positions_per_forward = static_cast<uint32_t>(max_fwd);
+    if (kv_mb >= 0) cfg.kv_memory_mb = static_cast<uint64_t>(kv_mb);
+    if (idle_s >= 0) cfg.idle_timeout_s = static_cast<uint32_t>(idle_s);
+    if (msg_mb >= 0) cfg.max_message_mb = static_cast<uint64_t>(msg_mb);
+
+    duet::cloud::Server server(cfg);
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::printf("listening on %s\n", server.endpoint().c_str());
+    std::fflush(stdout);
+    server.run(g_stop);
+    spdlog::info("stopped cleanly");
+    return 0;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,115 @@
+#include "cloud/stage_plan.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <sstream>
+#include <stdexcept>
+
+#if __has_include(<cuda_runtime_api.h>) && defined(DUET_WITH_CUDA)
+#include <cuda_runtime_api.h>
+#define DUET_HAVE_CUDART 1
+#else
+#define DUET_HAVE_CUDART 0
+#endif
+
+namespace duet::cloud {
+
+std::vector<int64_t> balance_layers(int64_t num_layers, const std::vector<double>& weights) {
+  const size_t n = weights.size();
+  std::vector<int64_t> counts(n, 0);
+  const double total = std::accumulate(weights.begin(), weights.end(), 0.0);
+  if (n == 0 || num_layers <= 0) return counts;
+  // largest-remainder rounding of num_layers * w_i / total
+  std::vector<std::pair<double, size_t>> rem;
+  int64_t given = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double share = total > 0 ? num_layers * weights[i] / total : double(num_layers) / n;
+    counts[i] = static_cast<int64_t>(std::floor(share));
+    given += counts[i];
+    rem.push_back({share - counts[i], i});
+  }
+  std::sort(rem.begin(), rem.end(), [](auto& a, auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+  for (size_t k = 0; given < num_layers; k = (k + 1) % n, ++given) counts[rem[k].second]++;
+  // every stage gets a layer while there are enough: take from the largest
+  for (size_t i = 0; i < n && num_layers >= static_cast<int64_t>(n); ++i)
+    if (counts[i] == 0) {
+      auto big = std::max_element(counts.begin(), counts.end());
+      --*big;
+      counts[i] = 1;
+    }
+  return counts;
+}
+
+int64_t device_free_bytes(const std::string& device) {
+#if DUET_HAVE_CUDART
+  if (device.rfind("cuda", 0) == 0) {
+    int idx = 0;
+    if (device.size() > 5) idx = std::stoi(device.substr(5));
+    int prev = 0;
+    cudaGetDevice(&prev);
+    size_t free_b = 0, total_b = 0;
+    if (cudaSetDevice(idx) == cudaSuccess && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess) {
+      cudaSetDevice(prev);
+      return static_cast<int64_t>(free_b);
+    }
+    cudaSetDevice(prev);
+  }
+#endif
+  (void)device;
+  return -1;
+}
+
+std::vector<StageSpec> make_stage_plan(const std::string& plan, const std::vector<std::string>& devices,
+                                       int64_t num_layers) {
+  std::vector<StageSpec> stages;
+  if (plan.empty() || plan == "auto") {
+    if (devices.empty()) throw std::invalid_argument("automatic stage plan: no devices given");
+    std::vector<double> w;
+    bool known = true;
+    for (const auto& d : devices) {
+      const int64_t f = device_free_bytes(d);
+      known = known && f > 0;
+      w.push_back(f > 0 ? double(f) : 1.0);
+    }
+    if (!known) w.assign(devices.size(), 1.0);  // equal shares unless every device reports
+    auto counts = balance_layers(num_layers, w);
+    int64_t at = 0;
+    for (size_t i = 0; i < devices.size(); ++i) {
+      if (counts[i] == 0) continue;
+      stages.push_back({devices[i], at, at + counts[i]});
+      at += counts[i];
+    }
+    return stages;
+  }
+  // explicit: DEVICE=FIRST-LAST[,DEVICE=FIRST-LAST...]
+  std::stringstream ss(plan);
+  std::string item;
+  int64_t expect = 0;
+  while (std::getline(ss, item, ',')) {
+    const auto eq = item.rfind('=');
+    const auto dash = item.find('-', eq == std::string::npos ? 0 : eq);
+    if (eq == std::string::npos || dash == std::string::npos)
+      throw std::invalid_argument("stage plan item '" + item + "' is not DEVICE=FIRST-LAST (e.g. cuda:0=0-11)");
+    StageSpec s;
+    s.device = item.substr(0, eq);
+    try {
+      s.first = std::stoll(item.substr(eq + 1, dash - eq - 1));
+      s.last = std::stoll(item.substr(dash + 1)) + 1;
+    } catch (const std::exception&) {
+      throw std::invalid_argument("stage plan item '" + item + "': layer numbers must be integers");
+    }
+    if (s.first != expect)
+      throw std::invalid_argument("stage plan item '" + item + "' starts at layer " + std::to_string(s.first) +
+                                  ", expected " + std::to_string(expect) + " (ranges must be in order, without gaps)");
+    if (s.last <= s.first) throw std::invalid_argument("stage plan item '" + item + "' has no layers");
+    expect = s.last;
+    stages.push_back(s);
+  }
+  if (expect != num_layers)
+    throw std::invalid_argument("stage plan '" + plan + "' covers layers 0-" + std::to_string(expect - 1) +
+                                " but the model has " + std::to_string(num_layers) + " layers");
+  return stages;
+}
+
+}  // namespace duet::cloud

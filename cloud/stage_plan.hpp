@@ -1,0 +1,26 @@
+#pragma once
+// Which layers run on which device. Explicit ("cpu=0-1,cpu=2-2", inclusive ranges, in order,
+// covering every layer once) or automatic: layers split over the devices in proportion to each
+// one's free memory (equal shares on CPU).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace duet::cloud {
+
+struct StageSpec {
+  std::string device;
+  int64_t first = 0;  // layers [first, last)
+  int64_t last = 0;
+};
+
+// `plan` is "auto" or an explicit list; throws std::invalid_argument naming what was wrong.
+std::vector<StageSpec> make_stage_plan(const std::string& plan, const std::vector<std::string>& devices,
+                                       int64_t num_layers);
+// Layer counts proportional to weights (free bytes per device), each device at least one layer
+// while layers last. Exposed for tests.
+std::vector<int64_t> balance_layers(int64_t num_layers, const std::vector<double>& weights);
+// Free memory of a device in bytes, or -1 when unknown (CPU, or no CUDA runtime in this build).
+int64_t device_free_bytes(const std::string& device);
+
+}  // namespace duet::cloud

@@ -1,0 +1,135 @@
+#include "edge/client/cloud_connection.hpp"
+
+#include <zmq_addon.hpp>
+
+#include <atomic>
+
+#include "protocol/curve.hpp"
+#include "protocol/recv.hpp"
+#include "protocol/validate.hpp"
+
+namespace duet::edge {
+
+namespace p = protocol;
+
+// Watches the socket's own events, to tell "nobody listens" from "refused our key" from "the
+// CURVE handshake never completed", which all look like silence on the data socket.
+struct CloudConnection::Monitor {
+  zmq::socket_t pair;
+  bool connected = false, handshook = false, auth_refused = false, handshake_failed = false;
+  int auth_status = 0;
+
+  Monitor(zmq::context_t& ctx, zmq::socket_t& watched) : pair(ctx, zmq::socket_type::pair) {
+    static std::atomic<int> counter{0};
+    const std::string addr = "inproc://duet-edge-monitor-" + std::to_string(counter++);
+    if (zmq_socket_monitor(watched.handle(), addr.c_str(), ZMQ_EVENT_ALL) != 0)
+      throw std::runtime_error("cannot monitor the edge socket: " + std::string(zmq_strerror(zmq_errno())));
+    pair.connect(addr);
+  }
+  void drain() {
+    while (true) {
+      std::vector<zmq::message_t> ev;
+      if (!zmq::recv_multipart(pair, std::back_inserter(ev), zmq::recv_flags::dontwait) || ev.empty()) return;
+      if (ev[0].size() < 6) continue;
+      uint16_t event;
+      uint32_t value;
+      std::memcpy(&event, ev[0].data(), 2);
+      std::memcpy(&value, static_cast<const char*>(ev[0].data()) + 2, 4);
+      switch (event) {
+        case ZMQ_EVENT_CONNECTED: connected = true; break;
+        case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: handshook = true; break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+          auth_refused = true;
+          auth_status = static_cast<int>(value);
+          break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: handshake_failed = true; break;
+        default: break;
+      }
+    }
+  }
+};
+
+CloudConnection::CloudConnection(const ConnectionOptions& opts, const std::string& model_fingerprint)
+    : opts_(opts), fingerprint_(model_fingerprint) {
+  socket_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+  socket_->set(zmq::sockopt::linger, 0);
+  monitor_ = std::make_unique<Monitor>(ctx_, *socket_);
+  if (!opts.insecure)
+    p::configure_curve_client(*socket_, p::load_keypair(opts.client_secret_key), p::load_public_key(opts.server_public_key));
+  socket_->connect(opts.endpoint);
+  hello();
+}
+
+CloudConnection::~CloudConnection() {
+  if (socket_) zmq_socket_monitor(socket_->handle(), nullptr, 0);
+}
+
+void CloudConnection::fail_silence(const char* what) {
+  monitor_->drain();
+  const std::string ep = opts_.endpoint;
+  const std::string secs = std::to_string(opts_.timeout.count() / 1000.0).substr(0, 4) + " s";
+  if (monitor_->auth_refused)
+    throw CloudError(CloudFailure::not_authorized, p::ErrorCode::not_authorized,
+                     "the daemon at " + ep + " refused this client's key (ZAP status " +
+                         std::to_string(monitor_->auth_status) +
+                         "): copy this client's public NAME.key into the daemon's authorized_keys folder");
+  if (!opts_.insecure && monitor_->connected && !monitor_->handshook)
+    throw CloudError(CloudFailure::handshake, p::ErrorCode::ok,
+                     "connected to " + ep + " but the CURVE handshake did not complete within " + secs +
+                         ": the pinned server key (" + opts_.server_public_key +
+                         ") is probably not this daemon's, or the daemon runs --insecure");
+  if (!monitor_->connected)
+    throw CloudError(CloudFailure::unreachable, p::ErrorCode::ok,
+                     "no duet-cloud daemon reachable at " + ep + " within " + secs + " (" + what +
+                         "): is it running, and is the address right?");
+  throw CloudError(CloudFailure::timeout, p::ErrorCode::ok,
+                   std::string("no reply from the daemon at ") + ep + " within " + secs + " (" + what + ")");
+}
+
+p::DecodedMessage CloudConnection::request(const p::MessageBody& body, std::vector<zmq::message_t> tensors,
+                                           std::vector<zmq::message_t>& reply) {
+  const uint64_t rid = next_request_++;
+  std::vector<zmq::message_t> frames;
+  p::append_message(frames, rid, body, std::move(tensors));
+  if (!zmq::send_multipart(*socket_, frames, zmq::send_flags::dontwait)) {
+    // DEALER queues while connecting; a full queue means nothing ever connected
+    fail_silence(std::string(p::to_string(p::kind_of(body))).c_str());
+  }
+  const auto deadline = std::chrono::steady_clock::now() + opts_.timeout;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) fail_silence(std::string(p::to_string(p::kind_of(body))).c_str());
+    zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0}, {monitor_->pair.handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::poll(items, 2, std::min(left, std::chrono::milliseconds(100)));
+    if (items[1].revents & ZMQ_POLLIN) {
+      monitor_->drain();
+      if (monitor_->auth_refused) fail_silence("handshake");
+    }
+    if (!(items[0].revents & ZMQ_POLLIN)) continue;
+    if (!p::recv_bounded(*socket_, reply, p::kMaxFramesPerMessage + 1, zmq::recv_flags::dontwait)) continue;
+    p::DecodedMessage msg = p::decode(reply);
+    if (msg.request_id != rid && !(msg.kind == p::MessageKind::error && msg.request_id == 0))
+      continue;  // a late reply to a request we gave up on
+    if (msg.kind == p::MessageKind::error) {
+      const auto& e = msg.as<p::Error>();
+      throw CloudError(CloudFailure::daemon_error, e.code,
+                       "the daemon refused " + std::string(p::to_string(p::kind_of(body))) + ": " +
+                           p::printable(e.message, p::kMaxErrorMessageChars) + " [" + std::string(p::to_string(e.code)) + "]");
+    }
+    return msg;
+  }
+}
+
+void CloudConnection::hello() {
+  p::Hello h;
+  h.model_fingerprint = fingerprint_;
+  h.wire_dtype = opts_.wire_dtype;
+  h.client_name = opts_.client_name;
+  std::vector<zmq::message_t> reply;
+  auto msg = request(h, {}, reply);
+  server_ = msg.as<p::HelloReply>();
+  p::check_hello_reply(server_, fingerprint_, opts_.wire_dtype);
+}
+
+}  // namespace duet::edge

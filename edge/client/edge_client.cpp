@@ -1,0 +1,71 @@
+#include "edge/client/edge_client.hpp"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "common/dtype.hpp"
+#include "common/wire/tensor_frames.hpp"
+#include "edge/client/remote_backbone.hpp"
+#include "protocol/dtype.hpp"
+
+namespace duet::edge {
+
+EdgeClient::EdgeClient(const EdgeConfig& cfg, bool local)
+    : cfg_(cfg), local_(local), device_(parse_device(cfg.device)) {
+  if (cfg.model_path.empty()) throw std::invalid_argument("no model: set [model] path or --model");
+  ckpt_ = std::make_unique<Checkpoint>(cfg.model_path);
+  fingerprint_ = model_fingerprint(*ckpt_);
+  LoadOptions o{parse_dtype(cfg.dtype), device_};
+  pieces_ = EdgePieces::load(*ckpt_, o);
+  const std::string tok = cfg.model_path + "/tokenizer.json";
+  if (std::filesystem::exists(tok)) tokenizer_ = duet::tokenizer::Tokenizer::from_file(tok);
+  if (local) {
+    backbone_ = std::make_unique<LocalBackbone>(*ckpt_, o, ckpt_->config().max_positions);
+    return;
+  }
+  ConnectionOptions co;
+  co.endpoint = cfg.server;
+  co.insecure = cfg.insecure;
+  co.client_secret_key = cfg.client_key;
+  co.server_public_key = cfg.server_key;
+  co.wire_dtype = protocol::parse_dtype_or_throw(cfg.wire_dtype);
+  co.timeout = std::chrono::milliseconds(cfg.timeout_ms);
+  if (!cfg.insecure && (cfg.client_key.empty() || cfg.server_key.empty()))
+    throw std::invalid_argument("CURVE is on: set [cloud] server_key and client_key (or --server-key/--client-key), "
+                                "or pass --insecure if the daemon runs without encryption");
+  conn_ = std::make_unique<CloudConnection>(co, fingerprint_);
+  backbone_ = std::make_unique<RemoteBackbone>(*conn_, conn_->server().limits.max_positions_per_session);
+}
+
+EdgeClient::~EdgeClient() {
+  backbone_.reset();  // closes the session while the connection is alive
+  conn_.reset();
+}
+
+int EdgeClient::resumes() const {
+  auto* r = dynamic_cast<const RemoteBackbone*>(backbone_.get());
+  return r ? r->resumes() : 0;
+}
+
+GenerationOptions EdgeClient::default_options() const {
+  GenerationOptions g;
+  g.max_new_tokens = cfg_.max_new_tokens;
+  g.sampling = cfg_.sampling;
+  g.stop_ids = ckpt_->config().eos_token_ids;
+  if (g.stop_ids.empty() && tokenizer_ && tokenizer_->eos_id()) g.stop_ids.push_back(*tokenizer_->eos_id());
+  g.max_positions = ckpt_->config().max_positions;
+  if (conn_) g.max_positions = std::min<int64_t>(g.max_positions, conn_->server().limits.max_positions_per_session);
+  return g;
+}
+
+GenerationResult EdgeClient::generate(const std::vector<int32_t>& prompt, const GenerationOptions& opts,
+                                      const TokenCallback& on_token) {
+  for (int32_t id : prompt)
+    if (id < 0 || id >= ckpt_->config().vocab_size)
+      throw std::invalid_argument("prompt token id " + std::to_string(id) + " is outside the vocabulary (0-" +
+                                  std::to_string(ckpt_->config().vocab_size - 1) + ")");
+  return duet::generate(pieces_, *backbone_, prompt, opts, device_, on_token);
+}
+
+}  // namespace duet::edge

@@ -1,0 +1,53 @@
+#pragma once
+// duet's edge as a library: load the edge pieces (embedding, final norm, head) and the tokenizer
+// of a model folder, connect to a daemon (or run every block in process with local = true), and
+// generate.
+//
+//   duet::edge::EdgeConfig cfg = duet::edge::EdgeConfig::from_toml_file("configs/edge.toml");
+//   duet::edge::EdgeClient client(cfg, /*local=*/false);
+//   auto ids = client.tokenizer()->encode("X:1\n");
+//   auto res = client.generate(ids, client.default_options(), [](int32_t id) { /* stream */ });
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/checkpoint.hpp"
+#include "common/generator.hpp"
+#include "edge/client/cloud_connection.hpp"
+#include "edge/client/edge_config.hpp"
+#include "tokenizer/tokenizer.hpp"
+
+namespace duet::edge {
+
+class RemoteBackbone;
+
+class EdgeClient {
+ public:
+  EdgeClient(const EdgeConfig& cfg, bool local);
+  ~EdgeClient();
+
+  GenerationResult generate(const std::vector<int32_t>& prompt, const GenerationOptions& opts,
+                            const TokenCallback& on_token = nullptr);
+  GenerationOptions default_options() const;  // budget, sampling and EOS ids from the config/model
+
+  const Checkpoint& checkpoint() const { return *ckpt_; }
+  const std::optional<duet::tokenizer::Tokenizer>& tokenizer() const { return tokenizer_; }
+  bool local() const { return local_; }
+  const CloudConnection* connection() const { return conn_.get(); }
+  const std::string& fingerprint() const { return fingerprint_; }
+  int resumes() const;
+
+ private:
+  EdgeConfig cfg_;
+  bool local_;
+  c10::Device device_;
+  std::unique_ptr<Checkpoint> ckpt_;
+  std::string fingerprint_;
+  EdgePieces pieces_;
+  std::optional<duet::tokenizer::Tokenizer> tokenizer_;
+  std::unique_ptr<CloudConnection> conn_;
+  std::unique_ptr<Backbone> backbone_;
+};
+
+}  // namespace duet::edge

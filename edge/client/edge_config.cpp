@@ -1,0 +1,89 @@
+#include "edge/client/edge_config.hpp"
+
+#include <filesystem>
+#include <set>
+#include <stdexcept>
+#include <toml++/toml.h>
+
+namespace duet::edge {
+
+namespace fs = std::filesystem;
+
+EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    throw std::invalid_argument(path + ": not valid TOML: " + std::string(e.description()) + " (line " +
+                                std::to_string(e.source().begin.line) + ")");
+  }
+  const fs::path base = fs::path(path).parent_path();
+  auto fail = [&](const std::string& key, const std::string& what) {
+    throw std::invalid_argument(path + ": '" + key + "' " + what);
+  };
+  const std::map<std::string, std::set<std::string>> known = {
+      {"model", {"path", "device", "dtype"}},
+      {"cloud", {"server", "server_key", "client_key", "insecure", "wire_dtype", "timeout_ms"}},
+      {"generate", {"max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "seed"}}};
+  for (auto&& [k, v] : root) {
+    const std::string sec(k.str());
+    if (!known.count(sec)) fail(sec, "is not a known section");
+    if (!v.is_table()) fail(sec, "must be a table");
+    for (auto&& [k2, v2] : *v.as_table())
+      if (!known.at(sec).count(std::string(k2.str()))) fail(sec + "." + std::string(k2.str()), "is not a known setting");
+  }
+  EdgeConfig c;
+  auto str = [&](const char* sec, const char* key, std::string& out, bool is_path) {
+    auto n = root[sec][key];
+    if (!n) return;
+    auto v = n.value<std::string>();
+    if (!v) fail(std::string(sec) + "." + key, "must be a string");
+    out = is_path && !v->empty() && fs::path(*v).is_relative() ? (base / *v).lexically_normal().string() : *v;
+  };
+  auto integer = [&](const char* sec, const char* key, int64_t& out) {
+    auto n = root[sec][key];
+    if (!n) return;
+    auto v = n.value<int64_t>();
+    if (!v || *v < 0) fail(std::string(sec) + "." + key, "must be a non-negative integer");
+    out = *v;
+  };
+  auto real = [&](const char* sec, const char* key, double& out) {
+    auto n = root[sec][key];
+    if (!n) return false;
+    auto v = n.value<double>();
+    if (!v) fail(std::string(sec) + "." + key, "must be a number");
+    out = *v;
+    return true;
+  };
+  str("model", "path", c.model_path, true);
+  str("model", "device", c.device, false);
+  str("model", "dtype", c.dtype, false);
+  str("cloud", "server", c.server, false);
+  str("cloud", "server_key", c.server_key, true);
+  str("cloud", "client_key", c.client_key, true);
+  if (auto n = root["cloud"]["insecure"]) {
+    auto v = n.value<bool>();
+    if (!v) fail("cloud.insecure", "must be true or false");
+    c.insecure = *v;
+  }
+  str("cloud", "wire_dtype", c.wire_dtype, false);
+  integer("cloud", "timeout_ms", c.timeout_ms);
+  integer("generate", "max_new_tokens", c.max_new_tokens);
+  bool s = real("generate", "temperature", c.sampling.temperature);
+  int64_t k = 0, seed = 0;
+  if (root["generate"]["top_k"]) {
+    integer("generate", "top_k", k);
+    c.sampling.top_k = k;
+    s = true;
+  }
+  s = real("generate", "top_p", c.sampling.top_p) || s;
+  s = real("generate", "repetition_penalty", c.sampling.repetition_penalty) || s;
+  if (root["generate"]["seed"]) {
+    integer("generate", "seed", seed);
+    c.sampling.seed = static_cast<uint64_t>(seed);
+  }
+  c.sampling_set = s;
+  return c;
+}
+
+}  // namespace duet::edge

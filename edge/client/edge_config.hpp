@@ -1,0 +1,31 @@
+#pragma once
+// The edge's settings: a TOML file (configs/edge.toml) with command-line overrides.
+#include <cstdint>
+#include <string>
+
+#include "common/sampling_options.hpp"
+
+namespace duet::edge {
+
+struct EdgeConfig {
+  // [model]
+  std::string model_path;
+  std::string device = "cpu";
+  std::string dtype = "fp32";
+  // [cloud]
+  std::string server = "tcp://127.0.0.1:7700";
+  std::string server_key;  // the daemon's public NAME.key (pinned)
+  std::string client_key;  // our NAME.key_secret
+  bool insecure = false;
+  std::string wire_dtype = "fp32";
+  int64_t timeout_ms = 10000;
+  // [generate]
+  int64_t max_new_tokens = 256;
+  SamplingOptions sampling;
+  bool sampling_set = false;  // the file or flags chose sampling (else the model's duet.json may)
+
+  // Relative paths in the file are taken from the file's folder. Unknown keys are errors.
+  static EdgeConfig from_toml_file(const std::string& path);
+};
+
+}  // namespace duet::edge

@@ -1,0 +1,88 @@
+#include "edge/client/remote_backbone.hpp"
+
+#include <torch/torch.h>
+
+#include "common/wire/tensor_frames.hpp"
+#include "protocol/validate.hpp"
+
+namespace duet::edge {
+
+namespace p = protocol;
+
+RemoteBackbone::RemoteBackbone(CloudConnection& conn, uint32_t max_positions)
+    : conn_(conn), max_positions_(max_positions) {}
+
+RemoteBackbone::~RemoteBackbone() {
+  if (!session_) return;
+  try {
+    std::vector<zmq::message_t> reply;
+    conn_.request(p::CloseSession{session_}, {}, reply);
+  } catch (const std::exception&) {
+    // the daemon expires it anyway
+  }
+}
+
+void RemoteBackbone::open() {
+  std::vector<zmq::message_t> reply;
+  auto msg = conn_.request(p::OpenSession{max_positions_}, {}, reply);
+  session_ = msg.as<p::SessionOpened>().session_id;
+}
+
+void RemoteBackbone::reset() { sent_.clear(); }  // the next forward starts at 0 and overwrites
+
+torch::Tensor RemoteBackbone::send(const torch::Tensor& hidden, int64_t start, bool last_only) {
+  p::Forward f;
+  f.session_id = session_;
+  f.start_pos = static_cast<uint32_t>(start);
+  f.n_positions = static_cast<uint32_t>(hidden.size(0));
+  f.output = last_only ? p::OutputMode::last : p::OutputMode::all;
+  std::vector<zmq::message_t> tensors;
+  tensors.push_back(tensor_to_frame(hidden, conn_.options().wire_dtype, f.hidden));
+  std::vector<zmq::message_t> reply;
+  auto msg = conn_.request(f, std::move(tensors), reply);
+  const auto& r = msg.as<p::Result>();
+  p::ForwardContract contract{conn_.server().hidden_size, conn_.options().wire_dtype,
+                              conn_.server().limits.max_positions_per_forward};
+  p::validate_result(r, f, contract);
+  last_cloud_ms_ = r.cloud_compute_us / 1000.0;
+  return frame_to_tensor(msg.tensors.at(0), r.hidden, hidden.device(), hidden.scalar_type());
+}
+
+void RemoteBackbone::replay(int64_t upto) {
+  // resend positions [0, upto) in chunks the daemon accepts
+  const int64_t chunk = std::max<int64_t>(1, conn_.server().limits.max_positions_per_forward);
+  for (int64_t s = 0; s < upto; s += chunk) {
+    const int64_t n = std::min(chunk, upto - s);
+    std::vector<torch::Tensor> rows(sent_.begin() + s, sent_.begin() + s + n);
+    send(torch::cat(rows), s, true);
+  }
+}
+
+torch::Tensor RemoteBackbone::forward(const torch::Tensor& hidden, int64_t start, bool last_only) {
+  if (start > static_cast<int64_t>(sent_.size()))
+    throw std::invalid_argument("remote backbone: forward at position " + std::to_string(start) + " but only " +
+                                std::to_string(sent_.size()) + " positions were sent");
+  if (!session_) open();
+  torch::Tensor out;
+  try {
+    out = send(hidden, start, last_only);
+  } catch (const CloudError& e) {
+    const auto code = e.protocol_code();
+    const bool lost = e.failure() == CloudFailure::daemon_error &&
+                      (code == p::ErrorCode::unknown_session || code == p::ErrorCode::handshake_required);
+    if (!lost) throw;
+    // the daemon forgot us (idle expiry, restart): shake hands again if needed, reopen, replay
+    if (code == p::ErrorCode::handshake_required) conn_.hello();
+    open();
+    ++resumes_;
+    replay(start);
+    out = send(hidden, start, last_only);
+  }
+  // remember what was sent, by position, for a later replay
+  auto rows = hidden.to(torch::kCPU).split(1, 0);
+  sent_.resize(static_cast<size_t>(start));
+  sent_.insert(sent_.end(), rows.begin(), rows.end());
+  return out;
+}
+
+}  // namespace duet::edge

@@ -1,0 +1,40 @@
+#pragma once
+// The backbone as a session on a duet-cloud daemon. Keeps the hidden states it has sent, so that
+// when the session is lost (expired, daemon restarted) it opens a new one, replays the prefix and
+// goes on: the generation loses no token.
+#include <torch/types.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "common/backbone.hpp"
+#include "edge/client/cloud_connection.hpp"
+
+namespace duet::edge {
+
+class RemoteBackbone final : public Backbone {
+ public:
+  RemoteBackbone(CloudConnection& conn, uint32_t max_positions = 0);
+  ~RemoteBackbone() override;  // closes the session, best effort
+
+  torch::Tensor forward(const torch::Tensor& hidden, int64_t start, bool last_only) override;
+  void reset() override;
+  double last_compute_ms() const override { return last_cloud_ms_; }
+
+  uint64_t session_id() const { return session_; }
+  int resumes() const { return resumes_; }  // sessions reopened after a loss
+
+ private:
+  void open();
+  torch::Tensor send(const torch::Tensor& hidden, int64_t start, bool last_only);
+  void replay(int64_t upto);
+
+  CloudConnection& conn_;
+  uint32_t max_positions_;
+  uint64_t session_ = 0;
+  std::vector<torch::Tensor> sent_;  // hidden rows by position, as sent (CPU, wire dtype)
+  double last_cloud_ms_ = -1;
+  int resumes_ = 0;
+};
+
+}  // namespace duet::edge
