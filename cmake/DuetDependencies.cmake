@@ -30,6 +30,14 @@ find_package(Torch REQUIRED)
 # TorchConfig puts its flags (the C++ ABI switch) in TORCH_CXX_FLAGS; apply them to everything
 # so that std::string crosses library boundaries safely.
 set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS} ${TORCH_CXX_FLAGS}")
+# LibTorch built with CUDA (the GPU machine's PyTorch): CUDA graphs, allocator statistics.
+if(TORCH_CUDA_LIBRARIES OR TARGET torch_cuda)
+  set(DUET_TORCH_HAS_CUDA ON)
+  find_package(CUDAToolkit QUIET)
+  message(STATUS "duet: LibTorch has CUDA (CUDA toolkit found: ${CUDAToolkit_FOUND})")
+else()
+  set(DUET_TORCH_HAS_CUDA OFF)
+endif()
 
 if(DUET_BUILD_TESTS)
   find_package(doctest REQUIRED)

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/decode_graph.hpp"
 #include "common/pieces.hpp"
 
 namespace duet {
@@ -37,6 +38,7 @@ class LocalBackbone final : public Backbone {
   c10::Device device_;
   std::vector<std::unique_ptr<Block>> blocks_;
   std::vector<LayerKvCache> caches_;
+  DecodeGraphs graphs_;  // single-position decode steps, on CUDA
   double last_ms_ = -1;
 };
 

@@ -46,6 +46,21 @@ void LayerKvCache::write(int64_t start, const torch::Tensor& k, const torch::Ten
   length_ = start + n;
 }
 
+void LayerKvCache::prepare_static(int64_t start) {
+  if (start < 0 || start > length_)
+    throw std::invalid_argument("KV cache write at position " + std::to_string(start) + " but the cache holds " +
+                                std::to_string(length_) + " positions (no gaps allowed)");
+  if (start + 1 > max_positions_)
+    throw std::length_error("KV cache: positions up to " + std::to_string(start + 1) + " exceed the limit of " +
+                            std::to_string(max_positions_));
+  reserve(start + 1);
+}
+
+void LayerKvCache::write_at(const torch::Tensor& pos, const torch::Tensor& k, const torch::Tensor& v) {
+  k_.index_copy_(1, pos, k);
+  v_.index_copy_(1, pos, v);
+}
+
 torch::Tensor LayerKvCache::keys() const { return k_.narrow(1, 0, length_); }
 torch::Tensor LayerKvCache::values() const { return v_.narrow(1, 0, length_); }
 

@@ -28,6 +28,18 @@ class LayerKvCache {
   void clear() { length_ = 0; }
   int64_t bytes() const;  // allocated, not used
 
+  // For a decode step that must not depend on the position on the host (a CUDA graph): make room
+  // for position `start` (same rules as write), then the step writes k/v at a device-side
+  // position with write_at and attends over the whole capacity with a mask; commit(start + 1)
+  // records the new length afterwards.
+  void prepare_static(int64_t start);
+  // k, v [kv_heads, 1, head_dim] at position pos (int64 [1] on the device); no host sync.
+  void write_at(const torch::Tensor& pos, const torch::Tensor& k, const torch::Tensor& v);
+  void commit(int64_t length) { length_ = length; }
+  // Views of every allocated position: [kv_heads, capacity, head_dim]
+  const torch::Tensor& all_keys() const { return k_; }
+  const torch::Tensor& all_values() const { return v_; }
+
  private:
   void reserve(int64_t positions);
   int64_t kv_heads_ = 0, head_dim_ = 0, max_positions_ = 0;

@@ -38,7 +38,8 @@ torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k, 
   const int64_t group = q_heads / kv_heads;
   if (group == 1) return compat::attention(q, k, v, mask, scale);
   auto qg = q.reshape({kv_heads, group * n, d});          // rows: (group member, position)
-  auto mg = mask.defined() ? mask.repeat({group, 1}) : mask;  // [group*n, L]
+  // [group*n, L]; a one-row mask (a single query) broadcasts as it is
+  auto mg = mask.defined() && mask.size(0) > 1 ? mask.repeat({group, 1}) : mask;
   auto out = compat::attention(qg, k, v, mg, scale);       // [kv_heads, group*n, d]
   return out.reshape({q_heads, n, d});
 }
@@ -61,6 +62,15 @@ torch::Tensor RopeTable::apply(const torch::Tensor& x, int64_t start) const {
   const int64_t n = x.size(1), half = x.size(2) / 2;
   auto c = cos.narrow(0, start, n).unsqueeze(0);  // [1, n, d]
   auto s = sin.narrow(0, start, n).unsqueeze(0);
+  auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+  auto rotated = torch::cat({-x2, x1}, -1);
+  return x * c + rotated * s;
+}
+
+torch::Tensor RopeTable::apply_at(const torch::Tensor& x, const torch::Tensor& pos) const {
+  const int64_t half = x.size(2) / 2;
+  auto c = cos.index_select(0, pos).unsqueeze(0);  // [1, 1, d]
+  auto s = sin.index_select(0, pos).unsqueeze(0);
   auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
   auto rotated = torch::cat({-x2, x1}, -1);
   return x * c + rotated * s;

@@ -25,6 +25,8 @@ struct RopeTable {
   RopeTable(int64_t head_dim, int64_t max_positions, double theta, c10::ScalarType dtype, c10::Device device);
   // x [heads, n, d] at positions [start, start+n)
   torch::Tensor apply(const torch::Tensor& x, int64_t start) const;
+  // x [heads, 1, d] at the position held on the device in pos (int64 [1])
+  torch::Tensor apply_at(const torch::Tensor& x, const torch::Tensor& pos) const;
 };
 
 }  // namespace duet::ops

@@ -18,11 +18,23 @@ class Embedding {
   virtual torch::Tensor forward(const torch::Tensor& ids, int64_t start) const = 0;
 };
 
+// A single decode position whose shapes do not depend on the position, so that it can be
+// captured once in a CUDA graph and replayed: the position lives on the device.
+struct StaticStep {
+  torch::Tensor pos;   // int64 [1] on the device
+  torch::Tensor mask;  // bool [1, capacity]: true = may attend (keys at or before pos)
+};
+
 class Block {
  public:
   virtual ~Block() = default;
   // hidden [n, hidden] at positions [start, start+n), reading and extending kv -> [n, hidden]
   virtual torch::Tensor forward(const torch::Tensor& x, LayerKvCache& kv, int64_t start) const = 0;
+  // x [1, hidden] at position step.pos: writes k/v with kv.write_at and attends over kv's whole
+  // capacity under step.mask -> [1, hidden]. No host sync, no position-dependent shape. The caller
+  // has called kv.prepare_static(start) and calls kv.commit(start + 1) afterwards.
+  virtual bool supports_static_decode(int64_t capacity) const { return false; }
+  virtual torch::Tensor forward_static(const torch::Tensor& x, LayerKvCache& kv, const StaticStep& step) const;
   virtual LayerKvCache make_cache(int64_t max_positions) const = 0;
   virtual int64_t weight_bytes() const = 0;
   virtual int64_t kv_bytes_per_position() const = 0;

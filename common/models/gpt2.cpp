@@ -38,6 +38,23 @@ class Gpt2Block final : public Block {
     kv.write(start, k, v);
     auto mask = ops::causal_mask(n, start, kv.length(), 0, x.device());
     auto attn = ops::grouped_attention(q, kv.keys(), kv.values(), mask, 1.0 / std::sqrt(double(d)));
+    return finish(x, attn);
+  }
+  bool supports_static_decode(int64_t) const override { return true; }
+  torch::Tensor forward_static(const torch::Tensor& x, LayerKvCache& kv, const StaticStep& st) const override {
+    const int64_t H = heads * d;
+    auto h = torch::layer_norm(x, {H}, ln1_w, ln1_b, eps);
+    auto qkv = torch::linear(h, w_qkv, b_qkv);  // [1, 3H]
+    auto q = qkv.narrow(1, 0, H).view({1, heads, d}).transpose(0, 1).contiguous();
+    auto k = qkv.narrow(1, H, H).view({1, heads, d}).transpose(0, 1);
+    auto v = qkv.narrow(1, 2 * H, H).view({1, heads, d}).transpose(0, 1);
+    kv.write_at(st.pos, k, v);
+    auto attn = ops::grouped_attention(q, kv.all_keys(), kv.all_values(), st.mask, 1.0 / std::sqrt(double(d)));
+    return finish(x, attn);
+  }
+  // residual + c_proj(attn), then the MLP: attn [heads, n, d] -> [n, H]
+  torch::Tensor finish(const torch::Tensor& x, const torch::Tensor& attn) const {
+    const int64_t n = x.size(0), H = heads * d;
     auto r = x + torch::linear(attn.transpose(0, 1).reshape({n, H}), w_proj, b_proj);
     auto h2 = torch::layer_norm(r, {H}, ln2_w, ln2_b, eps);
     auto m = ops::activation(torch::linear(h2, w_fc, b_fc), act);

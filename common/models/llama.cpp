@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "common/ops.hpp"
 
@@ -26,16 +27,39 @@ class LlamaBlock final : public Block {
  public:
   torch::Tensor forward(const torch::Tensor& x, LayerKvCache& kv, int64_t start) const override {
     const int64_t n = x.size(0);
-    auto h = ops::rms_norm(x, input_norm, eps);
-    auto qkv = torch::linear(h, w_qkv, b_qkv);  // [n, (q_heads + 2 kv_heads) * d]
-    auto q = qkv.narrow(1, 0, q_heads * d).view({n, q_heads, d}).transpose(0, 1);
-    auto k = qkv.narrow(1, q_heads * d, kv_heads * d).view({n, kv_heads, d}).transpose(0, 1);
-    auto v = qkv.narrow(1, (q_heads + kv_heads) * d, kv_heads * d).view({n, kv_heads, d}).transpose(0, 1);
+    auto [q, k, v] = project(x);
     q = rope->apply(q, start);
     k = rope->apply(k, start);
     kv.write(start, k, v);
     auto mask = ops::causal_mask(n, start, kv.length(), sliding_window, x.device());
     auto attn = ops::grouped_attention(q.contiguous(), kv.keys(), kv.values(), mask, 1.0 / std::sqrt(double(d)));
+    return finish(x, attn);
+  }
+  bool supports_static_decode(int64_t capacity) const override {
+    return sliding_window <= 0 || capacity <= sliding_window;
+  }
+  torch::Tensor forward_static(const torch::Tensor& x, LayerKvCache& kv, const StaticStep& st) const override {
+    auto [q, k, v] = project(x);
+    q = rope->apply_at(q, st.pos);
+    k = rope->apply_at(k, st.pos);
+    kv.write_at(st.pos, k, v);
+    auto attn = ops::grouped_attention(q.contiguous(), kv.all_keys(), kv.all_values(), st.mask,
+                                       1.0 / std::sqrt(double(d)));
+    return finish(x, attn);
+  }
+  // x [n, H] -> q [q_heads, n, d], k and v [kv_heads, n, d] (views of one fused projection)
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> project(const torch::Tensor& x) const {
+    const int64_t n = x.size(0);
+    auto h = ops::rms_norm(x, input_norm, eps);
+    auto qkv = torch::linear(h, w_qkv, b_qkv);  // [n, (q_heads + 2 kv_heads) * d]
+    auto q = qkv.narrow(1, 0, q_heads * d).view({n, q_heads, d}).transpose(0, 1);
+    auto k = qkv.narrow(1, q_heads * d, kv_heads * d).view({n, kv_heads, d}).transpose(0, 1);
+    auto v = qkv.narrow(1, (q_heads + kv_heads) * d, kv_heads * d).view({n, kv_heads, d}).transpose(0, 1);
+    return {q, k, v};
+  }
+  // residual + o_proj(attn), then the MLP: attn [q_heads, n, d] -> [n, H]
+  torch::Tensor finish(const torch::Tensor& x, const torch::Tensor& attn) const {
+    const int64_t n = x.size(0);
     auto out = torch::linear(attn.transpose(0, 1).reshape({n, q_heads * d}), w_o);
     auto r = x + out;
     auto h2 = ops::rms_norm(r, post_norm, eps);
