@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cloud/stage_plan.hpp"
+#include "common/decode_graph.hpp"
 #include "common/pieces.hpp"
 
 namespace duet::cloud {
@@ -41,6 +42,7 @@ class Pipeline {
  private:
   std::vector<Stage> stages_;
   c10::ScalarType dtype_;
+  mutable std::vector<DecodeGraphs> graphs_;  // per stage: single-position decode steps on CUDA
 };
 
 }  // namespace duet::cloud
