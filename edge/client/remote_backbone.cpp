@@ -31,6 +31,12 @@ void RemoteBackbone::open() {
 void RemoteBackbone::reset() { sent_.clear(); }  // the next forward starts at 0 and overwrites
 
 torch::Tensor RemoteBackbone::send(const torch::Tensor& hidden, int64_t start, bool last_only) {
+  return send_host(hidden.to(torch::kCPU), start, last_only, hidden.device(), hidden.scalar_type());
+}
+
+torch::Tensor RemoteBackbone::send_host(const torch::Tensor& host, int64_t start, bool last_only, c10::Device device,
+                                        c10::ScalarType dtype) {
+  const auto& hidden = host;
   p::Forward f;
   f.session_id = session_;
   f.start_pos = static_cast<uint32_t>(start);
@@ -45,7 +51,7 @@ torch::Tensor RemoteBackbone::send(const torch::Tensor& hidden, int64_t start, b
                               conn_.server().limits.max_positions_per_forward};
   p::validate_result(r, f, contract);
   last_cloud_ms_ = r.cloud_compute_us / 1000.0;
-  return frame_to_tensor(msg.tensors.at(0), r.hidden, hidden.device(), hidden.scalar_type());
+  return frame_to_tensor(msg.tensors.at(0), r.hidden, device, dtype);
 }
 
 void RemoteBackbone::replay(int64_t upto) {
@@ -63,9 +69,11 @@ torch::Tensor RemoteBackbone::forward(const torch::Tensor& hidden, int64_t start
     throw std::invalid_argument("remote backbone: forward at position " + std::to_string(start) + " but only " +
                                 std::to_string(sent_.size()) + " positions were sent");
   if (!session_) open();
+  // one device-to-host copy per step: the frame and the replay record both come from it
+  auto host = hidden.to(torch::kCPU);
   torch::Tensor out;
   try {
-    out = send(hidden, start, last_only);
+    out = send_host(host, start, last_only, hidden.device(), hidden.scalar_type());
   } catch (const CloudError& e) {
     const auto code = e.protocol_code();
     const bool lost = e.failure() == CloudFailure::daemon_error &&
@@ -76,10 +84,10 @@ torch::Tensor RemoteBackbone::forward(const torch::Tensor& hidden, int64_t start
     open();
     ++resumes_;
     replay(start);
-    out = send(hidden, start, last_only);
+    out = send_host(host, start, last_only, hidden.device(), hidden.scalar_type());
   }
   // remember what was sent, by position, for a later replay
-  auto rows = hidden.to(torch::kCPU).split(1, 0);
+  auto rows = host.split(1, 0);
   sent_.resize(static_cast<size_t>(start));
   sent_.insert(sent_.end(), rows.begin(), rows.end());
   return out;

@@ -27,6 +27,9 @@ class RemoteBackbone final : public Backbone {
  private:
   void open();
   torch::Tensor send(const torch::Tensor& hidden, int64_t start, bool last_only);
+  // hidden already on the host; the reply comes back on `device` in `dtype`
+  torch::Tensor send_host(const torch::Tensor& host, int64_t start, bool last_only, c10::Device device,
+                          c10::ScalarType dtype);
   void replay(int64_t upto);
 
   CloudConnection& conn_;
