@@ -4,11 +4,22 @@
 find_package(Threads REQUIRED)
 find_package(PkgConfig REQUIRED)
 
-pkg_check_modules(ZMQ REQUIRED IMPORTED_TARGET libzmq)
+pkg_check_modules(ZMQ QUIET IMPORTED_TARGET libzmq)
 find_path(CPPZMQ_INCLUDE_DIR zmq.hpp REQUIRED)
 add_library(duet_zmq INTERFACE)
 target_include_directories(duet_zmq INTERFACE ${CPPZMQ_INCLUDE_DIR})
-target_link_libraries(duet_zmq INTERFACE PkgConfig::ZMQ)
+if(ZMQ_FOUND)
+  target_link_libraries(duet_zmq INTERFACE PkgConfig::ZMQ)
+else()
+  # libzmq.pc names private dependencies (krb5-gssapi, openpgm, norm, libbsd) whose own .pc files
+  # are missing where only libzmq3-dev and the runtime libraries were unpacked (the GPU machine's
+  # /opt/deps): find the header and the shared library directly.
+  find_path(ZMQ_INCLUDE_DIR zmq.h REQUIRED)
+  find_library(ZMQ_LIBRARY zmq REQUIRED)
+  message(STATUS "libzmq without pkg-config: ${ZMQ_LIBRARY}")
+  target_include_directories(duet_zmq INTERFACE ${ZMQ_INCLUDE_DIR})
+  target_link_libraries(duet_zmq INTERFACE ${ZMQ_LIBRARY})
+endif()
 
 find_path(MSGPACK_INCLUDE_DIR msgpack.hpp REQUIRED)
 add_library(duet_msgpack INTERFACE)
