@@ -41,6 +41,19 @@ find_package(Torch REQUIRED)
 # TorchConfig puts its flags (the C++ ABI switch) in TORCH_CXX_FLAGS; apply them to everything
 # so that std::string crosses library boundaries safely.
 set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS} ${TORCH_CXX_FLAGS}")
+# PyTorch 2.x ships its own, newer {fmt} in its include folder; Debian's spdlog 1.10 needs the
+# fmt 9 it was built with. Where the two folders differ (the GPU machine), put fmt 9's folder
+# first for every target, so that <fmt/...> from spdlog resolves to the matching version.
+get_target_property(_duet_fmt_inc fmt::fmt INTERFACE_INCLUDE_DIRECTORIES)
+list(GET TORCH_INCLUDE_DIRS 0 _duet_torch_inc)
+if(_duet_fmt_inc AND EXISTS "${_duet_torch_inc}/fmt/core.h")
+  list(GET _duet_fmt_inc 0 _duet_fmt_inc0)
+  if(NOT _duet_fmt_inc0 STREQUAL _duet_torch_inc AND NOT _duet_fmt_inc0 STREQUAL "/usr/include")
+    message(STATUS "duet: LibTorch bundles {fmt}; ${_duet_fmt_inc0} goes first for spdlog")
+    include_directories(BEFORE SYSTEM "${_duet_fmt_inc0}")
+  endif()
+endif()
+
 # LibTorch built with CUDA (the GPU machine's PyTorch): CUDA graphs, allocator statistics.
 if(TORCH_CUDA_LIBRARIES OR TARGET torch_cuda)
   set(DUET_TORCH_HAS_CUDA ON)
