@@ -79,6 +79,12 @@ void CloudConnection::fail_silence(const char* what) {
                      "connected to " + ep + " but the CURVE handshake did not complete within " + secs +
                          ": the pinned server key (" + opts_.server_public_key +
                          ") is probably not this daemon's, or the daemon runs --insecure");
+  // plain TCP: a daemon that requires CURVE drops the connection at the ZMTP greeting
+  if (opts_.insecure && monitor_->connected && (monitor_->handshake_failed || !monitor_->handshook))
+    throw CloudError(CloudFailure::handshake, p::ErrorCode::ok,
+                     "connected to " + ep + " but the ZMTP handshake did not complete within " + secs +
+                         ": this edge runs insecure (no CURVE) and the daemon probably requires CURVE; drop "
+                         "--insecure and give --server-key and --client-key");
   if (!monitor_->connected)
     throw CloudError(CloudFailure::unreachable, p::ErrorCode::ok,
                      "no duet-cloud daemon reachable at " + ep + " within " + secs + " (" + what +
