@@ -139,7 +139,9 @@ struct Server::Impl {
   Peer& greeted_peer(const std::string& peer) {
     auto it = peers.find(peer);
     if (it == peers.end() || !it->second.greeted)
-      throw ProtocolError(ErrorCode::handshake_required, "send hello first: this connection has not shaken hands");
+      throw ProtocolError(ErrorCode::handshake_required,
+                          "send hello first: this connection has not shaken hands, or was idle longer than " +
+                              std::to_string(cfg.idle_timeout_s) + " s and was forgotten with its sessions");
     return it->second;
   }
 

@@ -36,6 +36,17 @@ torch::Tensor RemoteBackbone::send(const torch::Tensor& hidden, int64_t start, b
 
 torch::Tensor RemoteBackbone::send_host(const torch::Tensor& host, int64_t start, bool last_only, c10::Device device,
                                         c10::ScalarType dtype) {
+  // a forward carries at most the daemon's per-forward limit: a longer prefill goes in chunks
+  const int64_t chunk = std::max<int64_t>(1, conn_.server().limits.max_positions_per_forward);
+  const int64_t n = host.size(0);
+  if (n > chunk) {
+    std::vector<torch::Tensor> outs;
+    for (int64_t s = 0; s < n; s += chunk) {
+      auto out = send_host(host.narrow(0, s, std::min(chunk, n - s)), start + s, last_only, device, dtype);
+      if (!last_only || s + chunk >= n) outs.push_back(out);
+    }
+    return outs.size() == 1 ? outs.front() : torch::cat(outs);
+  }
   const auto& hidden = host;
   p::Forward f;
   f.session_id = session_;

@@ -79,7 +79,7 @@ void check_serves(const std::string& endpoint, const std::string& model) {
   try {
     got = split_tokens(split_config(model, endpoint), kPrompt, opts);
   } catch (const std::exception& e) {
-    FAIL("the daemon no longer serves a fresh session: " << e.what());
+    FAIL("the daemon no longer serves a fresh session: " << std::string(e.what()));
   }
   CHECK_MESSAGE(got == want, "a fresh session after the abuse gives other tokens than the reference");
 }
