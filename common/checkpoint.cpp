@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <sys/stat.h>
 
+#include "common/text_file.hpp"
+
 namespace duet {
 
 namespace {
@@ -17,14 +19,6 @@ namespace {
 bool file_exists(const std::string& p) {
   struct stat st {};
   return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 c10::ScalarType torch_dtype(StDtype d) {
@@ -46,7 +40,7 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 
 Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
   const std::string config_path = dir + "/config.json";
-  config_text_ = read_text(config_path);
+  config_text_ = read_text_file(config_path);
   config_ = ModelConfig::from_json_text(config_text_, config_path);
   {
     std::ifstream gen(dir + "/generation_config.json");
@@ -59,7 +53,7 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
   if (file_exists(index_path)) {
     nlohmann::json idx;
     try {
-      idx = nlohmann::json::parse(read_text(index_path));
+      idx = nlohmann::json::parse(read_text_file(index_path));
     } catch (const nlohmann::json::exception& e) {
       throw std::runtime_error(index_path + ": not valid JSON: " + e.what());
     }

@@ -5,6 +5,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/text_file.hpp"
+
 namespace duet {
 
 const char* family_name(Family f) { return f == Family::llama ? "llama" : "gpt2"; }
@@ -12,14 +14,6 @@ const char* family_name(Family f) { return f == Family::llama ? "llama" : "gpt2"
 namespace {
 
 using nlohmann::json;
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 struct Reader {
   const json& j;
@@ -153,7 +147,7 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
 
 ModelConfig ModelConfig::from_dir(const std::string& dir) {
   const std::string path = dir + "/config.json";
-  ModelConfig c = from_json_text(read_text(path), path);
+  ModelConfig c = from_json_text(read_text_file(path), path);
   std::ifstream gen(dir + "/generation_config.json");
   if (gen) {
     try {
