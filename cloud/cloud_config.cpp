@@ -37,13 +37,13 @@ struct TomlReader {
   template <class T>
   void num(const toml::table* t, const std::string& sec, const char* key, T& out) const {
     if (!t || !t->get(key)) return;
-    auto v = t->get(key)->value<int64_t>();
+    auto v = t->get(key)->value_exact<int64_t>();
     if (!v || *v < 0) fail(sec + "." + key, "must be a non-negative integer");
     out = static_cast<T>(*v);
   }
   void flag(const toml::table* t, const std::string& sec, const char* key, bool& out) const {
     if (!t || !t->get(key)) return;
-    auto v = t->get(key)->value<bool>();
+    auto v = t->get(key)->value_exact<bool>();
     if (!v) fail(sec + "." + key, "must be true or false");
     out = *v;
   }

@@ -43,7 +43,7 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
   auto integer = [&](const char* sec, const char* key, int64_t& out) {
     auto n = root[sec][key];
     if (!n) return;
-    auto v = n.value<int64_t>();
+    auto v = n.value_exact<int64_t>();
     if (!v || *v < 0) fail(std::string(sec) + "." + key, "must be a non-negative integer");
     out = *v;
   };
@@ -62,7 +62,7 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
   str("cloud", "server_key", c.server_key, true);
   str("cloud", "client_key", c.client_key, true);
   if (auto n = root["cloud"]["insecure"]) {
-    auto v = n.value<bool>();
+    auto v = n.value_exact<bool>();
     if (!v) fail("cloud.insecure", "must be true or false");
     c.insecure = *v;
   }

@@ -1,0 +1,116 @@
+// The shipped configs/*.toml parse, point at real files, and run end to end; config errors name
+// the file and the key.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cloud/cloud_config.hpp"
+#include "edge/client/edge_config.hpp"
+#include "harness.hpp"
+
+using namespace duet::itest;
+using duet::cloud::CloudConfig;
+using duet::edge::EdgeConfig;
+
+namespace {
+
+std::string normal(const std::string& p) { return fs::path(p).lexically_normal().string(); }
+
+// what() of the exception `load` throws for a file holding `text`, with the file's path
+std::pair<std::string, std::string> error_of(const std::string& text, bool cloud) {
+  static TempDir dir("duet-itest-config");
+  static int n = 0;
+  const std::string path = (dir / ("bad" + std::to_string(n++) + ".toml")).string();
+  std::ofstream(path) << text;
+  try {
+    if (cloud) CloudConfig::from_toml_file(path).validate();
+    else EdgeConfig::from_toml_file(path);
+  } catch (const std::exception& e) {
+    return {e.what(), path};
+  }
+  return {"", path};
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("configs/cloud.toml and configs/edge.toml parse, resolve their paths, and validate") {
+  const std::string dir = source_path("configs");
+  auto c = CloudConfig::from_toml_file(dir + "/cloud.toml");
+  CHECK_NOTHROW(c.validate());
+  CHECK(normal(c.model_path) == normal(abc_model()));
+  CHECK(fs::exists(fs::path(c.model_path) / "config.json"));
+  CHECK_FALSE(c.insecure);  // encryption on in the example
+  CHECK(normal(c.secret_key) == normal(source_path("keys/server.key_secret")));
+  CHECK(normal(c.authorized_keys) == normal(source_path("keys/clients")));
+  CHECK_FALSE(c.devices.empty());
+  CHECK(c.max_sessions >= 1);
+
+  auto e = EdgeConfig::from_toml_file(dir + "/edge.toml");
+  CHECK(normal(e.model_path) == normal(abc_model()));
+  CHECK_FALSE(e.insecure);
+  CHECK(normal(e.server_key) == normal(source_path("keys/server.key")));
+  CHECK(normal(e.client_key) == normal(source_path("keys/edge.key_secret")));
+  CHECK(e.server == c.listen);  // the two examples talk to each other as they are
+  CHECK(e.timeout_ms > 0);
+}
+
+TEST_CASE("config errors name the file and the key") {
+  struct Bad {
+    const char* text;
+    bool cloud;
+    const char* key;
+  };
+  const Bad cases[] = {
+      {"[server]\nbogus = 1\n", true, "server.bogus"},
+      {"[limits]\nmax_sessions = \"many\"\n", true, "limits.max_sessions"},
+      {"[limits]\nidle_timeout_s = -3\n", true, "limits.idle_timeout_s"},
+      {"[server]\ninsecure = \"yes\"\n", true, "server.insecure"},
+      {"[server]\ninsecure = 1\n", true, "server.insecure"},
+      {"[limits]\nmax_sessions = 2.5\n", true, "limits.max_sessions"},
+      {"[stages]\ndevices = \"cpu\"\n", true, "stages.devices"},
+      {"[nonsense]\nx = 1\n", true, "nonsense"},
+      {"[model]\npth = \"x\"\n", false, "model.pth"},
+      {"[cloud]\ntimeout_ms = \"soon\"\n", false, "cloud.timeout_ms"},
+      {"[generate]\ntemperature = \"hot\"\n", false, "generate.temperature"},
+      {"[cloud]\ninsecure = 1\n", false, "cloud.insecure"},
+      {"[generate]\nmax_new_tokens = 1e3\n", false, "generate.max_new_tokens"},
+  };
+  for (const auto& b : cases) {
+    CAPTURE(std::string(b.text));
+    auto [what, path] = error_of(b.text, b.cloud);
+    INFO("error: " << what);
+    REQUIRE_FALSE(what.empty());
+    CHECK(contains(what, path));
+    CHECK(contains(what, b.key));
+  }
+  // a TOML syntax error names the file and the line
+  auto [what, path] = error_of("[model]\npath = \n", true);
+  CHECK(contains(what, path));
+  CHECK(contains(what, "line 2"));
+}
+
+TEST_CASE("the shipped configs run end to end (keys and address overridden): split == --local") {
+  const auto& k = keys();
+  DaemonProcess d({"--config", source_path("configs/cloud.toml"), "--listen", "tcp://127.0.0.1:*", "--secret-key",
+                   k.server_secret.string(), "--authorized-keys", k.clients.string()});
+  INFO(d.log());
+  const std::vector<std::string> common = {"generate", "--config", source_path("configs/edge.toml"), "-n", "12",
+                                           "--json", "--temperature", "0"};
+  auto args = common;
+  args.insert(args.end(), {"--server", d.endpoint(), "--server-key", k.server_public.string(), "--client-key",
+                           k.edge_secret.string()});
+  auto split = run_process(edge_binary(), args);
+  auto local_args = common;
+  local_args.push_back("--local");
+  auto local = run_process(edge_binary(), local_args);
+  INFO(split.err << local.err);
+  REQUIRE(split.status == 0);
+  REQUIRE(local.status == 0);
+  const auto js = nlohmann::json::parse(split.out), jl = nlohmann::json::parse(local.out);
+  CHECK_FALSE(js["tokens"].empty());
+  CHECK(js["tokens"] == jl["tokens"]);
+  CHECK(d.stop() == 0);
+}
