@@ -11,8 +11,10 @@ LayerKvCache::LayerKvCache(int64_t kv_heads, int64_t head_dim, int64_t max_posit
     : kv_heads_(kv_heads), head_dim_(head_dim), max_positions_(max_positions) {
   capacity_ = capacity_for(std::max<int64_t>(initial_positions, 1), max_positions);
   auto opts = torch::TensorOptions().dtype(dtype).device(device);
-  k_ = torch::empty({kv_heads_, capacity_, head_dim_}, opts);
-  v_ = torch::empty({kv_heads_, capacity_, head_dim_}, opts);
+  // zeros, not empty: the static decode path attends over the whole capacity under a mask, and a
+  // NaN left in unwritten memory survives the mask (0 * NaN) and poisons the output
+  k_ = torch::zeros({kv_heads_, capacity_, head_dim_}, opts);
+  v_ = torch::zeros({kv_heads_, capacity_, head_dim_}, opts);
 }
 
 int64_t LayerKvCache::capacity_for(int64_t positions, int64_t max_positions) {
@@ -23,7 +25,7 @@ void LayerKvCache::reserve(int64_t positions) {
   if (positions <= capacity_) return;
   const int64_t cap = capacity_for(positions, max_positions_);
   auto grow = [&](const torch::Tensor& old) {
-    auto t = torch::empty({kv_heads_, cap, head_dim_}, old.options());
+    auto t = torch::zeros({kv_heads_, cap, head_dim_}, old.options());
     if (length_ > 0) t.narrow(1, 0, length_).copy_(old.narrow(1, 0, length_));
     return t;
   };

@@ -12,6 +12,18 @@ namespace {
 std::string fixture(const std::string& name) { return std::string(DUET_FIXTURES_DIR) + "/models/" + name; }
 }  // namespace
 
+TEST_CASE("KV cache memory starts as zeros, also after growing (the static path reads all of it)") {
+  LayerKvCache c(2, 4, 1024, torch::kFloat, torch::kCPU);
+  REQUIRE(c.all_keys().eq(0).all().item<bool>());
+  REQUIRE(c.all_values().eq(0).all().item<bool>());
+  c.write(0, torch::ones({2, 3, 4}), torch::ones({2, 3, 4}));
+  for (int64_t p = 3; p <= LayerKvCache::kChunk; ++p) c.write(p, torch::ones({2, 1, 4}), torch::ones({2, 1, 4}));
+  REQUIRE(c.capacity() == 2 * LayerKvCache::kChunk);  // grown
+  auto tail = c.all_keys().narrow(1, c.length(), c.capacity() - c.length());
+  REQUIRE(tail.eq(0).all().item<bool>());
+  REQUIRE(c.all_values().narrow(1, 0, c.length()).eq(1).all().item<bool>());
+}
+
 TEST_CASE("static decode matches eager decode step by step (fp32, CPU)") {
   torch::NoGradGuard ng;
   for (const char* name : {"llama_gqa", "qwen2_bias", "gpt2"}) {
