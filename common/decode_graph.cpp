@@ -2,7 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -27,7 +29,10 @@ namespace {
 // Blocks over one position whose value lives in `pos`; `positions` is arange(capacity).
 torch::Tensor run_static(const std::vector<const Block*>& blocks, const std::vector<LayerKvCache*>& caches,
                          const torch::Tensor& x, const torch::Tensor& pos, const torch::Tensor& positions) {
-  StaticStep st{pos, positions.le(pos).unsqueeze(0)};  // [1, capacity]
+  StaticStep st;
+  st.pos = pos;
+  st.mask = torch::zeros({1, positions.size(0)}, x.options())
+                .masked_fill_(positions.gt(pos).unsqueeze(0), -std::numeric_limits<double>::infinity());
   auto h = x;
   for (size_t i = 0; i < blocks.size(); ++i) h = blocks[i]->forward_static(h, *caches[i], st);
   return h;
@@ -79,7 +84,7 @@ torch::Tensor DecodeGraphs::try_step(const std::vector<const Block*>& blocks, co
                                      const torch::Tensor& x, int64_t start) {
 #if DUET_HAVE_CUDA_GRAPHS
   static const bool on = available();
-  if (!on || !x.is_cuda() || x.dim() != 2 || x.size(0) != 1) return {};
+  if (!on || failed_ || !x.is_cuda() || x.dim() != 2 || x.size(0) != 1) return {};
   torch::NoGradGuard no_grad;
   if (!prepare(blocks, caches, start)) return {};
   const int64_t cap = caches.front()->capacity();
@@ -114,14 +119,29 @@ torch::Tensor DecodeGraphs::try_step(const std::vector<const Block*>& blocks, co
     at::cuda::CUDAEvent ready;
     ready.record(cur);
     ready.block(side);
+    bool captured = false;
     {
       c10::cuda::CUDAStreamGuard guard(side);
       out = run_static(blocks, caches, g->x, g->pos, g->positions);
-      g->graph.capture_begin();
-      g->out = run_static(blocks, caches, g->x, g->pos, g->positions);
-      g->graph.capture_end();
+      try {
+        g->graph.capture_begin();
+        g->out = run_static(blocks, caches, g->x, g->pos, g->positions);
+        g->graph.capture_end();
+        captured = true;
+      } catch (const std::exception& e) {
+        // leave the stream out of capture mode, then run eagerly from now on
+        cudaGraph_t partial = nullptr;
+        if (cudaStreamEndCapture(side.stream(), &partial) == cudaSuccess && partial) cudaGraphDestroy(partial);
+        (void)cudaGetLastError();
+        std::fprintf(stderr, "duet: CUDA graph capture failed, decoding eagerly from now on: %s\n", e.what());
+        failed_ = true;
+      }
     }
     side.synchronize();  // rare (once per capacity and session): keep stream bookkeeping simple
+    if (!captured) {
+      for (auto* c : caches) c->commit(start + 1);
+      return out;  // the warm-up already computed this step
+    }
     ++captures_;
     if (graphs_.size() >= max_graphs_) graphs_.erase(graphs_.begin());
     graphs_.push_back(std::move(g));

@@ -42,6 +42,7 @@ class DecodeGraphs {
   std::vector<std::unique_ptr<Graph>> graphs_;  // most recently used last
   size_t max_graphs_;
   size_t captures_ = 0;
+  bool failed_ = false;  // a capture failed: eager from then on
 };
 
 // The static decode path without a graph, for tests on any device: same arithmetic as a replay.

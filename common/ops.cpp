@@ -7,6 +7,11 @@
 namespace duet::ops {
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+#if DUET_HAVE_RMS_NORM
+  // one kernel on the GPU; fp32 inside, rounded once (transformers rounds before the scale: the
+  // results differ by at most one rounding of the compute dtype)
+  if (x.is_cuda()) return at::rms_norm(x, {weight.size(0)}, weight, eps);
+#endif
   // transformers: variance in fp32, normalise in fp32, cast back, then scale
   auto xf = x.to(torch::kFloat);
   auto var = xf.pow(2).mean(-1, /*keepdim=*/true);
@@ -68,9 +73,11 @@ torch::Tensor RopeTable::apply(const torch::Tensor& x, int64_t start) const {
 }
 
 torch::Tensor RopeTable::apply_at(const torch::Tensor& x, const torch::Tensor& pos) const {
+  return apply_rows(x, cos.index_select(0, pos).unsqueeze(0), sin.index_select(0, pos).unsqueeze(0));
+}
+
+torch::Tensor RopeTable::apply_rows(const torch::Tensor& x, const torch::Tensor& c, const torch::Tensor& s) const {
   const int64_t half = x.size(2) / 2;
-  auto c = cos.index_select(0, pos).unsqueeze(0);  // [1, 1, d]
-  auto s = sin.index_select(0, pos).unsqueeze(0);
   auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
   auto rotated = torch::cat({-x2, x1}, -1);
   return x * c + rotated * s;

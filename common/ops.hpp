@@ -27,6 +27,8 @@ struct RopeTable {
   torch::Tensor apply(const torch::Tensor& x, int64_t start) const;
   // x [heads, 1, d] at the position held on the device in pos (int64 [1])
   torch::Tensor apply_at(const torch::Tensor& x, const torch::Tensor& pos) const;
+  // x [heads, n, d] with the rows of cos/sin already picked: c, s [1, n, d]
+  torch::Tensor apply_rows(const torch::Tensor& x, const torch::Tensor& c, const torch::Tensor& s) const;
 };
 
 }  // namespace duet::ops

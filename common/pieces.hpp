@@ -22,7 +22,11 @@ class Embedding {
 // captured once in a CUDA graph and replayed: the position lives on the device.
 struct StaticStep {
   torch::Tensor pos;   // int64 [1] on the device
-  torch::Tensor mask;  // bool [1, capacity]: true = may attend (keys at or before pos)
+  torch::Tensor mask;  // [1, capacity], additive in the compute dtype: 0 for keys at or before pos, -inf after
+  // Per-step values the first block computes and the others reuse (rotary rows at pos), keyed by
+  // the table they come from.
+  mutable const void* rope_key = nullptr;
+  mutable torch::Tensor rope_cos, rope_sin;  // [1, 1, head_dim]
 };
 
 class Block {

@@ -39,12 +39,20 @@ class LlamaBlock final : public Block {
     return sliding_window <= 0 || capacity <= sliding_window;
   }
   torch::Tensor forward_static(const torch::Tensor& x, LayerKvCache& kv, const StaticStep& st) const override {
-    auto [q, k, v] = project(x);
-    q = rope->apply_at(q, st.pos);
-    k = rope->apply_at(k, st.pos);
+    auto h = ops::rms_norm(x, input_norm, eps);
+    auto qkv = torch::linear(h, w_qkv, b_qkv);  // [1, (q_heads + 2 kv_heads) * d]
+    // one position: the q and k heads sit side by side, [q_heads + kv_heads, 1, d]; rotate them at once
+    auto qk = qkv.narrow(1, 0, (q_heads + kv_heads) * d).view({q_heads + kv_heads, 1, d});
+    auto v = qkv.narrow(1, (q_heads + kv_heads) * d, kv_heads * d).view({kv_heads, 1, d});
+    if (st.rope_key != rope.get()) {  // the first block of the step picks the rows at pos
+      st.rope_cos = rope->cos.index_select(0, st.pos).unsqueeze(0);
+      st.rope_sin = rope->sin.index_select(0, st.pos).unsqueeze(0);
+      st.rope_key = rope.get();
+    }
+    qk = rope->apply_rows(qk, st.rope_cos, st.rope_sin);  // contiguous
+    auto q = qk.narrow(0, 0, q_heads), k = qk.narrow(0, q_heads, kv_heads);
     kv.write_at(st.pos, k, v);
-    auto attn = ops::grouped_attention(q.contiguous(), kv.all_keys(), kv.all_values(), st.mask,
-                                       1.0 / std::sqrt(double(d)));
+    auto attn = ops::grouped_attention(q, kv.all_keys(), kv.all_values(), st.mask, 1.0 / std::sqrt(double(d)));
     return finish(x, attn);
   }
   // x [n, H] -> q [q_heads, n, d], k and v [kv_heads, n, d] (views of one fused projection)
