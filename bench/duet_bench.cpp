@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -36,6 +37,9 @@
 #include "edge/client/cloud_connection.hpp"
 #include "edge/client/remote_backbone.hpp"
 #include "protocol/curve_keys.hpp"
+
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -96,8 +100,13 @@ struct ModeResult {
 json summarize(const ModeResult& m, const std::vector<int32_t>& reference) {
   json j;
   j["mode"] = m.mode;
-  std::vector<double> ttft, tok, tps, edge_ms, rt_ms, cloud_ms, transport_ms;
+  std::vector<double> ttft, tok, tps, edge_ms, rt_ms, cloud_ms, transport_ms, pre_edge, pre_rt, pre_cloud;
   for (const auto& r : m.runs) {
+    if (!r.steps.empty()) {  // the prefill step
+      pre_edge.push_back(r.steps[0].edge_ms);
+      pre_rt.push_back(r.steps[0].backbone_ms);
+      if (r.steps[0].cloud_ms >= 0) pre_cloud.push_back(r.steps[0].cloud_ms);
+    }
     ttft.push_back(r.ttft_ms);
     tps.push_back(r.decode_tok_s);
     tok.insert(tok.end(), r.token_ms.begin(), r.token_ms.end());
@@ -125,6 +134,9 @@ json summarize(const ModeResult& m, const std::vector<int32_t>& reference) {
     j["step_transport_ms"] = mean(transport_ms);
     j["step_transport_ms_p50"] = percentile(transport_ms, 50);
   }
+  j["prefill_edge_ms"] = percentile(pre_edge, 50);
+  j["prefill_backbone_ms"] = percentile(pre_rt, 50);
+  if (!pre_cloud.empty()) j["prefill_cloud_ms"] = percentile(pre_cloud, 50);
   j["edge_gpu_mib"] = m.edge_gpu_mib;
   j["cloud_gpu_mib"] = m.cloud_gpu_mib;
   j["edge_alloc_peak_mib"] = m.edge_alloc_peak_mib;
@@ -158,6 +170,8 @@ struct Daemon {
       ::kill(pid, SIGTERM);
       int st = 0;
       ::waitpid(pid, &st, 0);
+      if (WIFSIGNALED(st)) std::fprintf(stderr, "[bench] duet-cloud pid %d ended by signal %d\n", int(pid), WTERMSIG(st));
+      else std::fprintf(stderr, "[bench] duet-cloud pid %d exited with status %d\n", int(pid), WEXITSTATUS(st));
       pid = -1;
     }
     if (drain.joinable()) drain.join();
@@ -231,6 +245,35 @@ void print_row(const json& j) {
               num("decode_tok_s", "%.1f").c_str(), num("step_edge_ms", "%.3f").c_str(),
               num("step_transport_ms", "%.3f").c_str(), num("step_cloud_ms", "%.3f").c_str(),
               num("edge_gpu_mib", "%.0f").c_str(), num("cloud_gpu_mib", "%.0f").c_str(), same.c_str());
+}
+
+// Round trips of one frame of `bytes` over a loopback DEALER/ROUTER pair (plain TCP), the way the
+// edge and the daemon talk: the transport's floor on this machine, without any model work.
+json zmq_ping(size_t bytes, int n) {
+  zmq::context_t ctx;
+  zmq::socket_t router(ctx, zmq::socket_type::router), dealer(ctx, zmq::socket_type::dealer);
+  router.set(zmq::sockopt::linger, 0);
+  dealer.set(zmq::sockopt::linger, 0);
+  router.bind("tcp://127.0.0.1:*");
+  dealer.connect(router.get(zmq::sockopt::last_endpoint));
+  std::thread echo([&] {
+    for (int i = 0; i < n + 10; ++i) {
+      std::vector<zmq::message_t> f;
+      if (!zmq::recv_multipart(router, std::back_inserter(f))) return;
+      zmq::send_multipart(router, f);
+    }
+  });
+  std::string payload(bytes, 'x');
+  std::vector<double> rt;
+  for (int i = 0; i < n + 10; ++i) {
+    const auto t0 = Clock::now();
+    dealer.send(zmq::buffer(payload), zmq::send_flags::none);
+    zmq::message_t reply;
+    (void)dealer.recv(reply, zmq::recv_flags::none);
+    if (i >= 10) rt.push_back(ms(Clock::now() - t0));
+  }
+  echo.join();
+  return json{{"bytes", bytes}, {"round_trips", n}, {"rtt_ms_p50", percentile(rt, 50)}, {"rtt_ms_p99", percentile(rt, 99)}};
 }
 
 }  // namespace
@@ -400,6 +443,7 @@ int main(int argc, char** argv) {
     out["copy_bandwidth_gbs"] = copy_gbs;
     out["weight_read_floor_ms"] = floor_ms;
 
+    out["zmq_loopback"] = zmq_ping(static_cast<size_t>(cfg.hidden_size) * c10::elementSize(dt), 2000);
     json rows = json::array();
     for (const auto& m : results) rows.push_back(summarize(m, mono_tokens));
 
@@ -475,10 +519,18 @@ int main(int argc, char** argv) {
     if (floor_ms > 0)
       std::printf("weight-read floor: %.3f ms/step (%.1f MiB blocks+head at %.0f GB/s copy bandwidth)\n", floor_ms,
                   (block_bytes + cfg.vocab_size * cfg.hidden_size * int64_t(c10::elementSize(dt))) / 1048576.0, copy_gbs);
+    std::printf("ZeroMQ loopback round trip, %lld-byte frame, no model: p50 %.3f ms, p99 %.3f ms\n",
+                (long long)out["zmq_loopback"]["bytes"].get<int64_t>(), out["zmq_loopback"]["rtt_ms_p50"].get<double>(),
+                out["zmq_loopback"]["rtt_ms_p99"].get<double>());
     std::printf("targets: %s\n", tg.dump().c_str());
+    std::fflush(stdout);
     if (!json_path.empty()) std::ofstream(json_path) << out.dump(1) << "\n";
     std::error_code ec;
     fs::remove_all(tmp, ec);
+    // Seen on the H100 build (LibTorch 2.11): a SIGSEGV after main's work is done, in teardown,
+    // with or without CUDA graphs. Everything is written and flushed by now, so leave without
+    // running static destructors unless asked (DUET_BENCH_NORMAL_EXIT=1, to debug that crash).
+    if (!std::getenv("DUET_BENCH_NORMAL_EXIT")) std::_Exit(0);
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "duet-bench: " << e.what() << "\n";

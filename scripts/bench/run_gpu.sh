@@ -42,4 +42,24 @@ for m in $MODELS; do
     tail -n 12 "/tmp/$tag.txt"
   done
 done
+# the graph path must produce what the eager path produces (monolithic tokens, graphs on vs off)
+python3 - "$OUT" $MODELS <<'PY' 2>&1 | tee -a "$OUT/run.log"
+import json, os, sys
+out = sys.argv[1]
+for m in sys.argv[2:]:
+    try:
+        a, b = (json.load(open(os.path.join(out, f"{m}-graphs{g}.json"))) for g in (0, 1))
+    except OSError:
+        continue
+    ta, tb = a["rows"][0]["tokens"], b["rows"][0]["tokens"]
+    n = next((i for i, (x, y) in enumerate(zip(ta, tb)) if x != y), len(ta))
+    print(f"{m}: mono tokens, graphs on vs off: first {n} of {len(ta)} equal; distinct ids {len(set(ta))}/{len(set(tb))}")
+PY
+if [ "${DEBUG_EXIT:-0}" = 1 ]; then  # where does the teardown crash come from?
+  log "cuda-gdb: duet-bench teardown"
+  DUET_BENCH_NORMAL_EXIT=1 timeout 120 cuda-gdb -batch -ex run -ex bt -ex "info threads" --args "$B/bench/duet-bench" \
+    --model "$M/$(echo $MODELS | cut -d' ' -f1)" --modes mono,insecure --prompt-len 8 --new-tokens 4 --repeats 1 --warmup 0 \
+    >"$OUT/teardown.txt" 2>&1
+  grep -E "^#|signal|SIG" "$OUT/teardown.txt" | head -40
+fi
 log "done"
