@@ -115,6 +115,7 @@ void CloudConfig::validate() const {
   if (max_sessions == 0) bad("[limits] max_sessions must be at least 1");
   if (max_positions_per_session == 0 || max_positions_per_forward == 0) bad("[limits] position limits must be at least 1");
   if (idle_timeout_s == 0) bad("[limits] idle_timeout_s must be at least 1");
+  if (kv_memory_mb == 0) bad("[limits] kv_memory_mb must be at least 1: with no KV budget every session is refused");
   if (max_message_mb == 0) bad("[limits] max_message_mb must be at least 1");
 }
 

@@ -8,7 +8,11 @@
 #include <functional>
 #include <thread>
 
+#include "common/checkpoint.hpp"
+#include "common/wire/tensor_frames.hpp"
+#include "edge/client/cloud_connection.hpp"
 #include "edge/client/edge_client.hpp"
+#include "edge/client/remote_backbone.hpp"
 #include "edge_helpers.hpp"
 
 using namespace duet;
@@ -29,6 +33,26 @@ std::vector<zmq::message_t> raw_frames(std::initializer_list<std::string> parts)
 }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// Greedy decoding by hand, one step per call, so that tests decide when each backbone runs.
+struct GreedyStepper {
+  const EdgePieces& pieces;
+  Backbone& backbone;
+  std::vector<int32_t> pending;
+  int64_t start = 0;
+  std::vector<int32_t> tokens;
+  GreedyStepper(const EdgePieces& p, Backbone& b, std::vector<int32_t> prompt)
+      : pieces(p), backbone(b), pending(std::move(prompt)) {}
+  void step() {
+    torch::NoGradGuard ng;
+    std::vector<int64_t> ids(pending.begin(), pending.end());
+    auto out = backbone.forward(pieces.embedding->forward(torch::tensor(ids), start), start, true);
+    const auto next = static_cast<int32_t>(pieces.logits(out)[0].argmax().item<int64_t>());
+    start += static_cast<int64_t>(pending.size());
+    tokens.push_back(next);
+    pending = {next};
+  }
+};
 
 }  // namespace
 
@@ -259,8 +283,53 @@ TEST_CASE("idle expiry (--idle-timeout 1): the session is gone, and the edge res
       CHECK(res.tokens == want);
     }
   }
+  SUBCASE("a session expired on a connection kept busy by another: unknown_session, reopen, replay") {
+    Checkpoint ck(model);
+    auto pieces = EdgePieces::load(ck, LoadOptions{});
+    edge::ConnectionOptions co;
+    co.endpoint = d.endpoint();
+    co.client_secret_key = keys().edge_secret.string();
+    co.server_public_key = keys().server_public.string();
+    co.timeout = std::chrono::milliseconds(5000);
+    edge::CloudConnection conn(co, model_fingerprint(ck));
+    edge::RemoteBackbone idle(conn), busy(conn);
+    GreedyStepper a(pieces, idle, kPrompt), b(pieces, busy, {1, 2, 3});
+    for (int i = 0; i < 4; ++i) a.step();
+    for (int i = 0; i < 10; ++i) {  // 2.5 s: `busy` keeps the connection known, `idle` expires
+      std::this_thread::sleep_for(250ms);
+      b.step();
+    }
+    while (a.tokens.size() < 12) a.step();
+    CHECK(idle.resumes() == 1);
+    CHECK(busy.resumes() == 0);
+    CHECK(a.tokens == local_tokens(model, kPrompt, fixed_options(12)));
+    CHECK(b.tokens == local_tokens(model, {1, 2, 3}, fixed_options(10)));
+  }
   check_serves(d.endpoint(), model);
   CHECK(d.stop() == 0);
+}
+
+TEST_CASE("the daemon restarts on the same address mid-generation: the edge resumes, no token lost") {
+  const std::string model = fixture_model("qwen2_bias");
+  std::optional<DaemonProcess> d;
+  d.emplace(secure_args(model));
+  const std::string endpoint = d->endpoint();
+  auto args = secure_args(model, {"--devices", "cpu,cpu"});
+  args[3] = endpoint;  // --listen: the same port
+  const auto opts = fixed_options(16, sampled(3));
+  edge::EdgeClient client(split_config(model, endpoint), false);
+  int step = 0;
+  auto res = client.generate(kPrompt, opts, [&](int32_t) {
+    if (++step != 6) return;
+    REQUIRE(d->stop() == 0);
+    d.reset();
+    d.emplace(args);
+  });
+  INFO(d->log());
+  CHECK(d->endpoint() == endpoint);
+  CHECK(client.resumes() == 1);
+  CHECK(res.tokens == local_tokens(model, kPrompt, opts));
+  CHECK(d->stop() == 0);
 }
 
 TEST_CASE("a prompt longer than --max-forward is sent in chunks the daemon accepts") {
