@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
 
   std::string config_path, model, server, server_key, client_key, device, dtype, wire, prompt, prompt_ids;
   std::string style, meter, unit, key, abc_out;
-  bool local = false, json = false, insecure = false, no_stream = false;
+  bool local = false, json = false, insecure = false, no_stream = false, ignore_eos = false;
   int64_t max_new = -1, top_k = -1, timeout_ms = -1;
   double temperature = -1, top_p = -1, rep = -1;
   int64_t seed = -1;
@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
   gen->add_option("--seed", seed, "seed for sampling");
   gen->add_flag("--json", json, "print one JSON record (ids, text, per-step timings) instead of streaming");
   gen->add_flag("--no-stream", no_stream, "print the text once at the end");
+  gen->add_flag("--ignore-eos", ignore_eos, "run to the token budget even past EOS (benchmarks)");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -143,6 +144,7 @@ int main(int argc, char** argv) {
     }
 
     auto opts = client.default_options();
+    if (ignore_eos) opts.stop_ids.clear();
     std::optional<duet::tokenizer::StreamDecoder> stream;
     const bool streaming = !json && !no_stream && tok;
     if (streaming) {
