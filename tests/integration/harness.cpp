@@ -4,12 +4,13 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -20,8 +21,6 @@
 
 #include "protocol/curve.hpp"
 #include "protocol/recv.hpp"
-
-extern char** environ;
 
 namespace duet::itest {
 
@@ -56,32 +55,39 @@ TempDir::~TempDir() {
 // ---- ChildProcess ---------------------------------------------------------------------------
 
 ChildProcess::ChildProcess(const std::string& exe, const std::vector<std::string>& args) : dir_("duet-itest-proc") {
+  // everything the child needs is prepared before fork: between fork and exec it only makes
+  // async-signal-safe calls (the test process has LibTorch's threads)
   std::vector<std::string> argv_s;
   argv_s.push_back(exe);
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
-
   const std::string out = (dir_ / "stdout").string(), err = (dir_ / "stderr").string();
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  // the child starts with default signal handling, whatever the test process set up
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  const int rc = posix_spawn(&pid_, exe.c_str(), &fa, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) throw std::runtime_error("posix_spawn " + exe + ": " + std::strerror(rc));
+  const pid_t parent = ::getpid();
+
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error("fork for " + exe + ": " + std::strerror(errno));
+  if (pid_ == 0) {
+    // a test run that dies (crash, ctest timeout) takes its daemons with it. The signal follows
+    // the forking thread's exit, so start processes from the test's main thread.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);
+    const int in = ::open("/dev/null", O_RDONLY);
+    const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (in < 0 || o < 0 || e < 0) ::_exit(127);
+    ::dup2(in, 0);
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    // default signal handling, whatever the test process set up
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int sig : {SIGINT, SIGTERM, SIGPIPE, SIGHUP}) ::signal(sig, SIG_DFL);
+    ::execv(exe.c_str(), argv.data());
+    ::_exit(127);
+  }
 }
 
 ChildProcess::~ChildProcess() {

@@ -46,8 +46,9 @@ class TempDir {
 
 // ---- processes ------------------------------------------------------------------------------
 
-// A child process (posix_spawn) with stdout and stderr captured to files (no pipe to fill up).
-// The destructor sends SIGTERM, waits, and falls back to SIGKILL.
+// A child process (fork + exec) with stdout and stderr captured to files (no pipe to fill up).
+// The destructor sends SIGTERM, waits, and falls back to SIGKILL; the child also gets SIGTERM
+// when the test process dies, so no daemon outlives a crashed or timed-out run.
 class ChildProcess {
  public:
   ChildProcess(const std::string& exe, const std::vector<std::string>& args);
