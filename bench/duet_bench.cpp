@@ -23,6 +23,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -227,6 +228,13 @@ void start_daemon(Daemon& d, const std::string& bin, const std::vector<std::stri
     while ((n = ::read(fd, c, sizeof c)) > 0) logf->write(c, n);
     ::close(fd);
   });
+}
+
+// The temporary folder (keys, logs): POSIX nftw rather than std::filesystem::remove_all, which
+// is where the GPU build's end-of-run SIGSEGV (a call through a null pointer) seemed to come from.
+void remove_tree(const std::string& dir) {
+  ::nftw(dir.c_str(), [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
+         FTW_DEPTH | FTW_PHYS);
 }
 
 std::string self_dir() { return fs::canonical("/proc/self/exe").parent_path().string(); }
@@ -525,8 +533,7 @@ int main(int argc, char** argv) {
     std::printf("targets: %s\n", tg.dump().c_str());
     std::fflush(stdout);
     if (!json_path.empty()) std::ofstream(json_path) << out.dump(1) << "\n";
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
+    remove_tree(tmp.string());
     // Seen on the H100 build (LibTorch 2.11): a SIGSEGV after main's work is done, in teardown,
     // with or without CUDA graphs. Everything is written and flushed by now, so leave without
     // running static destructors unless asked (DUET_BENCH_NORMAL_EXIT=1, to debug that crash).
