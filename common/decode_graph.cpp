@@ -86,6 +86,8 @@ torch::Tensor DecodeGraphs::try_step(const std::vector<const Block*>& blocks, co
   static const bool on = available();
   if (!on || failed_ || !x.is_cuda() || x.dim() != 2 || x.size(0) != 1) return {};
   torch::NoGradGuard no_grad;
+  // a stage on another GPU: replay() and the streams below use the current device
+  c10::cuda::CUDAGuard device_guard(x.device());
   if (!prepare(blocks, caches, start)) return {};
   const int64_t cap = caches.front()->capacity();
   std::vector<const void*> key{reinterpret_cast<const void*>(cap)};
