@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -48,8 +49,10 @@ TempDir::TempDir(const std::string& prefix) {
 }
 
 TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
+  // POSIX nftw, not std::filesystem::remove_all: in the GPU build (LibTorch 2.11 from the PyTorch
+  // wheel) remove_all crashed this process with a call through a null pointer
+  ::nftw(path_.c_str(), [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
+         FTW_DEPTH | FTW_PHYS);
 }
 
 // ---- ChildProcess ---------------------------------------------------------------------------
