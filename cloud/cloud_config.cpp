@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <toml++/toml.h>
 
+#include "common/toml_file.hpp"
+
 namespace duet::cloud {
 
 namespace {
@@ -63,13 +65,7 @@ struct TomlReader {
 }  // namespace
 
 CloudConfig CloudConfig::from_toml_file(const std::string& path) {
-  toml::table root;
-  try {
-    root = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    throw std::invalid_argument(path + ": not valid TOML: " + std::string(e.description()) + " (line " +
-                                std::to_string(e.source().begin.line) + ")");
-  }
+  const toml::table root = parse_toml_file(path);
   TomlReader r{root, path, fs::path(path).parent_path()};
   for (auto&& [k, v] : root) {
     const std::string key(k.str());

@@ -5,18 +5,14 @@
 #include <stdexcept>
 #include <toml++/toml.h>
 
+#include "common/toml_file.hpp"
+
 namespace duet::edge {
 
 namespace fs = std::filesystem;
 
 EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
-  toml::table root;
-  try {
-    root = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    throw std::invalid_argument(path + ": not valid TOML: " + std::string(e.description()) + " (line " +
-                                std::to_string(e.source().begin.line) + ")");
-  }
+  const toml::table root = parse_toml_file(path);
   const fs::path base = fs::path(path).parent_path();
   auto fail = [&](const std::string& key, const std::string& what) {
     throw std::invalid_argument(path + ": '" + key + "' " + what);
