@@ -51,19 +51,7 @@ torch::Tensor Pipeline::forward(const torch::Tensor& x_in, SequenceCache& cache,
   auto x = x_in;
   for (size_t s = 0; s < stages_.size(); ++s) {
     x = x.to(stages_[s].device, dtype_);  // peer copy between GPUs; no-op within a device
-    torch::Tensor y;
-    if (x.size(0) == 1 && x.is_cuda()) {  // a decode step: replay this stage's CUDA graph
-      std::vector<const Block*> blocks;
-      std::vector<LayerKvCache*> caches;
-      for (size_t i = 0; i < stages_[s].blocks.size(); ++i) {
-        blocks.push_back(stages_[s].blocks[i].get());
-        caches.push_back(&cache[s][i]);
-      }
-      y = graphs_[s].try_step(blocks, caches, x, start);
-    }
-    if (y.defined()) x = y;
-    else
-      for (size_t i = 0; i < stages_[s].blocks.size(); ++i) x = stages_[s].blocks[i]->forward(x, cache[s][i], start);
+    x = run_blocks(stages_[s].blocks, cache[s], graphs_[s], x, start);
   }
   return x;
 }

@@ -19,20 +19,7 @@ LocalBackbone::LocalBackbone(const Checkpoint& ckpt, const LoadOptions& opts, in
 torch::Tensor LocalBackbone::forward(const torch::Tensor& hidden, int64_t start, bool last_only) {
   torch::NoGradGuard no_grad;
   const auto t0 = std::chrono::steady_clock::now();
-  auto x = hidden.to(device_);
-  torch::Tensor y;
-  if (x.size(0) == 1 && x.is_cuda()) {
-    std::vector<const Block*> blocks;
-    std::vector<LayerKvCache*> caches;
-    for (size_t i = 0; i < blocks_.size(); ++i) {
-      blocks.push_back(blocks_[i].get());
-      caches.push_back(&caches_[i]);
-    }
-    y = graphs_.try_step(blocks, caches, x, start);
-  }
-  if (y.defined()) x = y;
-  else
-    for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->forward(x, caches_[i], start);
+  auto x = run_blocks(blocks_, caches_, graphs_, hidden.to(device_), start);
   if (last_only) x = x.narrow(0, x.size(0) - 1, 1);
   last_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return x;

@@ -159,4 +159,21 @@ torch::Tensor DecodeGraphs::try_step(const std::vector<const Block*>& blocks, co
 #endif
 }
 
+torch::Tensor run_blocks(const std::vector<std::unique_ptr<Block>>& blocks, std::vector<LayerKvCache>& caches,
+                         DecodeGraphs& graphs, const torch::Tensor& x, int64_t start) {
+  if (x.size(0) == 1 && x.is_cuda()) {
+    std::vector<const Block*> bs;
+    std::vector<LayerKvCache*> cs;
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      bs.push_back(blocks[i].get());
+      cs.push_back(&caches[i]);
+    }
+    auto y = graphs.try_step(bs, cs, x, start);
+    if (y.defined()) return y;
+  }
+  auto y = x;
+  for (size_t i = 0; i < blocks.size(); ++i) y = blocks[i]->forward(y, caches[i], start);
+  return y;
+}
+
 }  // namespace duet

@@ -49,4 +49,10 @@ class DecodeGraphs {
 torch::Tensor static_decode_step(const std::vector<const Block*>& blocks, const std::vector<LayerKvCache*>& caches,
                                  const torch::Tensor& x, int64_t start);
 
+// A run of blocks over x [n, H] at positions [start, start+n), each with its cache: a single
+// position on CUDA replays a graph from `graphs` when one can take the step, anything else runs
+// the blocks eagerly. The one entry point of LocalBackbone and of each daemon stage.
+torch::Tensor run_blocks(const std::vector<std::unique_ptr<Block>>& blocks, std::vector<LayerKvCache>& caches,
+                         DecodeGraphs& graphs, const torch::Tensor& x, int64_t start);
+
 }  // namespace duet
