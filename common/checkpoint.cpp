@@ -42,10 +42,7 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
   const std::string config_path = dir + "/config.json";
   config_text_ = read_text_file(config_path);
   config_ = ModelConfig::from_json_text(config_text_, config_path);
-  {
-    std::ifstream gen(dir + "/generation_config.json");
-    if (gen) config_ = ModelConfig::from_dir(dir);  // picks up generation eos ids too
-  }
+  config_.read_generation_config(dir);
 
   std::vector<std::string> files;
   const std::string single = dir + "/model.safetensors";

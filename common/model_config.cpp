@@ -148,19 +148,22 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
 ModelConfig ModelConfig::from_dir(const std::string& dir) {
   const std::string path = dir + "/config.json";
   ModelConfig c = from_json_text(read_text_file(path), path);
-  std::ifstream gen(dir + "/generation_config.json");
-  if (gen) {
-    try {
-      json g = json::parse(gen);
-      if (g.contains("eos_token_id") && !g["eos_token_id"].is_null()) {
-        auto ids = token_ids(g["eos_token_id"]);
-        if (!ids.empty()) c.eos_token_ids = ids;
-      }
-    } catch (const std::exception& e) {
-      throw std::runtime_error(dir + "/generation_config.json: not valid JSON: " + e.what());
-    }
-  }
+  c.read_generation_config(dir);
   return c;
+}
+
+void ModelConfig::read_generation_config(const std::string& dir) {
+  std::ifstream gen(dir + "/generation_config.json");
+  if (!gen) return;
+  try {
+    json g = json::parse(gen);
+    if (g.contains("eos_token_id") && !g["eos_token_id"].is_null()) {
+      auto ids = token_ids(g["eos_token_id"]);
+      if (!ids.empty()) eos_token_ids = ids;
+    }
+  } catch (const std::exception& e) {
+    throw std::runtime_error(dir + "/generation_config.json: not valid JSON: " + e.what());
+  }
 }
 
 }  // namespace duet

@@ -34,6 +34,8 @@ struct ModelConfig {
   // Reads <dir>/config.json (and eos ids from generation_config.json when present).
   // Throws std::runtime_error naming the file and the field on anything unsupported or malformed.
   static ModelConfig from_dir(const std::string& dir);
+  // Takes eos ids from <dir>/generation_config.json when the file exists and names any.
+  void read_generation_config(const std::string& dir);
   static ModelConfig from_json_text(const std::string& text, const std::string& origin);
 };
 

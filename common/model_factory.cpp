@@ -17,8 +17,5 @@ std::unique_ptr<FinalNorm> load_final_norm(const Checkpoint& ck, const LoadOptio
 std::unique_ptr<LmHead> load_lm_head(const Checkpoint& ck, const LoadOptions& o, const Embedding* tied_from) {
   return ck.config().family == Family::gpt2 ? gpt2::load_lm_head(ck, o, tied_from) : llama::load_lm_head(ck, o, tied_from);
 }
-std::vector<std::string> block_tensor_names(const ModelConfig& cfg, const Checkpoint& ck, int64_t layer) {
-  return cfg.family == Family::gpt2 ? gpt2::block_tensor_names(ck, layer) : llama::block_tensor_names(ck, layer);
-}
 
 }  // namespace duet

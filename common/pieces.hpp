@@ -64,7 +64,4 @@ std::unique_ptr<FinalNorm> load_final_norm(const Checkpoint& ckpt, const LoadOpt
 std::unique_ptr<LmHead> load_lm_head(const Checkpoint& ckpt, const LoadOptions& opts,
                                      const Embedding* tied_from = nullptr);
 
-// Names of the tensors each piece reads: the cloud/edge split and the fingerprint use them.
-std::vector<std::string> block_tensor_names(const ModelConfig& cfg, const Checkpoint& ckpt, int64_t layer);
-
 }  // namespace duet

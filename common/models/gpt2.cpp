@@ -155,12 +155,4 @@ std::unique_ptr<LmHead> load_lm_head(const Checkpoint& ck, const LoadOptions& o,
   return std::make_unique<Gpt2Head>(ck.load(prefix(ck) + "wte.weight", {c.vocab_size, c.hidden_size}, o));
 }
 
-std::vector<std::string> block_tensor_names(const Checkpoint& ck, int64_t layer) {
-  std::vector<std::string> names;
-  const std::string p = prefix(ck) + "h." + std::to_string(layer) + ".";
-  for (const auto* t : ck.all_tensors())
-    if (t->name.compare(0, p.size(), p) == 0) names.push_back(t->name);
-  return names;
-}
-
 }  // namespace duet::gpt2

@@ -188,12 +188,4 @@ std::unique_ptr<LmHead> load_lm_head(const Checkpoint& ck, const LoadOptions& o,
   return std::make_unique<LlamaHead>(ck.load("lm_head.weight", {c.vocab_size, c.hidden_size}, o));
 }
 
-std::vector<std::string> block_tensor_names(const Checkpoint& ck, int64_t layer) {
-  std::vector<std::string> names;
-  const std::string p = layer_prefix(layer);
-  for (const auto* t : ck.all_tensors())
-    if (t->name.compare(0, p.size(), p) == 0) names.push_back(t->name);
-  return names;
-}
-
 }  // namespace duet::llama

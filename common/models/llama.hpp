@@ -11,6 +11,5 @@ std::unique_ptr<Embedding> load_embedding(const Checkpoint& ckpt, const LoadOpti
 std::unique_ptr<Block> load_block(const Checkpoint& ckpt, int64_t layer, const LoadOptions& opts);
 std::unique_ptr<FinalNorm> load_final_norm(const Checkpoint& ckpt, const LoadOptions& opts);
 std::unique_ptr<LmHead> load_lm_head(const Checkpoint& ckpt, const LoadOptions& opts, const Embedding* tied_from);
-std::vector<std::string> block_tensor_names(const Checkpoint& ckpt, int64_t layer);
 
 }  // namespace duet::llama
