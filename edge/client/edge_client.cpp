@@ -11,6 +11,20 @@
 
 namespace duet::edge {
 
+ConnectionOptions connection_options(const EdgeConfig& cfg) {
+  ConnectionOptions co;
+  co.endpoint = cfg.server;
+  co.insecure = cfg.insecure;
+  co.client_secret_key = cfg.client_key;
+  co.server_public_key = cfg.server_key;
+  co.wire_dtype = protocol::parse_dtype_or_throw(cfg.wire_dtype);
+  co.timeout = std::chrono::milliseconds(cfg.timeout_ms);
+  if (!cfg.insecure && (cfg.client_key.empty() || cfg.server_key.empty()))
+    throw std::invalid_argument("CURVE is on: set [cloud] server_key and client_key (or --server-key/--client-key), "
+                                "or pass --insecure if the daemon runs without encryption");
+  return co;
+}
+
 EdgeClient::EdgeClient(const EdgeConfig& cfg, bool local)
     : cfg_(cfg), local_(local), device_(parse_device(cfg.device)) {
   if (cfg.model_path.empty()) throw std::invalid_argument("no model: set [model] path or --model");
@@ -24,17 +38,7 @@ EdgeClient::EdgeClient(const EdgeConfig& cfg, bool local)
     backbone_ = std::make_unique<LocalBackbone>(*ckpt_, o, ckpt_->config().max_positions);
     return;
   }
-  ConnectionOptions co;
-  co.endpoint = cfg.server;
-  co.insecure = cfg.insecure;
-  co.client_secret_key = cfg.client_key;
-  co.server_public_key = cfg.server_key;
-  co.wire_dtype = protocol::parse_dtype_or_throw(cfg.wire_dtype);
-  co.timeout = std::chrono::milliseconds(cfg.timeout_ms);
-  if (!cfg.insecure && (cfg.client_key.empty() || cfg.server_key.empty()))
-    throw std::invalid_argument("CURVE is on: set [cloud] server_key and client_key (or --server-key/--client-key), "
-                                "or pass --insecure if the daemon runs without encryption");
-  conn_ = std::make_unique<CloudConnection>(co, fingerprint_);
+  conn_ = std::make_unique<CloudConnection>(connection_options(cfg), fingerprint_);
   backbone_ = std::make_unique<RemoteBackbone>(*conn_, conn_->server().limits.max_positions_per_session);
 }
 

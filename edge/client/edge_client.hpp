@@ -22,6 +22,9 @@ namespace duet::edge {
 
 class RemoteBackbone;
 
+// The [cloud] part of a config as connection options; throws when CURVE is on without keys.
+ConnectionOptions connection_options(const EdgeConfig& cfg);
+
 class EdgeClient {
  public:
   EdgeClient(const EdgeConfig& cfg, bool local);

@@ -66,13 +66,10 @@ torch::Tensor RemoteBackbone::send_host(const torch::Tensor& host, int64_t start
 }
 
 void RemoteBackbone::replay(int64_t upto) {
-  // resend positions [0, upto) in chunks the daemon accepts
-  const int64_t chunk = std::max<int64_t>(1, conn_.server().limits.max_positions_per_forward);
-  for (int64_t s = 0; s < upto; s += chunk) {
-    const int64_t n = std::min(chunk, upto - s);
-    std::vector<torch::Tensor> rows(sent_.begin() + s, sent_.begin() + s + n);
-    send(torch::cat(rows), s, true);
-  }
+  // resend positions [0, upto); send_host splits them into forwards the daemon accepts
+  if (upto == 0) return;
+  std::vector<torch::Tensor> rows(sent_.begin(), sent_.begin() + upto);
+  send(torch::cat(rows), 0, true);
 }
 
 torch::Tensor RemoteBackbone::forward(const torch::Tensor& hidden, int64_t start, bool last_only) {

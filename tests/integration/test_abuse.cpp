@@ -286,12 +286,7 @@ TEST_CASE("idle expiry (--idle-timeout 1): the session is gone, and the edge res
   SUBCASE("a session expired on a connection kept busy by another: unknown_session, reopen, replay") {
     Checkpoint ck(model);
     auto pieces = EdgePieces::load(ck, LoadOptions{});
-    edge::ConnectionOptions co;
-    co.endpoint = d.endpoint();
-    co.client_secret_key = keys().edge_secret.string();
-    co.server_public_key = keys().server_public.string();
-    co.timeout = std::chrono::milliseconds(5000);
-    edge::CloudConnection conn(co, model_fingerprint(ck));
+    edge::CloudConnection conn(edge::connection_options(split_config(model, d.endpoint())), model_fingerprint(ck));
     edge::RemoteBackbone idle(conn), busy(conn);
     GreedyStepper a(pieces, idle, kPrompt), b(pieces, busy, {1, 2, 3});
     for (int i = 0; i < 4; ++i) a.step();

@@ -168,12 +168,7 @@ TEST_CASE("two edge sessions interleaved against one daemon give the tokens each
   SUBCASE("two RemoteBackbones on one connection, stepped by hand in alternation") {
     Checkpoint ck(model);
     auto pieces = EdgePieces::load(ck, LoadOptions{});
-    edge::ConnectionOptions co;
-    co.endpoint = d.endpoint();
-    co.client_secret_key = keys().edge_secret.string();
-    co.server_public_key = keys().server_public.string();
-    co.timeout = std::chrono::milliseconds(5000);
-    edge::CloudConnection conn(co, model_fingerprint(ck));
+    edge::CloudConnection conn(edge::connection_options(split_config(model, d.endpoint())), model_fingerprint(ck));
     edge::RemoteBackbone bb0(conn), bb1(conn);
     edge::RemoteBackbone* bb[2] = {&bb0, &bb1};
     // greedy both (the second prompt's reference is greedy; redo the first greedily too)
