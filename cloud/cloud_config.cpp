@@ -69,7 +69,9 @@ CloudConfig CloudConfig::from_toml_file(const std::string& path) {
   TomlReader r{root, path, fs::path(path).parent_path()};
   for (auto&& [k, v] : root) {
     const std::string key(k.str());
-    if (key != "model" && key != "server" && key != "stages" && key != "limits") r.fail(key, "is not a known section");
+    if (key != "model" && key != "server" && key != "stages" && key != "limits" &&
+        key != "connections")
+      r.fail(key, "is not a known section");
   }
   CloudConfig c;
   if (auto* t = r.section("model", {"path", "dtype"})) {
@@ -97,6 +99,14 @@ CloudConfig CloudConfig::from_toml_file(const std::string& path) {
     r.num(t, "limits", "idle_timeout_s", c.idle_timeout_s);
     r.num(t, "limits", "max_message_mb", c.max_message_mb);
   }
+  if (auto* t = r.section("connections", {"handshake_timeout_ms", "max_handshaking", "max_pending_input_mb",
+                                          "reply_stall_timeout_ms", "send_queue_messages"})) {
+    r.num(t, "connections", "handshake_timeout_ms", c.handshake_timeout_ms);
+    r.num(t, "connections", "max_handshaking", c.max_handshaking);
+    r.num(t, "connections", "max_pending_input_mb", c.max_pending_input_mb);
+    r.num(t, "connections", "reply_stall_timeout_ms", c.reply_stall_timeout_ms);
+    r.num(t, "connections", "send_queue_messages", c.send_queue_messages);
+  }
   return c;
 }
 
@@ -113,6 +123,15 @@ void CloudConfig::validate() const {
   if (idle_timeout_s == 0) bad("[limits] idle_timeout_s must be at least 1");
   if (kv_memory_mb == 0) bad("[limits] kv_memory_mb must be at least 1: with no KV budget every session is refused");
   if (max_message_mb == 0) bad("[limits] max_message_mb must be at least 1");
+  if (handshake_timeout_ms == 0) bad("[connections] handshake_timeout_ms must be at least 1 (0 would let a silent "
+                                     "connection hold a file descriptor forever)");
+  if (max_handshaking == 0) bad("[connections] max_handshaking must be at least 1");
+  if (max_pending_input_mb < 2 * max_message_mb)
+    bad("[connections] max_pending_input_mb (" + std::to_string(max_pending_input_mb) +
+        ") must be at least twice [limits] max_message_mb (" + std::to_string(max_message_mb) +
+        "): a connection may hold one whole message plus the next arriving");
+  if (reply_stall_timeout_ms == 0) bad("[connections] reply_stall_timeout_ms must be at least 1");
+  if (send_queue_messages == 0) bad("[connections] send_queue_messages must be at least 1");
 }
 
 }  // namespace duet::cloud

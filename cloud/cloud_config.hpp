@@ -27,6 +27,12 @@ struct CloudConfig {
   uint64_t kv_memory_mb = 4096;
   uint32_t idle_timeout_s = 300;
   uint64_t max_message_mb = 64;
+  // [connections] what one TCP connection may hold (see cloud/connection_guard.hpp)
+  uint32_t handshake_timeout_ms = 3000;   // CURVE + ZAP must finish within this (ZMQ_HANDSHAKE_IVL)
+  uint32_t max_handshaking = 64;          // connections still in their handshake at once
+  uint64_t max_pending_input_mb = 256;    // input received but not yet a whole message, per connection
+  uint32_t reply_stall_timeout_ms = 5000; // a peer whose queue stays full this long is disconnected
+  uint32_t send_queue_messages = 1000;    // replies queued per peer before they are dropped (ZMQ_SNDHWM)
 
   // Reads a TOML file; relative paths in it are taken from the file's folder. Unknown keys and
   // wrong types are errors that name the file, the key and what was expected.

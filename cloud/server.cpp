@@ -9,6 +9,8 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "cloud/connection_guard.hpp"
+#include "cloud/peers.hpp"
 #include "cloud/pipeline.hpp"
 #include "cloud/session_table.hpp"
 #include "common/checkpoint.hpp"
@@ -25,26 +27,6 @@ namespace p = protocol;
 using p::ErrorCode;
 using p::ProtocolError;
 
-namespace {
-
-// A connection as the ROUTER sees it: its routing id and what its hello settled.
-struct Peer {
-  bool greeted = false;
-  p::WireDtype wire_dtype = p::WireDtype::f32;
-  Clock::time_point last_seen;
-};
-
-std::string hex_id(const std::string& routing_id) {
-  static const char* d = "0123456789abcdef";
-  std::string s;
-  for (unsigned char c : routing_id) {
-    s += d[c >> 4];
-    s += d[c & 15];
-  }
-  return s;
-}
-
-}  // namespace
 
 struct Server::Impl {
   CloudConfig cfg;
@@ -57,8 +39,12 @@ struct Server::Impl {
   zmq::context_t ctx;
   std::unique_ptr<p::ZapAuthenticator> zap;  // declared after ctx: destroyed first
   std::unique_ptr<zmq::socket_t> router;
-  std::map<std::string, Peer> peers;
-  uint64_t served = 0, refused = 0;
+  std::unique_ptr<ConnectionGuard> guard;  // declared after router: stops monitoring first
+  PeerMap peers;
+  uint64_t served = 0, refused = 0, replies_dropped = 0, peers_dropped = 0;
+  // the request being handled: who sent it (set by handle() before any on_* runs)
+  std::string current_user;
+  int current_fd = -1;
 
   explicit Impl(const CloudConfig& c) : cfg(c), ckpt(c.model_path) {
     cfg.validate();
@@ -93,7 +79,18 @@ struct Server::Impl {
 
     router = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::router);
     router->set(zmq::sockopt::linger, 0);
-    router->set(zmq::sockopt::router_mandatory, 1);  // a reply to a vanished peer fails loudly
+    // a reply to a vanished peer fails (EHOSTUNREACH) and one to a full queue fails (EAGAIN, with
+    // dontwait) instead of being dropped silently: the daemon counts both and acts on them
+    router->set(zmq::sockopt::router_mandatory, 1);
+    router->set(zmq::sockopt::sndhwm, static_cast<int>(cfg.send_queue_messages));
+    router->set(zmq::sockopt::handshake_ivl, static_cast<int>(cfg.handshake_timeout_ms));
+    // dead links (a host gone without FIN) are found by heartbeats instead of TCP's hours
+    router->set(zmq::sockopt::heartbeat_ivl, 5000);
+    router->set(zmq::sockopt::heartbeat_timeout, 15000);
+    ConnectionLimits cl;
+    cl.max_handshaking = cfg.max_handshaking;
+    cl.max_pending_input_bytes = cfg.max_pending_input_mb << 20;
+    guard = std::make_unique<ConnectionGuard>(ctx, *router, cl);
     if (cfg.insecure) {
       spdlog::warn("--insecure: CURVE is OFF. Activations and tokens cross the network in the clear and any "
                    "client can connect. Use only on a trusted network for tests.");
@@ -116,15 +113,38 @@ struct Server::Impl {
 
   std::string endpoint() const { return router->get(zmq::sockopt::last_endpoint); }
 
+  // Replies never wait: a peer whose queue is full loses this reply (counted), and one that stays
+  // full for reply_stall_timeout_ms is disconnected. A blocking send here would let one client
+  // that never reads freeze the loop that serves everyone.
   void send(const std::string& peer, uint64_t request_id, const p::MessageBody& body,
             std::vector<zmq::message_t> tensors = {}) {
     std::vector<zmq::message_t> frames;
     frames.emplace_back(peer.data(), peer.size());
     p::append_message(frames, request_id, body, std::move(tensors));
+    auto it = peers.find(peer);
     try {
-      zmq::send_multipart(*router, frames);
+      if (zmq::send_multipart(*router, frames, zmq::send_flags::dontwait)) {
+        if (it != peers.end()) it->second.full_since.reset();
+        return;
+      }
+      // EAGAIN: the peer's queue (send_queue_messages) is full
+      ++replies_dropped;
+      if (it == peers.end()) return;
+      Peer& pr = it->second;
+      ++pr.replies_dropped;
+      const auto now = Clock::now();
+      if (!pr.full_since) pr.full_since = now;
+      if (now - *pr.full_since > std::chrono::milliseconds(cfg.reply_stall_timeout_ms)) {
+        spdlog::warn("connection {} ('{}') has not read its replies for {} ms ({} dropped): disconnected", hex_id(peer),
+                     p::printable(pr.user), cfg.reply_stall_timeout_ms, pr.replies_dropped);
+        if (pr.fd >= 0) guard->drop(pr.fd);
+        ++peers_dropped;
+        peers.erase(it);  // its sessions stay until they expire; the key may reconnect and resume
+      }
     } catch (const zmq::error_t& e) {
+      // EHOSTUNREACH: the connection is gone; forget it (its sessions expire as usual)
       spdlog::warn("reply to connection {} not sent: {}", hex_id(peer), e.what());
+      if (it != peers.end()) peers.erase(it);
     }
   }
 
@@ -138,16 +158,22 @@ struct Server::Impl {
 
   Peer& greeted_peer(const std::string& peer) {
     auto it = peers.find(peer);
-    if (it == peers.end() || !it->second.greeted)
+    if (it == peers.end() || !it->second.greeted || it->second.user != current_user)
       throw ProtocolError(ErrorCode::handshake_required,
                           "send hello first: this connection has not shaken hands, or was idle longer than " +
                               std::to_string(cfg.idle_timeout_s) + " s and was forgotten with its sessions");
     return it->second;
   }
 
+  // Sessions belong to the key CURVE proved, not to the routing id (which the client chooses).
+  // Without CURVE there is no identity but the connection.
+  std::string owner(const std::string& peer) const {
+    return cfg.insecure ? "connection:" + peer : "key:" + current_user;
+  }
+
   void on_hello(const std::string& peer, uint64_t rid, const p::Hello& m) {
     p::check_hello(m, fingerprint, allowed_dtypes);
-    auto& pr = peers[peer];
+    auto& pr = peers[peer];  // note_peer made it, for this key
     pr.greeted = true;
     pr.wire_dtype = m.wire_dtype;
     pr.last_seen = Clock::now();
@@ -157,14 +183,15 @@ struct Server::Impl {
     r.wire_dtype = m.wire_dtype;
     r.limits = limits;
     r.server_name = cfg.name;
-    spdlog::info("hello from '{}' (connection {}), wire {}", p::printable(m.client_name), hex_id(peer),
+    spdlog::info("hello from '{}' as '{}' (connection {}), wire {}", p::printable(m.client_name),
+                 p::printable(current_user), hex_id(peer),
                  p::dtype_name(m.wire_dtype));
     send(peer, rid, r);
   }
 
   void on_open(const std::string& peer, uint64_t rid, const p::OpenSession& m) {
     greeted_peer(peer);
-    Session& s = sessions->open(peer, m.max_positions);
+    Session& s = sessions->open(owner(peer), m.max_positions);
     spdlog::info("session {} opened for connection {} ({} positions; {} open)", s.id, hex_id(peer), s.max_positions,
                  sessions->size());
     send(peer, rid, p::SessionOpened{s.id, s.max_positions});
@@ -176,7 +203,7 @@ struct Server::Impl {
     p::ForwardContract contract{static_cast<uint32_t>(ckpt.config().hidden_size), pr.wire_dtype,
                                 limits.max_positions_per_forward};
     p::validate_forward(m, contract);
-    Session& s = sessions->get(peer, m.session_id);
+    Session& s = sessions->get(owner(peer), m.session_id);
     sessions->reserve(s, m.start_pos, m.n_positions);
 
     auto x = frame_to_tensor(frame, m.hidden, pipeline->first_device(), pipeline->dtype());
@@ -199,24 +226,29 @@ struct Server::Impl {
 
   void on_close(const std::string& peer, uint64_t rid, const p::CloseSession& m) {
     greeted_peer(peer);
-    if (!sessions->close(peer, m.session_id))
+    if (!sessions->close(owner(peer), m.session_id))
       throw ProtocolError(ErrorCode::unknown_session,
-                          "session " + std::to_string(m.session_id) + " is not open on this connection");
+                          "session " + std::to_string(m.session_id) + " is not open for this client");
     spdlog::info("session {} closed ({} open)", m.session_id, sessions->size());
     send(peer, rid, p::SessionClosed{m.session_id});
   }
 
-  void handle(std::vector<zmq::message_t>& frames) {
+  void handle(std::vector<zmq::message_t>& frames, size_t frame_count, size_t bytes) {
     const auto received = Clock::now();
-    if (frames.empty()) return;
+    if (frames.size() < 2) return;
     const std::string peer(static_cast<const char*>(frames[0].data()), frames[0].size());
+    current_fd = zmq_msg_get(frames[1].handle(), ZMQ_SRCFD);
+    guard->note_received(current_fd, bytes, frame_count);
+    const char* user = cfg.insecure ? nullptr : zmq_msg_gets(frames[1].handle(), "User-Id");
+    current_user = user ? user : "";
+    if (!cfg.insecure && current_user.empty()) return;  // cannot happen with ZAP on: nobody to answer
+    note_peer(peer, received);
     uint64_t rid = 0;
     try {
       p::DecodeLimits dl;
       dl.max_message_bytes = limits.max_message_bytes;
       auto msg = p::decode(frames.data() + 1, frames.size() - 1, dl);
       rid = msg.request_id;
-      if (auto it = peers.find(peer); it != peers.end()) it->second.last_seen = received;
       switch (msg.kind) {
         case p::MessageKind::hello: on_hello(peer, rid, msg.as<p::Hello>()); break;
         case p::MessageKind::open_session: on_open(peer, rid, msg.as<p::OpenSession>()); break;
@@ -227,13 +259,44 @@ struct Server::Impl {
                               "a cloud daemon does not accept '" + std::string(p::to_string(msg.kind)) + "' messages");
       }
     } catch (const ProtocolError& e) {
-      spdlog::warn("connection {}: {} ({})", hex_id(peer), e.what(), p::to_string(e.code()));
+      if (may_log(peer)) spdlog::warn("connection {}: {} ({})", hex_id(peer), e.what(), p::to_string(e.code()));
       send_error(peer, rid, e.code(), e.what());
     } catch (const std::exception& e) {
       // a failure inside the model (out of memory, a bug): this request fails, the daemon goes on
       spdlog::error("connection {}: request {} failed: {}", hex_id(peer), rid, e.what());
       send_error(peer, rid, ErrorCode::internal, std::string("the daemon failed to run this request: ") + e.what());
     }
+  }
+
+  // Every connection that sends anything is tracked (its replies may fill its queue before any
+  // hello); a routing id now used by another key starts afresh.
+  void note_peer(const std::string& peer, Clock::time_point now) {
+    Peer& pr = peers[peer];
+    if (pr.user != current_user) pr = Peer{};
+    pr.user = current_user;
+    pr.last_seen = now;
+    pr.fd = current_fd;
+  }
+
+  // At most 10 warnings per connection per 10 s: a client sending junk must not fill the disk.
+  bool may_log(const std::string& peer) {
+    auto it = peers.find(peer);
+    if (it == peers.end()) return true;
+    Peer& pr = it->second;
+    const auto now = Clock::now();
+    if (now - pr.log_window > std::chrono::seconds(10)) {
+      if (pr.log_suppressed > 0)
+        spdlog::warn("connection {}: {} more refused requests not logged", hex_id(peer), pr.log_suppressed);
+      pr.log_window = now;
+      pr.logged = 0;
+      pr.log_suppressed = 0;
+    }
+    if (pr.logged < 10) {
+      ++pr.logged;
+      return true;
+    }
+    ++pr.log_suppressed;
+    return false;
   }
 
   void expire(Clock::time_point now) {
@@ -248,30 +311,43 @@ struct Server::Impl {
   void run(const std::atomic<bool>& stop) {
     torch::NoGradGuard no_grad;
     auto next_expiry = Clock::now() + std::chrono::seconds(1);
+    auto next_input_check = Clock::now();
     while (!stop.load()) {
-      zmq::pollitem_t item{static_cast<void*>(*router), 0, ZMQ_POLLIN, 0};
+      zmq::pollitem_t items[] = {{static_cast<void*>(*router), 0, ZMQ_POLLIN, 0},
+                                 {static_cast<void*>(guard->monitor()), 0, ZMQ_POLLIN, 0}};
       try {
-        zmq::poll(&item, 1, std::chrono::milliseconds(100));
+        zmq::poll(items, 2, std::chrono::milliseconds(100));
       } catch (const zmq::error_t& e) {
         if (e.num() == EINTR) continue;  // a signal: the loop condition decides
         throw;
       }
-      // drain what is ready; a batching scheduler would gather the forwards of this round here
-      for (int i = 0; i < 64 && (item.revents & ZMQ_POLLIN); ++i) {
+      if (items[1].revents & ZMQ_POLLIN) guard->drain_events();
+      // drain what is ready; every send is non-blocking, so this ends quickly and stop is seen
+      for (int i = 0; i < 64 && (items[0].revents & ZMQ_POLLIN) && !stop.load(); ++i) {
         std::vector<zmq::message_t> frames;
+        size_t bytes = 0;
         // routing id + at most max_frames + 1: an over-long message is refused, not truncated
-        auto got = p::recv_bounded(*router, frames, 1 + p::kMaxFramesPerMessage + 1, zmq::recv_flags::dontwait);
+        auto got = p::recv_bounded(*router, frames, 1 + p::kMaxFramesPerMessage + 1, zmq::recv_flags::dontwait, &bytes);
         if (!got) break;
-        handle(frames);
+        handle(frames, *got > 0 ? *got - 1 : 0, bytes > frames[0].size() ? bytes - frames[0].size() : 0);
       }
       const auto now = Clock::now();
+      if (now >= next_input_check) {  // a fast sender moves ~100 MB in this interval: keep it short
+        for (const auto& line : guard->enforce_pending_input()) spdlog::warn("{}", line);
+        next_input_check = now + std::chrono::milliseconds(100);
+      }
       if (now >= next_expiry) {
         expire(now);
         next_expiry = now + std::chrono::seconds(1);
       }
     }
-    spdlog::info("shutting down: {} forwards served, {} requests refused, {} sessions dropped", served, refused,
+    const auto& cs = guard->stats();
+    spdlog::info("shutting down: {} forwards served, {} requests refused, {} replies dropped to full queues, {} "
+                 "connections dropped for not reading, {} over the handshake cap, {} for pending input; closing {} "
+                 "sessions",
+                 served, refused, replies_dropped, peers_dropped, cs.refused_over_handshake_cap, cs.dropped_pending_input,
                  sessions->size());
+    sessions->close_all();
   }
 };
 

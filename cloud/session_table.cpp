@@ -1,5 +1,9 @@
 #include "cloud/session_table.hpp"
 
+#include <openssl/rand.h>
+
+#include <stdexcept>
+
 #include "protocol/errors.hpp"
 #include "protocol/validate.hpp"
 
@@ -8,8 +12,20 @@ namespace duet::cloud {
 using protocol::ErrorCode;
 using protocol::ProtocolError;
 
+namespace {
+
+// Session ids are capabilities of a sort (with the owner check): unguessable, from the OS's CSPRNG.
+uint64_t random_id() {
+  uint64_t id = 0;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&id), sizeof id) != 1)
+    throw std::runtime_error("OpenSSL RAND_bytes failed: no session id can be made");
+  return id;
+}
+
+}  // namespace
+
 SessionTable::SessionTable(const Pipeline& pipeline, SessionLimits limits)
-    : pipeline_(pipeline), limits_(limits), ids_(std::random_device{}()) {}
+    : pipeline_(pipeline), limits_(limits) {}
 
 int64_t SessionTable::reserved_for(const Session& s, uint32_t positions) const {
   // what the caches hold once they reach `positions` (they grow in chunks)
@@ -25,7 +41,7 @@ Session& SessionTable::open(const std::string& owner, uint32_t requested_positio
   const uint32_t granted =
       requested_positions == 0 ? limits_.max_positions : std::min(requested_positions, limits_.max_positions);
   Session s;
-  do s.id = ids_();  // unguessable, so one client cannot address another's session by luck
+  do s.id = random_id();
   while (s.id == 0 || sessions_.count(s.id));
   s.owner = owner;
   s.max_positions = granted;
@@ -45,7 +61,7 @@ Session& SessionTable::get(const std::string& owner, uint64_t id) {
   auto it = sessions_.find(id);
   if (it == sessions_.end() || it->second.owner != owner)
     throw ProtocolError(ErrorCode::unknown_session, "session " + std::to_string(id) +
-                                                        " is not open on this connection (closed, expired after " +
+                                                        " is not open for this client (closed, expired after " +
                                                         std::to_string(limits_.idle_timeout.count() / 1000) +
                                                         " s idle, or never opened)");
   return it->second;
@@ -97,6 +113,11 @@ void SessionTable::close_all_of(const std::string& owner) {
       ++it;
     }
   }
+}
+
+void SessionTable::close_all() {
+  sessions_.clear();
+  kv_in_use_ = 0;
 }
 
 }  // namespace duet::cloud

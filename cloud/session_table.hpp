@@ -1,6 +1,7 @@
 #pragma once
 // Sessions: one per sequence an edge runs through the daemon, each with its own KV cache on
-// every stage, owned by the connection that opened it. The table enforces the session count,
+// every stage, owned by the client key that opened it (not the connection: a routing id is chosen
+// by the client, a key is proven by CURVE). The table enforces the session count,
 // per-session positions and the KV memory budget, and expires idle sessions.
 //
 // Kept free of the socket loop so that a batching scheduler can later take the ready steps of
@@ -8,7 +9,6 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -20,7 +20,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Session {
   uint64_t id = 0;
-  std::string owner;         // routing id of the connection that opened it
+  std::string owner;         // the authenticated client (ZAP User-Id), or the connection when insecure
   uint32_t max_positions = 0;
   uint32_t length = 0;       // positions in the cache
   int64_t reserved_kv = 0;   // bytes counted against the budget (allocated capacity)
@@ -41,7 +41,7 @@ class SessionTable {
 
   // Throws protocol::ProtocolError (session_limit, kv_memory_limit) with a sentence.
   Session& open(const std::string& owner, uint32_t requested_positions);
-  // The owner's session or ProtocolError(unknown_session): another connection's id is unknown too.
+  // The owner's session or ProtocolError(unknown_session): another owner's id is unknown too.
   Session& get(const std::string& owner, uint64_t id);
   bool close(const std::string& owner, uint64_t id);
   // Checks and reserves what a forward of n positions at start needs (position_gap,
@@ -50,6 +50,7 @@ class SessionTable {
   // Closes sessions idle longer than the timeout; returns their ids.
   std::vector<uint64_t> expire(Clock::time_point now);
   void close_all_of(const std::string& owner);
+  void close_all();  // at shutdown: every session's memory back
 
   size_t size() const { return sessions_.size(); }
   int64_t kv_in_use() const { return kv_in_use_; }
@@ -61,7 +62,6 @@ class SessionTable {
   SessionLimits limits_;
   std::map<uint64_t, Session> sessions_;
   int64_t kv_in_use_ = 0;
-  std::mt19937_64 ids_;
 };
 
 }  // namespace duet::cloud

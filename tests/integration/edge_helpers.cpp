@@ -12,6 +12,16 @@
 
 namespace duet::itest {
 
+void GreedyStepper::step() {
+  torch::NoGradGuard ng;
+  std::vector<int64_t> ids(pending.begin(), pending.end());
+  auto out = backbone.forward(pieces.embedding->forward(torch::tensor(ids), start), start, true);
+  const auto next = static_cast<int32_t>(pieces.logits(out)[0].argmax().item<int64_t>());
+  start += static_cast<int64_t>(pending.size());
+  tokens.push_back(next);
+  pending = {next};
+}
+
 edge::EdgeConfig split_config(const std::string& model, const std::string& endpoint, int64_t timeout_ms) {
   edge::EdgeConfig c;
   c.model_path = model;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/backbone.hpp"
 #include "common/generator.hpp"
 #include "edge/client/edge_config.hpp"
 #include "harness.hpp"
@@ -34,5 +35,17 @@ std::string fingerprint_of(const std::string& model);
 
 // A short greedy split generation on a fresh connection equals the local reference.
 void check_serves(const std::string& endpoint, const std::string& model);
+
+// Greedy decoding by hand, one step per call, so that tests decide when each backbone runs.
+struct GreedyStepper {
+  const EdgePieces& pieces;
+  Backbone& backbone;
+  std::vector<int32_t> pending;
+  int64_t start = 0;
+  std::vector<int32_t> tokens;
+  GreedyStepper(const EdgePieces& p, Backbone& b, std::vector<int32_t> prompt)
+      : pieces(p), backbone(b), pending(std::move(prompt)) {}
+  void step();
+};
 
 }  // namespace duet::itest

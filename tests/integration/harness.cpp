@@ -211,6 +211,8 @@ Keys::Keys() {
   clients = dir / "clients";
   fs::create_directories(clients);
   fs::copy_file(edge_public, clients / "edge.key");
+  studio = p::generate_keypair();
+  fs::copy_file(p::write_keypair(dir / "studio", "studio", studio).public_file, clients / "studio.key");
   intruder_secret = p::write_keypair(dir / "intruder", "intruder", intruder).secret_file;
   other_server_public = p::write_keypair(dir / "other", "other-server", p::generate_keypair()).public_file;
   empty_clients = dir / "empty-clients";
@@ -232,9 +234,11 @@ std::vector<std::string> secure_args(const std::string& model, const std::vector
 
 // ---- RawClient ------------------------------------------------------------------------------
 
-RawClient::RawClient(const std::string& endpoint, const p::CurveKeyPair& client, const std::string& server_public)
+RawClient::RawClient(const std::string& endpoint, const p::CurveKeyPair& client, const std::string& server_public,
+                     const std::string& routing_id)
     : sock_(ctx_, zmq::socket_type::dealer) {
   sock_.set(zmq::sockopt::linger, 0);
+  if (!routing_id.empty()) sock_.set(zmq::sockopt::routing_id, routing_id);
   if (!client.secret_z85.empty()) p::configure_curve_client(sock_, client, server_public);
   sock_.connect(endpoint);
 }

@@ -104,7 +104,8 @@ int stage_count(const std::string& log);
 struct Keys {
   TempDir dir{"duet-itest-keys"};
   fs::path server_secret, server_public;
-  fs::path clients;  // allow-list folder: edge.key only
+  fs::path clients;  // allow-list folder: edge.key and studio.key
+  protocol::CurveKeyPair studio;  // a second authorized client
   fs::path edge_secret, edge_public;
   fs::path intruder_secret;
   fs::path other_server_public;
@@ -123,7 +124,9 @@ std::vector<std::string> secure_args(const std::string& model, const std::vector
 class RawClient {
  public:
   // CURVE with the given client pair, pinning server_public (empty client pair: --insecure).
-  RawClient(const std::string& endpoint, const protocol::CurveKeyPair& client, const std::string& server_public);
+  // routing_id: set ZMQ_ROUTING_ID (a client may pick any; the daemon must not trust it).
+  RawClient(const std::string& endpoint, const protocol::CurveKeyPair& client, const std::string& server_public,
+            const std::string& routing_id = {});
   ~RawClient();
 
   void send(std::vector<zmq::message_t> frames);
@@ -142,6 +145,7 @@ class RawClient {
                                              protocol::WireDtype dtype = protocol::WireDtype::f32,
                                              float value = 0.01f);
   uint64_t next_id() { return next_++; }
+  zmq::socket_t& socket() { return sock_; }
 
  private:
   zmq::context_t ctx_;

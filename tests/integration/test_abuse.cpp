@@ -34,26 +34,6 @@ std::vector<zmq::message_t> raw_frames(std::initializer_list<std::string> parts)
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-// Greedy decoding by hand, one step per call, so that tests decide when each backbone runs.
-struct GreedyStepper {
-  const EdgePieces& pieces;
-  Backbone& backbone;
-  std::vector<int32_t> pending;
-  int64_t start = 0;
-  std::vector<int32_t> tokens;
-  GreedyStepper(const EdgePieces& p, Backbone& b, std::vector<int32_t> prompt)
-      : pieces(p), backbone(b), pending(std::move(prompt)) {}
-  void step() {
-    torch::NoGradGuard ng;
-    std::vector<int64_t> ids(pending.begin(), pending.end());
-    auto out = backbone.forward(pieces.embedding->forward(torch::tensor(ids), start), start, true);
-    const auto next = static_cast<int32_t>(pieces.logits(out)[0].argmax().item<int64_t>());
-    start += static_cast<int64_t>(pending.size());
-    tokens.push_back(next);
-    pending = {next};
-  }
-};
-
 }  // namespace
 
 TEST_CASE("bad requests get the right error code and the daemon goes on serving") {
@@ -113,9 +93,9 @@ TEST_CASE("bad requests get the right error code and the daemon goes on serving"
        [&] { return c.request(c.forward_frames(s ^ 0x5a5a5a5a5a5aULL, 3, 1, H)); }},
       {"closing an unknown session", ErrorCode::unknown_session,
        [&] { return c.request(p::CloseSession{s + 1}); }},
-      {"another connection's session id", ErrorCode::unknown_session,
+      {"another client key's session id (sessions belong to keys, not connections)", ErrorCode::unknown_session,
        [&] {
-         RawClient other = authorized(d);
+         RawClient other(d.endpoint(), keys().studio, keys().server.public_z85);
          other.hello(fp);
          return other.request(other.forward_frames(s, 3, 1, H));
        }},

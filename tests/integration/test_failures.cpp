@@ -144,7 +144,7 @@ TEST_CASE("daemon lifecycle: clean stop on SIGTERM/SIGINT, refuses an empty allo
     }
     INFO(d.log());
     CHECK(contains(d.log(), "stopped cleanly"));
-    CHECK(contains(d.log(), "1 sessions dropped"));
+    CHECK(contains(d.log(), "closing 1 sessions"));
   }
   SUBCASE("an empty authorized_keys folder stops the daemon before it listens") {
     const auto& k = keys();
