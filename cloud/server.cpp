@@ -66,16 +66,18 @@ struct Server::Impl {
     fingerprint = model_fingerprint(ckpt);
     for (const auto& d : cfg.wire_dtypes) allowed_dtypes |= p::dtype_bit(p::parse_dtype_or_throw(d));
 
-    auto plan = make_stage_plan(cfg.plan, cfg.devices, mc.num_layers);
-    const auto t0 = Clock::now();
-    pipeline = std::make_unique<Pipeline>(ckpt, plan, parse_dtype(cfg.dtype));
-    const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
-
     SessionLimits sl;
     sl.max_sessions = cfg.max_sessions;
     sl.max_positions = static_cast<uint32_t>(std::min<int64_t>(cfg.max_positions_per_session, mc.max_positions));
     sl.kv_budget_bytes = static_cast<int64_t>(cfg.kv_memory_mb) << 20;
     sl.idle_timeout = std::chrono::milliseconds(int64_t(cfg.idle_timeout_s) * 1000);
+
+    auto plan = make_stage_plan(cfg.plan, cfg.devices, mc.num_layers);
+    const auto t0 = Clock::now();
+    // KV blocks: the budget, but no more than every session at its longest can use (+ scratch)
+    KvSizing kv{sl.kv_budget_bytes, int64_t(sl.max_sessions) * KvBlockAllocator::blocks_for(sl.max_positions) + 1};
+    pipeline = std::make_unique<Pipeline>(ckpt, plan, parse_dtype(cfg.dtype), kv);
+    const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
     sessions = std::make_unique<SessionTable>(*pipeline, sl);
 
     limits.max_sessions = sl.max_sessions;
@@ -87,7 +89,7 @@ struct Server::Impl {
     spdlog::info("model {} ({}, {} layers, hidden {}), {} , blocks loaded in {:.2f} s", cfg.model_path, mc.model_type,
                  mc.num_layers, mc.hidden_size, cfg.dtype, load_s);
     spdlog::info("fingerprint {}", fingerprint);
-    std::string table = pipeline->describe(sl.kv_budget_bytes);
+    std::string table = pipeline->describe();
     std::printf("stage plan (%s):\n%s", cfg.plan.c_str(), table.c_str());
     std::fflush(stdout);
 
@@ -180,8 +182,16 @@ struct Server::Impl {
     sessions->reserve(s, m.start_pos, m.n_positions);
 
     auto x = frame_to_tensor(frame, m.hidden, pipeline->first_device(), pipeline->dtype());
-    auto y = pipeline->forward(x, s.cache, m.start_pos);  // [n, H]
-    s.length = m.start_pos + m.n_positions;
+    StepBatch batch;
+    batch.rows.push_back({&s.table, m.start_pos, m.n_positions});
+    torch::Tensor y;
+    try {
+      y = pipeline->forward(batch, x);  // [n, H]
+    } catch (...) {
+      sessions->rewind(s, m.start_pos);
+      throw;
+    }
+    sessions->commit(s, m.start_pos, m.n_positions);
     if (m.output == p::OutputMode::last) y = y.narrow(0, y.size(0) - 1, 1);
 
     p::Result r;

@@ -8,13 +8,11 @@ namespace duet::cloud {
 using protocol::ErrorCode;
 using protocol::ProtocolError;
 
-SessionTable::SessionTable(const Pipeline& pipeline, SessionLimits limits)
-    : pipeline_(pipeline), limits_(limits), ids_(std::random_device{}()) {}
+SessionTable::SessionTable(Pipeline& pipeline, SessionLimits limits)
+    : allocator_(pipeline.allocator()), limits_(limits), ids_(std::random_device{}()) {}
 
-int64_t SessionTable::reserved_for(const Session& s, uint32_t positions) const {
-  // what the caches hold once they reach `positions` (they grow in chunks)
-  return LayerKvCache::capacity_for(std::max<uint32_t>(positions, 1), s.max_positions) *
-         pipeline_.kv_bytes_per_position();
+SessionTable::~SessionTable() {
+  for (auto& [id, s] : sessions_) allocator_.release(s.table);
 }
 
 Session& SessionTable::open(const std::string& owner, uint32_t requested_positions) {
@@ -29,14 +27,12 @@ Session& SessionTable::open(const std::string& owner, uint32_t requested_positio
   while (s.id == 0 || sessions_.count(s.id));
   s.owner = owner;
   s.max_positions = granted;
-  s.reserved_kv = reserved_for(s, 1);
-  if (kv_in_use_ + s.reserved_kv > limits_.kv_budget_bytes)
+  if (!allocator_.ensure(s.table, 1))
     throw ProtocolError(ErrorCode::kv_memory_limit,
-                        "the KV cache budget (" + std::to_string(limits_.kv_budget_bytes >> 20) +
-                            " MiB) is used up by open sessions; close one or try later");
-  s.cache = pipeline_.make_cache(granted);
+                        "the KV cache budget (" + std::to_string(limits_.kv_budget_bytes >> 20) + " MiB, " +
+                            std::to_string(allocator_.usable_blocks()) +
+                            " blocks) is used up by open sessions; close one or try later");
   s.last_used = Clock::now();
-  kv_in_use_ += s.reserved_kv;
   auto id = s.id;
   return sessions_.emplace(id, std::move(s)).first->second;
 }
@@ -51,51 +47,61 @@ Session& SessionTable::get(const std::string& owner, uint64_t id) {
   return it->second;
 }
 
+void SessionTable::erase(std::map<uint64_t, Session>::iterator it) {
+  allocator_.release(it->second.table);
+  sessions_.erase(it);
+}
+
 bool SessionTable::close(const std::string& owner, uint64_t id) {
   auto it = sessions_.find(id);
   if (it == sessions_.end() || it->second.owner != owner) return false;
-  kv_in_use_ -= it->second.reserved_kv;
-  sessions_.erase(it);
+  erase(it);
   return true;
 }
 
 void SessionTable::reserve(Session& s, uint32_t start, uint32_t n) {
   protocol::check_forward_positions(s.length, start, n, s.max_positions);
-  const int64_t need = reserved_for(s, start + n);
-  if (need > s.reserved_kv) {
-    if (kv_in_use_ + need - s.reserved_kv > limits_.kv_budget_bytes)
-      throw ProtocolError(ErrorCode::kv_memory_limit,
-                          "session " + std::to_string(s.id) + " needs " + std::to_string((need - s.reserved_kv) >> 10) +
-                              " KiB more KV cache but the daemon's budget of " +
-                              std::to_string(limits_.kv_budget_bytes >> 20) + " MiB is in use; close sessions");
-    kv_in_use_ += need - s.reserved_kv;
-    s.reserved_kv = need;
+  const int64_t before = static_cast<int64_t>(s.table.blocks.size());
+  if (!allocator_.ensure(s.table, int64_t(start) + n)) {
+    const int64_t need = KvBlockAllocator::blocks_for(int64_t(start) + n, allocator_.block_size()) - before;
+    throw ProtocolError(ErrorCode::kv_memory_limit,
+                        "session " + std::to_string(s.id) + " needs " + std::to_string(need) +
+                            " more KV blocks but only " + std::to_string(allocator_.free_blocks()) +
+                            " of the daemon's budget of " + std::to_string(limits_.kv_budget_bytes >> 20) +
+                            " MiB are free; close sessions");
   }
   s.last_used = Clock::now();
+}
+
+void SessionTable::commit(Session& s, uint32_t start, uint32_t n) {
+  s.length = start + n;
+  s.table.length = s.length;
+  allocator_.truncate(s.table, std::max<int64_t>(s.length, 1));  // keep the block open() took
+}
+
+void SessionTable::rewind(Session& s, uint32_t start) {
+  s.length = std::min(s.length, start);
+  s.table.length = s.length;
 }
 
 std::vector<uint64_t> SessionTable::expire(Clock::time_point now) {
   std::vector<uint64_t> gone;
   for (auto it = sessions_.begin(); it != sessions_.end();) {
+    auto next = std::next(it);
     if (now - it->second.last_used > limits_.idle_timeout) {
       gone.push_back(it->first);
-      kv_in_use_ -= it->second.reserved_kv;
-      it = sessions_.erase(it);
-    } else {
-      ++it;
+      erase(it);
     }
+    it = next;
   }
   return gone;
 }
 
 void SessionTable::close_all_of(const std::string& owner) {
   for (auto it = sessions_.begin(); it != sessions_.end();) {
-    if (it->second.owner == owner) {
-      kv_in_use_ -= it->second.reserved_kv;
-      it = sessions_.erase(it);
-    } else {
-      ++it;
-    }
+    auto next = std::next(it);
+    if (it->second.owner == owner) erase(it);
+    it = next;
   }
 }
 
