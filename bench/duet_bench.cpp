@@ -31,7 +31,7 @@
 
 #include "bench/gpu_memory.hpp"
 #include "common/backbone.hpp"
-#include "common/decode_graph.hpp"
+#include "common/step_runner.hpp"
 #include "common/dtype.hpp"
 #include "common/generator.hpp"
 #include "common/wire/tensor_frames.hpp"
@@ -348,7 +348,7 @@ int main(int argc, char** argv) {
     out["new_tokens"] = new_tokens;
     out["repeats"] = repeats;
     out["warmup"] = warmup;
-    out["cuda_graphs"] = duet::DecodeGraphs::available();
+    out["cuda_graphs"] = duet::StepRunner::graphs_available();
     out["prompt"] = prompt;
 
     const auto e0 = Clock::now();
@@ -520,7 +520,7 @@ int main(int argc, char** argv) {
     std::printf("\n%s (%s, %lld layers, hidden %lld, %s on %s; prompt %lld, %lld new, %lld repeats; CUDA graphs %s)\n",
                 name.c_str(), cfg.model_type.c_str(), (long long)cfg.num_layers, (long long)cfg.hidden_size, dtype.c_str(),
                 out["gpu"].get<std::string>().c_str(), (long long)prompt_len, (long long)new_tokens, (long long)repeats,
-                duet::DecodeGraphs::available() ? "on" : "off");
+                duet::StepRunner::graphs_available() ? "on" : "off");
     std::printf("%-14s %8s %8s %8s %9s %8s %9s %8s %9s %9s %6s\n", "mode", "TTFT ms", "p50 ms", "p99 ms", "tok/s",
                 "edge ms", "transp ms", "cloud ms", "edge MiB", "cloud MiB", "same");
     for (const auto& r : rows) print_row(r);

@@ -43,6 +43,12 @@ struct TomlReader {
     if (!v || *v < 0) fail(sec + "." + key, "must be a non-negative integer");
     out = static_cast<T>(*v);
   }
+  void share(const toml::table* t, const std::string& sec, const char* key, double& out) const {
+    if (!t || !t->get(key)) return;
+    auto v = t->get(key)->value<double>();
+    if (!v || *v <= 0.0 || *v > 1.0) fail(sec + "." + key, "must be a number in (0, 1], a share of the KV pool");
+    out = *v;
+  }
   void flag(const toml::table* t, const std::string& sec, const char* key, bool& out) const {
     if (!t || !t->get(key)) return;
     auto v = t->get(key)->value_exact<bool>();
@@ -70,7 +76,7 @@ CloudConfig CloudConfig::from_toml_file(const std::string& path) {
   for (auto&& [k, v] : root) {
     const std::string key(k.str());
     if (key != "model" && key != "server" && key != "stages" && key != "limits" &&
-        key != "connections")
+        key != "connections" && key != "scheduler" && key != "quotas")
       r.fail(key, "is not a known section");
   }
   CloudConfig c;
@@ -78,7 +84,9 @@ CloudConfig CloudConfig::from_toml_file(const std::string& path) {
     r.str(t, "model", "path", c.model_path, true);
     r.str(t, "model", "dtype", c.dtype);
   }
-  if (auto* t = r.section("server", {"listen", "name", "insecure", "secret_key", "authorized_keys", "wire_dtypes"})) {
+  if (auto* t = r.section("server", {"listen", "name", "insecure", "secret_key", "authorized_keys", "wire_dtypes",
+                                     "metrics_listen"})) {
+    r.str(t, "server", "metrics_listen", c.metrics_listen);
     r.str(t, "server", "listen", c.listen);
     r.str(t, "server", "name", c.name);
     r.flag(t, "server", "insecure", c.insecure);
@@ -98,6 +106,30 @@ CloudConfig CloudConfig::from_toml_file(const std::string& path) {
     r.num(t, "limits", "kv_memory_mb", c.kv_memory_mb);
     r.num(t, "limits", "idle_timeout_s", c.idle_timeout_s);
     r.num(t, "limits", "max_message_mb", c.max_message_mb);
+  }
+  if (auto* t = r.section("scheduler", {"max_batch_tokens", "max_batch_rows", "prefill_chunk"})) {
+    r.num(t, "scheduler", "max_batch_tokens", c.max_batch_tokens);
+    r.num(t, "scheduler", "max_batch_rows", c.max_batch_rows);
+    r.num(t, "scheduler", "prefill_chunk", c.prefill_chunk);
+  }
+  if (auto* t = r.section("quotas", {"max_sessions_per_key", "kv_share_per_key", "keys"})) {
+    r.num(t, "quotas", "max_sessions_per_key", c.key_max_sessions);
+    r.share(t, "quotas", "kv_share_per_key", c.key_kv_share);
+    if (const toml::node* keys = t->get("keys")) {
+      const toml::table* kt = keys->as_table();
+      if (!kt) r.fail("quotas.keys", "must be a table of [quotas.keys.NAME] tables");
+      for (auto&& [k, v] : *kt) {
+        const std::string name(k.str()), sec = "quotas.keys." + name;
+        const toml::table* q = v.as_table();
+        if (!q) r.fail(sec, "must be a table with max_sessions and/or kv_share");
+        for (auto&& [qk, qv] : *q)
+          if (qk.str() != "max_sessions" && qk.str() != "kv_share") r.fail(sec + "." + std::string(qk.str()), "is not a known setting");
+        CloudConfig::KeyQuota kq{c.key_max_sessions, c.key_kv_share};
+        r.num(q, sec, "max_sessions", kq.max_sessions);
+        r.share(q, sec, "kv_share", kq.kv_share);
+        c.key_quotas[name] = kq;
+      }
+    }
   }
   if (auto* t = r.section("connections", {"handshake_timeout_ms", "max_handshaking", "max_pending_input_mb",
                                           "reply_stall_timeout_ms", "send_queue_messages"})) {
@@ -132,6 +164,8 @@ void CloudConfig::validate() const {
         "): a connection may hold one whole message plus the next arriving");
   if (reply_stall_timeout_ms == 0) bad("[connections] reply_stall_timeout_ms must be at least 1");
   if (send_queue_messages == 0) bad("[connections] send_queue_messages must be at least 1");
+  if (max_batch_tokens < 1 || max_batch_rows < 1 || prefill_chunk < 1)
+    bad("[scheduler] max_batch_tokens, max_batch_rows and prefill_chunk must be at least 1");
 }
 
 }  // namespace duet::cloud

@@ -1,6 +1,7 @@
 #pragma once
 // The daemon's settings: a TOML file (configs/cloud.toml) with command-line overrides.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@ struct CloudConfig {
   std::string secret_key;       // NAME.key_secret of the server
   std::string authorized_keys;  // folder of client NAME.key files
   std::vector<std::string> wire_dtypes = {"fp32", "fp16", "bf16"};
+  std::string metrics_listen;   // HOST:PORT for Prometheus' /metrics; empty: off
   // [stages]
   std::vector<std::string> devices = {"cpu"};
   std::string plan = "auto";  // or "DEVICE=FIRST-LAST,..." with inclusive layer ranges
@@ -27,6 +29,18 @@ struct CloudConfig {
   uint64_t kv_memory_mb = 4096;
   uint32_t idle_timeout_s = 300;
   uint64_t max_message_mb = 64;
+  // [scheduler] one step = every waiting decode position + prefill chunks up to the budget
+  int64_t max_batch_tokens = 2048;
+  int64_t max_batch_rows = 256;
+  int64_t prefill_chunk = 512;
+  // [quotas] per client key (allow-list NAME); 0 sessions / share 1.0: only the daemon's limits
+  struct KeyQuota {
+    uint32_t max_sessions = 0;
+    double kv_share = 1.0;
+  };
+  uint32_t key_max_sessions = 0;
+  double key_kv_share = 1.0;
+  std::map<std::string, KeyQuota> key_quotas;  // [quotas.keys.NAME]
   // [connections] what one TCP connection may hold (see cloud/connection_guard.hpp)
   uint32_t handshake_timeout_ms = 3000;   // CURVE + ZAP must finish within this (ZMQ_HANDSHAKE_IVL)
   uint32_t max_handshaking = 64;          // connections still in their handshake at once

@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> wire;
   bool insecure = false;
   int64_t max_sessions = -1, max_pos = -1, max_fwd = -1, kv_mb = -1, idle_s = -1, msg_mb = -1;
+  int64_t batch_tokens = -1, batch_rows = -1, chunk = -1;
+  std::string metrics_listen;
   int64_t hs_ms = -1, max_hs = -1, pending_mb = -1, stall_ms = -1, sndq = -1;
   app.add_option("--model", model, "model folder (config.json + safetensors)");
   app.add_option("--listen", listen, "ZeroMQ endpoint to bind, e.g. tcp://127.0.0.1:7700 (port * = any free)");
@@ -41,6 +43,10 @@ int main(int argc, char** argv) {
   app.add_option("--kv-memory-mb", kv_mb, "KV cache budget over all sessions, MiB");
   app.add_option("--idle-timeout", idle_s, "seconds after which an idle session is closed");
   app.add_option("--max-message-mb", msg_mb, "largest message accepted, MiB");
+  app.add_option("--max-batch-tokens", batch_tokens, "positions in one engine step, decode and prefill together");
+  app.add_option("--max-batch-rows", batch_rows, "sessions in one engine step");
+  app.add_option("--prefill-chunk", chunk, "positions of one forward in one step, at most");
+  app.add_option("--metrics-listen", metrics_listen, "HOST:PORT for Prometheus text metrics at /metrics (off by default)");
   app.add_option("--handshake-timeout-ms", hs_ms, "a connection must finish CURVE + ZAP within this");
   app.add_option("--max-handshaking", max_hs, "connections still in their handshake at once");
   app.add_option("--max-pending-input-mb", pending_mb, "input per connection not yet a whole message, MiB");
@@ -73,6 +79,10 @@ int main(int argc, char** argv) {
     if (kv_mb >= 0) cfg.kv_memory_mb = static_cast<uint64_t>(kv_mb);
     if (idle_s >= 0) cfg.idle_timeout_s = static_cast<uint32_t>(idle_s);
     if (msg_mb >= 0) cfg.max_message_mb = static_cast<uint64_t>(msg_mb);
+    if (batch_tokens >= 0) cfg.max_batch_tokens = batch_tokens;
+    if (batch_rows >= 0) cfg.max_batch_rows = batch_rows;
+    if (chunk >= 0) cfg.prefill_chunk = chunk;
+    if (!metrics_listen.empty()) cfg.metrics_listen = metrics_listen;
     if (hs_ms >= 0) cfg.handshake_timeout_ms = static_cast<uint32_t>(hs_ms);
     if (max_hs >= 0) cfg.max_handshaking = static_cast<uint32_t>(max_hs);
     if (pending_mb >= 0) cfg.max_pending_input_mb = static_cast<uint64_t>(pending_mb);

@@ -1,15 +1,21 @@
 #pragma once
 // The daemon's stages: each owns the blocks of its layer range on its device (immutable, shared
-// by every session). A sequence's state is a SequenceCache: one LayerKvCache per layer, each on
-// its stage's device. Activations move device to device between stages.
+// by every session) and a StepRunner with that device's KV pool. One KvBlockAllocator, owned
+// here, hands out block ids valid in every stage's pool, so a session's BlockTable describes its
+// KV everywhere. Activations move device to device between stages.
+//
+// Not thread-safe: one compute thread calls forward(); the allocator belongs to that thread too.
 #include <torch/types.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "cloud/stage_plan.hpp"
-#include "common/decode_graph.hpp"
+#include "common/batch.hpp"
+#include "common/kv_blocks.hpp"
 #include "common/pieces.hpp"
+#include "common/step_runner.hpp"
 
 namespace duet::cloud {
 
@@ -17,32 +23,40 @@ struct Stage {
   StageSpec spec;
   c10::Device device = c10::Device(c10::kCPU);
   std::vector<std::unique_ptr<Block>> blocks;
+  std::unique_ptr<StepRunner> runner;  // this stage's KV pool and CUDA graphs
   int64_t weight_bytes() const;
   int64_t kv_bytes_per_position() const;
 };
 
-using SequenceCache = std::vector<std::vector<LayerKvCache>>;  // [stage][layer in stage]
+// How many KV blocks the daemon keeps: what fits the budget over all stages, at most max_blocks
+// (0: no cap; the daemon caps at what its sessions can ever use).
+struct KvSizing {
+  int64_t budget_bytes = int64_t(1) << 30;
+  int64_t max_blocks = 0;
+};
 
 class Pipeline {
  public:
-  Pipeline(const Checkpoint& ckpt, const std::vector<StageSpec>& plan, c10::ScalarType dtype);
+  Pipeline(const Checkpoint& ckpt, const std::vector<StageSpec>& plan, c10::ScalarType dtype, KvSizing kv = {});
 
   const std::vector<Stage>& stages() const { return stages_; }
   c10::Device first_device() const { return stages_.front().device; }
   c10::ScalarType dtype() const { return dtype_; }
   int64_t kv_bytes_per_position() const;  // all layers
+  KvBlockAllocator& allocator() { return *allocator_; }
+  const KvBlockAllocator& allocator() const { return *allocator_; }
 
-  SequenceCache make_cache(int64_t max_positions) const;
-  // x [n, H] on any device, positions [start, start+n) -> last stage's output [n, H]
-  torch::Tensor forward(const torch::Tensor& x, SequenceCache& cache, int64_t start) const;
+  // x [T, H] on any device: the tokens of batch.rows in order -> last stage's output [T, H].
+  // Tables must be ensure()d by allocator(); the caller records each row's new length after.
+  torch::Tensor forward(const StepBatch& batch, const torch::Tensor& x);
 
-  // The plan as a table: device, layers, weight bytes, KV budget share.
-  std::string describe(int64_t kv_budget_bytes) const;
+  // The plan as a table: device, layers, weight bytes, KV blocks and their bytes per stage.
+  std::string describe() const;
 
  private:
   std::vector<Stage> stages_;
   c10::ScalarType dtype_;
-  mutable std::vector<DecodeGraphs> graphs_;  // per stage: single-position decode steps on CUDA
+  std::unique_ptr<KvBlockAllocator> allocator_;
 };
 
 }  // namespace duet::cloud

@@ -1,21 +1,17 @@
 #include "cloud/server.hpp"
 
 #include <spdlog/spdlog.h>
-#include <torch/torch.h>
 
 #include <chrono>
-#include <map>
-#include <optional>
+#include <thread>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
 #include "cloud/connection_guard.hpp"
+#include "cloud/daemon_model.hpp"
+#include "cloud/engine.hpp"
+#include "cloud/metrics.hpp"
 #include "cloud/peers.hpp"
-#include "cloud/pipeline.hpp"
-#include "cloud/session_table.hpp"
-#include "common/checkpoint.hpp"
-#include "common/dtype.hpp"
-#include "common/wire/tensor_frames.hpp"
 #include "protocol/curve.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/recv.hpp"
@@ -27,55 +23,42 @@ namespace p = protocol;
 using p::ErrorCode;
 using p::ProtocolError;
 
-
+// The socket thread: receives, decodes, answers hellos, hands session requests to the engine
+// thread and sends what it answers. Nothing here waits on the model.
 struct Server::Impl {
   CloudConfig cfg;
-  Checkpoint ckpt;
-  std::string fingerprint;
-  std::unique_ptr<Pipeline> pipeline;
-  std::unique_ptr<SessionTable> sessions;
+  std::unique_ptr<DaemonModel> model;  // checkpoint, pipeline, fingerprint (LibTorch behind it)
   p::ServerLimits limits;
   uint32_t allowed_dtypes = 0;
   zmq::context_t ctx;
   std::unique_ptr<p::ZapAuthenticator> zap;  // declared after ctx: destroyed first
   std::unique_ptr<zmq::socket_t> router;
   std::unique_ptr<ConnectionGuard> guard;  // declared after router: stops monitoring first
+  zmq::socket_t wake_rx, wake_tx;          // the engine thread says "replies are ready"
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<MetricsServer> metrics;
   PeerMap peers;
-  uint64_t served = 0, refused = 0, replies_dropped = 0, peers_dropped = 0;
-  // the request being handled: who sent it (set by handle() before any on_* runs)
+  NetworkStats net;
+  // the request being handled: who sent it (set by handle() before anything else runs)
   std::string current_user;
   int current_fd = -1;
 
-  explicit Impl(const CloudConfig& c) : cfg(c), ckpt(c.model_path) {
+  explicit Impl(const CloudConfig& c)
+      : cfg(c), wake_rx(ctx, zmq::socket_type::pair), wake_tx(ctx, zmq::socket_type::pair) {
     cfg.validate();
-    const auto& mc = ckpt.config();
-    fingerprint = model_fingerprint(ckpt);
     for (const auto& d : cfg.wire_dtypes) allowed_dtypes |= p::dtype_bit(p::parse_dtype_or_throw(d));
+    model = std::make_unique<DaemonModel>(cfg);
+    limits = model->server_limits();
 
-    auto plan = make_stage_plan(cfg.plan, cfg.devices, mc.num_layers);
-    const auto t0 = Clock::now();
-    pipeline = std::make_unique<Pipeline>(ckpt, plan, parse_dtype(cfg.dtype));
-    const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
-
-    SessionLimits sl;
-    sl.max_sessions = cfg.max_sessions;
-    sl.max_positions = static_cast<uint32_t>(std::min<int64_t>(cfg.max_positions_per_session, mc.max_positions));
-    sl.kv_budget_bytes = static_cast<int64_t>(cfg.kv_memory_mb) << 20;
-    sl.idle_timeout = std::chrono::milliseconds(int64_t(cfg.idle_timeout_s) * 1000);
-    sessions = std::make_unique<SessionTable>(*pipeline, sl);
-
-    limits.max_sessions = sl.max_sessions;
-    limits.max_positions_per_session = sl.max_positions;
-    limits.max_positions_per_forward = std::min(cfg.max_positions_per_forward, sl.max_positions);
-    limits.max_message_bytes = cfg.max_message_mb << 20;
-    limits.idle_timeout_ms = cfg.idle_timeout_s * 1000;
-
-    spdlog::info("model {} ({}, {} layers, hidden {}), {} , blocks loaded in {:.2f} s", cfg.model_path, mc.model_type,
-                 mc.num_layers, mc.hidden_size, cfg.dtype, load_s);
-    spdlog::info("fingerprint {}", fingerprint);
-    std::string table = pipeline->describe(sl.kv_budget_bytes);
-    std::printf("stage plan (%s):\n%s", cfg.plan.c_str(), table.c_str());
-    std::fflush(stdout);
+    const std::string wake = "inproc://duet.engine-wake." + std::to_string(reinterpret_cast<uintptr_t>(this));
+    wake_rx.set(zmq::sockopt::linger, 0);
+    wake_tx.set(zmq::sockopt::linger, 0);
+    wake_rx.bind(wake);
+    wake_tx.connect(wake);
+    engine = std::make_unique<Engine>(model->pipeline(), model->engine_options(), [this] {
+      // engine thread: one pending wake is enough; a full pipe already says it
+      (void)wake_tx.send(zmq::message_t(), zmq::send_flags::dontwait);
+    });
 
     router = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::router);
     router->set(zmq::sockopt::linger, 0);
@@ -109,6 +92,12 @@ struct Server::Impl {
     p::set_max_message_size(*router, limits.max_message_bytes, !cfg.insecure);
     router->bind(cfg.listen);
     spdlog::info("listening on {}", endpoint());
+    if (!cfg.metrics_listen.empty()) {
+      metrics = std::make_unique<MetricsServer>(cfg.metrics_listen, [this] {
+        return render_metrics(engine->stats(), net.snapshot());
+      });
+      spdlog::info("metrics (Prometheus text) on http://{}/metrics", metrics->address());
+    }
   }
 
   std::string endpoint() const { return router->get(zmq::sockopt::last_endpoint); }
@@ -128,7 +117,7 @@ struct Server::Impl {
         return;
       }
       // EAGAIN: the peer's queue (send_queue_messages) is full
-      ++replies_dropped;
+      ++net.replies_dropped;
       if (it == peers.end()) return;
       Peer& pr = it->second;
       ++pr.replies_dropped;
@@ -138,8 +127,8 @@ struct Server::Impl {
         spdlog::warn("connection {} ('{}') has not read its replies for {} ms ({} dropped): disconnected", hex_id(peer),
                      p::printable(pr.user), cfg.reply_stall_timeout_ms, pr.replies_dropped);
         if (pr.fd >= 0) guard->drop(pr.fd);
-        ++peers_dropped;
-        peers.erase(it);  // its sessions stay until they expire; the key may reconnect and resume
+        ++net.peers_dropped;
+        peers.erase(it);  // its sessions stay until they expire; the key may reconnect and go on
       }
     } catch (const zmq::error_t& e) {
       // EHOSTUNREACH: the connection is gone; forget it (its sessions expire as usual)
@@ -149,7 +138,7 @@ struct Server::Impl {
   }
 
   void send_error(const std::string& peer, uint64_t request_id, ErrorCode code, const std::string& msg) {
-    ++refused;
+    net.refuse(std::string(p::to_string(code)));
     p::Error e;
     e.code = code;
     e.message = msg.size() > p::kMaxErrorMessageChars ? msg.substr(0, p::kMaxErrorMessageChars) : msg;
@@ -161,111 +150,30 @@ struct Server::Impl {
     if (it == peers.end() || !it->second.greeted || it->second.user != current_user)
       throw ProtocolError(ErrorCode::handshake_required,
                           "send hello first: this connection has not shaken hands, or was idle longer than " +
-                              std::to_string(cfg.idle_timeout_s) + " s and was forgotten with its sessions");
+                              std::to_string(cfg.idle_timeout_s) + " s and was forgotten");
     return it->second;
   }
 
   // Sessions belong to the key CURVE proved, not to the routing id (which the client chooses).
   // Without CURVE there is no identity but the connection.
   std::string owner(const std::string& peer) const {
-    return cfg.insecure ? "connection:" + peer : "key:" + current_user;
+    return cfg.insecure ? "connection:" + hex_id(peer) : "key:" + current_user;
   }
 
   void on_hello(const std::string& peer, uint64_t rid, const p::Hello& m) {
-    p::check_hello(m, fingerprint, allowed_dtypes);
+    p::check_hello(m, model->fingerprint(), allowed_dtypes);
     auto& pr = peers[peer];  // note_peer made it, for this key
     pr.greeted = true;
     pr.wire_dtype = m.wire_dtype;
-    pr.last_seen = Clock::now();
     p::HelloReply r;
-    r.model_fingerprint = fingerprint;
-    r.hidden_size = static_cast<uint32_t>(ckpt.config().hidden_size);
+    r.model_fingerprint = model->fingerprint();
+    r.hidden_size = model->hidden_size();
     r.wire_dtype = m.wire_dtype;
     r.limits = limits;
     r.server_name = cfg.name;
     spdlog::info("hello from '{}' as '{}' (connection {}), wire {}", p::printable(m.client_name),
-                 p::printable(current_user), hex_id(peer),
-                 p::dtype_name(m.wire_dtype));
+                 p::printable(current_user), hex_id(peer), p::dtype_name(m.wire_dtype));
     send(peer, rid, r);
-  }
-
-  void on_open(const std::string& peer, uint64_t rid, const p::OpenSession& m) {
-    greeted_peer(peer);
-    Session& s = sessions->open(owner(peer), m.max_positions);
-    spdlog::info("session {} opened for connection {} ({} positions; {} open)", s.id, hex_id(peer), s.max_positions,
-                 sessions->size());
-    send(peer, rid, p::SessionOpened{s.id, s.max_positions});
-  }
-
-  void on_forward(const std::string& peer, uint64_t rid, const p::Forward& m, const p::FrameView& frame,
-                  Clock::time_point received) {
-    Peer& pr = greeted_peer(peer);
-    p::ForwardContract contract{static_cast<uint32_t>(ckpt.config().hidden_size), pr.wire_dtype,
-                                limits.max_positions_per_forward};
-    p::validate_forward(m, contract);
-    Session& s = sessions->get(owner(peer), m.session_id);
-    sessions->reserve(s, m.start_pos, m.n_positions);
-
-    auto x = frame_to_tensor(frame, m.hidden, pipeline->first_device(), pipeline->dtype());
-    auto y = pipeline->forward(x, s.cache, m.start_pos);  // [n, H]
-    s.length = m.start_pos + m.n_positions;
-    if (m.output == p::OutputMode::last) y = y.narrow(0, y.size(0) - 1, 1);
-
-    p::Result r;
-    r.session_id = s.id;
-    r.n_positions_returned = static_cast<uint32_t>(y.size(0));
-    r.start_pos = m.start_pos + m.n_positions - r.n_positions_returned;
-    auto out = tensor_to_frame(y, pr.wire_dtype, r.hidden);  // copies to host: the compute is done
-    r.cloud_compute_us = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received).count());
-    std::vector<zmq::message_t> t;
-    t.push_back(std::move(out));
-    send(peer, rid, r, std::move(t));
-    ++served;
-  }
-
-  void on_close(const std::string& peer, uint64_t rid, const p::CloseSession& m) {
-    greeted_peer(peer);
-    if (!sessions->close(owner(peer), m.session_id))
-      throw ProtocolError(ErrorCode::unknown_session,
-                          "session " + std::to_string(m.session_id) + " is not open for this client");
-    spdlog::info("session {} closed ({} open)", m.session_id, sessions->size());
-    send(peer, rid, p::SessionClosed{m.session_id});
-  }
-
-  void handle(std::vector<zmq::message_t>& frames, size_t frame_count, size_t bytes) {
-    const auto received = Clock::now();
-    if (frames.size() < 2) return;
-    const std::string peer(static_cast<const char*>(frames[0].data()), frames[0].size());
-    current_fd = zmq_msg_get(frames[1].handle(), ZMQ_SRCFD);
-    guard->note_received(current_fd, bytes, frame_count);
-    const char* user = cfg.insecure ? nullptr : zmq_msg_gets(frames[1].handle(), "User-Id");
-    current_user = user ? user : "";
-    if (!cfg.insecure && current_user.empty()) return;  // cannot happen with ZAP on: nobody to answer
-    note_peer(peer, received);
-    uint64_t rid = 0;
-    try {
-      p::DecodeLimits dl;
-      dl.max_message_bytes = limits.max_message_bytes;
-      auto msg = p::decode(frames.data() + 1, frames.size() - 1, dl);
-      rid = msg.request_id;
-      switch (msg.kind) {
-        case p::MessageKind::hello: on_hello(peer, rid, msg.as<p::Hello>()); break;
-        case p::MessageKind::open_session: on_open(peer, rid, msg.as<p::OpenSession>()); break;
-        case p::MessageKind::forward: on_forward(peer, rid, msg.as<p::Forward>(), msg.tensors.at(0), received); break;
-        case p::MessageKind::close_session: on_close(peer, rid, msg.as<p::CloseSession>()); break;
-        default:
-          throw ProtocolError(ErrorCode::bad_message,
-                              "a cloud daemon does not accept '" + std::string(p::to_string(msg.kind)) + "' messages");
-      }
-    } catch (const ProtocolError& e) {
-      if (may_log(peer)) spdlog::warn("connection {}: {} ({})", hex_id(peer), e.what(), p::to_string(e.code()));
-      send_error(peer, rid, e.code(), e.what());
-    } catch (const std::exception& e) {
-      // a failure inside the model (out of memory, a bug): this request fails, the daemon goes on
-      spdlog::error("connection {}: request {} failed: {}", hex_id(peer), rid, e.what());
-      send_error(peer, rid, ErrorCode::internal, std::string("the daemon failed to run this request: ") + e.what());
-    }
   }
 
   // Every connection that sends anything is tracked (its replies may fill its queue before any
@@ -299,8 +207,58 @@ struct Server::Impl {
     return false;
   }
 
-  void expire(Clock::time_point now) {
-    for (uint64_t id : sessions->expire(now)) spdlog::info("session {} expired after {} s idle", id, cfg.idle_timeout_s);
+  void handle(std::vector<zmq::message_t>& frames, size_t frame_count, size_t bytes) {
+    const auto received = Clock::now();
+    if (frames.size() < 2) return;
+    const std::string peer(static_cast<const char*>(frames[0].data()), frames[0].size());
+    current_fd = zmq_msg_get(frames[1].handle(), ZMQ_SRCFD);
+    guard->note_received(current_fd, bytes, frame_count);
+    const char* user = cfg.insecure ? nullptr : zmq_msg_gets(frames[1].handle(), "User-Id");
+    current_user = user ? user : "";
+    if (!cfg.insecure && current_user.empty()) return;  // cannot happen with ZAP on: nobody to answer
+    note_peer(peer, received);
+    uint64_t rid = 0;
+    try {
+      p::DecodeLimits dl;
+      dl.max_message_bytes = limits.max_message_bytes;
+      auto msg = p::decode(frames.data() + 1, frames.size() - 1, dl);
+      rid = msg.request_id;
+      if (msg.kind == p::MessageKind::hello) return on_hello(peer, rid, msg.as<p::Hello>());
+      EngineRequest r;
+      switch (msg.kind) {
+        case p::MessageKind::open_session: r.body = msg.as<p::OpenSession>(); break;
+        case p::MessageKind::forward: r.body = msg.as<p::Forward>(); break;
+        case p::MessageKind::close_session: r.body = msg.as<p::CloseSession>(); break;
+        default:
+          throw ProtocolError(ErrorCode::bad_message,
+                              "a cloud daemon does not accept '" + std::string(p::to_string(msg.kind)) + "' messages");
+      }
+      r.wire_dtype = greeted_peer(peer).wire_dtype;
+      r.peer = peer;
+      r.owner = owner(peer);
+      r.request_id = rid;
+      r.received = received;
+      r.tensor_frame = frames.size() - 2;  // routing id, header, then the tensor (forward only)
+      r.frames = std::move(frames);
+      engine->submit(std::move(r));
+    } catch (const ProtocolError& e) {
+      if (may_log(peer)) spdlog::warn("connection {}: {} ({})", hex_id(peer), e.what(), p::to_string(e.code()));
+      send_error(peer, rid, e.code(), e.what());
+    } catch (const std::exception& e) {
+      spdlog::error("connection {}: request {} failed: {}", hex_id(peer), rid, e.what());
+      send_error(peer, rid, ErrorCode::internal, std::string("the daemon failed to read this request: ") + e.what());
+    }
+  }
+
+  void send_replies() {
+    for (auto& r : engine->take_replies()) {
+      if (auto* e = std::get_if<p::Error>(&r.body); e && may_log(r.peer))
+        spdlog::warn("connection {}: {} ({})", hex_id(r.peer), e->message, p::to_string(e->code));
+      send(r.peer, r.request_id, r.body, std::move(r.tensors));
+    }
+  }
+
+  void forget_idle_peers(Clock::time_point now) {
     const auto idle = std::chrono::seconds(cfg.idle_timeout_s);
     for (auto it = peers.begin(); it != peers.end();) {
       if (now - it->second.last_seen > idle) it = peers.erase(it);
@@ -309,45 +267,61 @@ struct Server::Impl {
   }
 
   void run(const std::atomic<bool>& stop) {
-    torch::NoGradGuard no_grad;
+    std::atomic<bool> engine_stop{false};
+    std::thread engine_thread([&] { engine->run(engine_stop); });
     auto next_expiry = Clock::now() + std::chrono::seconds(1);
     auto next_input_check = Clock::now();
-    while (!stop.load()) {
-      zmq::pollitem_t items[] = {{static_cast<void*>(*router), 0, ZMQ_POLLIN, 0},
-                                 {static_cast<void*>(guard->monitor()), 0, ZMQ_POLLIN, 0}};
-      try {
-        zmq::poll(items, 2, std::chrono::milliseconds(100));
-      } catch (const zmq::error_t& e) {
-        if (e.num() == EINTR) continue;  // a signal: the loop condition decides
-        throw;
+    try {
+      while (!stop.load()) {
+        zmq::pollitem_t items[] = {{static_cast<void*>(*router), 0, ZMQ_POLLIN, 0},
+                                   {static_cast<void*>(guard->monitor()), 0, ZMQ_POLLIN, 0},
+                                   {static_cast<void*>(wake_rx), 0, ZMQ_POLLIN, 0}};
+        try {
+          zmq::poll(items, 3, std::chrono::milliseconds(100));
+        } catch (const zmq::error_t& e) {
+          if (e.num() == EINTR) continue;  // a signal: the loop condition decides
+          throw;
+        }
+        if (items[1].revents & ZMQ_POLLIN) guard->drain_events();
+        if (items[2].revents & ZMQ_POLLIN) {
+          zmq::message_t m;
+          while (wake_rx.recv(m, zmq::recv_flags::dontwait)) {
+          }
+        }
+        send_replies();
+        // drain what is ready; every send is non-blocking, so this ends quickly and stop is seen
+        for (int i = 0; i < 256 && (items[0].revents & ZMQ_POLLIN) && !stop.load(); ++i) {
+          std::vector<zmq::message_t> frames;
+          size_t bytes = 0;
+          // routing id + at most max_frames + 1: an over-long message is refused, not truncated
+          auto got = p::recv_bounded(*router, frames, 1 + p::kMaxFramesPerMessage + 1, zmq::recv_flags::dontwait, &bytes);
+          if (!got) break;
+          handle(frames, *got > 0 ? *got - 1 : 0, bytes > frames[0].size() ? bytes - frames[0].size() : 0);
+        }
+        const auto now = Clock::now();
+        if (now >= next_input_check) {  // a fast sender moves ~100 MB in this interval: keep it short
+          for (const auto& line : guard->enforce_pending_input()) spdlog::warn("{}", line);
+          next_input_check = now + std::chrono::milliseconds(100);
+          net.set_connections(guard->stats(), peers.size());
+        }
+        if (now >= next_expiry) {
+          forget_idle_peers(now);
+          next_expiry = now + std::chrono::seconds(1);
+        }
       }
-      if (items[1].revents & ZMQ_POLLIN) guard->drain_events();
-      // drain what is ready; every send is non-blocking, so this ends quickly and stop is seen
-      for (int i = 0; i < 64 && (items[0].revents & ZMQ_POLLIN) && !stop.load(); ++i) {
-        std::vector<zmq::message_t> frames;
-        size_t bytes = 0;
-        // routing id + at most max_frames + 1: an over-long message is refused, not truncated
-        auto got = p::recv_bounded(*router, frames, 1 + p::kMaxFramesPerMessage + 1, zmq::recv_flags::dontwait, &bytes);
-        if (!got) break;
-        handle(frames, *got > 0 ? *got - 1 : 0, bytes > frames[0].size() ? bytes - frames[0].size() : 0);
-      }
-      const auto now = Clock::now();
-      if (now >= next_input_check) {  // a fast sender moves ~100 MB in this interval: keep it short
-        for (const auto& line : guard->enforce_pending_input()) spdlog::warn("{}", line);
-        next_input_check = now + std::chrono::milliseconds(100);
-      }
-      if (now >= next_expiry) {
-        expire(now);
-        next_expiry = now + std::chrono::seconds(1);
-      }
+    } catch (...) {
+      engine_stop = true;
+      engine_thread.join();
+      throw;
     }
+    engine_stop = true;
+    engine_thread.join();  // the engine answers what waits (shutting_down) and closes every session
+    send_replies();
     const auto& cs = guard->stats();
-    spdlog::info("shutting down: {} forwards served, {} requests refused, {} replies dropped to full queues, {} "
-                 "connections dropped for not reading, {} over the handshake cap, {} for pending input; closing {} "
-                 "sessions",
-                 served, refused, replies_dropped, peers_dropped, cs.refused_over_handshake_cap, cs.dropped_pending_input,
-                 sessions->size());
-    sessions->close_all();
+    spdlog::info("shutting down: {} replies dropped to full queues, {} connections dropped for not reading, {} over "
+                 "the handshake cap, {} for pending input",
+                 net.replies_dropped.load(), net.peers_dropped.load(), cs.refused_over_handshake_cap,
+                 cs.dropped_pending_input);
   }
 };
 

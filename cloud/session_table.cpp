@@ -14,7 +14,8 @@ using protocol::ProtocolError;
 
 namespace {
 
-// Session ids are capabilities of a sort (with the owner check): unguessable, from the OS's CSPRNG.
+// Session ids name a session on the wire; with the owner check they are not capabilities, but
+// unguessable ids keep one client from probing another's by luck.
 uint64_t random_id() {
   uint64_t id = 0;
   if (RAND_bytes(reinterpret_cast<unsigned char*>(&id), sizeof id) != 1)
@@ -22,15 +23,20 @@ uint64_t random_id() {
   return id;
 }
 
+std::string key_name(const std::string& owner) {
+  return owner.rfind("key:", 0) == 0 ? owner.substr(4) : std::string();
+}
+
 }  // namespace
 
-SessionTable::SessionTable(const Pipeline& pipeline, SessionLimits limits)
-    : pipeline_(pipeline), limits_(limits) {}
+SessionTable::SessionTable(KvBlockAllocator& allocator, SessionLimits limits)
+    : allocator_(allocator), limits_(std::move(limits)) {}
 
-int64_t SessionTable::reserved_for(const Session& s, uint32_t positions) const {
-  // what the caches hold once they reach `positions` (they grow in chunks)
-  return LayerKvCache::capacity_for(std::max<uint32_t>(positions, 1), s.max_positions) *
-         pipeline_.kv_bytes_per_position();
+SessionTable::~SessionTable() { close_all(); }
+
+const KeyQuota& SessionTable::quota_of(const std::string& owner) const {
+  auto it = limits_.quotas.find(key_name(owner));
+  return it != limits_.quotas.end() ? it->second : limits_.default_quota;
 }
 
 Session& SessionTable::open(const std::string& owner, uint32_t requested_positions) {
@@ -38,23 +44,33 @@ Session& SessionTable::open(const std::string& owner, uint32_t requested_positio
     throw ProtocolError(ErrorCode::session_limit, "the daemon already serves its maximum of " +
                                                       std::to_string(limits_.max_sessions) +
                                                       " sessions; close one or try later");
-  const uint32_t granted =
-      requested_positions == 0 ? limits_.max_positions : std::min(requested_positions, limits_.max_positions);
+  const KeyQuota& q = quota_of(owner);
+  OwnerUsage& u = usage_[owner];
+  if (q.max_sessions > 0 && u.sessions >= q.max_sessions)
+    throw ProtocolError(ErrorCode::quota_exceeded, "this client key already has its quota of " +
+                                                       std::to_string(q.max_sessions) +
+                                                       " sessions open; close one of them first");
   Session s;
   do s.id = random_id();
   while (s.id == 0 || sessions_.count(s.id));
   s.owner = owner;
-  s.max_positions = granted;
-  s.reserved_kv = reserved_for(s, 1);
-  if (kv_in_use_ + s.reserved_kv > limits_.kv_budget_bytes)
-    throw ProtocolError(ErrorCode::kv_memory_limit,
-                        "the KV cache budget (" + std::to_string(limits_.kv_budget_bytes >> 20) +
-                            " MiB) is used up by open sessions; close one or try later");
-  s.cache = pipeline_.make_cache(granted);
+  s.max_positions =
+      requested_positions == 0 ? limits_.max_positions : std::min(requested_positions, limits_.max_positions);
   s.last_used = Clock::now();
-  kv_in_use_ += s.reserved_kv;
-  auto id = s.id;
-  return sessions_.emplace(id, std::move(s)).first->second;
+  auto it = sessions_.emplace(s.id, std::move(s)).first;
+  ++u.sessions;
+  try {
+    reserve(it->second, 0, 1);  // a session holds at least one block: a full pool refuses it here
+  } catch (...) {
+    release(it);
+    throw;
+  }
+  return it->second;
+}
+
+Session* SessionTable::find(uint64_t id) {
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : &it->second;
 }
 
 Session& SessionTable::get(const std::string& owner, uint64_t id) {
@@ -67,57 +83,60 @@ Session& SessionTable::get(const std::string& owner, uint64_t id) {
   return it->second;
 }
 
+void SessionTable::release(std::map<uint64_t, Session>::iterator it) {
+  OwnerUsage& u = usage_[it->second.owner];
+  u.blocks -= static_cast<int64_t>(it->second.kv.blocks.size());
+  if (--u.sessions == 0) usage_.erase(it->second.owner);
+  allocator_.release(it->second.kv);
+  sessions_.erase(it);
+}
+
 bool SessionTable::close(const std::string& owner, uint64_t id) {
   auto it = sessions_.find(id);
   if (it == sessions_.end() || it->second.owner != owner) return false;
-  kv_in_use_ -= it->second.reserved_kv;
-  sessions_.erase(it);
+  release(it);
   return true;
 }
 
 void SessionTable::reserve(Session& s, uint32_t start, uint32_t n) {
-  protocol::check_forward_positions(s.length, start, n, s.max_positions);
-  const int64_t need = reserved_for(s, start + n);
-  if (need > s.reserved_kv) {
-    if (kv_in_use_ + need - s.reserved_kv > limits_.kv_budget_bytes)
+  protocol::check_forward_positions(static_cast<uint32_t>(s.kv.length), start, n, s.max_positions);
+  const int64_t have = static_cast<int64_t>(s.kv.blocks.size());
+  const int64_t need = KvBlockAllocator::blocks_for(int64_t(start) + n, allocator_.block_size()) - have;
+  if (need > 0) {
+    const KeyQuota& q = quota_of(s.owner);
+    OwnerUsage& u = usage_[s.owner];
+    const auto cap = static_cast<int64_t>(q.kv_share * double(allocator_.usable_blocks()));
+    if (q.kv_share < 1.0 && u.blocks + need > cap)
+      throw ProtocolError(ErrorCode::quota_exceeded,
+                          "this client key's share of the KV memory (" + std::to_string(int(q.kv_share * 100)) +
+                              " %, " + std::to_string(cap) + " blocks) is used up; close some of its sessions");
+    if (!allocator_.ensure(s.kv, int64_t(start) + n))
       throw ProtocolError(ErrorCode::kv_memory_limit,
-                          "session " + std::to_string(s.id) + " needs " + std::to_string((need - s.reserved_kv) >> 10) +
-                              " KiB more KV cache but the daemon's budget of " +
-                              std::to_string(limits_.kv_budget_bytes >> 20) + " MiB is in use; close sessions");
-    kv_in_use_ += need - s.reserved_kv;
-    s.reserved_kv = need;
+                          "session " + std::to_string(s.id) + " needs " + std::to_string(need) +
+                              " more KV blocks but the daemon's KV pool (" +
+                              std::to_string(allocator_.usable_blocks()) + " blocks of " +
+                              std::to_string(allocator_.block_size()) +
+                              " positions) is in use by other sessions; try later or close sessions");
+    u.blocks += need;
   }
   s.last_used = Clock::now();
 }
 
-std::vector<uint64_t> SessionTable::expire(Clock::time_point now) {
+std::vector<uint64_t> SessionTable::expire(Clock::time_point now, const std::function<bool(uint64_t)>& busy) {
   std::vector<uint64_t> gone;
   for (auto it = sessions_.begin(); it != sessions_.end();) {
-    if (now - it->second.last_used > limits_.idle_timeout) {
+    auto next = std::next(it);
+    if (now - it->second.last_used > limits_.idle_timeout && !(busy && busy(it->first))) {
       gone.push_back(it->first);
-      kv_in_use_ -= it->second.reserved_kv;
-      it = sessions_.erase(it);
-    } else {
-      ++it;
+      release(it);
     }
+    it = next;
   }
   return gone;
 }
 
-void SessionTable::close_all_of(const std::string& owner) {
-  for (auto it = sessions_.begin(); it != sessions_.end();) {
-    if (it->second.owner == owner) {
-      kv_in_use_ -= it->second.reserved_kv;
-      it = sessions_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-}
-
 void SessionTable::close_all() {
-  sessions_.clear();
-  kv_in_use_ = 0;
+  while (!sessions_.empty()) release(sessions_.begin());
 }
 
 }  // namespace duet::cloud

@@ -66,3 +66,10 @@ endif()
 if(DUET_BUILD_TESTS)
   find_package(doctest REQUIRED)
 endif()
+
+# cpp-httplib (Debian libcpp-httplib-dev, a compiled library): the daemon's Prometheus endpoint.
+# Optional: without it the daemon builds and refuses a metrics_listen setting with a sentence.
+pkg_check_modules(HTTPLIB QUIET IMPORTED_TARGET cpp-httplib)
+if(NOT HTTPLIB_FOUND)
+  message(STATUS "duet: cpp-httplib not found (libcpp-httplib-dev): the daemon is built without /metrics")
+endif()

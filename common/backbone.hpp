@@ -8,8 +8,9 @@
 #include <memory>
 #include <vector>
 
-#include "common/decode_graph.hpp"
+#include "common/kv_blocks.hpp"
 #include "common/pieces.hpp"
+#include "common/step_runner.hpp"
 
 namespace duet {
 
@@ -24,7 +25,8 @@ class Backbone {
   virtual double last_compute_ms() const { return -1.0; }
 };
 
-// Blocks [first, last) of one checkpoint on one device, with their own KV caches.
+// Blocks [first, last) of one checkpoint on one device: the daemon's step path with one row,
+// with its own block allocator and KV pool (storage grows with the sequence, up to max_positions).
 class LocalBackbone final : public Backbone {
  public:
   LocalBackbone(const Checkpoint& ckpt, const LoadOptions& opts, int64_t max_positions, int64_t first = 0,
@@ -36,9 +38,11 @@ class LocalBackbone final : public Backbone {
 
  private:
   c10::Device device_;
+  int64_t max_positions_;
   std::vector<std::unique_ptr<Block>> blocks_;
-  std::vector<LayerKvCache> caches_;
-  DecodeGraphs graphs_;  // single-position decode steps, on CUDA
+  KvBlockAllocator allocator_;
+  std::unique_ptr<StepRunner> runner_;
+  BlockTable table_;
   double last_ms_ = -1;
 };
 

@@ -27,26 +27,15 @@ torch::Tensor activation(const torch::Tensor& x, Activation act) {
   return x;
 }
 
-torch::Tensor causal_mask(int64_t n, int64_t start, int64_t kv_len, int64_t sliding_window, c10::Device device) {
-  if (n == 1 && (sliding_window <= 0 || kv_len <= sliding_window)) return {};
-  auto q_pos = torch::arange(start, start + n, torch::TensorOptions().dtype(torch::kLong).device(device)).unsqueeze(1);
-  auto k_pos = torch::arange(0, kv_len, torch::TensorOptions().dtype(torch::kLong).device(device)).unsqueeze(0);
-  auto mask = k_pos <= q_pos;
-  if (sliding_window > 0) mask = mask.logical_and(k_pos > q_pos - sliding_window);
-  return mask;
-}
-
 torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                 const torch::Tensor& mask, double scale) {
-  const int64_t q_heads = q.size(0), n = q.size(1), d = q.size(2);
-  const int64_t kv_heads = k.size(0);
-  const int64_t group = q_heads / kv_heads;
-  if (group == 1) return compat::attention(q, k, v, mask, scale);
-  auto qg = q.reshape({kv_heads, group * n, d});          // rows: (group member, position)
-  // [group*n, L]; a one-row mask (a single query) broadcasts as it is
-  auto mg = mask.defined() && mask.size(0) > 1 ? mask.repeat({group, 1}) : mask;
-  auto out = compat::attention(qg, k, v, mg, scale);       // [kv_heads, group*n, d]
-  return out.reshape({q_heads, n, d});
+  const int64_t B = q.size(0), q_heads = q.size(1), m = q.size(2), d = q.size(3);
+  const int64_t kv_heads = k.size(1), group = q_heads / kv_heads;
+  auto qg = q.reshape({B, kv_heads, group * m, d});  // rows: (group member, position)
+  // [B, 1, group*m, L]; one query row broadcasts over the group as it is
+  auto mg = (m == 1 ? mask : mask.repeat({1, group, 1})).unsqueeze(1);
+  auto out = compat::attention(qg, k, v, mg, scale);  // [B, kv_heads, group*m, d]
+  return out.reshape({B, q_heads, m, d});
 }
 
 RopeTable::RopeTable(int64_t head_dim, int64_t max_positions, double theta, c10::ScalarType dtype,
@@ -63,20 +52,7 @@ RopeTable::RopeTable(int64_t head_dim, int64_t max_positions, double theta, c10:
   sin = emb.sin().to(device, dtype);
 }
 
-torch::Tensor RopeTable::apply(const torch::Tensor& x, int64_t start) const {
-  const int64_t n = x.size(1), half = x.size(2) / 2;
-  auto c = cos.narrow(0, start, n).unsqueeze(0);  // [1, n, d]
-  auto s = sin.narrow(0, start, n).unsqueeze(0);
-  auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
-  auto rotated = torch::cat({-x2, x1}, -1);
-  return x * c + rotated * s;
-}
-
-torch::Tensor RopeTable::apply_at(const torch::Tensor& x, const torch::Tensor& pos) const {
-  return apply_rows(x, cos.index_select(0, pos).unsqueeze(0), sin.index_select(0, pos).unsqueeze(0));
-}
-
-torch::Tensor RopeTable::apply_rows(const torch::Tensor& x, const torch::Tensor& c, const torch::Tensor& s) const {
+torch::Tensor RopeTable::apply_rows(const torch::Tensor& x, const torch::Tensor& c, const torch::Tensor& s) {
   const int64_t half = x.size(2) / 2;
   auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
   auto rotated = torch::cat({-x2, x1}, -1);

@@ -10,12 +10,9 @@ namespace duet::ops {
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
 torch::Tensor activation(const torch::Tensor& x, Activation act);
 
-// Causal mask for n new queries at positions [start, start+n) over kv_len keys, bool [n, kv_len],
-// true = may attend; undefined when every query may see every key (a single decode step).
-torch::Tensor causal_mask(int64_t n, int64_t start, int64_t kv_len, int64_t sliding_window, c10::Device device);
-
-// Attention of q [q_heads, n, d] over k, v [kv_heads, L, d] with grouped-query sharing: query
-// heads are folded onto their KV head ([kv_heads, group*n, d]) instead of copying K and V.
+// Attention of q [B, q_heads, m, d] over k, v [B, kv_heads, L, d] under mask [B, m, L] (bool, true =
+// may attend), with grouped-query sharing: query heads are folded onto their KV head
+// ([B, kv_heads, group*m, d]) instead of copying K and V. Returns [B, q_heads, m, d].
 torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                 const torch::Tensor& mask, double scale);
 
@@ -23,12 +20,8 @@ torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k, 
 struct RopeTable {
   torch::Tensor cos, sin;  // [max_positions, head_dim], compute dtype, on the device
   RopeTable(int64_t head_dim, int64_t max_positions, double theta, c10::ScalarType dtype, c10::Device device);
-  // x [heads, n, d] at positions [start, start+n)
-  torch::Tensor apply(const torch::Tensor& x, int64_t start) const;
-  // x [heads, 1, d] at the position held on the device in pos (int64 [1])
-  torch::Tensor apply_at(const torch::Tensor& x, const torch::Tensor& pos) const;
-  // x [heads, n, d] with the rows of cos/sin already picked: c, s [1, n, d]
-  torch::Tensor apply_rows(const torch::Tensor& x, const torch::Tensor& c, const torch::Tensor& s) const;
+  // x [T, heads, d] with the rows of cos/sin at each token's position already picked: c, s [T, 1, d]
+  static torch::Tensor apply_rows(const torch::Tensor& x, const torch::Tensor& c, const torch::Tensor& s);
 };
 
 }  // namespace duet::ops

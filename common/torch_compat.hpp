@@ -17,9 +17,9 @@
 
 namespace duet::compat {
 
-// Attention over [heads, q_len, d] x [heads, kv_len, d]; mask is boolean [q_len, kv_len]
+// Attention over [..., q_len, d] x [..., kv_len, d]; mask is boolean, broadcastable to [..., q_len, kv_len]
 // (true = may attend), or additive in q's dtype (0 or -inf), or undefined for "attend to
-// everything". Returns [heads, q_len, d].
+// everything". Returns [..., q_len, d].
 inline torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const torch::Tensor& mask, double scale) {
 #if DUET_HAVE_SDPA

@@ -23,6 +23,8 @@ std::string_view to_string(ErrorCode code) noexcept {
     case ErrorCode::internal: return "internal";
     case ErrorCode::shutting_down: return "shutting_down";
     case ErrorCode::handshake_required: return "handshake_required";
+    case ErrorCode::session_busy: return "session_busy";
+    case ErrorCode::quota_exceeded: return "quota_exceeded";
   }
   return "unknown_error";
 }

@@ -28,6 +28,8 @@ enum class ErrorCode : std::uint16_t {
   internal = 14,             // a bug or unexpected failure on the replying side
   shutting_down = 15,        // daemon is stopping; retry elsewhere or later
   handshake_required = 16,   // a session request arrived before a successful hello
+  session_busy = 17,         // too many forwards of one session waiting; wait for the replies
+  quota_exceeded = 18,       // this client key's share (sessions or KV) is used up; others may still be served
 };
 
 // Stable snake_case name ("bad_shape"); "unknown_error" for a value this build does not know

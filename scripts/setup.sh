@@ -8,7 +8,7 @@ pkgs=(
   libtorch-dev
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libssl-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
-  doctest-dev
+  doctest-dev libcpp-httplib-dev
   abcm2ps abcmidi
 )
 # libFuzzer comes with clang; optional everywhere else, but CI runs the short fuzz pass.

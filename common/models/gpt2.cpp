@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "common/attention.hpp"
 #include "common/ops.hpp"
 
 namespace duet::gpt2 {
@@ -28,40 +29,23 @@ class Gpt2Embedding final : public Embedding {
 
 class Gpt2Block final : public Block {
  public:
-  torch::Tensor forward(const torch::Tensor& x, LayerKvCache& kv, int64_t start) const override {
-    const int64_t n = x.size(0), H = heads * d;
+  torch::Tensor forward(const torch::Tensor& x, const AttentionInput& in, const LayerKvView& kv) const override {
+    const int64_t T = x.size(0), H = heads * d;
     auto h = torch::layer_norm(x, {H}, ln1_w, ln1_b, eps);
-    auto qkv = torch::linear(h, w_qkv, b_qkv);  // [n, 3H]
-    auto q = qkv.narrow(1, 0, H).view({n, heads, d}).transpose(0, 1).contiguous();
-    auto k = qkv.narrow(1, H, H).view({n, heads, d}).transpose(0, 1);
-    auto v = qkv.narrow(1, 2 * H, H).view({n, heads, d}).transpose(0, 1);
-    kv.write(start, k, v);
-    auto mask = ops::causal_mask(n, start, kv.length(), 0, x.device());
-    auto attn = ops::grouped_attention(q, kv.keys(), kv.values(), mask, 1.0 / std::sqrt(double(d)));
-    return finish(x, attn);
+    auto qkv = torch::linear(h, w_qkv, b_qkv);  // [T, 3H]
+    auto q = qkv.narrow(1, 0, H).view({T, heads, d});
+    auto k = qkv.narrow(1, H, H).view({T, heads, d});
+    auto v = qkv.narrow(1, 2 * H, H).view({T, heads, d});
+    return finish(x, attend(in, kv, q, k, v, 1.0 / std::sqrt(double(d))));
   }
-  bool supports_static_decode(int64_t) const override { return true; }
-  torch::Tensor forward_static(const torch::Tensor& x, LayerKvCache& kv, const StaticStep& st) const override {
-    const int64_t H = heads * d;
-    auto h = torch::layer_norm(x, {H}, ln1_w, ln1_b, eps);
-    auto qkv = torch::linear(h, w_qkv, b_qkv);  // [1, 3H]
-    auto q = qkv.narrow(1, 0, H).view({1, heads, d}).transpose(0, 1).contiguous();
-    auto k = qkv.narrow(1, H, H).view({1, heads, d}).transpose(0, 1);
-    auto v = qkv.narrow(1, 2 * H, H).view({1, heads, d}).transpose(0, 1);
-    kv.write_at(st.pos, k, v);
-    auto attn = ops::grouped_attention(q, kv.all_keys(), kv.all_values(), st.mask, 1.0 / std::sqrt(double(d)));
-    return finish(x, attn);
-  }
-  // residual + c_proj(attn), then the MLP: attn [heads, n, d] -> [n, H]
+  KvShape kv_shape() const override { return {heads, d}; }
+  // residual + c_proj(attn), then the MLP: attn [T, H] -> [T, H]
   torch::Tensor finish(const torch::Tensor& x, const torch::Tensor& attn) const {
-    const int64_t n = x.size(0), H = heads * d;
-    auto r = x + torch::linear(attn.transpose(0, 1).reshape({n, H}), w_proj, b_proj);
+    const int64_t H = heads * d;
+    auto r = x + torch::linear(attn, w_proj, b_proj);
     auto h2 = torch::layer_norm(r, {H}, ln2_w, ln2_b, eps);
     auto m = ops::activation(torch::linear(h2, w_fc, b_fc), act);
     return r + torch::linear(m, w_out, b_out);
-  }
-  LayerKvCache make_cache(int64_t max_positions) const override {
-    return LayerKvCache(heads, d, max_positions, w_qkv.scalar_type(), w_qkv.device());
   }
   int64_t weight_bytes() const override {
     int64_t b = 0;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <tuple>
 
+#include "common/attention.hpp"
 #include "common/ops.hpp"
 
 namespace duet::llama {
@@ -25,58 +26,31 @@ class LlamaEmbedding final : public Embedding {
 // Weights are fused at load: one [q+k+v, hidden] projection and one [2*inter, hidden] gate/up.
 class LlamaBlock final : public Block {
  public:
-  torch::Tensor forward(const torch::Tensor& x, LayerKvCache& kv, int64_t start) const override {
-    const int64_t n = x.size(0);
-    auto [q, k, v] = project(x);
-    q = rope->apply(q, start);
-    k = rope->apply(k, start);
-    kv.write(start, k, v);
-    auto mask = ops::causal_mask(n, start, kv.length(), sliding_window, x.device());
-    auto attn = ops::grouped_attention(q.contiguous(), kv.keys(), kv.values(), mask, 1.0 / std::sqrt(double(d)));
-    return finish(x, attn);
-  }
-  bool supports_static_decode(int64_t capacity) const override {
-    return sliding_window <= 0 || capacity <= sliding_window;
-  }
-  torch::Tensor forward_static(const torch::Tensor& x, LayerKvCache& kv, const StaticStep& st) const override {
+  torch::Tensor forward(const torch::Tensor& x, const AttentionInput& in, const LayerKvView& kv) const override {
+    const int64_t T = x.size(0);
     auto h = ops::rms_norm(x, input_norm, eps);
-    auto qkv = torch::linear(h, w_qkv, b_qkv);  // [1, (q_heads + 2 kv_heads) * d]
-    // one position: the q and k heads sit side by side, [q_heads + kv_heads, 1, d]; rotate them at once
-    auto qk = qkv.narrow(1, 0, (q_heads + kv_heads) * d).view({q_heads + kv_heads, 1, d});
-    auto v = qkv.narrow(1, (q_heads + kv_heads) * d, kv_heads * d).view({kv_heads, 1, d});
-    if (st.rope_key != rope.get()) {  // the first block of the step picks the rows at pos
-      st.rope_cos = rope->cos.index_select(0, st.pos).unsqueeze(0);
-      st.rope_sin = rope->sin.index_select(0, st.pos).unsqueeze(0);
-      st.rope_key = rope.get();
+    auto qkv = torch::linear(h, w_qkv, b_qkv);  // [T, (q_heads + 2 kv_heads) * d]
+    // q and k heads sit side by side: rotate them at once, [T, q_heads + kv_heads, d]
+    auto qk = qkv.narrow(1, 0, (q_heads + kv_heads) * d).view({T, q_heads + kv_heads, d});
+    auto v = qkv.narrow(1, (q_heads + kv_heads) * d, kv_heads * d).view({T, kv_heads, d});
+    if (in.rope_key != rope.get()) {  // the first block of the step picks the rows at the positions
+      in.rope_cos = rope->cos.index_select(0, in.positions).unsqueeze(1);  // [T, 1, d]
+      in.rope_sin = rope->sin.index_select(0, in.positions).unsqueeze(1);
+      in.rope_key = rope.get();
     }
-    qk = rope->apply_rows(qk, st.rope_cos, st.rope_sin);  // contiguous
-    auto q = qk.narrow(0, 0, q_heads), k = qk.narrow(0, q_heads, kv_heads);
-    kv.write_at(st.pos, k, v);
-    auto attn = ops::grouped_attention(q, kv.all_keys(), kv.all_values(), st.mask, 1.0 / std::sqrt(double(d)));
-    return finish(x, attn);
+    qk = ops::RopeTable::apply_rows(qk, in.rope_cos, in.rope_sin);  // contiguous
+    auto q = qk.narrow(1, 0, q_heads), k = qk.narrow(1, q_heads, kv_heads);
+    return finish(x, attend(in, kv, q, k, v, 1.0 / std::sqrt(double(d))));
   }
-  // x [n, H] -> q [q_heads, n, d], k and v [kv_heads, n, d] (views of one fused projection)
-  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> project(const torch::Tensor& x) const {
-    const int64_t n = x.size(0);
-    auto h = ops::rms_norm(x, input_norm, eps);
-    auto qkv = torch::linear(h, w_qkv, b_qkv);  // [n, (q_heads + 2 kv_heads) * d]
-    auto q = qkv.narrow(1, 0, q_heads * d).view({n, q_heads, d}).transpose(0, 1);
-    auto k = qkv.narrow(1, q_heads * d, kv_heads * d).view({n, kv_heads, d}).transpose(0, 1);
-    auto v = qkv.narrow(1, (q_heads + kv_heads) * d, kv_heads * d).view({n, kv_heads, d}).transpose(0, 1);
-    return {q, k, v};
-  }
-  // residual + o_proj(attn), then the MLP: attn [q_heads, n, d] -> [n, H]
+  KvShape kv_shape() const override { return {kv_heads, d}; }
+  int64_t sliding_window() const override { return window; }
+  // residual + o_proj(attn), then the MLP: attn [T, q_heads * d] -> [T, H]
   torch::Tensor finish(const torch::Tensor& x, const torch::Tensor& attn) const {
-    const int64_t n = x.size(0);
-    auto out = torch::linear(attn.transpose(0, 1).reshape({n, q_heads * d}), w_o);
-    auto r = x + out;
+    auto r = x + torch::linear(attn, w_o);
     auto h2 = ops::rms_norm(r, post_norm, eps);
-    auto gu = torch::linear(h2, w_gate_up, b_gate_up);  // [n, 2*inter]
+    auto gu = torch::linear(h2, w_gate_up, b_gate_up);  // [T, 2*inter]
     auto act = torch::silu(gu.narrow(1, 0, inter)) * gu.narrow(1, inter, inter);
     return r + torch::linear(act, w_down, b_down);
-  }
-  LayerKvCache make_cache(int64_t max_positions) const override {
-    return LayerKvCache(kv_heads, d, max_positions, w_qkv.scalar_type(), w_qkv.device());
   }
   int64_t weight_bytes() const override {
     int64_t b = 0;
@@ -88,7 +62,7 @@ class LlamaBlock final : public Block {
     return 2 * kv_heads * d * static_cast<int64_t>(w_qkv.element_size());
   }
 
-  int64_t q_heads = 0, kv_heads = 0, d = 0, inter = 0, sliding_window = 0;
+  int64_t q_heads = 0, kv_heads = 0, d = 0, inter = 0, window = 0;
   double eps = 1e-6;
   torch::Tensor input_norm, post_norm, w_qkv, b_qkv, w_o, w_gate_up, b_gate_up, w_down, b_down;
   std::shared_ptr<const ops::RopeTable> rope;
@@ -148,7 +122,7 @@ std::unique_ptr<Block> load_block(const Checkpoint& ck, int64_t layer, const Loa
   b->d = c.head_dim;
   b->inter = c.intermediate_size;
   b->eps = c.norm_eps;
-  b->sliding_window = c.sliding_window;
+  b->window = c.sliding_window;
   const std::string p = layer_prefix(layer);
   const int64_t H = c.hidden_size, qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
   b->input_norm = ck.load(p + "input_layernorm.weight", {H}, o);

@@ -44,6 +44,9 @@ TEST_CASE("error codes have stable numbers and names") {
   CHECK(static_cast<int>(ErrorCode::bad_message) == 1);
   CHECK(static_cast<int>(ErrorCode::shutting_down) == 15);
   CHECK(static_cast<int>(ErrorCode::handshake_required) == 16);
+  CHECK(static_cast<int>(ErrorCode::session_busy) == 17);
+  CHECK(static_cast<int>(ErrorCode::quota_exceeded) == 18);
+  CHECK(to_string(ErrorCode::quota_exceeded) == "quota_exceeded");
   CHECK(to_string(ErrorCode::frame_size_mismatch) == "frame_size_mismatch");
   CHECK(to_string(static_cast<ErrorCode>(999)) == "unknown_error");
   CHECK_FALSE(is_known(static_cast<ErrorCode>(999)));

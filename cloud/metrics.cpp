@@ -1,0 +1,168 @@
+#include "cloud/metrics.hpp"
+
+#if DUET_HAVE_HTTPLIB
+#include <httplib.h>
+#endif
+
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace duet::cloud {
+
+void NetworkStats::refuse(const std::string& code) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++refused_[code];
+}
+
+void NetworkStats::set_connections(const ConnectionStats& c, size_t peers) {
+  std::lock_guard<std::mutex> lock(mu_);
+  connections_ = c;
+  peers_ = peers;
+}
+
+NetworkSnapshot NetworkStats::snapshot() const {
+  NetworkSnapshot s;
+  s.replies_dropped = replies_dropped.load();
+  s.peers_dropped = peers_dropped.load();
+  std::lock_guard<std::mutex> lock(mu_);
+  s.refused = refused_;
+  s.connections = connections_;
+  s.peers = peers_;
+  return s;
+}
+
+namespace {
+
+// Label values are key names and error codes; escape what the text format requires anyway.
+std::string label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+struct Writer {
+  std::ostringstream o;
+  void head(const char* name, const char* type, const char* help) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  }
+  template <class T>
+  void value(const char* name, T v, const std::string& labels = {}) {
+    o << name;
+    if (!labels.empty()) o << '{' << labels << '}';
+    o << ' ' << v << '\n';
+  }
+};
+
+}  // namespace
+
+std::string render_metrics(const EngineStats& e, const NetworkSnapshot& n) {
+  Writer w;
+  w.head("duet_sessions_open", "gauge", "Sessions open now.");
+  w.value("duet_sessions_open", e.sessions_open);
+  w.head("duet_sessions_total", "counter", "Sessions by how they ended or began.");
+  w.value("duet_sessions_total", e.sessions_opened, "event=\"opened\"");
+  w.value("duet_sessions_total", e.sessions_closed, "event=\"closed\"");
+  w.value("duet_sessions_total", e.sessions_expired, "event=\"expired\"");
+  w.head("duet_requests_refused_total", "counter", "Requests answered with an error, by error code.");
+  std::map<std::string, uint64_t> refused = e.refused;
+  for (const auto& [code, count] : n.refused) refused[code] += count;
+  for (const auto& [code, count] : refused) w.value("duet_requests_refused_total", count, "code=\"" + label(code) + "\"");
+  w.head("duet_forwards_waiting", "gauge", "Admitted forwards waiting for the next step (queue depth).");
+  w.value("duet_forwards_waiting", e.forwards_waiting);
+  w.head("duet_forwards_served_total", "counter", "Forwards answered with a result.");
+  w.value("duet_forwards_served_total", e.forwards_served);
+  w.head("duet_tokens_total", "counter", "Positions run through the blocks.");
+  w.value("duet_tokens_total", e.decode_tokens, "phase=\"decode\"");
+  w.value("duet_tokens_total", e.prefill_tokens, "phase=\"prefill\"");
+  w.head("duet_steps_total", "counter", "Engine steps (one batched forward through every stage).");
+  w.value("duet_steps_total", e.steps);
+  w.head("duet_step_seconds_total", "counter", "Time spent running steps.");
+  w.value("duet_step_seconds_total", e.step_seconds_total);
+  w.head("duet_batch_rows", "histogram", "Rows (sessions) per step.");
+  uint64_t cum = 0;
+  const char* les[] = {"1", "2", "4", "8", "16", "32", "64", "128", "+Inf"};
+  for (size_t i = 0; i < e.batch_rows_hist.size() && i < 9; ++i) {
+    cum += e.batch_rows_hist[i];
+    w.value("duet_batch_rows_bucket", cum, std::string("le=\"") + les[i] + "\"");
+  }
+  w.value("duet_batch_rows_count", cum);
+  w.head("duet_kv_blocks", "gauge", "KV pool blocks by state.");
+  w.value("duet_kv_blocks", e.kv_blocks_used, "state=\"used\"");
+  w.value("duet_kv_blocks", e.kv_blocks_free, "state=\"free\"");
+  w.head("duet_kv_block_positions", "gauge", "Positions per KV block.");
+  w.value("duet_kv_block_positions", e.kv_block_size);
+  w.head("duet_key_sessions", "gauge", "Sessions open per client key.");
+  for (const auto& [owner, u] : e.per_owner) w.value("duet_key_sessions", u.sessions, "key=\"" + label(owner) + "\"");
+  w.head("duet_key_kv_blocks", "gauge", "KV blocks held per client key.");
+  for (const auto& [owner, u] : e.per_owner) w.value("duet_key_kv_blocks", u.blocks, "key=\"" + label(owner) + "\"");
+  w.head("duet_key_tokens_total", "counter", "Positions run per client key.");
+  for (const auto& [owner, t] : e.tokens_per_owner) w.value("duet_key_tokens_total", t, "key=\"" + label(owner) + "\"");
+  w.head("duet_replies_dropped_total", "counter", "Replies dropped because the client's queue was full.");
+  w.value("duet_replies_dropped_total", n.replies_dropped);
+  w.head("duet_connections_dropped_total", "counter", "Connections the daemon closed, by reason.");
+  w.value("duet_connections_dropped_total", n.peers_dropped, "reason=\"not_reading\"");
+  w.value("duet_connections_dropped_total", n.connections.refused_over_handshake_cap, "reason=\"handshake_cap\"");
+  w.value("duet_connections_dropped_total", n.connections.dropped_pending_input, "reason=\"pending_input\"");
+  w.head("duet_connections_accepted_total", "counter", "TCP connections accepted.");
+  w.value("duet_connections_accepted_total", n.connections.accepted);
+  w.head("duet_handshakes_total", "counter", "CURVE/ZAP handshakes by outcome.");
+  w.value("duet_handshakes_total", n.connections.handshakes_ok, "outcome=\"ok\"");
+  w.value("duet_handshakes_total", n.connections.handshakes_failed, "outcome=\"failed\"");
+  w.head("duet_peers", "gauge", "Connections the daemon knows (sent something, not idle).");
+  w.value("duet_peers", n.peers);
+  return w.o.str();
+}
+
+#if DUET_HAVE_HTTPLIB
+struct MetricsServer::Impl {
+  httplib::Server http;
+  std::string host;
+  int port = 0;
+  std::thread thread;
+};
+
+MetricsServer::MetricsServer(const std::string& address, std::function<std::string()> render)
+    : impl_(std::make_unique<Impl>()) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos)
+    throw std::invalid_argument("metrics_listen '" + address + "' must be HOST:PORT, e.g. 127.0.0.1:9464");
+  impl_->host = address.substr(0, colon);
+  int port = 0;
+  try {
+    port = std::stoi(address.substr(colon + 1));
+  } catch (const std::exception&) {
+    throw std::invalid_argument("metrics_listen '" + address + "': the port is not a number");
+  }
+  impl_->http.Get("/metrics", [render](const httplib::Request&, httplib::Response& res) {
+    res.set_content(render(), "text/plain; version=0.0.4");
+  });
+  impl_->port = port == 0 ? impl_->http.bind_to_any_port(impl_->host) : (impl_->http.bind_to_port(impl_->host, port) ? port : -1);
+  if (impl_->port <= 0) throw std::runtime_error("cannot listen for metrics on " + address);
+  impl_->thread = std::thread([this] { impl_->http.listen_after_bind(); });
+}
+
+MetricsServer::~MetricsServer() {
+  impl_->http.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+std::string MetricsServer::address() const { return impl_->host + ":" + std::to_string(impl_->port); }
+#else
+struct MetricsServer::Impl {};
+MetricsServer::MetricsServer(const std::string& address, std::function<std::string()>) {
+  throw std::runtime_error("metrics_listen = '" + address +
+                           "' but this duet-cloud was built without cpp-httplib (libcpp-httplib-dev): no /metrics");
+}
+MetricsServer::~MetricsServer() = default;
+std::string MetricsServer::address() const { return {}; }
+#endif
+
+}  // namespace duet::cloud

@@ -1,0 +1,52 @@
+#pragma once
+// What the operator sees: Prometheus text format on http://ADDRESS/metrics (cpp-httplib, its own
+// thread), built from the engine's snapshot and the socket thread's counters. Off unless
+// [server] metrics_listen is set; bind it to an address edges cannot reach. No LibTorch.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "cloud/connection_guard.hpp"
+#include "cloud/engine.hpp"
+
+namespace duet::cloud {
+
+struct NetworkSnapshot {
+  uint64_t replies_dropped = 0, peers_dropped = 0, peers = 0;
+  std::map<std::string, uint64_t> refused;  // by error code, refused by the socket thread
+  ConnectionStats connections;
+};
+
+// Written by the socket thread, read by the metrics thread.
+struct NetworkStats {
+  std::atomic<uint64_t> replies_dropped{0}, peers_dropped{0};
+  void refuse(const std::string& code);
+  void set_connections(const ConnectionStats& c, size_t peers);
+  NetworkSnapshot snapshot() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, uint64_t> refused_;
+  ConnectionStats connections_;
+  uint64_t peers_ = 0;
+};
+
+std::string render_metrics(const EngineStats& engine, const NetworkSnapshot& net);
+
+class MetricsServer {
+ public:
+  // address "HOST:PORT" (port 0: any free one). Throws when it cannot bind.
+  MetricsServer(const std::string& address, std::function<std::string()> render);
+  ~MetricsServer();
+  std::string address() const;  // HOST:PORT actually bound
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace duet::cloud

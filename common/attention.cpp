@@ -1,0 +1,160 @@
+#include "common/attention.hpp"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "common/ops.hpp"
+
+namespace duet {
+
+int64_t decode_keys(int64_t start, int64_t window) {
+  return window > 0 ? std::min(start + 1, window) : start + 1;
+}
+
+namespace {
+
+// First position a query at `pos` may see.
+int64_t first_key(int64_t pos, int64_t window) { return window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0; }
+
+int64_t slot_of(const BlockTable& t, int64_t pos, int64_t bs, int64_t& max_block) {
+  const int32_t b = t.blocks[static_cast<size_t>(pos / bs)];
+  if (b < 1) throw std::invalid_argument("a block table names block " + std::to_string(b) + " (scratch or invalid)");
+  max_block = std::max<int64_t>(max_block, b);
+  return int64_t(b) * bs + pos % bs;
+}
+
+}  // namespace
+
+AttentionInput build_attention_input(const StepBatch& batch, int64_t bs, int64_t window, c10::Device device,
+                                     DecodePadding pad) {
+  AttentionInput in;
+  in.window = window;
+  const int64_t real_tokens = batch.tokens();
+  int64_t B = 0, L = 0;
+  for (const auto& r : batch.rows)
+    if (r.n == 1) {
+      ++B;
+      L = std::max(L, decode_keys(r.start, window));
+    }
+  in.decode_only = B == static_cast<int64_t>(batch.rows.size());
+  int64_t Bp = B;
+  if (pad.rows > 0 || pad.keys > 0) {
+    if (!in.decode_only || pad.rows < B || pad.keys < L)
+      throw std::invalid_argument("a padded step must be all single positions within its bucket (" +
+                                  std::to_string(B) + " rows, " + std::to_string(L) + " keys)");
+    Bp = pad.rows;
+    L = pad.keys;
+  }
+  const int64_t T = in.decode_only ? Bp : real_tokens;
+  in.tokens = T;
+  in.decode_rows = Bp;
+  // blocks of a decode row's table that its L keys can span, starting mid-block
+  const int64_t nb = Bp > 0 ? (bs - 1 + L - 1) / bs + 1 : 0;
+
+  int64_t span_keys = 0;
+  for (const auto& r : batch.rows)
+    if (r.n > 1) span_keys += r.start + r.n - first_key(r.start, window);
+  const int64_t total = 2 * T + 2 * Bp + Bp * nb + (in.decode_only ? 0 : B) + span_keys;
+  auto host = torch::zeros({total}, torch::TensorOptions().dtype(torch::kLong).pinned_memory(device.is_cuda()));
+  int64_t* h = host.data_ptr<int64_t>();
+  int64_t* pos = h;
+  int64_t* slots = h + T;
+  int64_t* koff = h + 2 * T;
+  int64_t* klen = koff + Bp;
+  int64_t* tables = klen + Bp;
+  int64_t* dtok = tables + Bp * nb;
+  int64_t* sk = dtok + (in.decode_only ? 0 : B);
+  // padded rows: position 0, write into the scratch block (slot 0), see its first key only
+  std::fill(klen, klen + Bp, 1);
+
+  int64_t tok = 0, d = 0;
+  struct SpanAt { int64_t token, n, start, kstart, offset; };
+  std::vector<SpanAt> span_at;
+  int64_t sk_off = 0;
+  for (const auto& r : batch.rows) {
+    if (!r.table || r.n < 1 || static_cast<int64_t>(r.table->blocks.size()) * bs < r.start + r.n)
+      throw std::invalid_argument("a step row lacks a block table covering its positions");
+    for (int64_t i = 0; i < r.n; ++i) {
+      pos[tok + i] = r.start + i;
+      slots[tok + i] = slot_of(*r.table, r.start + i, bs, in.max_block);
+    }
+    if (r.n == 1) {
+      const int64_t ctx = r.start + 1, ks = first_key(r.start, window);
+      koff[d] = ks % bs;
+      klen[d] = ctx - ks;
+      const int64_t first_block = ks / bs, used = (ctx + bs - 1) / bs;
+      for (int64_t j = 0; j < nb && first_block + j < used; ++j)
+        tables[d * nb + j] = slot_of(*r.table, (first_block + j) * bs, bs, in.max_block) / bs;
+      if (!in.decode_only) dtok[d] = tok;
+      ++d;
+    } else {
+      const int64_t ks = first_key(r.start, window);
+      for (int64_t p = ks; p < r.start + r.n; ++p) sk[sk_off + p - ks] = slot_of(*r.table, p, bs, in.max_block);
+      span_at.push_back({tok, r.n, r.start, ks, sk_off});
+      sk_off += r.start + r.n - ks;
+    }
+    tok += r.n;
+  }
+
+  auto dev = host.to(device, /*non_blocking=*/true);
+  auto lopts = torch::TensorOptions().dtype(torch::kLong).device(device);
+  in.positions = dev.narrow(0, 0, T);
+  in.write_slots = dev.narrow(0, T, T);
+  if (Bp > 0) {
+    auto off = dev.narrow(0, 2 * T, Bp).unsqueeze(1);          // [Bp, 1]
+    auto len = dev.narrow(0, 2 * T + Bp, Bp).unsqueeze(1);     // [Bp, 1]
+    auto tab = dev.narrow(0, 2 * T + 2 * Bp, Bp * nb).view({Bp, nb});
+    auto ar = torch::arange(L, lopts).unsqueeze(0);            // [1, L]
+    auto kp = off + ar;                                        // [Bp, L] offset from the row's first block
+    in.decode_slots = tab.gather(1, torch::div(kp, bs, "floor")) * bs + kp.remainder(bs);
+    in.decode_mask = ar < len;
+    if (!in.decode_only) in.decode_tokens = dev.narrow(0, 2 * T + 2 * Bp + Bp * nb, B);
+  }
+  const int64_t sk_base = total - span_keys;
+  for (const auto& s : span_at) {
+    AttentionInput::Span sp;
+    sp.token = s.token;
+    sp.n = s.n;
+    const int64_t K = s.start + s.n - s.kstart;
+    sp.slots = dev.narrow(0, sk_base + s.offset, K);
+    auto kpos = torch::arange(s.kstart, s.start + s.n, lopts).unsqueeze(0);  // [1, K]
+    auto qpos = torch::arange(s.start, s.start + s.n, lopts).unsqueeze(1);   // [n, 1]
+    sp.mask = kpos <= qpos;
+    if (window > 0) sp.mask = sp.mask.logical_and(kpos > qpos - window);
+    in.spans.push_back(std::move(sp));
+  }
+  return in;
+}
+
+torch::Tensor attend(const AttentionInput& in, const LayerKvView& kv, const torch::Tensor& q, const torch::Tensor& k,
+                     const torch::Tensor& v, double scale) {
+  const int64_t T = q.size(0), qh = q.size(1), d = q.size(2), kvh = k.size(1);
+  kv.k.index_copy_(0, in.write_slots, k);
+  kv.v.index_copy_(0, in.write_slots, v);
+
+  torch::Tensor dec;  // [B, qh * d]
+  if (in.decode_rows > 0) {
+    const int64_t B = in.decode_rows, L = in.decode_slots.size(1);
+    auto qd = in.decode_only ? q : q.index_select(0, in.decode_tokens);  // [B, qh, d]
+    auto idx = in.decode_slots.reshape({-1});
+    auto kd = kv.k.index_select(0, idx).view({B, L, kvh, d}).transpose(1, 2);  // [B, kvh, L, d]
+    auto vd = kv.v.index_select(0, idx).view({B, L, kvh, d}).transpose(1, 2);
+    dec = ops::grouped_attention(qd.unsqueeze(2), kd, vd, in.decode_mask.unsqueeze(1), scale).reshape({B, qh * d});
+    if (in.decode_only) return dec;
+  }
+  auto out = torch::empty({T, qh * d}, q.options());
+  if (dec.defined()) out.index_copy_(0, in.decode_tokens, dec);
+  for (const auto& sp : in.spans) {
+    auto qs = q.narrow(0, sp.token, sp.n).transpose(0, 1).unsqueeze(0);        // [1, qh, n, d]
+    auto ks = kv.k.index_select(0, sp.slots).transpose(0, 1).unsqueeze(0);     // [1, kvh, K, d]
+    auto vs = kv.v.index_select(0, sp.slots).transpose(0, 1).unsqueeze(0);
+    auto o = ops::grouped_attention(qs, ks, vs, sp.mask.unsqueeze(0), scale);  // [1, qh, n, d]
+    out.narrow(0, sp.token, sp.n).copy_(o.squeeze(0).transpose(0, 1).reshape({sp.n, qh * d}));
+  }
+  return out;
+}
+
+}  // namespace duet

@@ -1,0 +1,216 @@
+// The batch-shaped step: several sequences in one step (prefill chunks and decode rows mixed,
+// sequences joining and leaving) give what each sequence gives alone through LocalBackbone
+// (itself checked against transformers in test_golden.cpp), token for token and within fp32
+// rounding; the padded (CUDA graph) arithmetic gives what the exact one gives.
+#include "torch_doctest.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/backbone.hpp"
+#include "common/generator.hpp"
+#include "common/step_runner.hpp"
+
+using namespace duet;
+
+namespace {
+
+std::string fixture(const std::string& name) { return std::string(DUET_FIXTURES_DIR) + "/models/" + name; }
+
+// llama_gqa with a sliding window of `window` positions (a Mistral-style config), in a temp dir.
+std::string windowed_llama(int64_t window) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("duet-window-" + std::to_string(window) + "-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(fixture("llama_gqa") + "/model.safetensors", dir / "model.safetensors",
+                fs::copy_options::overwrite_existing);
+  std::ifstream in(fixture("llama_gqa") + "/config.json");
+  auto cfg = nlohmann::json::parse(in);
+  cfg["model_type"] = "mistral";
+  cfg["sliding_window"] = window;
+  std::ofstream(dir / "config.json") << cfg.dump();
+  return dir.string();
+}
+
+double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a.to(torch::kDouble) - b.to(torch::kDouble)).norm() / b.to(torch::kDouble).norm()).item<double>();
+}
+
+struct Seq {
+  std::vector<int64_t> prompt;
+  int join = 0, leave = 1 << 30;  // steps at which it starts and is abandoned
+  int64_t new_tokens = 6;
+  // filled by a run: generated tokens and the last hidden state behind each
+  std::vector<int64_t> tokens;
+  std::vector<torch::Tensor> hidden;
+};
+
+// One at a time: each sequence alone through a LocalBackbone, prompt in one forward.
+void run_alone(const Checkpoint& ck, const EdgePieces& edge, std::vector<Seq>& seqs) {
+  for (auto& s : seqs) {
+    LocalBackbone bb(ck, LoadOptions{}, ck.config().max_positions);
+    auto h = bb.forward(edge.embedding->forward(torch::tensor(s.prompt), 0), 0, true);
+    int64_t pos = static_cast<int64_t>(s.prompt.size());
+    for (int64_t i = 0; i < s.new_tokens; ++i) {
+      s.hidden.push_back(h);
+      s.tokens.push_back(edge.logits(h).argmax(-1).item<int64_t>());
+      h = bb.forward(edge.embedding->forward(torch::tensor({s.tokens.back()}), pos), pos, true);
+      ++pos;
+    }
+  }
+}
+
+// Together: each step takes a prefill chunk (<= chunk positions) or a decode row of every live
+// sequence, in one StepRunner::run. Returns the number of steps that were all decode.
+int run_batched(const Checkpoint& ck, const EdgePieces& edge, std::vector<Seq>& seqs, StepRunnerOptions opts,
+                int64_t chunk = 4) {
+  const auto& c = ck.config();
+  std::vector<std::unique_ptr<Block>> blocks;
+  std::vector<const Block*> ptrs;
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    blocks.push_back(load_block(ck, i, LoadOptions{}));
+    ptrs.push_back(blocks.back().get());
+  }
+  KvBlockAllocator alloc(64);
+  StepRunner runner(ptrs, alloc.num_blocks(), 4, torch::kFloat, torch::kCPU, opts);  // grows as blocks are used
+  std::vector<BlockTable> tables(seqs.size());
+  std::vector<int64_t> done(seqs.size(), 0);  // positions in the cache
+  int decode_steps = 0;
+  for (int step = 0;; ++step) {
+    StepBatch batch;
+    std::vector<size_t> who;
+    std::vector<torch::Tensor> xs;
+    bool live = false;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      auto& s = seqs[i];
+      const auto P = static_cast<int64_t>(s.prompt.size());
+      if (step == s.leave) alloc.release(tables[i]);  // abandoned: its blocks go to later sequences
+      if (step < s.join || step >= s.leave || static_cast<int64_t>(s.tokens.size()) == s.new_tokens) continue;
+      live = true;
+      std::vector<int64_t> ids;
+      const int64_t start = done[i];
+      if (start < P) ids.assign(s.prompt.begin() + start, s.prompt.begin() + std::min(P, start + chunk));
+      else ids = {s.tokens.back()};
+      REQUIRE(alloc.ensure(tables[i], start + static_cast<int64_t>(ids.size())));
+      batch.rows.push_back({&tables[i], start, static_cast<int64_t>(ids.size())});
+      xs.push_back(edge.embedding->forward(torch::tensor(ids), start));
+      who.push_back(i);
+    }
+    if (!live) break;
+    if (batch.rows.empty()) continue;
+    decode_steps += batch.all_decode();
+    auto y = runner.run(batch, torch::cat(xs));
+    REQUIRE(y.size(0) == batch.tokens());
+    int64_t off = 0;
+    for (size_t r = 0; r < batch.rows.size(); ++r) {
+      const auto& row = batch.rows[r];
+      auto& s = seqs[who[r]];
+      done[who[r]] = row.start + row.n;
+      tables[who[r]].length = row.start + row.n;
+      off += row.n;
+      if (done[who[r]] >= static_cast<int64_t>(s.prompt.size())) {  // prompt complete: a token
+        auto h = y.narrow(0, off - 1, 1);
+        s.hidden.push_back(h);
+        s.tokens.push_back(edge.logits(h).argmax(-1).item<int64_t>());
+      }
+    }
+  }
+  for (auto& t : tables) alloc.release(t);
+  REQUIRE(alloc.used_blocks() == 0);
+  return decode_steps;
+}
+
+std::vector<Seq> schedule() {
+  std::vector<Seq> s(5);
+  s[0].prompt = {1, 17, 42, 99, 5, 63, 120, 7, 88};  // 9: three chunks
+  s[1].prompt = {3};                                  // a one-token prompt is a decode row at once
+  s[2].prompt = {5, 6, 7, 8, 9, 10};
+  s[2].join = 2;
+  s[3].prompt = {11, 12, 13};
+  s[3].join = 1;
+  s[3].leave = 4;  // abandoned mid-stream
+  s[3].new_tokens = 6;
+  s[4].prompt = {21, 22, 23, 24, 25};
+  s[4].join = 5;  // joins after s[3] left, reusing its blocks
+  s[4].new_tokens = 12;
+  return s;
+}
+
+void compare(const std::vector<Seq>& got, const std::vector<Seq>& want) {
+  for (size_t i = 0; i < got.size(); ++i) {
+    CAPTURE(i);
+    const size_t n = got[i].tokens.size();  // an abandoned sequence stops early
+    REQUIRE(n > 0);
+    REQUIRE(n <= want[i].tokens.size());
+    DOCTEST_CHECK(std::vector<int64_t>(want[i].tokens.begin(), want[i].tokens.begin() + n) == got[i].tokens);
+    for (size_t t = 0; t < n; ++t) {
+      CAPTURE(t);
+      DOCTEST_CHECK(rel_err(got[i].hidden[t], want[i].hidden[t]) <= 1e-5);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("batched steps == one sequence at a time (llama GQA, qwen2 bias, gpt2, sliding window)") {
+  torch::NoGradGuard ng;
+  for (const std::string& dir :
+       {fixture("llama_gqa"), fixture("qwen2_bias"), fixture("gpt2"), windowed_llama(4)}) {
+    CAPTURE(dir);
+    Checkpoint ck(dir);
+    auto edge = EdgePieces::load(ck, LoadOptions{});
+    auto want = schedule();
+    run_alone(ck, edge, want);
+    auto got = schedule();
+    const int decode_steps = run_batched(ck, edge, got, {});
+    REQUIRE(decode_steps > 2);
+    compare(got, want);
+    REQUIRE(got[3].tokens.size() < want[3].tokens.size());  // it did leave early
+  }
+}
+
+TEST_CASE("padded all-decode steps (the CUDA graph arithmetic, eagerly) == exact steps") {
+  torch::NoGradGuard ng;
+  for (const std::string& dir : {fixture("llama_gqa"), fixture("gpt2"), windowed_llama(3)}) {
+    CAPTURE(dir);
+    Checkpoint ck(dir);
+    auto edge = EdgePieces::load(ck, LoadOptions{});
+    auto exact = schedule();
+    run_batched(ck, edge, exact, {});
+    auto padded = schedule();
+    StepRunnerOptions o;
+    o.pad_decode = true;
+    run_batched(ck, edge, padded, o);
+    compare(padded, exact);
+  }
+}
+
+TEST_CASE("a sliding window changes the result past the window and not before it") {
+  torch::NoGradGuard ng;
+  Checkpoint full(fixture("llama_gqa")), win(windowed_llama(4));
+  REQUIRE(win.config().sliding_window == 4);
+  LocalBackbone a(full, LoadOptions{}, 32), b(win, LoadOptions{}, 32);
+  auto edge = EdgePieces::load(full, LoadOptions{});
+  auto x = edge.embedding->forward(torch::tensor({1, 17, 42, 99, 5, 63, 120, 7}), 0);
+  auto ya = a.forward(x, 0, false), yb = b.forward(x, 0, false);
+  REQUIRE(rel_err(yb.narrow(0, 0, 4), ya.narrow(0, 0, 4)) <= 1e-6);  // all keys inside the window
+  REQUIRE(rel_err(yb.narrow(0, 4, 4), ya.narrow(0, 4, 4)) > 1e-3);
+  // decode rows past the window (their gather starts mid-sequence) == one prefill
+  b.reset();
+  std::vector<torch::Tensor> parts{b.forward(x.narrow(0, 0, 2), 0, false)};
+  for (int64_t p = 2; p < 8; ++p) parts.push_back(b.forward(x.narrow(0, p, 1), p, false));
+  REQUIRE(rel_err(torch::cat(parts), yb) <= 1e-5);
+}
+
+TEST_CASE("StepRunner buckets") {
+  REQUIRE(StepRunner::batch_bucket(1) == 1);
+  REQUIRE(StepRunner::batch_bucket(3) == 4);
+  REQUIRE(StepRunner::batch_bucket(64) == 64);
+  REQUIRE(StepRunner::batch_bucket(100) == 128);
+  REQUIRE(StepRunner::batch_bucket(129) == 0);
+  REQUIRE(StepRunner::context_bucket(1) == 64);
+  REQUIRE(StepRunner::context_bucket(65) == 128);
+  REQUIRE(StepRunner::context_bucket(1025) == 2048);
+  REQUIRE(StepRunner::context_bucket(3000) == 3072);
+}
