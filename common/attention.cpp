@@ -99,7 +99,7 @@ AttentionInput build_attention_input(const StepBatch& batch, int64_t bs, int64_t
     tok += r.n;
   }
 
-  auto dev = host.to(device, /*non_blocking=*/true);
+  auto dev = host.to(device, torch::kLong, /*non_blocking=*/true);
   auto lopts = torch::TensorOptions().dtype(torch::kLong).device(device);
   in.positions = dev.narrow(0, 0, T);
   in.write_slots = dev.narrow(0, T, T);

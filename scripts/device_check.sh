@@ -10,6 +10,9 @@ cmake -S . -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_FUZZERS=OFF 
 cmake --build "$b" -j "$(nproc)" 2>&1 | tail -3
 echo "device_check: build took $(( $(date +%s) - t0 )) s"
 ctest --test-dir "$b" --output-on-failure 2>&1 | tail -15
+# batched steps on CUDA (graph replays per batch bucket) against the CPU, then the same eagerly
+"$b/tests/common/test_common" -tc='on CUDA*' 2>&1 | tail -3
+DUET_CUDA_GRAPHS=0 "$b/tests/common/test_common" -tc='on CUDA*' 2>&1 | tail -3
 python3 - "$b" <<'PY'
 import json, subprocess, sys, time, os, signal
 b = sys.argv[1]

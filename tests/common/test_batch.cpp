@@ -64,16 +64,16 @@ void run_alone(const Checkpoint& ck, const EdgePieces& edge, std::vector<Seq>& s
 // Together: each step takes a prefill chunk (<= chunk positions) or a decode row of every live
 // sequence, in one StepRunner::run. Returns the number of steps that were all decode.
 int run_batched(const Checkpoint& ck, const EdgePieces& edge, std::vector<Seq>& seqs, StepRunnerOptions opts,
-                int64_t chunk = 4) {
+                c10::Device dev = torch::kCPU, size_t* graphs = nullptr, int64_t chunk = 4) {
   const auto& c = ck.config();
   std::vector<std::unique_ptr<Block>> blocks;
   std::vector<const Block*> ptrs;
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    blocks.push_back(load_block(ck, i, LoadOptions{}));
+    blocks.push_back(load_block(ck, i, LoadOptions{torch::kFloat, dev}));
     ptrs.push_back(blocks.back().get());
   }
   KvBlockAllocator alloc(64);
-  StepRunner runner(ptrs, alloc.num_blocks(), 4, torch::kFloat, torch::kCPU, opts);  // grows as blocks are used
+  StepRunner runner(ptrs, alloc.num_blocks(), 4, torch::kFloat, dev, opts);  // grows as blocks are used
   std::vector<BlockTable> tables(seqs.size());
   std::vector<int64_t> done(seqs.size(), 0);  // positions in the cache
   int decode_steps = 0;
@@ -100,7 +100,7 @@ int run_batched(const Checkpoint& ck, const EdgePieces& edge, std::vector<Seq>& 
     if (!live) break;
     if (batch.rows.empty()) continue;
     decode_steps += batch.all_decode();
-    auto y = runner.run(batch, torch::cat(xs));
+    auto y = runner.run(batch, torch::cat(xs).to(dev)).cpu();
     REQUIRE(y.size(0) == batch.tokens());
     int64_t off = 0;
     for (size_t r = 0; r < batch.rows.size(); ++r) {
@@ -118,6 +118,7 @@ int run_batched(const Checkpoint& ck, const EdgePieces& edge, std::vector<Seq>& 
   }
   for (auto& t : tables) alloc.release(t);
   REQUIRE(alloc.used_blocks() == 0);
+  if (graphs) *graphs = runner.graphs_captured();
   return decode_steps;
 }
 
@@ -183,6 +184,30 @@ TEST_CASE("padded all-decode steps (the CUDA graph arithmetic, eagerly) == exact
     o.pad_decode = true;
     run_batched(ck, edge, padded, o);
     compare(padded, exact);
+  }
+}
+
+TEST_CASE("on CUDA: batched steps (graph replays for all-decode steps) == the CPU's exact steps") {
+  if (!torch::cuda::is_available()) {
+    MESSAGE("no CUDA device: skipped");
+    return;
+  }
+  torch::NoGradGuard ng;
+  for (const std::string& dir : {fixture("llama_gqa"), fixture("gpt2"), windowed_llama(3)}) {
+    CAPTURE(dir);
+    Checkpoint ck(dir);
+    auto edge = EdgePieces::load(ck, LoadOptions{});
+    auto cpu = schedule();
+    run_batched(ck, edge, cpu, {});
+    auto gpu = schedule();
+    size_t graphs = 0;
+    run_batched(ck, edge, gpu, {}, torch::Device(torch::kCUDA, 0), &graphs);
+    if (StepRunner::graphs_available()) DOCTEST_CHECK(graphs > 0);
+    for (size_t i = 0; i < gpu.size(); ++i) {
+      CAPTURE(i);
+      DOCTEST_CHECK(gpu[i].tokens == cpu[i].tokens);
+      for (size_t t = 0; t < gpu[i].tokens.size(); ++t) DOCTEST_CHECK(rel_err(gpu[i].hidden[t], cpu[i].hidden[t]) <= 1e-4);
+    }
   }
 }
 

@@ -209,20 +209,22 @@ TEST_CASE("--max-sessions 1: a second session is refused with session_limit, the
 }
 
 TEST_CASE("KV budget (--kv-memory-mb 2 on abc-folk): refused opens and growth get kv_memory_limit") {
-  // abc-folk: 6 layers * (K+V) * 4 KV heads * 32 * 4 bytes = 6 KiB per position; caches grow in
-  // chunks of 256 positions, so a session reserves 1.5 MiB at open and 3 MiB past 256 positions.
+  // abc-folk: 6 layers * (K+V) * 4 KV heads * 32 * 4 bytes = 6 KiB per position; KV blocks of 16
+  // positions (96 KiB): 2 MiB hold 21 blocks, one of them scratch, so 320 positions in all. A
+  // session takes one block at open and more as it grows.
   const std::string model = abc_model();
   DaemonProcess d(secure_args(model, {"--kv-memory-mb", "2"}));
   INFO(d.log());
   RawClient c = authorized(d);
   const uint32_t H = c.hello(fingerprint_of(model)).hidden_size;
   const uint64_t s = c.open_session();
-  auto e = expect_error(c.request(p::OpenSession{0}), ErrorCode::kv_memory_limit);
-  CHECK(contains(e.message, "2 MiB"));
   c.forward(s, 0, 200, H);
-  expect_error(c.request(c.forward_frames(s, 200, 100, H)), ErrorCode::kv_memory_limit);
+  c.forward(s, 200, 120, H);  // the whole pool
+  auto e = expect_error(c.request(p::OpenSession{0}), ErrorCode::kv_memory_limit);
+  CHECK(contains(e.message, "KV pool"));
+  expect_error(c.request(c.forward_frames(s, 320, 1, H)), ErrorCode::kv_memory_limit);
   // the refused growth left the session as it was
-  CHECK(c.forward(s, 200, 50, H).start_pos == 249);
+  CHECK(c.forward(s, 300, 20, H).start_pos == 319);
   REQUIRE(c.request(p::CloseSession{s}).kind == p::MessageKind::session_closed);
   check_serves(d.endpoint(), model);
   CHECK(d.stop() == 0);
