@@ -238,7 +238,7 @@ struct Server::Impl {
       r.owner = owner(peer);
       r.request_id = rid;
       r.received = received;
-      r.tensor_frame = frames.size() - 2;  // routing id, header, then the tensor (forward only)
+      r.tensor_frame = 2;  // routing id, header, then the tensor (forward only; decode checked it is there)
       r.frames = std::move(frames);
       engine->submit(std::move(r));
     } catch (const ProtocolError& e) {

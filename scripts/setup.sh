@@ -10,6 +10,7 @@ pkgs=(
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   doctest-dev libcpp-httplib-dev
   abcm2ps abcmidi
+  prometheus
 )
 # libFuzzer comes with clang; optional everywhere else, but CI runs the short fuzz pass.
 [ "${DUET_NO_FUZZ:-0}" = 1 ] || pkgs+=(clang libclang-rt-14-dev)

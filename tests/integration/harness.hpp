@@ -160,4 +160,7 @@ protocol::Error expect_error(const std::optional<protocol::DecodedMessage>& repl
 // A TCP port on 127.0.0.1 that nothing listens on (bound, read, closed).
 int closed_port();
 
+// GET http://127.0.0.1:port/path (HTTP/1.0, the body of a 200 reply); nullopt on any failure.
+std::optional<std::string> http_get(int port, const std::string& path);
+
 }  // namespace duet::itest

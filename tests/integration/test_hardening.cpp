@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -221,6 +222,8 @@ TEST_CASE("an endless multipart message is cut off at --max-pending-input-mb; th
   const int64_t before = peak_rss_kib(d.process().pid());
   const int fd = tcp_connect(port_of(d.endpoint()));
   REQUIRE(fd >= 0);
+  timeval tv{2, 0};  // a closed peer may leave our send waiting on a zero window instead of failing
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   auto put = [&](const std::string& bytes) {
     size_t off = 0;
     while (off < bytes.size()) {
