@@ -107,7 +107,8 @@ CloudConfig CloudConfig::from_toml_file(const std::string& path) {
     r.num(t, "limits", "idle_timeout_s", c.idle_timeout_s);
     r.num(t, "limits", "max_message_mb", c.max_message_mb);
   }
-  if (auto* t = r.section("scheduler", {"max_batch_tokens", "max_batch_rows", "prefill_chunk"})) {
+  if (auto* t = r.section("scheduler", {"max_batch_tokens", "max_batch_rows", "prefill_chunk", "batch_wait_us"})) {
+    r.num(t, "scheduler", "batch_wait_us", c.batch_wait_us);
     r.num(t, "scheduler", "max_batch_tokens", c.max_batch_tokens);
     r.num(t, "scheduler", "max_batch_rows", c.max_batch_rows);
     r.num(t, "scheduler", "prefill_chunk", c.prefill_chunk);

@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> wire;
   bool insecure = false;
   int64_t max_sessions = -1, max_pos = -1, max_fwd = -1, kv_mb = -1, idle_s = -1, msg_mb = -1;
-  int64_t batch_tokens = -1, batch_rows = -1, chunk = -1;
+  int64_t batch_tokens = -1, batch_rows = -1, chunk = -1, batch_wait = -1;
   std::string metrics_listen;
   int64_t hs_ms = -1, max_hs = -1, pending_mb = -1, stall_ms = -1, sndq = -1;
   app.add_option("--model", model, "model folder (config.json + safetensors)");
@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   app.add_option("--max-batch-tokens", batch_tokens, "positions in one engine step, decode and prefill together");
   app.add_option("--max-batch-rows", batch_rows, "sessions in one engine step");
   app.add_option("--prefill-chunk", chunk, "positions of one forward in one step, at most");
+  app.add_option("--batch-wait-us", batch_wait, "wait this long at most for lately decoding sessions to fill a step");
   app.add_option("--metrics-listen", metrics_listen, "HOST:PORT for Prometheus text metrics at /metrics (off by default)");
   app.add_option("--handshake-timeout-ms", hs_ms, "a connection must finish CURVE + ZAP within this");
   app.add_option("--max-handshaking", max_hs, "connections still in their handshake at once");
@@ -82,6 +83,7 @@ int main(int argc, char** argv) {
     if (batch_tokens >= 0) cfg.max_batch_tokens = batch_tokens;
     if (batch_rows >= 0) cfg.max_batch_rows = batch_rows;
     if (chunk >= 0) cfg.prefill_chunk = chunk;
+    if (batch_wait >= 0) cfg.batch_wait_us = batch_wait;
     if (!metrics_listen.empty()) cfg.metrics_listen = metrics_listen;
     if (hs_ms >= 0) cfg.handshake_timeout_ms = static_cast<uint32_t>(hs_ms);
     if (max_hs >= 0) cfg.max_handshaking = static_cast<uint32_t>(max_hs);

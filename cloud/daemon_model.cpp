@@ -68,6 +68,7 @@ EngineOptions DaemonModel::engine_options() const {
   o.scheduler.max_batch_tokens = c.max_batch_tokens;
   o.scheduler.max_batch_rows = c.max_batch_rows;
   o.scheduler.prefill_chunk = c.prefill_chunk;
+  o.batch_wait = std::chrono::microseconds(c.batch_wait_us);
   o.contract.hidden_size = hidden_size();
   o.contract.max_positions_per_forward = server_limits().max_positions_per_forward;
   return o;

@@ -63,6 +63,7 @@ struct Engine::Impl {
   std::map<uint64_t, std::deque<EngineRequest>> deferred;  // session -> forwards behind its job
   uint64_t next_job = 1;
   std::vector<EngineReply> pending;  // replies of this iteration
+  std::map<uint64_t, Clock::time_point> recent_decoders;  // session -> its last single-position reply
 
   Impl(Pipeline& pl, EngineOptions o, std::function<void()> cb)
       : pipeline(pl), opts(std::move(o)), on_replies(std::move(cb)),
@@ -133,7 +134,8 @@ struct Engine::Impl {
     j.start = f.start_pos;
     j.n = f.n_positions;
     j.received = r.received;
-    j.x = frame_to_tensor(p::view_of(r.frames.at(r.tensor_frame)), f.hidden, pipeline.first_device(), pipeline.dtype());
+    // on the host until its step: one copy to the device per step, not one per forward
+    j.x = frame_to_tensor(p::view_of(r.frames.at(r.tensor_frame)), f.hidden, torch::kCPU, pipeline.dtype());
     const uint64_t id = next_job++;
     ScheduledForward sf;
     sf.job = id;
@@ -147,7 +149,15 @@ struct Engine::Impl {
   }
 
   // The session goes away: its waiting forward and those behind it are answered, not run.
+  // Sessions that decoded lately: the rows the next step should carry.
+  size_t active_decoders(Clock::time_point now) {
+    for (auto it = recent_decoders.begin(); it != recent_decoders.end();)
+      it = now - it->second > std::chrono::milliseconds(50) ? recent_decoders.erase(it) : std::next(it);
+    return recent_decoders.size();
+  }
+
   void drop_work_of(uint64_t session, const std::string& why) {
+    recent_decoders.erase(session);
     if (auto it = running_of.find(session); it != running_of.end()) {
       scheduler.cancel(it->second);
       Job& j = jobs.at(it->second);
@@ -188,7 +198,8 @@ struct Engine::Impl {
     torch::Tensor y;
     const auto t0 = Clock::now();
     try {
-      auto x = xs.size() == 1 ? xs[0] : torch::cat(xs);  // [T, H]
+      auto x = xs.size() == 1 ? xs[0] : torch::cat(xs);  // [T, H] on the host
+      if (pipeline.first_device().is_cuda()) x = x.pin_memory().to(pipeline.first_device(), /*non_blocking=*/true);
       y = pipeline.forward(batch, x).to(torch::kCPU);     // one copy to the host for the whole step
     } catch (const std::exception& e) {
       spdlog::error("a step of {} rows failed: {}", rows.size(), e.what());
@@ -208,6 +219,7 @@ struct Engine::Impl {
     }
     st.step_seconds_total += std::chrono::duration<double>(Clock::now() - t0).count();
     ++st.steps;
+    st.rows_total += rows.size();
     ++st.batch_rows_hist[hist_bucket(rows.size())];
     int64_t off = 0;
     for (const auto& r : rows) {
@@ -235,6 +247,7 @@ struct Engine::Impl {
           std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - j.received).count());
       reply(j.peer, j.request_id, res, std::move(t));
       ++st.forwards_served;
+      if (j.n == 1) recent_decoders[j.session] = Clock::now();
       const uint64_t s = j.session;
       jobs.erase(id);
       next_of(s);
@@ -268,6 +281,23 @@ struct Engine::Impl {
     }
   }
 
+  // The batching window (EngineOptions::batch_wait): admits what arrives until as many decode
+  // rows wait as sessions decoded lately, or the window of the oldest waiting forward closes.
+  void gather_decoders(const std::atomic<bool>& stop) {
+    if (opts.batch_wait.count() <= 0 || scheduler.waiting() == 0) return;
+    const auto deadline = scheduler.oldest_arrival() + opts.batch_wait;
+    while (!stop.load() && scheduler.decode_waiting() < active_decoders(Clock::now()) && Clock::now() < deadline) {
+      std::deque<EngineRequest> in;
+      {
+        std::unique_lock<std::mutex> lock(in_mu);
+        in_cv.wait_until(lock, deadline, [&] { return !inbox.empty() || stop.load(); });
+        in.swap(inbox);
+      }
+      for (auto& r : in) admit(std::move(r));
+      if (!pending.empty()) publish();  // refusals and opens need not wait for the step
+    }
+  }
+
   void run(const std::atomic<bool>& stop) {
     torch::NoGradGuard no_grad;
     auto next_expiry = Clock::now() + std::chrono::seconds(1);
@@ -280,6 +310,7 @@ struct Engine::Impl {
         in.swap(inbox);
       }
       for (auto& r : in) admit(std::move(r));
+      gather_decoders(stop);
       auto rows = scheduler.next();
       if (!rows.empty()) step(rows);
       const auto now = Clock::now();
@@ -301,8 +332,9 @@ struct Engine::Impl {
     deferred.clear();
     for (auto& [id, j] : jobs) refuse(j.peer, j.request_id, ErrorCode::shutting_down, "the daemon is stopping");
     jobs.clear();
-    spdlog::info("engine stopping: {} forwards served in {} steps; closing {} sessions", st.forwards_served, st.steps,
-                 sessions.size());
+    spdlog::info("engine stopping: {} forwards served in {} steps ({:.1f} rows and {:.2f} ms a step); closing {} sessions",
+                 st.forwards_served, st.steps, st.steps ? double(st.rows_total) / st.steps : 0.0,
+                 st.steps ? 1e3 * st.step_seconds_total / st.steps : 0.0, sessions.size());
     sessions.close_all();
     publish();
   }

@@ -30,13 +30,18 @@ struct EngineOptions {
   SchedulerLimits scheduler;
   AdmissionContract contract;
   uint32_t max_waiting_per_session = 8;  // forwards of one session queued behind the running one
+  // Edges answer each reply with their next forward a round trip later. A step started the moment
+  // the first of them is back would run a few rows and make the rest wait a whole step: while
+  // fewer decode rows wait than sessions decoded in the last 50 ms, wait up to this long (from the
+  // oldest waiting forward's arrival) for the others. 0: never wait.
+  std::chrono::microseconds batch_wait{1000};
 };
 
 // A snapshot for metrics and logs.
 struct EngineStats {
   uint64_t sessions_opened = 0, sessions_closed = 0, sessions_expired = 0;
   std::map<std::string, uint64_t> refused;  // by error code name
-  uint64_t steps = 0, decode_tokens = 0, prefill_tokens = 0, forwards_served = 0;
+  uint64_t steps = 0, rows_total = 0, decode_tokens = 0, prefill_tokens = 0, forwards_served = 0;
   std::vector<uint64_t> batch_rows_hist;  // steps by rows: <=1, <=2, <=4, ... <=128, more
   uint64_t sessions_open = 0, forwards_waiting = 0;
   int64_t kv_blocks_used = 0, kv_blocks_free = 0, kv_block_size = 0;

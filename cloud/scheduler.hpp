@@ -50,6 +50,9 @@ class Scheduler {
   bool cancel(uint64_t job);
 
   size_t waiting() const { return queue_.size(); }
+  size_t decode_waiting() const;  // waiting forwards of one position left
+  // Arrival of the oldest waiting forward (queue order is arrival order); the epoch when none.
+  std::chrono::steady_clock::time_point oldest_arrival() const;
   const SchedulerLimits& limits() const { return limits_; }
 
  private:

@@ -86,7 +86,7 @@ for m in $MODELS; do
   log "duet-cloud $m ($dt), CURVE on loopback"
   "$B/cloud/duet-cloud" --model "$M/$m" --listen tcp://127.0.0.1:7790 --devices cuda --dtype $dt \
     --secret-key "$K/server.key_secret" --authorized-keys "$K/clients" --max-sessions $((max_n + 8)) \
-    --max-positions $((PROMPT + NEW)) --kv-memory-mb 65536 --idle-timeout 600 --log-level warn \
+    --max-positions $((PROMPT + NEW)) --kv-memory-mb 65536 --idle-timeout 600 ${CLOUD_EXTRA:-} \
     >"$OUT/cloud-$m.log" 2>&1 &
   CP=$!
   for _ in $(seq 240); do grep -q "listening on" "$OUT/cloud-$m.log" && break; kill -0 $CP 2>/dev/null || break; sleep 0.5; done

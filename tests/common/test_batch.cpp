@@ -4,6 +4,8 @@
 // rounding; the padded (CUDA graph) arithmetic gives what the exact one gives.
 #include "torch_doctest.hpp"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
