@@ -108,6 +108,10 @@ struct BarConstraint::State {
   int broken_n = 0;
   char broken_c = 0;
   Rational broken_base, broken_next{0};
+  Rational written{0};          // the last committed note's written length (base x suffix)
+  Rational broken_written{0};   // abc2midi: both notes of a > pair have the same written length
+  bool need_note = false;       // a decoration was written: a note must follow
+  bool tok_line_start = false;  // the bar line being read began a line
   int grace_len = 0;
   std::string bar_tok;
   // the repetition guard: the bars so far (the last few), full or not
@@ -123,7 +127,7 @@ struct BarConstraint::State {
 
   Rational obligations() const {  // the least duration notes already promised must still add
     Rational r(0);
-    if (broken_next != Rational(0)) r = r + o.unit * kMinLength * broken_next;
+    if (broken_next != Rational(0)) r = r + broken_written * broken_next;  // the pair's second note
     if (tup_left > 0) r = r + Rational(tup_left) * o.unit * kMinLength * tup_ratio;
     return r;
   }
@@ -140,12 +144,13 @@ struct BarConstraint::State {
     const Rational m = min_completion(prefix, any);
     if (!any) return false;
     Rational rest = obligations();
-    if (broken_next != Rational(0)) rest = rest - o.unit * kMinLength * broken_next;  // this note is that one
+    if (broken_next != Rational(0)) rest = rest - broken_written * broken_next;  // this note is that one
     else if (tup_left > 0) rest = rest - o.unit * kMinLength * tup_ratio;
     if (dur + b * m * next_factor() + rest > o.bar) return false;
     // some length must also pass commit_note's checks (grid, repetition guard): no dead end later
     for (const char* l : kLengths) {
       if (std::strncmp(l, prefix.c_str(), prefix.size()) != 0 || std::strlen(l) < prefix.size()) continue;
+      if (broken_next != Rational(0) && b * length_value(l) != broken_written) continue;
       const Rational d = b * length_value(l) * next_factor();
       const Rational after = dur + d;
       const bool tuplet_done = tup_left <= 1;
@@ -167,13 +172,18 @@ struct BarConstraint::State {
     char letter = 0;
     for (char x : pitch)
       if (std::isalpha(static_cast<unsigned char>(x))) letter = x;
+    if (!tie_pitch.empty() && tie_pitch.compare(0, strip_accidentals(pitch).size() + 1, strip_accidentals(pitch) + c) != 0)
+      return false;  // a tied note takes the first note's octave
     return c == ',' ? (letter >= 'A' && letter <= 'G') : (letter >= 'a' && letter <= 'g');
   }
 
   bool commit_note(bool strict) {  // the pending note's length is known: add it to the bar
     note = false;
     if (strict && !is_length(suffix)) return false;
-    Rational d = base * length_value(suffix) * next_factor();
+    const Rational w = base * length_value(suffix);
+    const bool broken_ok = broken_next == Rational(0) || w == broken_written;
+    written = w;
+    Rational d = w * next_factor();
     broken_next = Rational(0);
     broken_n = 0;
     broken_c = 0;
@@ -185,7 +195,7 @@ struct BarConstraint::State {
     const bool tie_ok = tie_pitch.empty() || strip_accidentals(pitch) == tie_pitch;  // a tie joins equal notes
     tie_pitch.clear();
     if (!strict) return true;
-    if (!tie_ok) return false;
+    if (!tie_ok || !broken_ok) return false;
     if (dur + obligations() > o.bar) return false;
     if (tup_left == 0 && !dur.multiple_of(grid)) return false;
     if (dur == o.bar && tup_left == 0 && loops()) return false;
@@ -252,12 +262,11 @@ struct BarConstraint::State {
       history.push_back(notes);
       if (history.size() > 24) history.erase(history.begin());
       if (short_ok && dur < o.bar) pickup = dur;  // a full first bar keeps the pickup before |:
-    } else if (strict && plain) {
-      return false;  // "| |": an empty bar
+    } else if (strict && (plain || !(bars == 0 || tok_line_start))) {
+      return false;  // "| |", "|| ||": an empty bar (a line may start with |: after one that ended with |)
     }
     ++bars;
     short_ok = !plain;
-    tie_pitch.clear();
     dur = Rational(0);
     notes.clear();
     after_note = false;
@@ -298,7 +307,7 @@ struct BarConstraint::State {
         break;  // c starts what follows the bar line
       }
       case Mode::Bracket:
-        if (c == '|') return start_bar_line("[|", strict);
+        if (c == '|') return tok_line_start = false, start_bar_line("[|", strict);
         if ((note_letter(c) && c != 'z') || accidental(c)) {
           if (strict && !note_fits(o.unit, "")) return false;
           mode = Mode::Chord;
@@ -399,6 +408,8 @@ struct BarConstraint::State {
     if (c == 0 || note_letter(c)) {  // a note starts
       const std::string p = c == 0 ? acc : std::string(1, c);
       acc.clear();
+      need_note = false;
+      if (strict && !tie_pitch.empty() && strip_accidentals(p) != tie_pitch.substr(0, 1)) return false;
       pitch = p;
       suffix.clear();
       base = o.unit;
@@ -408,6 +419,7 @@ struct BarConstraint::State {
       after_note = false;
       return !strict || note_fits(base, "");
     }
+    if (strict && need_note && !accidental(c) && !decoration(c)) return false;  // "T(" : abc2midi wants "(T"
     const bool was_after_note = after_note;
     if (c != ')' && c != '-') after_note = false;
     if (c != '>' && c != '<') broken_n = 0;
@@ -423,7 +435,7 @@ struct BarConstraint::State {
       case ')':
         return true;
       case '-':  // a tie: after a note, to a note of the same pitch
-        if (strict && (!was_after_note || notes.empty())) return false;
+        if (strict && (!was_after_note || notes.empty() || notes.back().first[0] == '[')) return false;
         if (!notes.empty()) tie_pitch = strip_accidentals(notes.back().first);
         return true;
       case '\n':
@@ -434,8 +446,10 @@ struct BarConstraint::State {
         acc = std::string(1, c);
         return true;
       case '|':
+        tok_line_start = at_line_start;
         return start_bar_line("|", strict);
       case ':':
+        tok_line_start = at_line_start;
         return start_bar_line(":", strict);
       case '[':
         mode = Mode::Bracket;
@@ -454,6 +468,7 @@ struct BarConstraint::State {
                        (broken_n > 0 && broken_c != c)))
           return false;
         if (notes.empty()) return true;
+        if (!again) broken_written = written;
         broken_n = again ? broken_n + 1 : 1;
         broken_c = c;
         after_note = false;
@@ -466,7 +481,10 @@ struct BarConstraint::State {
         return !strict || dur + obligations() <= o.bar;
       }
       default:
-        if (decoration(c)) return !strict || !at_line_start || c == '.' || c == '~';
+        if (decoration(c)) {
+          need_note = true;
+          return !strict || !at_line_start || c == '.' || c == '~';
+        }
         return !strict;
     }
   }
