@@ -66,6 +66,7 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
   str("cloud", "wire_dtype", c.wire_dtype, false);
   integer("cloud", "timeout_ms", c.timeout_ms);
   integer("generate", "max_new_tokens", c.max_new_tokens);
+  c.max_new_tokens_set = static_cast<bool>(root["generate"]["max_new_tokens"]);
   bool s = real("generate", "temperature", c.sampling.temperature);
   int64_t k = 0, seed = 0;
   if (root["generate"]["top_k"]) {

@@ -21,6 +21,7 @@ struct EdgeConfig {
   int64_t timeout_ms = 10000;
   // [generate]
   int64_t max_new_tokens = 256;
+  bool max_new_tokens_set = false;  // the file chose it (else a music model's duet.json may)
   SamplingOptions sampling;
   bool sampling_set = false;  // the file or flags chose sampling (else the model's duet.json may)
   // [music] (models with a duet.json): checked by duet::music::check_music_options like the flags

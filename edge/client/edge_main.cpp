@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
     if (!dtype.empty()) cfg.dtype = dtype;
     if (!wire.empty()) cfg.wire_dtype = wire;
     if (o_timeout->count()) cfg.timeout_ms = timeout_ms;
-    if (o_max->count()) cfg.max_new_tokens = max_new;
+    if (o_max->count()) cfg.max_new_tokens = max_new, cfg.max_new_tokens_set = true;
     if (!style.empty()) cfg.style = style;
     if (!meter.empty()) cfg.meter = meter;
     if (!unit.empty()) cfg.unit = unit;
@@ -153,6 +153,7 @@ int main(int argc, char** argv) {
     if (o_tempo->count()) cfg.tempo_bpm = tempo;
 
     auto music = duet::music::MusicModelSpec::from_model_dir(cfg.model_path);
+    if (music && !cfg.max_new_tokens_set && music->max_new_tokens > 0) cfg.max_new_tokens = music->max_new_tokens;
     // the model's own sampling defaults apply unless the config or a flag chose
     if (music && !cfg.sampling_set) {
       if (music->sampling.count("temperature")) cfg.sampling.temperature = music->sampling["temperature"];
