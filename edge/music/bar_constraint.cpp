@@ -309,7 +309,7 @@ struct BarConstraint::State {
       case Mode::Bracket:
         if (c == '|') return tok_line_start = false, start_bar_line("[|", strict);
         if ((note_letter(c) && c != 'z') || accidental(c)) {
-          if (strict && !note_fits(o.unit, "")) return false;
+          if (strict && (!tie_pitch.empty() || !note_fits(o.unit, ""))) return false;
           mode = Mode::Chord;
           chord_first_done = false;
           chord_notes = 0;
@@ -419,7 +419,7 @@ struct BarConstraint::State {
       after_note = false;
       return !strict || note_fits(base, "");
     }
-    if (strict && need_note && !accidental(c) && !decoration(c)) return false;  // "T(" : abc2midi wants "(T"
+    if (strict && need_note && !accidental(c)) return false;  // "T(": abc2midi wants "(T"; one decoration a note
     const bool was_after_note = after_note;
     if (c != ')' && c != '-') after_note = false;
     if (c != '>' && c != '<') broken_n = 0;
@@ -437,6 +437,7 @@ struct BarConstraint::State {
       case '-':  // a tie: after a note, to a note of the same pitch
         if (strict && (!was_after_note || notes.empty() || notes.back().first[0] == '[')) return false;
         if (!notes.empty()) tie_pitch = strip_accidentals(notes.back().first);
+        after_note = false;  // "A-<B" is no broken rhythm for abc2midi
         return true;
       case '\n':
         return !strict || (tup_left == 0 && broken_next == Rational(0));
@@ -451,9 +452,9 @@ struct BarConstraint::State {
       case ':':
         tok_line_start = at_line_start;
         return start_bar_line(":", strict);
-      case '[':
+      case '[':  // a chord (not after a tie) or [|
         mode = Mode::Bracket;
-        return true;
+        return !strict || (tie_pitch.empty() && note_fits(o.unit, "")) || bar_line_possible("[|");
       case '(':
         mode = Mode::Paren;
         return true;
