@@ -112,6 +112,7 @@ struct BarConstraint::State {
   Rational broken_written{0};   // abc2midi: both notes of a > pair have the same written length
   bool need_note = false;       // a decoration was written: a note must follow
   bool tok_line_start = false;  // the bar line being read began a line
+  bool pair_second = false;     // the last note was the second of a > pair (abc2midi: no A>B>c)
   int grace_len = 0;
   std::string bar_tok;
   // the repetition guard: the bars so far (the last few), full or not
@@ -182,6 +183,7 @@ struct BarConstraint::State {
     if (strict && !is_length(suffix)) return false;
     const Rational w = base * length_value(suffix);
     const bool broken_ok = broken_next == Rational(0) || w == broken_written;
+    pair_second = broken_next != Rational(0);
     written = w;
     Rational d = w * next_factor();
     broken_next = Rational(0);
@@ -419,7 +421,8 @@ struct BarConstraint::State {
       after_note = false;
       return !strict || note_fits(base, "");
     }
-    if (strict && need_note && !accidental(c)) return false;  // "T(": abc2midi wants "(T"; one decoration a note
+    if (strict && need_note && !accidental(c) && !((c == '>' || c == '<') && broken_n > 0))
+      return false;  // "T(": abc2midi wants "(T"; one decoration a note; a > pair's notes adjoin
     const bool was_after_note = after_note;
     if (c != ')' && c != '-') after_note = false;
     if (c != '>' && c != '<') broken_n = 0;
@@ -466,8 +469,9 @@ struct BarConstraint::State {
       case '<': {
         const bool again = broken_n > 0 && broken_c == c;
         if (strict && (tup_left > 0 || notes.empty() || (!was_after_note && !again) || broken_n >= 2 ||
-                       (broken_n > 0 && broken_c != c)))
+                       (broken_n > 0 && broken_c != c) || (pair_second && !again)))
           return false;
+        need_note = true;  // abc2midi: the pair's second note right after > (no decoration, no slur)
         if (notes.empty()) return true;
         if (!again) broken_written = written;
         broken_n = again ? broken_n + 1 : 1;

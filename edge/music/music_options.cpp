@@ -88,7 +88,10 @@ CheckedMusicOptions check_music_options(const MusicModelSpec& spec, const MusicR
   o.key = parse_key(!req.key.empty() ? req.key : st ? st->key : fallback("key"));
 
   const std::string combo = o.meter.text + " " + o.unit_text();
-  if (!spec.meters.empty() && std::find(spec.meters.begin(), spec.meters.end(), o.meter.text) == spec.meters.end()) {
+  bool meter_seen = spec.meters.empty() || std::find(spec.meters.begin(), spec.meters.end(), o.meter.text) != spec.meters.end();
+  for (const auto& [name, stats] : spec.style_stats)
+    for (const auto& [c, n] : stats.combos) meter_seen = meter_seen || c.rfind(o.meter.text + " ", 0) == 0;
+  if (!meter_seen) {
     o.warnings.push_back("meter " + o.meter.text + " was never in this model's training data: expect it to write " +
                          "bars of another meter (the bar constraint keeps them " + o.meter.text + ")");
   } else if (st && !st->combos.count(combo)) {

@@ -54,7 +54,7 @@ TEST_CASE("music options: per-style defaults, warnings for combinations the styl
   auto odd = check_music_options(*spec, {"oneills-jig", "3/4", "1/8", "D"});
   REQUIRE(odd.warnings.size() == 1);
   CHECK(odd.warnings[0].find("never trained with M:3/4 L:1/8") != std::string::npos);
-  auto unseen = check_music_options(*spec, {"oneills-jig", "3/2", "", "D"});
+  auto unseen = check_music_options(*spec, {"oneills-jig", "7/4", "", "D"});
   REQUIRE_FALSE(unseen.warnings.empty());
   CHECK(unseen.warnings[0].find("never in this model's training data") != std::string::npos);
   CHECK_THROWS_WITH_AS(check_music_options(*spec, {"polka-from-mars", "", "", ""}), doctest::Contains("oneills-jig"),
