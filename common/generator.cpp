@@ -58,6 +58,7 @@ GenerationResult generate(const EdgePieces& edge, Backbone& backbone, const std:
 
     auto t2 = std::chrono::steady_clock::now();
     auto logits = edge.logits(out)[0];  // [vocab]
+    if (opts.logits_processor) opts.logits_processor(logits, history);
     const int32_t next = sampler.next(logits, history);
     st.edge_ms += ms_since(t2);
     res.steps.push_back(st);

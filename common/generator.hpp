@@ -22,11 +22,17 @@ struct EdgePieces {
   torch::Tensor logits(const torch::Tensor& hidden) const;  // [n, H] -> fp32 [n, vocab]
 };
 
+// Sees each step's logits ([vocab], fp32, on the edge device) before the sampler and may change them
+// in place, e.g. set forbidden tokens to -inf (the sampler never picks those); history = the ids so
+// far (prompt + generated). Used by the edge's music constraint.
+using LogitsProcessor = std::function<void(torch::Tensor& logits, const std::vector<int32_t>& history)>;
+
 struct GenerationOptions {
   int64_t max_new_tokens = 64;
   SamplingOptions sampling;
   std::vector<int32_t> stop_ids;  // usually the model's EOS ids
   int64_t max_positions = 0;      // 0: the model's limit
+  LogitsProcessor logits_processor;  // null: the logits go to the sampler untouched
 };
 
 struct StepStats {

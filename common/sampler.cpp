@@ -37,7 +37,9 @@ int32_t Sampler::next(const torch::Tensor& logits_in, const std::vector<int32_t>
   std::iota(order.begin(), order.end(), 0);
   // descending by logit, ties by id: a total order, so the kept set never depends on sort details
   std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return z[a] != z[b] ? z[a] > z[b] : a < b; });
-  size_t keep = order.size();
+  // tokens a logits processor forbade (-inf) are never kept: sampling is exact over the rest
+  size_t keep = static_cast<size_t>(std::count_if(z.begin(), z.end(), [](double v) { return v != -INFINITY; }));
+  if (keep == 0) throw std::invalid_argument("every token's logit is -inf: nothing can be sampled");
   if (opts_.top_k > 0) keep = std::min<size_t>(keep, static_cast<size_t>(opts_.top_k));
   const double zmax = z[order[0]];
   std::vector<double> p(keep);

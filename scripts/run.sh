@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The main job: set up, build, make keys (once), start duet-cloud on loopback, generate a folk tune
-# with duet-edge on the bundled model, render it (SVG score, MIDI), stop the daemon cleanly.
-#   bash scripts/run.sh [duet-edge generate options, e.g. --style oneills-jig --meter 6/8 --key D --seed 7]
+# with duet-edge on the bundled model (bar constraint on), render each tune (SVG score, MIDI, and a
+# WAV when timidity is installed), stop the daemon cleanly.
+#   bash scripts/run.sh [duet-edge generate options, e.g. --style oneills-jig --key D --seed 7 --count 3]
+# The seed is random unless --seed is given; it is printed and written into the tune (% duet-edge:
+# seed N), so `--seed N` gives the same tune again. Outputs of earlier runs are removed first: what
+# is reported is what this run wrote. A renderer's failure is an error naming the tune (exit 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -34,21 +38,63 @@ done
 sed -n '/^stage plan/,/^listening/p' "$log"
 
 # with no options: a jig in D, the model's best-covered style (see models/abc-folk/README.md)
-[ $# -gt 0 ] || set -- --style oneills-jig --meter 6/8 --key D
+[ $# -gt 0 ] || set -- --style oneills-jig --key D
+seed_given=0
+for a in "$@"; do case "$a" in --seed|--seed=*) seed_given=1 ;; esac; done
+if [ "$seed_given" = 0 ]; then
+  seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+  set -- "$@" --seed "$seed"
+  echo "run: seed $seed (add --seed $seed to hear this tune again)"
+fi
+rm -f out/tune*.abc out/tune*.svg out/tune*.mid out/tune*.wav out/tune*.abc.part out/render-*.log
 "$bin/edge/client/duet-edge" generate --config configs/edge.toml --abc-out out/tune.abc "$@"
 
-if command -v abcm2ps >/dev/null; then
-  rm -f out/tune*.svg
-  # abcm2ps exits non-zero on any complaint but still writes what it could: report both
-  abcm2ps -g -O out/tune.svg out/tune.abc >out/abcm2ps.log 2>&1 || echo "run: abcm2ps reported problems (out/abcm2ps.log)"
-  ls out/tune*.svg 2>/dev/null | sed 's/^/run: score  /' || echo "run: abcm2ps wrote no score"
-fi
-if command -v abc2midi >/dev/null; then
-  abc2midi out/tune.abc -o out/tune.mid >out/abc2midi.log 2>&1 || true
-  if [ -s out/tune.mid ]; then
-    n=$(grep -ciE 'error|warning' out/abc2midi.log || true)
-    echo "run: MIDI   out/tune.mid (abc2midi: $n errors/warnings, out/abc2midi.log)"
-  else
-    echo "run: abc2midi rejected the tune (out/abc2midi.log)"
+# one file per tune (X:n), rendered on its own so that a failure names its tune
+awk '/^X:/{n++} n{print > ("out/tune" n ".abc")}' out/tune.abc
+# Debian's timidity.cfg points at fluid-soundfont-gm (140 MB); setup.sh installs the smaller freepats
+tim_cfg=()
+[ ! -f /etc/timidity/fluidr3_gm.cfg ] && [ -f /etc/timidity/freepats.cfg ] && tim_cfg=(-c /etc/timidity/freepats.cfg)
+failed=0
+fail() { echo "run: error: $*" >&2; failed=1; }
+for f in $(ls out/tune[0-9]*.abc | sort -V); do
+  n=${f#out/tune}; n=${n%.abc}
+  name="tune $n ('$(sed -n 's/^T://p' "$f" | head -1)')"
+  if command -v abcm2ps >/dev/null; then
+    log=out/render-$n-abcm2ps.log
+    # abcm2ps exits non-zero on mere layout warnings, and exits 0 having drawn only part of a
+    # broken tune: its "error" lines decide
+    abcm2ps -g -O "out/tune$n.svg" "$f" >"$log" 2>&1 || true
+    svg=$(ls out/tune"$n"*.svg 2>/dev/null | head -1)
+    [ -n "$svg" ] && [ "$svg" != "out/tune$n.svg" ] && mv "$svg" "out/tune$n.svg"
+    if grep -qi 'error' "$log" || [ ! -s "out/tune$n.svg" ]; then
+      rm -f out/tune"$n"*.svg
+      fail "$name: abcm2ps: $(grep -i 'error' "$log" | head -1 || echo 'no score written') ($log)"
+    else
+      echo "run: score  out/tune$n.svg (abcm2ps: $(grep -ci 'warning' "$log" || true) warnings, $log)"
+    fi
   fi
-fi
+  if command -v abc2midi >/dev/null; then
+    log=out/render-$n-abc2midi.log
+    abc2midi "$f" -o "out/tune$n.mid" >"$log" 2>&1 || true
+    if [ ! -s "out/tune$n.mid" ] || grep -qi 'error' "$log"; then
+      rm -f "out/tune$n.mid"
+      fail "$name: abc2midi: $(grep -i 'error' "$log" | head -1 || echo 'no MIDI written') ($log)"
+      continue
+    fi
+    w=$(grep -ci 'warning' "$log" || true)
+    echo "run: MIDI   out/tune$n.mid (abc2midi: $w warnings, $log)"
+    if command -v timidity >/dev/null; then
+      log=out/render-$n-timidity.log
+      if timidity "${tim_cfg[@]}" -Ow -o "out/tune$n.wav" "out/tune$n.mid" >"$log" 2>&1 && [ -s "out/tune$n.wav" ] &&
+         ! grep -qiE 'no instrument|can.t|error' "$log"; then
+        echo "run: WAV    out/tune$n.wav"
+      else
+        rm -f "out/tune$n.wav"
+        fail "$name: timidity: $(grep -iE 'no instrument|can.t|error' "$log" | head -1 || tail -1 "$log") ($log)"
+      fi
+    else
+      echo "run: no WAV: timidity is not installed (bash scripts/setup.sh installs it)"
+    fi
+  fi
+done
+exit $failed

@@ -20,7 +20,8 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
   const std::map<std::string, std::set<std::string>> known = {
       {"model", {"path", "device", "dtype"}},
       {"cloud", {"server", "server_key", "client_key", "insecure", "wire_dtype", "timeout_ms"}},
-      {"generate", {"max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "seed"}}};
+      {"generate", {"max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "seed"}},
+      {"music", {"style", "meter", "unit", "key", "bar_constraint", "max_identical_bars", "tempo"}}};
   for (auto&& [k, v] : root) {
     const std::string sec(k.str());
     if (!known.count(sec)) fail(sec, "is not a known section");
@@ -65,6 +66,7 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
   str("cloud", "wire_dtype", c.wire_dtype, false);
   integer("cloud", "timeout_ms", c.timeout_ms);
   integer("generate", "max_new_tokens", c.max_new_tokens);
+  c.max_new_tokens_set = static_cast<bool>(root["generate"]["max_new_tokens"]);
   bool s = real("generate", "temperature", c.sampling.temperature);
   int64_t k = 0, seed = 0;
   if (root["generate"]["top_k"]) {
@@ -79,6 +81,17 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
     c.sampling.seed = static_cast<uint64_t>(seed);
   }
   c.sampling_set = s;
+  str("music", "style", c.style, false);
+  str("music", "meter", c.meter, false);
+  str("music", "unit", c.unit, false);
+  str("music", "key", c.key, false);
+  if (auto n = root["music"]["bar_constraint"]) {
+    auto v = n.value_exact<bool>();
+    if (!v) fail("music.bar_constraint", "must be true or false");
+    c.bar_constraint = *v;
+  }
+  integer("music", "max_identical_bars", c.max_identical_bars);
+  integer("music", "tempo", c.tempo_bpm);
   return c;
 }
 

@@ -21,8 +21,14 @@ struct EdgeConfig {
   int64_t timeout_ms = 10000;
   // [generate]
   int64_t max_new_tokens = 256;
+  bool max_new_tokens_set = false;  // the file chose it (else a music model's duet.json may)
   SamplingOptions sampling;
   bool sampling_set = false;  // the file or flags chose sampling (else the model's duet.json may)
+  // [music] (models with a duet.json): checked by duet::music::check_music_options like the flags
+  std::string style, meter, unit, key;  // "" = the model's defaults for the style
+  bool bar_constraint = true;           // bar-true sampling and the repetition guard
+  int64_t max_identical_bars = 3;       // the guard: most identical full bars in a row (0 = off)
+  int64_t tempo_bpm = 0;                // Q: (0 = the model's tempo for the rhythm)
 
   // Relative paths in the file are taken from the file's folder. Unknown keys are errors.
   static EdgeConfig from_toml_file(const std::string& path);

@@ -6,12 +6,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "edge/client/edge_client.hpp"
-#include "edge/client/music_prompt.hpp"
+#include "edge/client/music_generation.hpp"
+#include "edge/music/abc_file.hpp"
 
 namespace {
 
@@ -37,6 +39,18 @@ double percentile(std::vector<double> v, double q) {
   return v[static_cast<size_t>(q * (v.size() - 1) + 0.5)];
 }
 
+void warn(const std::string& s) { std::fprintf(stderr, "duet-edge: warning: %s\n", s.c_str()); }
+
+// a field from --continue's file, unless a flag says otherwise (then both must agree)
+std::string merge_field(const char* flag, const std::string& given, const std::string& from_file,
+                        const std::string& file, std::string (*canon)(const std::string&)) {
+  if (given.empty() || from_file.empty()) return given.empty() ? from_file : given;
+  if (canon(given) != canon(from_file))
+    throw std::invalid_argument(std::string(flag) + " " + given + " disagrees with " + file + " (" + from_file +
+                                "): leave the flag out to continue the tune as written");
+  return given;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -46,11 +60,10 @@ int main(int argc, char** argv) {
   auto* styles = app.add_subcommand("styles", "list the styles, meters and keys a music model knows");
 
   std::string config_path, model, server, server_key, client_key, device, dtype, wire, prompt, prompt_ids;
-  std::string style, meter, unit, key, abc_out;
-  bool local = false, json = false, insecure = false, no_stream = false, ignore_eos = false;
-  int64_t max_new = -1, top_k = -1, timeout_ms = -1;
-  double temperature = -1, top_p = -1, rep = -1;
-  int64_t seed = -1;
+  std::string style, meter, unit, key, abc_out, continue_path, title;
+  bool local = false, json = false, insecure = false, no_stream = false, ignore_eos = false, no_constraint = false;
+  int64_t max_new = 0, top_k = 0, timeout_ms = 0, seed = 0, tempo = 0, max_identical = 0, count = 1;
+  double temperature = 0, top_p = 0, rep = 0;
   for (auto* sc : {gen, styles}) {
     sc->add_option("-c,--config", config_path, "TOML config (see configs/edge.toml)")->check(CLI::ExistingFile);
     sc->add_option("--model", model, "model folder (only embedding, norm, head and tokenizer are read)");
@@ -63,21 +76,35 @@ int main(int argc, char** argv) {
   gen->add_option("--device", device, "edge device: cpu, cuda, cuda:N");
   gen->add_option("--dtype", dtype, "edge compute dtype: fp32, fp16, bf16");
   gen->add_option("--wire-dtype", wire, "activation dtype on the wire: fp32, fp16, bf16");
-  gen->add_option("--timeout-ms", timeout_ms, "give up on the daemon after this long");
+  auto* o_timeout = gen->add_option("--timeout-ms", timeout_ms, "give up on the daemon after this long")
+                        ->check(CLI::PositiveNumber);
   gen->add_option("-p,--prompt", prompt, "prompt text (needs the model's tokenizer.json)");
   gen->add_option("--prompt-ids", prompt_ids, "prompt as comma-separated token ids");
   gen->add_option("--style", style, "music models: style of the tune (see `duet-edge styles`)");
-  gen->add_option("--meter", meter, "music models: meter, e.g. 6/8");
-  gen->add_option("--unit", unit, "music models: unit note length, e.g. 1/8");
-  gen->add_option("--key", key, "music models: key, e.g. D, Ador, Em");
-  gen->add_option("--abc-out", abc_out, "music models: write the tune (with an X: line) to this .abc file");
-  gen->add_option("-n,--max-new-tokens", max_new, "token budget");
-  gen->add_option("--temperature", temperature, "0 = greedy");
-  gen->add_option("--top-k", top_k, "keep the k most likely tokens (0 = off)");
-  gen->add_option("--top-p", top_p, "keep the smallest set of tokens with this much probability (1 = off)");
-  gen->add_option("--repetition-penalty", rep, "1 = off");
-  gen->add_option("--seed", seed, "seed for sampling");
-  gen->add_flag("--json", json, "print one JSON record (ids, text, per-step timings) instead of streaming");
+  gen->add_option("--meter", meter, "music models: meter, e.g. 6/8, 3/4, C (default: the style's)");
+  gen->add_option("--unit", unit, "music models: unit note length L:, e.g. 1/8 (default: the style's)");
+  gen->add_option("--key", key, "music models: key, e.g. D, Ador, Em, F#m, A dorian (default: the style's)");
+  gen->add_option("--title", title, "music models: the tune's T: field (default: rhythm, key and seed)");
+  auto* o_tempo = gen->add_option("--tempo", tempo, "music models: Q: beats per minute (default: the rhythm's)")
+                      ->check(CLI::Range(1, 400));
+  gen->add_option("--continue", continue_path, "music models: continue the tune in FILE.abc (its M:, L:, K:, S:)")
+      ->check(CLI::ExistingFile);
+  gen->add_flag("--no-constraint", no_constraint,
+                "music models: sample without the bar constraint and repetition guard (on by default)");
+  auto* o_ident = gen->add_option("--max-identical-bars", max_identical,
+                                  "music models: the repetition guard's limit of identical bars in a row (0 = off)")
+                      ->check(CLI::NonNegativeNumber);
+  gen->add_option("--count", count, "music models: how many tunes (seeds SEED, SEED+1, ...)")->check(CLI::Range(1, 1000));
+  gen->add_option("--abc-out", abc_out, "music models: write the tune(s) to this .abc file (X:1, X:2, ...)");
+  auto* o_max = gen->add_option("-n,--max-new-tokens", max_new, "token budget")->check(CLI::PositiveNumber);
+  auto* o_temp = gen->add_option("--temperature", temperature, "0 = greedy")->check(CLI::NonNegativeNumber);
+  auto* o_topk = gen->add_option("--top-k", top_k, "keep the k most likely tokens (0 = off)")->check(CLI::NonNegativeNumber);
+  auto* o_topp = gen->add_option("--top-p", top_p, "keep the smallest set of tokens with this much probability (1 = off)")
+                     ->check(CLI::Range(0.0, 1.0));
+  auto* o_rep = gen->add_option("--repetition-penalty", rep, "1 = off")->check(CLI::PositiveNumber);
+  auto* o_seed = gen->add_option("--seed", seed, "seed for sampling (printed and written into the tune)")
+                     ->check(CLI::NonNegativeNumber);
+  gen->add_flag("--json", json, "print one JSON record per tune (ids, text, per-step timings) instead of streaming");
   gen->add_flag("--no-stream", no_stream, "print the text once at the end");
   gen->add_flag("--ignore-eos", ignore_eos, "run to the token budget even past EOS (benchmarks)");
   CLI11_PARSE(app, argc, argv);
@@ -88,7 +115,7 @@ int main(int argc, char** argv) {
     if (!model.empty()) cfg.model_path = model;
 
     if (styles->parsed()) {
-      auto spec = duet::edge::MusicPromptSpec::from_model_dir(cfg.model_path);
+      auto spec = duet::music::MusicModelSpec::from_model_dir(cfg.model_path);
       if (!spec) throw std::invalid_argument(cfg.model_path + " has no duet.json: it is not a music model");
       auto list = [](const char* name, const std::vector<std::string>& v) {
         std::printf("%s:", name);
@@ -97,7 +124,14 @@ int main(int argc, char** argv) {
       };
       list("styles", spec->styles);
       list("meters", spec->meters);
+      list("units", spec->units);
       list("keys", spec->keys);
+      std::printf("per style (default meter, unit, key; trained meter/unit combinations):\n");
+      for (const auto& [name, st] : spec->style_stats) {
+        std::printf("  %-22s M:%s L:%s K:%s ", name.c_str(), st.meter.c_str(), st.unit.c_str(), st.key.c_str());
+        for (const auto& [combo, n] : st.combos) std::printf(" [%s: %lld]", combo.c_str(), static_cast<long long>(n));
+        std::printf("\n");
+      }
       return 0;
     }
 
@@ -108,21 +142,78 @@ int main(int argc, char** argv) {
     if (!device.empty()) cfg.device = device;
     if (!dtype.empty()) cfg.dtype = dtype;
     if (!wire.empty()) cfg.wire_dtype = wire;
-    if (timeout_ms >= 0) cfg.timeout_ms = timeout_ms;
-    if (max_new >= 0) cfg.max_new_tokens = max_new;
+    if (o_timeout->count()) cfg.timeout_ms = timeout_ms;
+    if (o_max->count()) cfg.max_new_tokens = max_new, cfg.max_new_tokens_set = true;
+    if (!style.empty()) cfg.style = style;
+    if (!meter.empty()) cfg.meter = meter;
+    if (!unit.empty()) cfg.unit = unit;
+    if (!key.empty()) cfg.key = key;
+    if (no_constraint) cfg.bar_constraint = false;
+    if (o_ident->count()) cfg.max_identical_bars = max_identical;
+    if (o_tempo->count()) cfg.tempo_bpm = tempo;
 
-    auto music = duet::edge::MusicPromptSpec::from_model_dir(cfg.model_path);
+    auto music = duet::music::MusicModelSpec::from_model_dir(cfg.model_path);
+    if (music && !cfg.max_new_tokens_set && music->max_new_tokens > 0) cfg.max_new_tokens = music->max_new_tokens;
     // the model's own sampling defaults apply unless the config or a flag chose
     if (music && !cfg.sampling_set) {
       if (music->sampling.count("temperature")) cfg.sampling.temperature = music->sampling["temperature"];
       if (music->sampling.count("top_k")) cfg.sampling.top_k = static_cast<int64_t>(music->sampling["top_k"]);
       if (music->sampling.count("top_p")) cfg.sampling.top_p = music->sampling["top_p"];
     }
-    if (temperature >= 0) cfg.sampling.temperature = temperature;
-    if (top_k >= 0) cfg.sampling.top_k = top_k;
-    if (top_p >= 0) cfg.sampling.top_p = top_p;
-    if (rep >= 0) cfg.sampling.repetition_penalty = rep;
-    if (seed >= 0) cfg.sampling.seed = static_cast<uint64_t>(seed);
+    if (o_temp->count()) cfg.sampling.temperature = temperature;
+    if (o_topk->count()) cfg.sampling.top_k = top_k;
+    if (o_topp->count()) cfg.sampling.top_p = top_p;
+    if (o_rep->count()) cfg.sampling.repetition_penalty = rep;
+    if (o_seed->count()) cfg.sampling.seed = static_cast<uint64_t>(seed);
+    if (cfg.sampling.top_p <= 0) throw std::invalid_argument("--top-p must be above 0 (1 = off)");
+
+    // a tune (music model, no raw prompt) or plain text/ids
+    const bool tune_mode = music && prompt.empty() && prompt_ids.empty();
+    const bool music_flags = !style.empty() || !meter.empty() || !unit.empty() || !key.empty() || !title.empty() ||
+                             o_tempo->count() || !continue_path.empty() || no_constraint || o_ident->count();
+    if (!tune_mode && music_flags)
+      throw std::invalid_argument(music ? "--style/--meter/--unit/--key/--title/--tempo/--continue/--no-constraint "
+                                          "build the prompt of a tune: leave out --prompt/--prompt-ids"
+                                        : cfg.model_path + " has no duet.json: it is not a music model, so --style, "
+                                          "--meter, --unit, --key, --title, --tempo, --continue and --no-constraint "
+                                          "do not apply");
+    if (!tune_mode && (count != 1 || !abc_out.empty()))
+      throw std::invalid_argument("--count and --abc-out are for tunes of a music model (no --prompt/--prompt-ids)");
+
+    // options are checked before any model is loaded or daemon contacted
+    duet::edge::TuneRequest req;
+    std::string origin;
+    if (tune_mode) {
+      req.options = {cfg.style, cfg.meter, cfg.unit, cfg.key};
+      if (!continue_path.empty()) {
+        const auto op = duet::music::read_abc_opening(continue_path);
+        auto canon_meter = [](const std::string& s) { return duet::music::parse_meter(s).text; };
+        auto canon_unit = [](const std::string& s) { return duet::music::parse_unit(s).str(); };
+        auto canon_key = [](const std::string& s) { return duet::music::parse_key(s).text; };
+        auto same = [](const std::string& s) { return s; };
+        try {
+          req.options.style = merge_field("--style", style, op.style, continue_path, +same);
+          if (req.options.style.empty()) req.options.style = cfg.style;
+          req.options.meter = merge_field("--meter", meter, op.meter, continue_path, +canon_meter);
+          // ABC: no L: means the meter's default unit, not the style's
+          std::string file_unit = op.unit;
+          if (file_unit.empty() && !op.meter.empty())
+            file_unit = duet::music::default_unit(duet::music::parse_meter(op.meter)).str();
+          req.options.unit = merge_field("--unit", unit, file_unit, continue_path, +canon_unit);
+          req.options.key = merge_field("--key", key, op.key, continue_path, +canon_key);
+        } catch (const duet::music::AbcFieldError& e) {
+          throw std::invalid_argument(continue_path + ": " + e.what());
+        }
+        req.opening = op.body;
+        req.title = op.title;
+        origin = continue_path;
+      }
+      if (!title.empty()) req.title = title;
+      req.tempo_bpm = cfg.tempo_bpm;
+      req.constrain = cfg.bar_constraint;
+      req.max_identical_bars = static_cast<int>(cfg.max_identical_bars);
+      (void)duet::music::check_music_options(*music, req.options);  // refuse before loading anything
+    }
 
     const auto t_load = std::chrono::steady_clock::now();
     duet::edge::EdgeClient client(cfg, local);
@@ -130,71 +221,124 @@ int main(int argc, char** argv) {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
     const auto& tok = client.tokenizer();
 
-    // the prompt: ids, text, or (music models) a header built from --style/--meter/--key
+    auto opts = client.default_options();
+    if (ignore_eos) opts.stop_ids.clear();
+
+    std::optional<duet::edge::TuneMaker> maker;
     std::vector<int32_t> ids;
     std::string prompt_text;
-    if (!prompt_ids.empty()) {
+    if (tune_mode) {
+      maker.emplace(client, *music, req);
+      for (const auto& w : maker->warnings()) warn(w);
+      prompt_text = maker->prompt_text();
+      ids = tok->encode(prompt_text, true);
+      if (!req.opening.empty())
+        std::fprintf(stderr, "duet-edge: continuing %s (%zu characters of tune body)\n", origin.c_str(), req.opening.size());
+    } else if (!prompt_ids.empty()) {
       ids = parse_ids(prompt_ids);
     } else {
       prompt_text = prompt;
-      if (prompt_text.empty() && music) prompt_text = music->build(style, meter, unit, key);
       if (prompt_text.empty()) throw std::invalid_argument("no prompt: give --prompt TEXT or --prompt-ids 1,2,3");
       if (!tok) throw std::invalid_argument(cfg.model_path + " has no tokenizer.json: give the prompt as --prompt-ids");
       ids = tok->encode(prompt_text, true);
     }
+    if (opts.max_positions > 0 && static_cast<int64_t>(ids.size()) + opts.max_new_tokens > opts.max_positions)
+      warn("the prompt (" + std::to_string(ids.size()) + " tokens) and -n " + std::to_string(opts.max_new_tokens) +
+           " go past the " + std::to_string(opts.max_positions) + " positions the model (or daemon) allows: " +
+           "generation stops at that limit");
 
-    auto opts = client.default_options();
-    if (ignore_eos) opts.stop_ids.clear();
-    std::optional<duet::tokenizer::StreamDecoder> stream;
     const bool streaming = !json && !no_stream && tok;
-    if (streaming) {
-      stream.emplace(*tok, true);
-      std::fputs(prompt_text.c_str(), stdout);
-      std::fflush(stdout);
-    }
-    auto res = client.generate(ids, opts, [&](int32_t id) {
-      if (!streaming) return;
-      std::fputs(stream->push(id).c_str(), stdout);
-      std::fflush(stdout);
-    });
-    std::string text = tok ? tok->decode(res.tokens, true) : "";
-    if (streaming) {
-      std::fputs(stream->flush().c_str(), stdout);
-      std::fputs("\n", stdout);
-    } else if (!json) {
-      std::printf("%s%s\n", prompt_text.c_str(), text.c_str());
-    }
-    if (!abc_out.empty()) {
-      std::ofstream f(abc_out);
-      if (!f) throw std::runtime_error("cannot write " + abc_out);
-      f << "X:1\n" << prompt_text << text << (text.empty() || text.back() != '\n' ? "\n" : "");
-      std::fprintf(stderr, "duet-edge: wrote %s\n", abc_out.c_str());
-    }
+    std::string abc_text;
+    const uint64_t seed0 = cfg.sampling.seed;
+    for (int64_t i = 0; i < count; ++i) {
+      const uint64_t s = seed0 + static_cast<uint64_t>(i);
+      std::optional<duet::tokenizer::StreamDecoder> stream;
+      std::string head;
+      if (tune_mode) head = maker->header(static_cast<int>(i + 1), s);
+      if (streaming) {
+        stream.emplace(*tok, true);
+        std::fputs((i ? "\n" : ""), stdout);
+        std::fputs((head + prompt_text).c_str(), stdout);
+        std::fflush(stdout);
+      }
+      auto on_token = [&](int32_t id) {
+        if (!streaming) return;
+        std::fputs(stream->push(id).c_str(), stdout);
+        std::fflush(stdout);
+      };
+      duet::edge::Tune tune;
+      duet::GenerationResult res;
+      std::string text;
+      if (tune_mode) {
+        tune = maker->make(static_cast<int>(i + 1), s, opts, on_token);
+        res = tune.result;
+        text = tune.text;
+        abc_text += (i ? "\n" : "") + tune.abc();
+      } else {
+        auto o = opts;
+        o.sampling.seed = s;
+        res = client.generate(ids, o, on_token);
+        text = tok ? tok->decode(res.tokens, true) : "";
+      }
+      if (streaming) {
+        std::fputs(stream->flush().c_str(), stdout);
+        std::fputs("\n", stdout);
+      } else if (!json) {
+        std::printf("%s%s%s\n", head.c_str(), prompt_text.c_str(), text.c_str());
+      }
+      if (!tune_mode && res.stop_reason == "max_positions")
+        warn("generation reached the context limit (" + std::to_string(opts.max_positions) + " positions) and stopped");
+      for (const auto& w : tune.warnings) warn(w);
 
-    std::vector<double> decode_ms;
-    for (size_t i = 1; i < res.steps.size(); ++i) decode_ms.push_back(res.steps[i].edge_ms + res.steps[i].backbone_ms);
-    if (json) {
-      nlohmann::json j;
-      j["mode"] = local ? "local" : "split";
-      j["model"] = cfg.model_path;
-      j["prompt_ids"] = ids;
-      j["tokens"] = res.tokens;
-      j["text"] = text;
-      j["stop_reason"] = res.stop_reason;
-      j["load_ms"] = load_ms;
-      j["resumes"] = client.resumes();
-      nlohmann::json steps = nlohmann::json::array();
-      for (const auto& s : res.steps)
-        steps.push_back({{"positions", s.positions}, {"edge_ms", s.edge_ms}, {"round_trip_ms", s.backbone_ms},
-                         {"cloud_ms", s.cloud_ms}});
-      j["steps"] = steps;
-      j["decode_ms_p50"] = percentile(decode_ms, 0.5);
-      j["decode_ms_p99"] = percentile(decode_ms, 0.99);
-      std::cout << j.dump() << "\n";
-    } else {
-      std::fprintf(stderr, "duet-edge: %zu tokens (%s), %s, decode p50 %.2f ms/token\n", res.tokens.size(),
-                   res.stop_reason.c_str(), local ? "local" : ("via " + cfg.server).c_str(),
-                   percentile(decode_ms, 0.5));
+      std::vector<double> decode_ms;
+      for (size_t k = 1; k < res.steps.size(); ++k) decode_ms.push_back(res.steps[k].edge_ms + res.steps[k].backbone_ms);
+      if (json) {
+        nlohmann::json j;
+        j["mode"] = local ? "local" : "split";
+        j["model"] = cfg.model_path;
+        j["seed"] = s;
+        j["prompt_ids"] = ids;
+        j["tokens"] = res.tokens;
+        j["text"] = text;
+        j["stop_reason"] = res.stop_reason;
+        j["load_ms"] = load_ms;
+        j["resumes"] = client.resumes();
+        if (tune_mode) {
+          const auto& mo = maker->options();
+          j["tune"] = {{"index", i + 1},        {"abc", tune.abc()},         {"title", tune.title},
+                       {"style", mo.style},     {"meter", mo.meter.text},    {"unit", mo.unit_text()},
+                       {"key", mo.key.text},    {"prompt", prompt_text},     {"bar_constraint", req.constrain},
+                       {"relaxed_steps", tune.relaxed_steps}, {"warnings", maker->warnings()},
+                       {"tune_warnings", tune.warnings}};
+        }
+        nlohmann::json steps = nlohmann::json::array();
+        for (const auto& st : res.steps)
+          steps.push_back({{"positions", st.positions}, {"edge_ms", st.edge_ms}, {"round_trip_ms", st.backbone_ms},
+                           {"cloud_ms", st.cloud_ms}});
+        j["steps"] = steps;
+        j["decode_ms_p50"] = percentile(decode_ms, 0.5);
+        j["decode_ms_p99"] = percentile(decode_ms, 0.99);
+        std::cout << j.dump() << "\n";
+      } else {
+        std::fprintf(stderr, "duet-edge: %s%zu tokens (%s), seed %llu, %s, decode p50 %.2f ms/token\n",
+                     count > 1 ? ("tune " + std::to_string(i + 1) + ": ").c_str() : "", res.tokens.size(),
+                     res.stop_reason.c_str(), static_cast<unsigned long long>(s),
+                     local ? "local" : ("via " + cfg.server).c_str(), percentile(decode_ms, 0.5));
+      }
+    }
+    if (!abc_out.empty()) {  // whole or nothing: a failed run leaves no half-written file behind
+      const std::string tmp = abc_out + ".part";
+      {
+        std::ofstream f(tmp);
+        if (!f) throw std::runtime_error("cannot write " + abc_out);
+        f << abc_text;
+        if (!f.flush()) throw std::runtime_error("cannot write " + abc_out);
+      }
+      std::filesystem::rename(tmp, abc_out);
+      std::fprintf(stderr, "duet-edge: wrote %s (%lld tune%s, seed%s %llu%s)\n", abc_out.c_str(),
+                   static_cast<long long>(count), count > 1 ? "s" : "", count > 1 ? "s" : "",
+                   static_cast<unsigned long long>(seed0),
+                   count > 1 ? ("-" + std::to_string(seed0 + static_cast<uint64_t>(count) - 1)).c_str() : "");
     }
     return 0;
   } catch (const duet::edge::CloudError& e) {

@@ -31,7 +31,16 @@ the real validation tunes from the corpus, cleaned the same way) it reports:
   * tunes_all_bars_ok: share of tunes with at least one checked bar and every
     checked bar right.
   * ended_with_eos (model sets): share that stopped by themselves within the
-    token limit.
+    token limit (the rest ran to the token budget or the context limit).
+  * identical_run4: share of tunes with 4 or more identical bars in a row (bars
+    compared as written, spaces ignored; every bar, checked or not).
+  * distinct_bar_share: distinct bars / bars over the set (per tune, then pooled).
+  * ends_on_tonic: share of tunes whose last note (ignoring rests) has the pitch
+    letter of the key's tonic (K:), octave and accidentals ignored.
+
+    --set NAME=FILE.jsonl scores any file of rows with prompt, body, meter, unit
+    (+ key, ended_with_eos), e.g. written by scripts/abc/sample_edge.py;
+    --bars FILE.abc prints, per tune of an .abc file, the bars checked and right.
 """
 import argparse
 import json
@@ -317,6 +326,32 @@ def check_bars(meter, unit, body):
     return {"bars": len(bars), "checked": len(checked), "good": good, "unparsed": bc.unparsed}
 
 
+BAR_SPLIT = re.compile(r":*\[\|:*|:*\|\]|:*\|\|:*|:*\|:*|::+")
+
+
+def bar_texts(body):
+    """The bars of a body as written (spaces, line breaks and continuations dropped), empty ones left out."""
+    flat = re.sub(r"[ \t\\\n]", "", body)
+    flat = re.sub(r"\[?\d+(?=[^/\d]|$)", "", flat) if False else flat
+    return [b for b in BAR_SPLIT.split(flat) if b.strip()]
+
+
+def repetition_stats(body):
+    bars = bar_texts(body)
+    run = best = 0
+    prev = None
+    for b in bars:
+        run = run + 1 if b == prev else 1
+        prev = b
+        best = max(best, run)
+    return {"n_bars": len(bars), "distinct": len(set(bars)), "longest_identical_run": best}
+
+
+def last_note_letter(body):
+    notes = re.findall(r"(?<![!\"a-zA-Z])[_^=]*([A-Ga-g])[,']*\d*/*\d*", re.sub(r"\{[^}]*\}|![^!]*!|\"[^\"]*\"", "", body))
+    return notes[-1].upper() if notes else None
+
+
 def midi_note_count(path):
     """Number of note-on events (velocity > 0) in a standard MIDI file."""
     data = open(path, "rb").read()
@@ -386,7 +421,8 @@ def run_abc2midi(path, workdir):
 
 def evaluate_set(name, tunes, workdir, keep_dir=None):
     """tunes: list of dicts with prompt, body, meter, unit (+ ended_with_eos for model sets)."""
-    res = {"n": len(tunes), "abc2midi_clean": 0, "abc2midi_no_error": 0, "bars_checked": 0, "bars_good": 0, "bars_total": 0,
+    res = {"n": len(tunes), "identical_run4": 0, "ends_on_tonic": 0, "bars_written": 0, "bars_distinct": 0,
+           "abc2midi_clean": 0, "abc2midi_no_error": 0, "bars_checked": 0, "bars_good": 0, "bars_total": 0,
            "tunes_with_checked_bars": 0, "tunes_all_bars_ok": 0, "unparsed_tokens": 0,
            "problem_kinds": {}}
     per = []
@@ -413,7 +449,15 @@ def evaluate_set(name, tunes, workdir, keep_dir=None):
         if b["checked"]:
             res["tunes_with_checked_bars"] += 1
             res["tunes_all_bars_ok"] += b["checked"] == b["good"]
-        per.append({"i": i + 1, "abc2midi_clean": ok, "problems": problems[:5], **b})
+        rep = repetition_stats(t["body"])
+        res["identical_run4"] += rep["longest_identical_run"] >= 4
+        res["bars_written"] += rep["n_bars"]
+        res["bars_distinct"] += rep["distinct"]
+        key = t.get("key") or re.search(r"^K:\s*(\S+)", t["prompt"], re.M).group(1)
+        last = last_note_letter(t["body"])
+        on_tonic = last is not None and last == key[0].upper()
+        res["ends_on_tonic"] += on_tonic
+        per.append({"i": i + 1, "abc2midi_clean": ok, "problems": problems[:5], "on_tonic": on_tonic, **rep, **b})
         if keep_dir:
             shutil.copy(path, keep_dir)
     n = max(1, len(tunes))
@@ -424,8 +468,34 @@ def evaluate_set(name, tunes, workdir, keep_dir=None):
     if tunes and "ended_with_eos" in tunes[0]:
         res["ended_with_eos_share"] = sum(bool(t["ended_with_eos"]) for t in tunes) / n
     res["mean_body_chars"] = sum(len(t["body"]) for t in tunes) / n
+    res["identical_run4_share"] = res["identical_run4"] / n
+    res["ends_on_tonic_share"] = res["ends_on_tonic"] / n
+    res["distinct_bar_share"] = res["bars_distinct"] / max(1, res["bars_written"])
+    res["styles"] = len(set(t.get("style") or re.search(r"^S:(.*)$", t["prompt"], re.M).group(1) for t in tunes))
     res["problem_kinds"] = dict(sorted(res["problem_kinds"].items(), key=lambda kv: -kv[1])[:12])
     return res, per
+
+
+def bars_of_file(path):
+    """Per tune of an .abc file: check_bars on its body with its M: and L: (ABC's default L: when absent)."""
+    out = []
+    for tune in re.split(r"\n(?=X:)", open(path).read()):
+        head, body, in_body = {}, [], False
+        for line in tune.split("\n"):
+            if not in_body:
+                m = re.match(r"^([A-Za-z]):\s*(.*?)\s*$", line)
+                if m:
+                    head[m.group(1)] = m.group(2)
+                    in_body = m.group(1) == "K"
+                continue
+            body.append(line)
+        if "K" not in head:
+            continue
+        meter = {"C": "4/4", "C|": "2/2"}.get(head.get("M", "none"), head.get("M", "none"))
+        unit = head.get("L") or ("1/16" if meter != "none" and frac(meter) < Fraction(3, 4) else "1/8")
+        b = check_bars(meter, unit, "\n".join(body))
+        out.append({"X": head.get("X"), "T": head.get("T"), **b, **repetition_stats("\n".join(body))})
+    return out
 
 
 def read_jsonl(path):
@@ -441,7 +511,13 @@ def main():
     ap.add_argument("--corpus-all", action="store_true", help="also score every prepared tune (train too)")
     ap.add_argument("--out", help="JSON report to write")
     ap.add_argument("--keep", help="folder to keep the per-tune .abc files in")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=FILE",
+                    help="score the rows of FILE (jsonl: prompt, body, meter, unit, key, ended_with_eos) as NAME")
+    ap.add_argument("--bars", metavar="FILE.abc", help="print, per tune of FILE.abc, the bars checked and right (JSON)")
     args = ap.parse_args()
+    if args.bars:
+        print(json.dumps(bars_of_file(args.bars)))
+        return
     if not shutil.which("abc2midi"):
         sys.exit("abc2midi not found: apt-get install -y abcmidi")
     report = {"abc2midi": subprocess.run(["abc2midi", "-ver"], capture_output=True, text=True).stdout.strip()}
@@ -458,6 +534,9 @@ def main():
             tunes = sorted([r for r in rows if r["model"] == name], key=lambda r: r["i"])
             if tunes:
                 sets.append((name, tunes))
+    for spec in args.set:
+        name, _, path = spec.partition("=")
+        sets.append((name, read_jsonl(path)))
     if args.data:
         sets.append(("corpus_validation", read_jsonl(os.path.join(args.data, "validation.jsonl"))))
         if args.corpus_all:
@@ -480,6 +559,9 @@ def main():
                       100 * res["tunes_all_bars_ok_share"],
                       ("  ended </s> %.0f%%" % (100 * res["ended_with_eos_share"])
                        if "ended_with_eos_share" in res else "")))
+            print("%-18s %d styles  4+ identical bars in a row %5.1f%%  distinct bars %5.1f%%  ends on the tonic %5.1f%%" % (
+                "", res["styles"], 100 * res["identical_run4_share"], 100 * res["distinct_bar_share"],
+                100 * res["ends_on_tonic_share"]))
             for k, v in list(res["problem_kinds"].items())[:6]:
                 print("    %4d  %s" % (v, k))
     if args.out:

@@ -44,3 +44,53 @@ TEST_CASE("edge config: paths relative to the file, unknown keys and wrong types
   CHECK_THROWS_WITH_AS(EdgeConfig::from_toml_file(dir + "/bad2.toml"),
                        doctest::Contains("generate.max_new_tokens"), std::invalid_argument);
 }
+
+#include <cmath>
+#include <limits>
+
+#include "common/sampler.hpp"
+#include "edge/client/music_generation.hpp"
+#include "edge/music/bar_constraint.hpp"
+
+TEST_CASE("sampling after a mask is exact: forbidden tokens never drawn, the rest in renormalised proportion") {
+  // toy distribution over 5 tokens; the processor forbids 1 and 3
+  const std::vector<float> z = {1.0f, 2.0f, 0.5f, 1.5f, -0.5f};
+  duet::music::BarConstraintOptions bo;
+  std::vector<std::string> texts = {"A", "x", "B", "K", "c"};  // x and K are not what the constraint writes
+  auto constraint = std::make_shared<duet::music::BarConstraint>(bo, texts, std::vector<int32_t>{});
+  auto proc = duet::edge::bar_constraint_processor(constraint, 0);
+  auto logits = torch::tensor(z);
+  proc(logits, {});
+  REQUIRE(std::isinf(logits[1].item<float>()));
+  REQUIRE(std::isinf(logits[3].item<float>()));
+  REQUIRE(logits[0].item<float>() == doctest::Approx(1.0));
+
+  double zsum = 0;
+  for (int i : {0, 2, 4}) zsum += std::exp(z[i]);
+  duet::SamplingOptions so;
+  so.temperature = 1.0;
+  so.seed = 42;
+  duet::Sampler sampler(so);
+  const int n = 40000;
+  std::vector<int> counts(5, 0);
+  for (int i = 0; i < n; ++i) ++counts[sampler.next(logits, {})];
+  REQUIRE(counts[1] == 0);
+  REQUIRE(counts[3] == 0);
+  for (int i : {0, 2, 4}) {
+    const double p = std::exp(z[i]) / zsum;
+    const double sigma = std::sqrt(n * p * (1 - p));
+    CAPTURE(i);
+    REQUIRE(std::abs(counts[i] - n * p) < 4.5 * sigma);  // within 4.5 standard deviations
+  }
+  // top-k larger than what is left, and top-p: still never a forbidden token
+  so.top_k = 4;
+  so.top_p = 0.99;
+  duet::Sampler s2(so);
+  for (int i = 0; i < 2000; ++i) {
+    const int t = s2.next(logits, {});
+    REQUIRE(t != 1);
+    REQUIRE(t != 3);
+  }
+  auto all = torch::full({3}, -std::numeric_limits<float>::infinity());
+  REQUIRE_THROWS_AS(duet::Sampler(so).next(all, {}), std::invalid_argument);
+}

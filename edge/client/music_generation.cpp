@@ -1,0 +1,111 @@
+#include "edge/client/music_generation.hpp"
+
+#include <torch/torch.h>
+
+#include <cctype>
+#include <limits>
+
+namespace duet::edge {
+
+namespace {
+
+std::string key_words(const music::Key& k) {
+  static const std::map<std::string, std::string> names = {{"", ""},           {"m", " minor"},     {"dor", " dorian"},
+                                                           {"phr", " phrygian"}, {"lyd", " lydian"}, {"mix", " mixolydian"},
+                                                           {"loc", " locrian"}};
+  std::string t(1, k.tonic);
+  if (k.accidental) t += k.accidental == '#' ? " sharp" : " flat";
+  auto it = names.find(k.mode);
+  return t + (it == names.end() ? "" : it->second);
+}
+
+}  // namespace
+
+std::string Tune::abc() const {
+  std::string s = header + prompt + text;
+  if (s.empty() || s.back() != '\n') s += "\n";
+  return s;
+}
+
+LogitsProcessor bar_constraint_processor(std::shared_ptr<music::BarConstraint> constraint, size_t prompt_len) {
+  auto seen = std::make_shared<size_t>(prompt_len);
+  return [constraint, seen](torch::Tensor& logits, const std::vector<int32_t>& history) {
+    for (; *seen < history.size(); ++*seen) constraint->advance(history[*seen]);
+    const auto ok = constraint->allowed();
+    std::vector<uint8_t> forbid(static_cast<size_t>(logits.size(0)), 1);
+    for (size_t i = 0; i < forbid.size() && i < ok.size(); ++i) forbid[i] = !ok[i];
+    auto mask = torch::from_blob(forbid.data(), {static_cast<int64_t>(forbid.size())}, torch::kUInt8)
+                    .to(torch::kBool)
+                    .to(logits.device());
+    logits.masked_fill_(mask, -std::numeric_limits<float>::infinity());
+  };
+}
+
+TuneMaker::TuneMaker(EdgeClient& client, const music::MusicModelSpec& spec, const TuneRequest& req)
+    : client_(client), spec_(spec), req_(req), opts_(music::check_music_options(spec, req.options)) {
+  if (req_.title.find_first_of("\r\n") != std::string::npos || req_.title.size() > 200)
+    throw std::invalid_argument("the title must be one line of at most 200 characters");
+  if (req_.tempo_bpm < 0 || req_.tempo_bpm > 400)
+    throw std::invalid_argument("tempo " + std::to_string(req_.tempo_bpm) + ": give 1 to 400 beats per minute");
+  if (req_.max_identical_bars < 0) throw std::invalid_argument("max identical bars must be >= 0 (0 turns the guard off)");
+  if (!client.tokenizer()) throw std::invalid_argument("this model has no tokenizer.json: it cannot write tunes as text");
+  prompt_ = opts_.prompt + req_.opening;
+  const auto& tok = *client.tokenizer();
+  const int64_t vocab = client.checkpoint().config().vocab_size;
+  token_texts_.resize(static_cast<size_t>(vocab));
+  for (int32_t id = 0; id < vocab && id < tok.vocab_size(); ++id)
+    if (!tok.is_special(id)) token_texts_[id] = tok.decode({id}, true);
+}
+
+std::string TuneMaker::header(int index, uint64_t seed) const {
+  std::string title = req_.title;
+  if (title.empty()) {
+    std::string r = opts_.rhythm().empty() ? "tune" : opts_.rhythm();
+    r[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(r[0])));
+    title = r + " in " + key_words(opts_.key) + " (duet seed " + std::to_string(seed) + ")";
+  }
+  std::string h = "X:" + std::to_string(index) + "\nT:" + title + "\n";
+  const std::string q = music::tempo_field(spec_, opts_, req_.tempo_bpm);
+  if (!q.empty()) h += q + "\n";
+  h += "% duet-edge: seed " + std::to_string(seed) + ", bar constraint " + (req_.constrain ? "on" : "off") + "\n";
+  return h;
+}
+
+Tune TuneMaker::make(int index, uint64_t seed, GenerationOptions g, const TokenCallback& on_token) {
+  Tune t;
+  t.index = index;
+  t.seed = seed;
+  t.header = header(index, seed);
+  t.title = t.header.substr(t.header.find("T:") + 2, t.header.find('\n', t.header.find("T:")) - t.header.find("T:") - 2);
+  t.prompt = prompt_;
+  const auto& tok = *client_.tokenizer();
+  const auto ids = tok.encode(prompt_, true);
+  g.sampling.seed = seed;
+  std::shared_ptr<music::BarConstraint> c;
+  if (req_.constrain) {
+    music::BarConstraintOptions bo;
+    bo.bar = opts_.meter.bar();
+    bo.unit = opts_.unit;
+    bo.compound = opts_.meter.compound();
+    bo.max_identical_bars = req_.max_identical_bars;
+    c = std::make_shared<music::BarConstraint>(bo, token_texts_, g.stop_ids);
+    c->observe(req_.opening);
+    g.logits_processor = bar_constraint_processor(c, ids.size());
+  }
+  t.result = client_.generate(ids, g, on_token);
+  t.text = tok.decode(t.result.tokens, true);
+  if (c) t.relaxed_steps = c->relaxed_steps();
+  const std::string which = "tune " + std::to_string(index) + " ('" + t.title + "')";
+  if (t.result.stop_reason == "max_positions")
+    t.warnings.push_back(which + " reached the model's context limit (" + std::to_string(g.max_positions) +
+                         " positions, prompt included) before it ended: it stops mid-tune");
+  else if (t.result.stop_reason == "max_new_tokens")
+    t.warnings.push_back(which + " used the whole token budget (" + std::to_string(g.max_new_tokens) +
+                         " tokens) before it ended: it stops mid-tune; raise -n");
+  if (t.relaxed_steps > 0)
+    t.warnings.push_back(which + ": the bar constraint found no allowed token " + std::to_string(t.relaxed_steps) +
+                         " time(s) (the opening broke its rules) and sampled unconstrained there");
+  return t;
+}
+
+}  // namespace duet::edge

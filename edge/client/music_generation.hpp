@@ -1,0 +1,66 @@
+#pragma once
+// Tunes from a music model (a model folder with duet.json) through an EdgeClient: options checked
+// (edge/music/music_options.hpp), an ABC header with title and tempo, the bar constraint as the
+// generation's logits processor (on unless asked otherwise), and the warnings a musician should see.
+// The CLI uses it; so can any other front end (the HTTP API).
+//
+//   duet::edge::TuneRequest req;               // empty options: the model's defaults
+//   req.options.style = "oneills-jig";
+//   duet::edge::TuneMaker maker(client, *spec, req);   // throws on invalid options
+//   auto tune = maker.make(1, /*seed=*/7, client.default_options());
+//   std::cout << tune.abc();
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edge/client/edge_client.hpp"
+#include "edge/music/bar_constraint.hpp"
+#include "edge/music/music_options.hpp"
+
+namespace duet::edge {
+
+struct TuneRequest {
+  music::MusicRequest options;  // style, meter, unit, key ("" = defaults)
+  std::string title;            // T: ("" = made from the style and key)
+  int64_t tempo_bpm = 0;        // Q: beats per minute (0 = the model's tempo for the rhythm)
+  std::string opening;          // a body to continue (--continue); "" = start a new tune
+  bool constrain = true;        // the bar constraint (bar-true sampling, repetition guard)
+  int max_identical_bars = 3;   // the repetition guard (0 = off)
+};
+
+struct Tune {
+  int index = 1;           // X:
+  uint64_t seed = 0;
+  std::string header;      // X:, T:, Q: and a comment with the seed
+  std::string prompt;      // the model's prompt: S:, M:, L:, K: (+ the opening)
+  std::string text;        // what the model wrote
+  std::string title;
+  GenerationResult result;
+  int64_t relaxed_steps = 0;          // steps where the constraint had to lift its mask
+  std::vector<std::string> warnings;  // this tune's (the token budget or context ended it, ...)
+  std::string abc() const;            // header + prompt + text, ending with a newline
+};
+
+class TuneMaker {
+ public:
+  TuneMaker(EdgeClient& client, const music::MusicModelSpec& spec, const TuneRequest& req);
+  const music::CheckedMusicOptions& options() const { return opts_; }
+  const std::vector<std::string>& warnings() const { return opts_.warnings; }  // about the options
+  const std::string& prompt_text() const { return prompt_; }
+  // One tune (X:index) with this seed; base supplies the budget, sampling and stop ids.
+  Tune make(int index, uint64_t seed, GenerationOptions base, const TokenCallback& on_token = nullptr);
+  std::string header(int index, uint64_t seed) const;
+
+ private:
+  EdgeClient& client_;
+  const music::MusicModelSpec& spec_;
+  TuneRequest req_;
+  music::CheckedMusicOptions opts_;
+  std::string prompt_;
+  std::vector<std::string> token_texts_;
+};
+
+// The constraint as a generation hook: it follows the tokens after prompt_len and masks the rest.
+LogitsProcessor bar_constraint_processor(std::shared_ptr<music::BarConstraint> constraint, size_t prompt_len);
+
+}  // namespace duet::edge

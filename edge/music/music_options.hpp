@@ -1,0 +1,67 @@
+#pragma once
+// A music model's duet.json and the check every request for a tune goes through, wherever its
+// options come from (command line, config file, the HTTP API): style, meter, unit and key are
+// parsed as ABC defines them and refused with a sentence when invalid; missing ones take the
+// style's defaults from the training corpus; a meter/unit combination the style was never trained
+// on gives a warning (not an error: the bar constraint still keeps its bars right).
+//
+//   auto spec = duet::music::MusicModelSpec::from_model_dir("models/abc-folk");
+//   auto tune = duet::music::check_music_options(*spec, {"oneills-jig", "", "", "D"});
+//   // tune.prompt == "S:oneills-jig\nM:6/8\nL:1/8\nK:D\n", tune.warnings empty
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "edge/music/abc_fields.hpp"
+
+namespace duet::music {
+
+struct StyleStats {
+  std::string meter, unit, key;       // the style's most frequent (unit: most frequent with that meter)
+  int64_t tunes = 0;                  // training tunes of this style
+  std::map<std::string, int64_t> combos;  // "6/8 1/8" -> training tunes
+};
+
+struct MusicModelSpec {
+  std::string prompt_template;  // e.g. "S:{style}\nM:{meter}\nL:{unit}\nK:{key}\n"
+  std::vector<std::string> styles, meters, units, keys;
+  std::map<std::string, std::string> defaults;  // style, meter, unit, key
+  std::map<std::string, StyleStats> style_stats;
+  std::map<std::string, double> sampling;       // temperature, top_k, top_p
+  std::map<std::string, int64_t> tempos;        // rhythm -> beats per minute
+  int64_t tempo_default = 0;
+  int64_t max_new_tokens = 0;
+
+  // <model>/duet.json, or nullopt when the model has none. Throws naming the file when malformed.
+  static std::optional<MusicModelSpec> from_model_dir(const std::string& dir);
+  // Fills the template (check_music_options first); an unknown style lists the known ones.
+  std::string build(const std::string& style, const std::string& meter, const std::string& unit,
+                    const std::string& key) const;
+};
+
+// What a caller asks for; empty fields take the defaults.
+struct MusicRequest {
+  std::string style, meter, unit, key;
+};
+
+struct CheckedMusicOptions {
+  std::string style;  // known to the model
+  Meter meter;
+  Rational unit;
+  Key key;
+  std::string prompt;                 // the template filled with the canonical texts
+  std::vector<std::string> warnings;  // sentences for the user; empty when the model knows the combination
+  std::string unit_text() const { return music::unit_text(unit); }
+  std::string rhythm() const;         // "jig" for "oneills-jig", "" for "oneills"
+};
+
+// Throws AbcFieldError (std::invalid_argument) with a sentence for an unknown style or a meter,
+// unit or key ABC does not define.
+CheckedMusicOptions check_music_options(const MusicModelSpec& spec, const MusicRequest& req);
+
+// "Q:3/8=110": the model's tempo for the style's rhythm (or bpm when > 0), on the meter's beat.
+std::string tempo_field(const MusicModelSpec& spec, const CheckedMusicOptions& o, int64_t bpm = 0);
+
+}  // namespace duet::music
