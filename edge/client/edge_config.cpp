@@ -20,7 +20,8 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
   const std::map<std::string, std::set<std::string>> known = {
       {"model", {"path", "device", "dtype"}},
       {"cloud", {"server", "server_key", "client_key", "insecure", "wire_dtype", "timeout_ms"}},
-      {"generate", {"max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "seed"}}};
+      {"generate", {"max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "seed"}},
+      {"serve", {"listen", "api_key", "web_dir", "max_active"}}};
   for (auto&& [k, v] : root) {
     const std::string sec(k.str());
     if (!known.count(sec)) fail(sec, "is not a known section");
@@ -79,6 +80,11 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
     c.sampling.seed = static_cast<uint64_t>(seed);
   }
   c.sampling_set = s;
+  str("serve", "listen", c.listen, false);
+  str("serve", "api_key", c.api_key, false);
+  str("serve", "web_dir", c.web_dir, true);
+  integer("serve", "max_active", c.max_active);
+  if (root["serve"]["max_active"] && c.max_active < 1) fail("serve.max_active", "must be at least 1");
   return c;
 }
 

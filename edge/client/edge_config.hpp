@@ -23,6 +23,11 @@ struct EdgeConfig {
   int64_t max_new_tokens = 256;
   SamplingOptions sampling;
   bool sampling_set = false;  // the file or flags chose sampling (else the model's duet.json may)
+  // [serve] (duet-edge serve)
+  std::string listen = "127.0.0.1:8080";  // HOST:PORT; loopback keeps it off the network
+  std::string api_key;                    // empty: no key asked (fine on loopback)
+  std::string web_dir;                    // the music page (web/); empty: the source tree's
+  int64_t max_active = 4;                 // requests generating at once
 
   // Relative paths in the file are taken from the file's folder. Unknown keys are errors.
   static EdgeConfig from_toml_file(const std::string& path);

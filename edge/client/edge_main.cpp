@@ -12,6 +12,9 @@
 
 #include "edge/client/edge_client.hpp"
 #include "edge/client/music_prompt.hpp"
+#ifdef DUET_HAVE_SERVE
+#include "edge/server/serve.hpp"
+#endif
 
 namespace {
 
@@ -44,6 +47,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   auto* gen = app.add_subcommand("generate", "generate from a prompt");
   auto* styles = app.add_subcommand("styles", "list the styles, meters and keys a music model knows");
+  auto* serve = app.add_subcommand("serve", "serve an OpenAI-compatible API (and, for music models, the music page) "
+                                            "over HTTP, each request its own cloud session");
 
   std::string config_path, model, server, server_key, client_key, device, dtype, wire, prompt, prompt_ids;
   std::string style, meter, unit, key, abc_out;
@@ -51,19 +56,29 @@ int main(int argc, char** argv) {
   int64_t max_new = -1, top_k = -1, timeout_ms = -1;
   double temperature = -1, top_p = -1, rep = -1;
   int64_t seed = -1;
-  for (auto* sc : {gen, styles}) {
+  for (auto* sc : {gen, styles, serve}) {
     sc->add_option("-c,--config", config_path, "TOML config (see configs/edge.toml)")->check(CLI::ExistingFile);
     sc->add_option("--model", model, "model folder (only embedding, norm, head and tokenizer are read)");
   }
-  gen->add_option("--server", server, "daemon endpoint, e.g. tcp://127.0.0.1:7700");
-  gen->add_option("--server-key", server_key, "the daemon's public NAME.key to pin");
-  gen->add_option("--client-key", client_key, "this client's NAME.key_secret");
-  gen->add_flag("--insecure", insecure, "talk plain TCP (the daemon must run --insecure too)");
-  gen->add_flag("--local", local, "run the blocks in this process: the monolithic reference");
-  gen->add_option("--device", device, "edge device: cpu, cuda, cuda:N");
-  gen->add_option("--dtype", dtype, "edge compute dtype: fp32, fp16, bf16");
-  gen->add_option("--wire-dtype", wire, "activation dtype on the wire: fp32, fp16, bf16");
-  gen->add_option("--timeout-ms", timeout_ms, "give up on the daemon after this long");
+  std::string listen, api_key, web_dir;
+  int64_t max_active = -1;
+  for (auto* sc : {gen, serve}) {
+    sc->add_option("--server", server, "daemon endpoint, e.g. tcp://127.0.0.1:7700");
+    sc->add_option("--server-key", server_key, "the daemon's public NAME.key to pin");
+    sc->add_option("--client-key", client_key, "this client's NAME.key_secret");
+    sc->add_flag("--insecure", insecure, "talk plain TCP (the daemon must run --insecure too)");
+    sc->add_flag("--local", local, "run the blocks in this process: the monolithic reference");
+    sc->add_option("--device", device, "edge device: cpu, cuda, cuda:N");
+    sc->add_option("--dtype", dtype, "edge compute dtype: fp32, fp16, bf16");
+    sc->add_option("--wire-dtype", wire, "activation dtype on the wire: fp32, fp16, bf16");
+    sc->add_option("--timeout-ms", timeout_ms, "give up on the daemon after this long");
+    sc->add_option("-n,--max-new-tokens", max_new, "token budget");
+    sc->add_option("--temperature", temperature, "0 = greedy");
+    sc->add_option("--top-k", top_k, "keep the k most likely tokens (0 = off)");
+    sc->add_option("--top-p", top_p, "keep the smallest set of tokens with this much probability (1 = off)");
+    sc->add_option("--repetition-penalty", rep, "1 = off");
+    sc->add_option("--seed", seed, "seed for sampling");
+  }
   gen->add_option("-p,--prompt", prompt, "prompt text (needs the model's tokenizer.json)");
   gen->add_option("--prompt-ids", prompt_ids, "prompt as comma-separated token ids");
   gen->add_option("--style", style, "music models: style of the tune (see `duet-edge styles`)");
@@ -71,12 +86,10 @@ int main(int argc, char** argv) {
   gen->add_option("--unit", unit, "music models: unit note length, e.g. 1/8");
   gen->add_option("--key", key, "music models: key, e.g. D, Ador, Em");
   gen->add_option("--abc-out", abc_out, "music models: write the tune (with an X: line) to this .abc file");
-  gen->add_option("-n,--max-new-tokens", max_new, "token budget");
-  gen->add_option("--temperature", temperature, "0 = greedy");
-  gen->add_option("--top-k", top_k, "keep the k most likely tokens (0 = off)");
-  gen->add_option("--top-p", top_p, "keep the smallest set of tokens with this much probability (1 = off)");
-  gen->add_option("--repetition-penalty", rep, "1 = off");
-  gen->add_option("--seed", seed, "seed for sampling");
+  serve->add_option("--listen", listen, "HOST:PORT to serve on (default 127.0.0.1:8080; port 0: any free one)");
+  serve->add_option("--api-key", api_key, "require 'Authorization: Bearer KEY' (set it when listening beyond loopback)");
+  serve->add_option("--web-dir", web_dir, "folder of the music page (web/, with node_modules from npm ci)");
+  serve->add_option("--max-active", max_active, "requests generating at once (each its own cloud session)");
   gen->add_flag("--json", json, "print one JSON record (ids, text, per-step timings) instead of streaming");
   gen->add_flag("--no-stream", no_stream, "print the text once at the end");
   gen->add_flag("--ignore-eos", ignore_eos, "run to the token budget even past EOS (benchmarks)");
@@ -123,6 +136,18 @@ int main(int argc, char** argv) {
     if (top_p >= 0) cfg.sampling.top_p = top_p;
     if (rep >= 0) cfg.sampling.repetition_penalty = rep;
     if (seed >= 0) cfg.sampling.seed = static_cast<uint64_t>(seed);
+
+    if (serve->parsed()) {
+      if (!listen.empty()) cfg.listen = listen;
+      if (!api_key.empty()) cfg.api_key = api_key;
+      if (!web_dir.empty()) cfg.web_dir = web_dir;
+      if (max_active >= 0) cfg.max_active = max_active;
+#ifdef DUET_HAVE_SERVE
+      return duet::edge::server::run_serve(cfg, local);
+#else
+      throw std::invalid_argument("this duet-edge was built without cpp-httplib (libcpp-httplib-dev): no serve");
+#endif
+    }
 
     const auto t_load = std::chrono::steady_clock::now();
     duet::edge::EdgeClient client(cfg, local);
