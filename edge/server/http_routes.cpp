@@ -96,6 +96,13 @@ ApiServer::ApiServer(ServeContext& ctx) : impl_(std::make_unique<Impl>(ctx)) {
   // threads: the generating requests, the ones waiting for a slot, and the page's small files
   const size_t threads = ctx.opts.max_active * 2 + 4;
   http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which lets a second server bind the
+  // same port silently and take half the connections
+  http.set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  http.set_tcp_nodelay(true);  // one small event per token
   http.set_keep_alive_max_count(100);
   http.set_read_timeout(60, 0);
   http.set_write_timeout(30, 0);

@@ -27,14 +27,16 @@ class Cdp:
         r_chrome, w_ours = os.pipe()  # chromium reads on its fd 3
 
         def fds():
-            os.dup2(r_chrome, 3)
-            os.dup2(w_chrome, 4)
+            # through fresh numbers first: the pipe's own fds may be 3 or 4
+            a, b = os.dup(r_chrome), os.dup(w_chrome)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
 
         args = [chrome, "--headless=new", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu",
                 "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--mute-audio",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 f"--user-data-dir={profile}", "--window-size=1200,1000", "about:blank"]
-        self.proc = subprocess.Popen(args, preexec_fn=fds, pass_fds=(r_chrome, w_chrome),
+        self.proc = subprocess.Popen(args, preexec_fn=fds, pass_fds=(3, 4),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         os.close(r_chrome)
         os.close(w_chrome)
