@@ -11,7 +11,7 @@ pkgs=(
   doctest-dev
   abcm2ps abcmidi
   libcpp-httplib-dev   # duet-edge serve
-  chromium             # the music page's browser test
+  chromium curl python3   # duet-edge serve's tests: the page in a browser, SSE by curl, a stdlib client
 )
 # the music page's abcjs comes from the npm registry (web/package-lock.json); Debian's npm when
 # no Node.js is there yet
