@@ -65,11 +65,29 @@ GenerationOptions EdgeClient::default_options() const {
 
 GenerationResult EdgeClient::generate(const std::vector<int32_t>& prompt, const GenerationOptions& opts,
                                       const TokenCallback& on_token) {
+  return generate_on(*backbone_, prompt, opts, on_token);
+}
+
+GenerationResult EdgeClient::generate_on(Backbone& backbone, const std::vector<int32_t>& prompt,
+                                         const GenerationOptions& opts, const TokenCallback& on_token) const {
   for (int32_t id : prompt)
     if (id < 0 || id >= ckpt_->config().vocab_size)
       throw std::invalid_argument("prompt token id " + std::to_string(id) + " is outside the vocabulary (0-" +
                                   std::to_string(ckpt_->config().vocab_size - 1) + ")");
-  return duet::generate(pieces_, *backbone_, prompt, opts, device_, on_token);
+  if (!on_token) return duet::generate(pieces_, backbone, prompt, opts, device_);
+  // the loop's own result is lost when the callback stops it: keep the tokens here too
+  std::vector<int32_t> seen;
+  try {
+    return duet::generate(pieces_, backbone, prompt, opts, device_, [&](int32_t id) {
+      seen.push_back(id);
+      on_token(id);
+    });
+  } catch (const StopGeneration& stop) {
+    GenerationResult r;
+    r.tokens = std::move(seen);
+    r.stop_reason = stop.reason;
+    return r;
+  }
 }
 
 }  // namespace duet::edge

@@ -22,6 +22,14 @@ namespace duet::edge {
 
 class RemoteBackbone;
 
+// Thrown from an on_token callback to end a generation early (the reader went away, a stop
+// string was found): generate() and generate_on() then return the tokens generated so far (the
+// one just passed to the callback included) with stop_reason = reason. The backbone's session
+// stays as it was; a RemoteBackbone closes it when destroyed.
+struct StopGeneration {
+  std::string reason;
+};
+
 // The [cloud] part of a config as connection options; throws when CURVE is on without keys.
 ConnectionOptions connection_options(const EdgeConfig& cfg);
 
@@ -33,6 +41,13 @@ class EdgeClient {
   GenerationResult generate(const std::vector<int32_t>& prompt, const GenerationOptions& opts,
                             const TokenCallback& on_token = nullptr);
   GenerationOptions default_options() const;  // budget, sampling and EOS ids from the config/model
+
+  // One generation on a backbone the caller owns (e.g. a RemoteBackbone: its own cloud
+  // session): the edge pieces and the tokenizer are loaded once and only read here,
+  // so several threads may run this at once, each with its own backbone.
+  GenerationResult generate_on(Backbone& backbone, const std::vector<int32_t>& prompt, const GenerationOptions& opts,
+                               const TokenCallback& on_token = nullptr) const;
+  const EdgeConfig& config() const { return cfg_; }
 
   const Checkpoint& checkpoint() const { return *ckpt_; }
   const std::optional<duet::tokenizer::Tokenizer>& tokenizer() const { return tokenizer_; }

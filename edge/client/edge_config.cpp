@@ -21,7 +21,9 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
       {"model", {"path", "device", "dtype"}},
       {"cloud", {"server", "server_key", "client_key", "insecure", "wire_dtype", "timeout_ms"}},
       {"generate", {"max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "seed"}},
-      {"music", {"style", "meter", "unit", "key", "bar_constraint", "max_identical_bars", "tempo"}}};
+      {"music", {"style", "meter", "unit", "key", "bar_constraint", "max_identical_bars", "tempo"}},
+
+      {"serve", {"listen", "api_key", "web_dir", "max_active"}}};
   for (auto&& [k, v] : root) {
     const std::string sec(k.str());
     if (!known.count(sec)) fail(sec, "is not a known section");
@@ -92,6 +94,11 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
   }
   integer("music", "max_identical_bars", c.max_identical_bars);
   integer("music", "tempo", c.tempo_bpm);
+  str("serve", "listen", c.listen, false);
+  str("serve", "api_key", c.api_key, false);
+  str("serve", "web_dir", c.web_dir, true);
+  integer("serve", "max_active", c.max_active);
+  if (root["serve"]["max_active"] && c.max_active < 1) fail("serve.max_active", "must be at least 1");
   return c;
 }
 

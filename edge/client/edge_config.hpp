@@ -29,6 +29,11 @@ struct EdgeConfig {
   bool bar_constraint = true;           // bar-true sampling and the repetition guard
   int64_t max_identical_bars = 3;       // the guard: most identical full bars in a row (0 = off)
   int64_t tempo_bpm = 0;                // Q: (0 = the model's tempo for the rhythm)
+  // [serve] (duet-edge serve)
+  std::string listen = "127.0.0.1:8080";  // HOST:PORT; loopback keeps it off the network
+  std::string api_key;                    // empty: no key asked (fine on loopback)
+  std::string web_dir;                    // the music page (web/); empty: the source tree's
+  int64_t max_active = 4;                 // requests generating at once
 
   // Relative paths in the file are taken from the file's folder. Unknown keys are errors.
   static EdgeConfig from_toml_file(const std::string& path);

@@ -14,6 +14,9 @@
 #include "edge/client/edge_client.hpp"
 #include "edge/client/music_generation.hpp"
 #include "edge/music/abc_file.hpp"
+#ifdef DUET_HAVE_SERVE
+#include "edge/server/serve.hpp"
+#endif
 
 namespace {
 
@@ -58,13 +61,15 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   auto* gen = app.add_subcommand("generate", "generate from a prompt");
   auto* styles = app.add_subcommand("styles", "list the styles, meters and keys a music model knows");
+  auto* serve = app.add_subcommand("serve", "serve an OpenAI-compatible API (and, for music models, the music page) "
+                                            "over HTTP, each request its own cloud session");
 
   std::string config_path, model, server, server_key, client_key, device, dtype, wire, prompt, prompt_ids;
   std::string style, meter, unit, key, abc_out, continue_path, title;
   bool local = false, json = false, insecure = false, no_stream = false, ignore_eos = false, no_constraint = false;
   int64_t max_new = 0, top_k = 0, timeout_ms = 0, seed = 0, tempo = 0, max_identical = 0, count = 1;
   double temperature = 0, top_p = 0, rep = 0;
-  for (auto* sc : {gen, styles}) {
+  for (auto* sc : {gen, styles, serve}) {
     sc->add_option("-c,--config", config_path, "TOML config (see configs/edge.toml)")->check(CLI::ExistingFile);
     sc->add_option("--model", model, "model folder (only embedding, norm, head and tokenizer are read)");
   }
@@ -78,6 +83,23 @@ int main(int argc, char** argv) {
   gen->add_option("--wire-dtype", wire, "activation dtype on the wire: fp32, fp16, bf16");
   auto* o_timeout = gen->add_option("--timeout-ms", timeout_ms, "give up on the daemon after this long")
                         ->check(CLI::PositiveNumber);
+  std::string listen, api_key, web_dir;
+  int64_t max_active = 0;
+  serve->add_option("--server", server, "daemon endpoint, e.g. tcp://127.0.0.1:7700");
+  serve->add_option("--server-key", server_key, "the daemon's public NAME.key to pin");
+  serve->add_option("--client-key", client_key, "this client's NAME.key_secret");
+  serve->add_flag("--insecure", insecure, "talk plain TCP (the daemon must run --insecure too)");
+  serve->add_flag("--local", local, "run the blocks in this process: the monolithic reference");
+  serve->add_option("--device", device, "edge device: cpu, cuda, cuda:N");
+  serve->add_option("--dtype", dtype, "edge compute dtype: fp32, fp16, bf16");
+  serve->add_option("--wire-dtype", wire, "activation dtype on the wire: fp32, fp16, bf16");
+  auto* o_serve_timeout = serve->add_option("--timeout-ms", timeout_ms, "give up on the daemon after this long")
+                              ->check(CLI::PositiveNumber);
+  serve->add_option("--listen", listen, "HOST:PORT to serve on (default 127.0.0.1:8080; port 0: any free one)");
+  serve->add_option("--api-key", api_key, "require 'Authorization: Bearer KEY' (set it when listening beyond loopback)");
+  serve->add_option("--web-dir", web_dir, "folder of the music page (web/, with node_modules from npm ci)");
+  auto* o_active = serve->add_option("--max-active", max_active, "requests generating at once (each its own cloud session)")
+                       ->check(CLI::PositiveNumber);
   gen->add_option("-p,--prompt", prompt, "prompt text (needs the model's tokenizer.json)");
   gen->add_option("--prompt-ids", prompt_ids, "prompt as comma-separated token ids");
   gen->add_option("--style", style, "music models: style of the tune (see `duet-edge styles`)");
@@ -142,7 +164,19 @@ int main(int argc, char** argv) {
     if (!device.empty()) cfg.device = device;
     if (!dtype.empty()) cfg.dtype = dtype;
     if (!wire.empty()) cfg.wire_dtype = wire;
-    if (o_timeout->count()) cfg.timeout_ms = timeout_ms;
+    if (o_timeout->count() || o_serve_timeout->count()) cfg.timeout_ms = timeout_ms;
+    if (serve->parsed()) {
+      // sampling comes with each request (the API's fields), the config's [generate] as defaults
+      if (!listen.empty()) cfg.listen = listen;
+      if (!api_key.empty()) cfg.api_key = api_key;
+      if (!web_dir.empty()) cfg.web_dir = web_dir;
+      if (o_active->count()) cfg.max_active = max_active;
+#ifdef DUET_HAVE_SERVE
+      return duet::edge::server::run_serve(cfg, local);
+#else
+      throw std::invalid_argument("this duet-edge was built without cpp-httplib (libcpp-httplib-dev): no serve");
+#endif
+    }
     if (o_max->count()) cfg.max_new_tokens = max_new, cfg.max_new_tokens_set = true;
     if (!style.empty()) cfg.style = style;
     if (!meter.empty()) cfg.meter = meter;

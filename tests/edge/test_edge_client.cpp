@@ -32,6 +32,18 @@ TEST_CASE("edge config: paths relative to the file, unknown keys and wrong types
   CHECK(c.sampling.temperature == doctest::Approx(0.5));
   CHECK(c.sampling.seed == 3);
   CHECK(c.sampling_set);
+  CHECK(c.listen == "127.0.0.1:8080");  // [serve] defaults: loopback, no key
+  CHECK(c.api_key.empty());
+  duet::test::write_text(dir + "/serve.toml", "[serve]\nlisten = \"0.0.0.0:9000\"\napi_key = \"k\"\n"
+                                              "web_dir = \"w\"\nmax_active = 2\n");
+  auto sv = EdgeConfig::from_toml_file(dir + "/serve.toml");
+  CHECK(sv.listen == "0.0.0.0:9000");
+  CHECK(sv.api_key == "k");
+  CHECK(sv.web_dir == dir + "/w");
+  CHECK(sv.max_active == 2);
+  duet::test::write_text(dir + "/serve0.toml", "[serve]\nmax_active = 0\n");
+  CHECK_THROWS_WITH_AS(EdgeConfig::from_toml_file(dir + "/serve0.toml"), doctest::Contains("serve.max_active"),
+                       std::invalid_argument);
   duet::test::write_text(dir + "/bad.toml", "[cloud]\nservr = \"x\"\n");
   try {
     EdgeConfig::from_toml_file(dir + "/bad.toml");

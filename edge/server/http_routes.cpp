@@ -1,0 +1,173 @@
+#include "edge/server/http_routes.hpp"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <stdexcept>
+
+#include "edge/server/completion.hpp"
+#include "edge/server/music_page.hpp"
+#include "edge/server/sse.hpp"
+
+namespace duet::edge::server {
+
+using nlohmann::json;
+
+namespace {
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+void reply_error(httplib::Response& res, const ApiError& e) {
+  res.status = e.status();
+  res.set_content(e.body().dump(), "application/json");
+}
+
+// One OpenAI completion route (chat or not), streaming or whole.
+void completion_route(ServeContext& ctx, bool chat, const httplib::Request& req, httplib::Response& res) {
+  try {
+    check_api_key(ctx, req.get_header_value("Authorization"));
+    const ApiRequest r = parse_request(req.body, chat);
+    const PreparedRequest p = prepare(ctx, r);
+    const std::string id = new_completion_id(chat);
+    const int64_t created = unix_now();
+    if (!r.stream) {
+      const auto out = run_completion(ctx, p);
+      const std::string finish = finish_reason(out.stop_reason);
+      res.set_content((chat ? chat_body : completion_body)(id, created, ctx.model_id, out.text, finish, out.usage).dump(),
+                      "application/json");
+      return;
+    }
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    const bool usage = r.include_usage;
+    res.set_chunked_content_provider(
+        "text/event-stream", [&ctx, chat, usage, p, id, created](size_t, httplib::DataSink& sink) {
+          SseWriter w([&sink](const std::string& b) { return sink.write(b.data(), b.size()); });
+          const std::string& model = ctx.model_id;
+          auto chunk = [&](const std::string& text, const std::string& finish, bool first) {
+            return chat ? chat_chunk(id, created, model, text, finish, first)
+                        : completion_chunk(id, created, model, text, finish);
+          };
+          if (chat) w.send(chunk("", "", true));  // the role first, as OpenAI does
+          try {
+            const auto out = run_completion(ctx, p, [&](const std::string& d) { return w.send(chunk(d, "", false)); });
+            if (out.stop_reason == "cancelled") return false;  // the reader is gone
+            w.send(chunk("", finish_reason(out.stop_reason), false));
+            if (usage) w.send(usage_chunk(chat, id, created, model, out.usage));
+          } catch (...) {
+            // the status line is gone already: the error travels as an event, as OpenAI's does
+            w.send(to_api_error(std::current_exception()).body());
+          }
+          w.done();
+          sink.done();
+          return true;
+        });
+  } catch (...) {
+    reply_error(res, to_api_error(std::current_exception()));
+  }
+}
+
+}  // namespace
+
+void check_api_key(const ServeContext& ctx, const std::string& got) {
+  if (ctx.opts.api_key.empty()) return;
+  const std::string want = "Bearer " + ctx.opts.api_key;
+  // compare in time independent of where they differ
+  unsigned diff = got.size() != want.size();
+  for (size_t i = 0; i < want.size(); ++i) diff |= static_cast<unsigned>(want[i] ^ (i < got.size() ? got[i] : 0));
+  if (diff)
+    throw ApiError(401,
+                   got.empty() ? "no API key: send the header 'Authorization: Bearer KEY' with the key duet-edge serve "
+                                 "was started with"
+                               : "incorrect API key provided",
+                   "", "invalid_api_key");
+}
+
+struct ApiServer::Impl {
+  ServeContext& ctx;
+  httplib::Server http;
+  explicit Impl(ServeContext& c) : ctx(c) {}
+};
+
+ApiServer::ApiServer(ServeContext& ctx) : impl_(std::make_unique<Impl>(ctx)) {
+  auto& http = impl_->http;
+  // threads: the generating requests, the ones waiting for a slot, and the page's small files
+  const size_t threads = ctx.opts.max_active * 2 + 4;
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which lets a second server bind the
+  // same port silently and take half the connections
+  http.set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  http.set_tcp_nodelay(true);  // one small event per token
+  http.set_keep_alive_max_count(100);
+  http.set_read_timeout(60, 0);
+  http.set_write_timeout(30, 0);
+
+  http.Get("/health", [&ctx](const httplib::Request&, httplib::Response& res) {
+    json j = {{"status", "ok"},
+              {"model", ctx.model_id},
+              {"active_requests", ctx.sessions.active()},
+              {"max_active_requests", ctx.sessions.max_active()},
+              {"cloud_connections", ctx.sessions.connections()},
+              {"mode", ctx.client.local() ? "local" : "split"}};
+    res.set_content(j.dump(), "application/json");
+  });
+  http.Get("/v1/models", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    try {
+      check_api_key(ctx, req.get_header_value("Authorization"));
+      res.set_content(models_body(ctx.model_id, ctx.created).dump(), "application/json");
+    } catch (...) {
+      reply_error(res, to_api_error(std::current_exception()));
+    }
+  });
+  http.Get("/v1/models/(.+)", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    try {
+      check_api_key(ctx, req.get_header_value("Authorization"));
+      if (req.matches[1] != ctx.model_id)
+        throw ApiError(404, "the model '" + std::string(req.matches[1]) + "' does not exist; this server serves '" +
+                                ctx.model_id + "'",
+                       "model", "model_not_found");
+      res.set_content(models_body(ctx.model_id, ctx.created)["data"][0].dump(), "application/json");
+    } catch (...) {
+      reply_error(res, to_api_error(std::current_exception()));
+    }
+  });
+  http.Post("/v1/completions", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    completion_route(ctx, false, req, res);
+  });
+  http.Post("/v1/chat/completions", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    completion_route(ctx, true, req, res);
+  });
+  add_music_routes(http, ctx);
+
+  // anything else: OpenAI's not-found error (only where no route wrote a body)
+  http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty() || res.is_chunked_content_provider_) return;
+    if (res.status == 404)
+      reply_error(res, ApiError(404, "no route " + req.method + " " + req.path + " (see GET /v1/models, POST "
+                                     "/v1/completions, POST /v1/chat/completions)", "", "unknown_url"));
+  });
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr e) {
+    reply_error(res, to_api_error(e));
+  });
+}
+
+ApiServer::~ApiServer() = default;
+
+int ApiServer::bind() {
+  auto& o = impl_->ctx.opts;
+  const int port = o.port == 0 ? impl_->http.bind_to_any_port(o.host) : (impl_->http.bind_to_port(o.host, o.port) ? o.port : -1);
+  if (port < 0)
+    throw std::runtime_error("cannot listen on " + o.host + ":" + std::to_string(o.port) +
+                             ": is another server using the port? (choose one with --listen HOST:PORT)");
+  return port;
+}
+
+void ApiServer::run() { impl_->http.listen_after_bind(); }
+void ApiServer::stop() { impl_->http.stop(); }
+
+}  // namespace duet::edge::server

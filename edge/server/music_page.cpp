@@ -1,0 +1,164 @@
+#include "edge/server/music_page.hpp"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "edge/server/completion.hpp"
+#include "edge/server/http_routes.hpp"
+#include "edge/server/note_samples.hpp"
+#include "edge/server/sse.hpp"
+
+namespace duet::edge::server {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_file(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// duet.json's "units" (MusicPromptSpec does not keep them)
+json units_of(const std::string& model_dir) {
+  try {
+    const json j = json::parse(read_file(fs::path(model_dir) / "duet.json"));
+    if (j.contains("units") && j["units"].is_array()) return j["units"];
+  } catch (const std::exception&) {
+  }
+  return json::array({"1/8", "1/16", "1/4"});
+}
+
+void reply_error(httplib::Response& res, const ApiError& e) {
+  res.status = e.status();
+  res.set_content(e.body().dump(), "application/json");
+}
+
+std::string str_field(const json& j, const char* k) {
+  if (!j.contains(k) || j[k].is_null()) return "";
+  if (!j[k].is_string()) throw ApiError(400, std::string("'") + k + "' must be a string", k, "invalid_value");
+  return j[k].get<std::string>();
+}
+
+}  // namespace
+
+void add_music_routes(httplib::Server& http, ServeContext& ctx) {
+  const fs::path web = ctx.opts.web_dir;
+  const fs::path abcjs = web / "node_modules" / "abcjs" / "dist";
+  if (ctx.music && !fs::exists(abcjs / "abcjs-basic-min.js"))
+    std::fprintf(stderr,
+                 "duet-edge serve: warning: %s has no abcjs: the music page cannot render; run scripts/setup.sh "
+                 "(npm ci in web/)\n",
+                 abcjs.string().c_str());
+  http.set_mount_point("/web", web.string());  // music.js, music.css (node_modules is under it too)
+  http.set_mount_point("/vendor/abcjs", abcjs.string());
+
+  auto page = [&ctx, web](const httplib::Request&, httplib::Response& res) {
+    if (!ctx.music) {
+      res.set_content("duet-edge serve: " + ctx.model_id +
+                          " is not a music model (no duet.json): the OpenAI API is at /v1 (GET /v1/models, POST "
+                          "/v1/completions, POST /v1/chat/completions)\n",
+                      "text/plain");
+      return;
+    }
+    const fs::path html = web / "music.html";
+    if (!fs::exists(html)) {
+      res.status = 500;
+      res.set_content("the music page is missing: " + html.string() + " (set [serve] web_dir or --web-dir)\n",
+                      "text/plain");
+      return;
+    }
+    res.set_content(read_file(html), "text/html; charset=utf-8");
+  };
+  http.Get("/", page);
+  http.Get("/music", page);
+
+  http.Get(R"(/soundfont/[a-z0-9_]+-mp3/([A-G][b#]?[0-8])\.mp3)", [](const httplib::Request& req, httplib::Response& res) {
+    const auto pitch = note_name_to_midi(req.matches[1]);
+    if (!pitch) {
+      res.status = 404;
+      return;
+    }
+    res.set_header("Cache-Control", "max-age=86400");
+    res.set_content(note_wav(*pitch), "audio/wav");
+  });
+
+  http.Get("/api/music", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    try {
+      check_api_key(ctx, req.get_header_value("Authorization"));
+      if (!ctx.music) throw ApiError(404, ctx.model_id + " is not a music model (no duet.json)", "", "not_music_model");
+      const auto& m = *ctx.music;
+      json j = {{"model", ctx.model_id},
+                {"styles", m.styles},
+                {"meters", m.meters},
+                {"units", units_of(ctx.client.config().model_path)},
+                {"keys", m.keys},
+                {"defaults", m.defaults},
+                {"temperature", ctx.defaults.sampling.temperature},
+                {"max_tokens", ctx.defaults.max_new_tokens}};
+      res.set_content(j.dump(), "application/json");
+    } catch (...) {
+      reply_error(res, to_api_error(std::current_exception()));
+    }
+  });
+
+  http.Post("/api/music", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    try {
+      check_api_key(ctx, req.get_header_value("Authorization"));
+      if (!ctx.music) throw ApiError(404, ctx.model_id + " is not a music model (no duet.json)", "", "not_music_model");
+      json j;
+      try {
+        j = json::parse(req.body);
+      } catch (const json::parse_error& e) {
+        throw ApiError(400, std::string("the request body is not valid JSON: ") + e.what());
+      }
+      if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object");
+      std::string header;
+      try {
+        header = ctx.music->build(str_field(j, "style"), str_field(j, "meter"), str_field(j, "unit"),
+                                  str_field(j, "key"));
+      } catch (const std::invalid_argument& e) {
+        throw ApiError(400, e.what(), "style", "invalid_value");
+      }
+      // the form's numbers ride on the OpenAI request reader: same checks, same messages
+      json o = {{"prompt", header}};
+      for (const char* k : {"temperature", "seed", "max_tokens", "top_k", "top_p"})
+        if (j.contains(k) && !j[k].is_null()) o[k] = j[k];
+      PreparedRequest p = prepare(ctx, parse_request(o.dump(), false));
+      const std::string id = new_completion_id(false);
+      const int64_t created =
+          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+      res.set_header("Cache-Control", "no-cache");
+      res.set_chunked_content_provider(
+          "text/event-stream", [&ctx, p, id, created, header](size_t, httplib::DataSink& sink) {
+            SseWriter w([&sink](const std::string& b) { return sink.write(b.data(), b.size()); });
+            const std::string& model = ctx.model_id;
+            w.send(completion_chunk(id, created, model, "X:1\n" + header, ""));
+            try {
+              const auto out = run_completion(
+                  ctx, p, [&](const std::string& d) { return w.send(completion_chunk(id, created, model, d, "")); });
+              if (out.stop_reason == "cancelled") return false;
+              w.send(completion_chunk(id, created, model, "", finish_reason(out.stop_reason)));
+              w.send(usage_chunk(false, id, created, model, out.usage));
+            } catch (...) {
+              w.send(to_api_error(std::current_exception()).body());
+            }
+            w.done();
+            sink.done();
+            return true;
+          });
+    } catch (...) {
+      reply_error(res, to_api_error(std::current_exception()));
+    }
+  });
+}
+
+}  // namespace duet::edge::server

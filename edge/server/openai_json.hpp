@@ -1,0 +1,89 @@
+#pragma once
+// OpenAI's JSON, both ways: a /v1/completions or /v1/chat/completions body read into an
+// ApiRequest (every field checked; what duet cannot do is refused with OpenAI's error object,
+// naming the parameter), and the reply bodies and stream chunks built from a generation.
+//
+// Accepted: model (any name; the reply names the model served), prompt (a string, or token ids;
+// one prompt), messages (roles system/user/assistant, content a string or text parts),
+// max_tokens / max_completion_tokens, temperature, top_p, stop (a string or up to 4), seed,
+// n = 1, stream, stream_options.include_usage; duet's own: top_k, repetition_penalty.
+// Ignored: user, store, metadata, service_tier, parallel_tool_calls, and unknown fields.
+// Refused unless neutral: n/best_of > 1, echo, logprobs, top_logprobs, suffix,
+// presence_penalty/frequency_penalty other than 0 (use repetition_penalty), logit_bias,
+// tools/functions, response_format other than text.
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace duet::edge::server {
+
+// An error as OpenAI sends it: {"error": {"message", "type", "param", "code"}} with an HTTP status.
+class ApiError : public std::runtime_error {
+ public:
+  ApiError(int status, const std::string& message, const std::string& param = "", const std::string& code = "");
+  int status() const { return status_; }
+  const std::string& param() const { return param_; }
+  const std::string& code() const { return code_; }
+  std::string type() const;  // invalid_request_error, authentication_error, not_found_error, server_error
+  nlohmann::json body() const;
+
+ private:
+  int status_;
+  std::string param_, code_;
+};
+
+struct ChatMessage {
+  std::string role;  // system, user, assistant
+  std::string content;
+};
+
+struct ApiRequest {
+  bool chat = false;
+  std::string model;
+  std::optional<std::string> prompt;            // completions: text
+  std::vector<int32_t> prompt_ids;              // completions: token ids
+  std::vector<ChatMessage> messages;            // chat
+  bool stream = false;
+  bool include_usage = false;                   // stream_options.include_usage
+  std::optional<int64_t> max_tokens;
+  std::vector<std::string> stop;
+  std::optional<double> temperature, top_p, repetition_penalty;
+  std::optional<int64_t> top_k;
+  std::optional<uint64_t> seed;
+};
+
+// Throws ApiError (status 400) naming the parameter that is wrong.
+ApiRequest parse_request(const std::string& body, bool chat);
+
+struct Usage {
+  int64_t prompt_tokens = 0, completion_tokens = 0;
+};
+
+// The generation's stop reason as OpenAI's finish_reason: "stop" (EOS, a stop string) or
+// "length" (token budget, context full).
+std::string finish_reason(const std::string& stop_reason);
+
+nlohmann::json usage_json(const Usage& u);
+// Whole replies.
+nlohmann::json completion_body(const std::string& id, int64_t created, const std::string& model,
+                               const std::string& text, const std::string& finish, const Usage& u);
+nlohmann::json chat_body(const std::string& id, int64_t created, const std::string& model, const std::string& text,
+                         const std::string& finish, const Usage& u);
+// Stream chunks: text (and, chat, the role on the first one); finish empty while generating.
+nlohmann::json completion_chunk(const std::string& id, int64_t created, const std::string& model,
+                                const std::string& text, const std::string& finish);
+nlohmann::json chat_chunk(const std::string& id, int64_t created, const std::string& model, const std::string& text,
+                          const std::string& finish, bool first);
+// The last chunk of a stream with stream_options.include_usage: no choices, the usage.
+nlohmann::json usage_chunk(bool chat, const std::string& id, int64_t created, const std::string& model,
+                           const Usage& u);
+nlohmann::json models_body(const std::string& model, int64_t created);
+
+// A fresh id: "cmpl-" or "chatcmpl-" and 24 random hex digits.
+std::string new_completion_id(bool chat);
+
+}  // namespace duet::edge::server

@@ -1,0 +1,94 @@
+#include "edge/server/serve.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <pthread.h>
+#include <thread>
+
+#include "edge/server/http_routes.hpp"
+
+#ifndef DUET_WEB_DIR
+#define DUET_WEB_DIR "web"
+#endif
+
+namespace duet::edge::server {
+
+namespace {
+
+ServeOptions serve_options(const EdgeConfig& cfg) {
+  ServeOptions o;
+  const auto colon = cfg.listen.rfind(':');
+  try {
+    if (colon == std::string::npos) throw std::invalid_argument("");
+    o.host = cfg.listen.substr(0, colon);
+    size_t used = 0;
+    o.port = std::stoi(cfg.listen.substr(colon + 1), &used);
+    if (used != cfg.listen.size() - colon - 1 || o.port < 0 || o.port > 65535 || o.host.empty())
+      throw std::invalid_argument("");
+  } catch (const std::exception&) {
+    throw std::invalid_argument("listen address '" + cfg.listen + "' is not HOST:PORT (e.g. 127.0.0.1:8080)");
+  }
+  if (o.host.size() > 2 && o.host.front() == '[' && o.host.back() == ']') o.host = o.host.substr(1, o.host.size() - 2);
+  o.api_key = cfg.api_key;
+  o.web_dir = cfg.web_dir.empty() ? DUET_WEB_DIR : cfg.web_dir;
+  o.max_active = static_cast<size_t>(std::max<int64_t>(1, cfg.max_active));
+  return o;
+}
+
+bool loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+}  // namespace
+
+int run_serve(const EdgeConfig& cfg, bool local) {
+  const ServeOptions o = serve_options(cfg);
+  // SIGINT/SIGTERM go to one thread that stops the server; block them before any thread starts
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  EdgeClient client(cfg, local);
+  if (!client.tokenizer())
+    throw std::invalid_argument(cfg.model_path + " has no tokenizer.json: duet-edge serve needs one to read prompts");
+  ServeContext ctx(client, o, client.default_options());
+  ctx.model_id = std::filesystem::path(cfg.model_path).lexically_normal().filename().string();
+  if (ctx.model_id.empty()) ctx.model_id = std::filesystem::path(cfg.model_path).parent_path().filename().string();
+  ctx.created = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  ctx.music = MusicPromptSpec::from_model_dir(cfg.model_path);
+  try {
+    ctx.chat = ChatTemplate::from_model_dir(cfg.model_path);
+  } catch (const std::invalid_argument& e) {
+    ctx.chat_error = std::string("/v1/chat/completions is not available: ") + e.what();
+  }
+
+  ApiServer api(ctx);
+  const int port = api.bind();
+  if (!loopback(o.host) && o.api_key.empty())
+    std::fprintf(stderr, "duet-edge serve: warning: listening on %s with no API key: anyone who reaches this port "
+                         "can generate; set [serve] api_key or --api-key\n", o.host.c_str());
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    if (sig != 0) api.stop();
+  });
+  const std::string host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
+  std::printf("duet-edge: serving %s on http://%s:%d (%s; chat: %s; music page: %s)\n", ctx.model_id.c_str(),
+              host.c_str(), port, local ? "local" : ("blocks on " + cfg.server).c_str(),
+              ctx.chat ? to_string(ctx.chat->form()) : "none", ctx.music ? "yes" : "no");
+  std::fflush(stdout);
+  api.run();
+  // stopped by a signal; if run() ended another way, wake the signal thread ourselves
+  pthread_kill(stopper.native_handle(), SIGTERM);
+  stopper.join();
+  std::fprintf(stderr, "duet-edge serve: stopped\n");
+  return 0;
+}
+
+}  // namespace duet::edge::server
