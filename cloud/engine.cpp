@@ -197,9 +197,11 @@ struct Engine::Impl {
     }
     torch::Tensor y;
     const auto t0 = Clock::now();
+    auto t1 = t0;
     try {
       auto x = xs.size() == 1 ? xs[0] : torch::cat(xs);  // [T, H] on the host
       if (pipeline.first_device().is_cuda()) x = x.pin_memory().to(pipeline.first_device(), /*non_blocking=*/true);
+      t1 = Clock::now();
       y = pipeline.forward(batch, x).to(torch::kCPU);     // one copy to the host for the whole step
     } catch (const std::exception& e) {
       spdlog::error("a step of {} rows failed: {}", rows.size(), e.what());
@@ -217,7 +219,9 @@ struct Engine::Impl {
       }
       return;
     }
-    st.step_seconds_total += std::chrono::duration<double>(Clock::now() - t0).count();
+    const auto t2 = Clock::now();
+    st.step_prep_seconds += std::chrono::duration<double>(t1 - t0).count();
+    st.step_forward_seconds += std::chrono::duration<double>(t2 - t1).count();
     ++st.steps;
     st.rows_total += rows.size();
     ++st.batch_rows_hist[hist_bucket(rows.size())];
@@ -252,6 +256,9 @@ struct Engine::Impl {
       jobs.erase(id);
       next_of(s);
     }
+    const auto t3 = Clock::now();
+    st.step_reply_seconds += std::chrono::duration<double>(t3 - t2).count();
+    st.step_seconds_total += std::chrono::duration<double>(t3 - t0).count();
   }
 
   void publish() {
@@ -332,9 +339,12 @@ struct Engine::Impl {
     deferred.clear();
     for (auto& [id, j] : jobs) refuse(j.peer, j.request_id, ErrorCode::shutting_down, "the daemon is stopping");
     jobs.clear();
-    spdlog::info("engine stopping: {} forwards served in {} steps ({:.1f} rows and {:.2f} ms a step); closing {} sessions",
+    const double per = st.steps ? 1e3 / double(st.steps) : 0.0;
+    spdlog::info("engine stopping: {} forwards served in {} steps ({:.1f} rows and {:.2f} ms a step: {:.2f} inputs, {:.2f} "
+                 "forward, {:.2f} replies); {} CUDA graphs captured; closing {} sessions",
                  st.forwards_served, st.steps, st.steps ? double(st.rows_total) / st.steps : 0.0,
-                 st.steps ? 1e3 * st.step_seconds_total / st.steps : 0.0, sessions.size());
+                 per * st.step_seconds_total, per * st.step_prep_seconds, per * st.step_forward_seconds,
+                 per * st.step_reply_seconds, pipeline.graphs_captured(), sessions.size());
     sessions.close_all();
     publish();
   }

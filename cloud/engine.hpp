@@ -48,6 +48,9 @@ struct EngineStats {
   std::map<std::string, OwnerUsage> per_owner;
   std::map<std::string, uint64_t> tokens_per_owner;
   double step_seconds_total = 0;
+  // where a step's time goes: inputs gathered and copied, the forward (to the host copy of its
+  // output, so it includes waiting for the device), replies built
+  double step_prep_seconds = 0, step_forward_seconds = 0, step_reply_seconds = 0;
 };
 
 class Engine {

@@ -82,4 +82,10 @@ std::string Pipeline::describe() const {
   return out;
 }
 
+size_t Pipeline::graphs_captured() const {
+  size_t n = 0;
+  for (const auto& s : stages_) n += s.runner->graphs_captured();
+  return n;
+}
+
 }  // namespace duet::cloud

@@ -52,6 +52,7 @@ class Pipeline {
 
   // The plan as a table: device, layers, weight bytes, KV blocks and their bytes per stage.
   std::string describe() const;
+  size_t graphs_captured() const;  // over every stage
 
  private:
   std::vector<Stage> stages_;
