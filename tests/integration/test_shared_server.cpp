@@ -124,7 +124,13 @@ TEST_CASE("a junk-sending client and SIGKILLed edges change no one's tokens; the
       std::this_thread::sleep_for(std::chrono::microseconds(300));
     }
   });
-  std::this_thread::sleep_for(300ms);
+  // the victims are generating (their sessions open) before anything else starts
+  double open = 0;
+  for (int i = 0; i < 300 && open < 2; ++i) {
+    std::this_thread::sleep_for(100ms);
+    if (auto t = http_get(port, "/metrics")) open = metric(*t, "duet_sessions_open");
+  }
+  REQUIRE(open >= 2);
   auto jobs = mixed_jobs(6);
   std::thread killer([&] {
     std::this_thread::sleep_for(200ms);
