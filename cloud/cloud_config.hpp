@@ -33,7 +33,7 @@ struct CloudConfig {
   int64_t max_batch_tokens = 2048;
   int64_t max_batch_rows = 256;
   int64_t prefill_chunk = 512;
-  int64_t batch_wait_us = 1000;  // wait this long at most for the sessions that decoded lately (0: never)
+  int64_t batch_wait_us = 0;  // wait this long at most for the sessions that decoded lately (0: never)
   // [quotas] per client key (allow-list NAME); 0 sessions / share 1.0: only the daemon's limits
   struct KeyQuota {
     uint32_t max_sessions = 0;

@@ -34,7 +34,7 @@ struct EngineOptions {
   // the first of them is back would run a few rows and make the rest wait a whole step: while
   // fewer decode rows wait than sessions decoded in the last 50 ms, wait up to this long (from the
   // oldest waiting forward's arrival) for the others. 0: never wait.
-  std::chrono::microseconds batch_wait{1000};
+  std::chrono::microseconds batch_wait{0};
 };
 
 // A snapshot for metrics and logs.
