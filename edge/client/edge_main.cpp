@@ -73,28 +73,23 @@ int main(int argc, char** argv) {
     sc->add_option("-c,--config", config_path, "TOML config (see configs/edge.toml)")->check(CLI::ExistingFile);
     sc->add_option("--model", model, "model folder (only embedding, norm, head and tokenizer are read)");
   }
-  gen->add_option("--server", server, "daemon endpoint, e.g. tcp://127.0.0.1:7700");
-  gen->add_option("--server-key", server_key, "the daemon's public NAME.key to pin");
-  gen->add_option("--client-key", client_key, "this client's NAME.key_secret");
-  gen->add_flag("--insecure", insecure, "talk plain TCP (the daemon must run --insecure too)");
-  gen->add_flag("--local", local, "run the blocks in this process: the monolithic reference");
-  gen->add_option("--device", device, "edge device: cpu, cuda, cuda:N");
-  gen->add_option("--dtype", dtype, "edge compute dtype: fp32, fp16, bf16");
-  gen->add_option("--wire-dtype", wire, "activation dtype on the wire: fp32, fp16, bf16");
-  auto* o_timeout = gen->add_option("--timeout-ms", timeout_ms, "give up on the daemon after this long")
-                        ->check(CLI::PositiveNumber);
+  // how to reach the daemon and run the edge's pieces: the same for generate and serve
+  auto connection_options = [&](CLI::App* sc) {
+    sc->add_option("--server", server, "daemon endpoint, e.g. tcp://127.0.0.1:7700");
+    sc->add_option("--server-key", server_key, "the daemon's public NAME.key to pin");
+    sc->add_option("--client-key", client_key, "this client's NAME.key_secret");
+    sc->add_flag("--insecure", insecure, "talk plain TCP (the daemon must run --insecure too)");
+    sc->add_flag("--local", local, "run the blocks in this process: the monolithic reference");
+    sc->add_option("--device", device, "edge device: cpu, cuda, cuda:N");
+    sc->add_option("--dtype", dtype, "edge compute dtype: fp32, fp16, bf16");
+    sc->add_option("--wire-dtype", wire, "activation dtype on the wire: fp32, fp16, bf16");
+    return sc->add_option("--timeout-ms", timeout_ms, "give up on the daemon after this long")
+        ->check(CLI::PositiveNumber);
+  };
+  auto* o_timeout = connection_options(gen);
+  auto* o_serve_timeout = connection_options(serve);
   std::string listen, api_key, web_dir;
   int64_t max_active = 0;
-  serve->add_option("--server", server, "daemon endpoint, e.g. tcp://127.0.0.1:7700");
-  serve->add_option("--server-key", server_key, "the daemon's public NAME.key to pin");
-  serve->add_option("--client-key", client_key, "this client's NAME.key_secret");
-  serve->add_flag("--insecure", insecure, "talk plain TCP (the daemon must run --insecure too)");
-  serve->add_flag("--local", local, "run the blocks in this process: the monolithic reference");
-  serve->add_option("--device", device, "edge device: cpu, cuda, cuda:N");
-  serve->add_option("--dtype", dtype, "edge compute dtype: fp32, fp16, bf16");
-  serve->add_option("--wire-dtype", wire, "activation dtype on the wire: fp32, fp16, bf16");
-  auto* o_serve_timeout = serve->add_option("--timeout-ms", timeout_ms, "give up on the daemon after this long")
-                              ->check(CLI::PositiveNumber);
   serve->add_option("--listen", listen, "HOST:PORT to serve on (default 127.0.0.1:8080; port 0: any free one)");
   serve->add_option("--api-key", api_key, "require 'Authorization: Bearer KEY' (set it when listening beyond loopback)");
   serve->add_option("--web-dir", web_dir, "folder of the music page (web/, with node_modules from npm ci)");
