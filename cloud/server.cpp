@@ -147,7 +147,8 @@ struct Server::Impl {
 
   Peer& greeted_peer(const std::string& peer) {
     auto it = peers.find(peer);
-    if (it == peers.end() || !it->second.greeted || it->second.user != current_user)
+    // note_peer already forgot this routing id's hello if another key now uses it
+    if (it == peers.end() || !it->second.greeted)
       throw ProtocolError(ErrorCode::handshake_required,
                           "send hello first: this connection has not shaken hands, or was idle longer than " +
                               std::to_string(cfg.idle_timeout_s) + " s and was forgotten");

@@ -2,27 +2,17 @@
 
 #include <httplib.h>
 
-#include <chrono>
 #include <stdexcept>
 
 #include "edge/server/completion.hpp"
 #include "edge/server/music_page.hpp"
-#include "edge/server/sse.hpp"
+#include "edge/server/http_reply.hpp"
 
 namespace duet::edge::server {
 
 using nlohmann::json;
 
 namespace {
-
-int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-void reply_error(httplib::Response& res, const ApiError& e) {
-  res.status = e.status();
-  res.set_content(e.body().dump(), "application/json");
-}
 
 // One OpenAI completion route (chat or not), streaming or whole.
 void completion_route(ServeContext& ctx, bool chat, const httplib::Request& req, httplib::Response& res) {
@@ -39,31 +29,9 @@ void completion_route(ServeContext& ctx, bool chat, const httplib::Request& req,
                       "application/json");
       return;
     }
-    res.set_header("Cache-Control", "no-cache");
-    res.set_header("X-Accel-Buffering", "no");
-    const bool usage = r.include_usage;
-    res.set_chunked_content_provider(
-        "text/event-stream", [&ctx, chat, usage, p, id, created](size_t, httplib::DataSink& sink) {
-          SseWriter w([&sink](const std::string& b) { return sink.write(b.data(), b.size()); });
-          const std::string& model = ctx.model_id;
-          auto chunk = [&](const std::string& text, const std::string& finish, bool first) {
-            return chat ? chat_chunk(id, created, model, text, finish, first)
-                        : completion_chunk(id, created, model, text, finish);
-          };
-          if (chat) w.send(chunk("", "", true));  // the role first, as OpenAI does
-          try {
-            const auto out = run_completion(ctx, p, [&](const std::string& d) { return w.send(chunk(d, "", false)); });
-            if (out.stop_reason == "cancelled") return false;  // the reader is gone
-            w.send(chunk("", finish_reason(out.stop_reason), false));
-            if (usage) w.send(usage_chunk(chat, id, created, model, out.usage));
-          } catch (...) {
-            // the status line is gone already: the error travels as an event, as OpenAI's does
-            w.send(to_api_error(std::current_exception()).body());
-          }
-          w.done();
-          sink.done();
-          return true;
-        });
+    // chat: the role first, as OpenAI does
+    const json lead = chat ? chat_chunk(id, created, ctx.model_id, "", "", true) : json();
+    stream_completion(res, ctx, p, chat, id, created, r.include_usage, lead);
   } catch (...) {
     reply_error(res, to_api_error(std::current_exception()));
   }

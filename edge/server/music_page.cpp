@@ -2,16 +2,15 @@
 
 #include <httplib.h>
 
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
 
 #include "edge/server/completion.hpp"
+#include "edge/server/http_reply.hpp"
 #include "edge/server/http_routes.hpp"
 #include "edge/server/note_samples.hpp"
-#include "edge/server/sse.hpp"
 
 namespace duet::edge::server {
 
@@ -35,11 +34,6 @@ json units_of(const std::string& model_dir) {
   } catch (const std::exception&) {
   }
   return json::array({"1/8", "1/16", "1/4"});
-}
-
-void reply_error(httplib::Response& res, const ApiError& e) {
-  res.status = e.status();
-  res.set_content(e.body().dump(), "application/json");
 }
 
 std::string str_field(const json& j, const char* k) {
@@ -134,27 +128,10 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
         if (j.contains(k) && !j[k].is_null()) o[k] = j[k];
       PreparedRequest p = prepare(ctx, parse_request(o.dump(), false));
       const std::string id = new_completion_id(false);
-      const int64_t created =
-          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-      res.set_header("Cache-Control", "no-cache");
-      res.set_chunked_content_provider(
-          "text/event-stream", [&ctx, p, id, created, header](size_t, httplib::DataSink& sink) {
-            SseWriter w([&sink](const std::string& b) { return sink.write(b.data(), b.size()); });
-            const std::string& model = ctx.model_id;
-            w.send(completion_chunk(id, created, model, "X:1\n" + header, ""));
-            try {
-              const auto out = run_completion(
-                  ctx, p, [&](const std::string& d) { return w.send(completion_chunk(id, created, model, d, "")); });
-              if (out.stop_reason == "cancelled") return false;
-              w.send(completion_chunk(id, created, model, "", finish_reason(out.stop_reason)));
-              w.send(usage_chunk(false, id, created, model, out.usage));
-            } catch (...) {
-              w.send(to_api_error(std::current_exception()).body());
-            }
-            w.done();
-            sink.done();
-            return true;
-          });
+      const int64_t created = unix_now();
+      // the tune's header first: the model continues it, the page shows it whole
+      stream_completion(res, ctx, p, /*chat=*/false, id, created, /*usage=*/true,
+                        completion_chunk(id, created, ctx.model_id, "X:1\n" + header, ""));
     } catch (...) {
       reply_error(res, to_api_error(std::current_exception()));
     }
