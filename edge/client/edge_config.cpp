@@ -21,7 +21,7 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
       {"model", {"path", "device", "dtype"}},
       {"cloud", {"server", "server_key", "client_key", "insecure", "wire_dtype", "timeout_ms"}},
       {"generate", {"max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "seed"}},
-      {"music", {"style", "meter", "unit", "key", "bar_constraint", "max_identical_bars", "tempo"}},
+      {"music", {"style", "meter", "unit", "key", "bar_constraint", "ending_push", "max_identical_bars", "tempo"}},
 
       {"serve", {"listen", "api_key", "web_dir", "max_active"}}};
   for (auto&& [k, v] : root) {
@@ -91,6 +91,11 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
     auto v = n.value_exact<bool>();
     if (!v) fail("music.bar_constraint", "must be true or false");
     c.bar_constraint = *v;
+  }
+  if (auto n = root["music"]["ending_push"]) {
+    auto v = n.value_exact<bool>();
+    if (!v) fail("music.ending_push", "must be true or false");
+    c.ending_push = *v;
   }
   integer("music", "max_identical_bars", c.max_identical_bars);
   integer("music", "tempo", c.tempo_bpm);

@@ -27,6 +27,7 @@ struct EdgeConfig {
   // [music] (models with a duet.json): checked by duet::music::check_music_options like the flags
   std::string style, meter, unit, key;  // "" = the model's defaults for the style
   bool bar_constraint = true;           // bar-true sampling and the repetition guard
+  bool ending_push = true;              // with the constraint: end tunes in time (music/tune_ending.hpp)
   int64_t max_identical_bars = 3;       // the guard: most identical full bars in a row (0 = off)
   int64_t tempo_bpm = 0;                // Q: (0 = the model's tempo for the rhythm)
   // [serve] (duet-edge serve)

@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
 
   std::string config_path, model, server, server_key, client_key, device, dtype, wire, prompt, prompt_ids;
   std::string style, meter, unit, key, abc_out, continue_path, title;
-  bool local = false, json = false, insecure = false, no_stream = false, ignore_eos = false, no_constraint = false;
+  bool local = false, json = false, insecure = false, no_stream = false, ignore_eos = false, no_constraint = false,
+       no_ending_push = false;
   int64_t max_new = 0, top_k = 0, timeout_ms = 0, seed = 0, tempo = 0, max_identical = 0, count = 1;
   double temperature = 0, top_p = 0, rep = 0;
   for (auto* sc : {gen, styles, serve}) {
@@ -108,6 +109,9 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   gen->add_flag("--no-constraint", no_constraint,
                 "music models: sample without the bar constraint and repetition guard (on by default)");
+  gen->add_flag("--no-ending-push", no_ending_push,
+                "music models: no push towards the end past the style's usual length, no clean end at a bar line "
+                "before the budget runs out (on with the constraint)");
   auto* o_ident = gen->add_option("--max-identical-bars", max_identical,
                                   "music models: the repetition guard's limit of identical bars in a row (0 = off)")
                       ->check(CLI::NonNegativeNumber);
@@ -178,6 +182,7 @@ int main(int argc, char** argv) {
     if (!unit.empty()) cfg.unit = unit;
     if (!key.empty()) cfg.key = key;
     if (no_constraint) cfg.bar_constraint = false;
+    if (no_ending_push) cfg.ending_push = false;
     if (o_ident->count()) cfg.max_identical_bars = max_identical;
     if (o_tempo->count()) cfg.tempo_bpm = tempo;
 
@@ -199,7 +204,8 @@ int main(int argc, char** argv) {
     // a tune (music model, no raw prompt) or plain text/ids
     const bool tune_mode = music && prompt.empty() && prompt_ids.empty();
     const bool music_flags = !style.empty() || !meter.empty() || !unit.empty() || !key.empty() || !title.empty() ||
-                             o_tempo->count() || !continue_path.empty() || no_constraint || o_ident->count();
+                             o_tempo->count() || !continue_path.empty() || no_constraint || o_ident->count() ||
+                             no_ending_push;
     if (!tune_mode && music_flags)
       throw std::invalid_argument(music ? "--style/--meter/--unit/--key/--title/--tempo/--continue/--no-constraint "
                                           "build the prompt of a tune: leave out --prompt/--prompt-ids"
@@ -241,6 +247,7 @@ int main(int argc, char** argv) {
       req.tempo_bpm = cfg.tempo_bpm;
       req.constrain = cfg.bar_constraint;
       req.max_identical_bars = static_cast<int>(cfg.max_identical_bars);
+      req.ending_push = cfg.ending_push;
       (void)duet::music::check_music_options(*music, req.options);  // refuse before loading anything
     }
 
@@ -337,7 +344,8 @@ int main(int argc, char** argv) {
           j["tune"] = {{"index", i + 1},        {"abc", tune.abc()},         {"title", tune.title},
                        {"style", mo.style},     {"meter", mo.meter.text},    {"unit", mo.unit_text()},
                        {"key", mo.key.text},    {"prompt", prompt_text},     {"bar_constraint", req.constrain},
-                       {"relaxed_steps", tune.relaxed_steps}, {"warnings", maker->warnings()},
+                       {"relaxed_steps", tune.relaxed_steps}, {"ending_push", req.ending_push && req.constrain},
+                       {"ended_by_budget", tune.ended_by_budget}, {"warnings", maker->warnings()},
                        {"tune_warnings", tune.warnings}};
         }
         nlohmann::json steps = nlohmann::json::array();

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cctype>
 #include <limits>
 
@@ -27,17 +28,48 @@ std::string Tune::abc() const {
   return s;
 }
 
-LogitsProcessor bar_constraint_processor(std::shared_ptr<music::BarConstraint> constraint, size_t prompt_len) {
+LogitsProcessor bar_constraint_processor(std::shared_ptr<music::BarConstraint> constraint, size_t prompt_len,
+                                         std::optional<music::TuneEndingOptions> ending,
+                                         std::vector<int32_t> end_ids, std::shared_ptr<bool> ended_by_budget) {
   auto seen = std::make_shared<size_t>(prompt_len);
-  return [constraint, seen](torch::Tensor& logits, const std::vector<int32_t>& history) {
+  const int64_t opening_bars = constraint->bars_closed();
+  return [=](torch::Tensor& logits, const std::vector<int32_t>& history) {
     for (; *seen < history.size(); ++*seen) constraint->advance(history[*seen]);
-    const auto ok = constraint->allowed();
-    std::vector<uint8_t> forbid(static_cast<size_t>(logits.size(0)), 1);
-    for (size_t i = 0; i < forbid.size() && i < ok.size(); ++i) forbid[i] = !ok[i];
+    auto ok = constraint->allowed();
+    ok.resize(static_cast<size_t>(logits.size(0)), 0);
+    music::EndingPush push;
+    if (ending) {
+      const int64_t bars = constraint->bars_closed();
+      push = music::ending_push(*ending, static_cast<int64_t>(history.size() - prompt_len), bars, bars - opening_bars,
+                                constraint->can_end(), constraint->ends_section());
+    }
+    if (push.ending) {  // steer towards an allowed end; inside a bar there is nothing to steer yet
+      auto toward = constraint->toward_end(ok);
+      if (std::find(toward.begin(), toward.end(), 1) != toward.end()) {
+        toward.resize(ok.size(), 0);
+        ok = toward;
+        if (ended_by_budget) *ended_by_budget = true;
+      }
+    }
+    std::vector<uint8_t> steer;
+    if (push.steer_bias > 0 && constraint->bar_full()) steer = constraint->toward_end(ok);
+    if (push.end_only) {
+      std::fill(ok.begin(), ok.end(), 0);
+      for (int32_t id : end_ids)
+        if (id >= 0 && static_cast<size_t>(id) < ok.size()) ok[id] = 1;
+      if (ended_by_budget) *ended_by_budget = true;
+    }
+    std::vector<uint8_t> forbid(ok.size());
+    for (size_t i = 0; i < forbid.size(); ++i) forbid[i] = !ok[i];
     auto mask = torch::from_blob(forbid.data(), {static_cast<int64_t>(forbid.size())}, torch::kUInt8)
                     .to(torch::kBool)
                     .to(logits.device());
     logits.masked_fill_(mask, -std::numeric_limits<float>::infinity());
+    if (push.end_bias > 0)
+      for (int32_t id : end_ids)
+        if (id >= 0 && id < logits.size(0)) logits[id] += push.end_bias;
+    for (size_t id = 0; id < steer.size() && id < static_cast<size_t>(logits.size(0)); ++id)
+      if (steer[id]) logits[static_cast<int64_t>(id)] += push.steer_bias;
   };
 }
 
@@ -67,7 +99,8 @@ std::string TuneMaker::header(int index, uint64_t seed) const {
   std::string h = "X:" + std::to_string(index) + "\nT:" + title + "\n";
   const std::string q = music::tempo_field(spec_, opts_, req_.tempo_bpm);
   if (!q.empty()) h += q + "\n";
-  h += "% duet-edge: seed " + std::to_string(seed) + ", bar constraint " + (req_.constrain ? "on" : "off") + "\n";
+  h += "% duet-edge: seed " + std::to_string(seed) + ", bar constraint " + (req_.constrain ? "on" : "off") +
+       (req_.constrain && !req_.ending_push ? ", no ending push" : "") + "\n";
   return h;
 }
 
@@ -82,6 +115,7 @@ Tune TuneMaker::make(int index, uint64_t seed, GenerationOptions g, const TokenC
   const auto ids = tok.encode(prompt_, true);
   g.sampling.seed = seed;
   std::shared_ptr<music::BarConstraint> c;
+  auto ended_by_budget = std::make_shared<bool>(false);
   if (req_.constrain) {
     music::BarConstraintOptions bo;
     bo.bar = opts_.meter.bar();
@@ -90,9 +124,20 @@ Tune TuneMaker::make(int index, uint64_t seed, GenerationOptions g, const TokenC
     bo.max_identical_bars = req_.max_identical_bars;
     c = std::make_shared<music::BarConstraint>(bo, token_texts_, g.stop_ids);
     c->observe(req_.opening);
-    g.logits_processor = bar_constraint_processor(c, ids.size());
+    std::optional<music::TuneEndingOptions> ending;
+    if (req_.ending_push) {
+      music::TuneEndingOptions eo;
+      auto st = spec_.style_stats.find(opts_.style);
+      if (st != spec_.style_stats.end()) eo.long_after_bars = st->second.bars_p90;
+      eo.budget_tokens = g.max_new_tokens;
+      if (g.max_positions > 0)
+        eo.budget_tokens = std::min<int64_t>(eo.budget_tokens, g.max_positions - static_cast<int64_t>(ids.size()));
+      ending = eo;
+    }
+    g.logits_processor = bar_constraint_processor(c, ids.size(), ending, g.stop_ids, ended_by_budget);
   }
   t.result = client_.generate(ids, g, on_token);
+  t.ended_by_budget = *ended_by_budget;
   t.text = tok.decode(t.result.tokens, true);
   if (c) t.relaxed_steps = c->relaxed_steps();
   const std::string which = "tune " + std::to_string(index) + " ('" + t.title + "')";
@@ -102,6 +147,9 @@ Tune TuneMaker::make(int index, uint64_t seed, GenerationOptions g, const TokenC
   else if (t.result.stop_reason == "max_new_tokens")
     t.warnings.push_back(which + " used the whole token budget (" + std::to_string(g.max_new_tokens) +
                          " tokens) before it ended: it stops mid-tune; raise -n");
+  if (t.ended_by_budget)
+    t.warnings.push_back(which + " was ended at a bar line because the token budget or the context was about to run "
+                         "out (raise -n for a longer tune)");
   if (t.relaxed_steps > 0)
     t.warnings.push_back(which + ": the bar constraint found no allowed token " + std::to_string(t.relaxed_steps) +
                          " time(s) (the opening broke its rules) and sampled unconstrained there");

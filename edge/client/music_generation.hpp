@@ -10,12 +10,14 @@
 //   auto tune = maker.make(1, /*seed=*/7, client.default_options());
 //   std::cout << tune.abc();
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "edge/client/edge_client.hpp"
 #include "edge/music/bar_constraint.hpp"
 #include "edge/music/music_options.hpp"
+#include "edge/music/tune_ending.hpp"
 
 namespace duet::edge {
 
@@ -26,6 +28,7 @@ struct TuneRequest {
   std::string opening;          // a body to continue (--continue); "" = start a new tune
   bool constrain = true;        // the bar constraint (bar-true sampling, repetition guard)
   int max_identical_bars = 3;   // the repetition guard (0 = off)
+  bool ending_push = true;      // with the constraint: end in time (edge/music/tune_ending.hpp)
 };
 
 struct Tune {
@@ -37,6 +40,7 @@ struct Tune {
   std::string title;
   GenerationResult result;
   int64_t relaxed_steps = 0;          // steps where the constraint had to lift its mask
+  bool ended_by_budget = false;       // the ending push ended it at a bar line as the budget ran out
   std::vector<std::string> warnings;  // this tune's (the token budget or context ended it, ...)
   std::string abc() const;            // header + prompt + text, ending with a newline
 };
@@ -61,6 +65,11 @@ class TuneMaker {
 };
 
 // The constraint as a generation hook: it follows the tokens after prompt_len and masks the rest.
-LogitsProcessor bar_constraint_processor(std::shared_ptr<music::BarConstraint> constraint, size_t prompt_len);
+// With `ending`, also the ending push (edge/music/tune_ending.hpp) on the end_ids; ended_by_budget
+// (optional) is set when the push ended the tune because the budget was running out.
+LogitsProcessor bar_constraint_processor(std::shared_ptr<music::BarConstraint> constraint, size_t prompt_len,
+                                         std::optional<music::TuneEndingOptions> ending = std::nullopt,
+                                         std::vector<int32_t> end_ids = {},
+                                         std::shared_ptr<bool> ended_by_budget = nullptr);
 
 }  // namespace duet::edge

@@ -115,6 +115,7 @@ struct BarConstraint::State {
   bool pair_second = false;     // the last note was the second of a > pair (abc2midi: no A>B>c)
   int grace_len = 0;
   std::string bar_tok;
+  std::string last_bar;  // the last bar line closed ("|", ":|", "|]", ...)
   // the repetition guard: the bars so far (the last few), full or not
   std::vector<Notes> history;
   // a tie: the next note must have this pitch (letter and octave)
@@ -268,6 +269,7 @@ struct BarConstraint::State {
       return false;  // "| |", "|| ||": an empty bar (a line may start with |: after one that ended with |)
     }
     ++bars;
+    last_bar = bar_tok;
     short_ok = !plain;
     dur = Rational(0);
     notes.clear();
@@ -500,6 +502,16 @@ struct BarConstraint::State {
     return s.mode == Mode::Body && !s.note && s.acc.empty() && s.tup_left == 0 && s.broken_next == Rational(0) &&
            s.dur == Rational(0) && s.bars > 0 && !s.repeat_open;
   }
+  bool bar_full() const {  // a pending note counts with the length written so far
+    State s = *this;
+    if (s.note && !s.commit_note(true)) return false;
+    return s.mode == Mode::Body && s.acc.empty() && s.tup_left == 0 && s.broken_next == Rational(0) && s.dur == o.bar;
+  }
+  bool ends_section() const {  // an end allowed right after :| || or |]
+    State s = *this;
+    if (s.mode == Mode::BarLine && !s.finish_bar_line(true)) return false;
+    return can_end() && (s.last_bar == ":|" || s.last_bar == "||" || s.last_bar == "|]");
+  }
 };
 
 BarConstraint::BarConstraint(const BarConstraintOptions& opts, std::vector<std::string> token_texts,
@@ -526,7 +538,35 @@ bool BarConstraint::accepts(const std::string& text) const {
 
 bool BarConstraint::can_end() const { return state_->can_end(); }
 
+bool BarConstraint::ends_section() const { return state_->ends_section(); }
+
+bool BarConstraint::bar_full() const { return state_->bar_full(); }
+
 int64_t BarConstraint::bars_closed() const { return state_->bars; }
+
+std::vector<uint8_t> BarConstraint::toward_end(const std::vector<uint8_t>& allowed) const {
+  std::vector<uint8_t> out(texts_.size(), 0);
+  auto after = [&](const State& from, size_t id, State& to) {
+    to = from;
+    for (char c : texts_[id])
+      if (!to.feed(c, true)) return false;
+    return true;
+  };
+  for (int depth = 1; depth <= 2; ++depth) {
+    bool any = false;
+    State s1(state_->o), s2(state_->o);
+    for (size_t id = 0; id < texts_.size() && id < allowed.size(); ++id) {
+      if (!allowed[id] || is_end_[id] || texts_[id].empty() || !after(*state_, id, s1)) continue;
+      bool ok = s1.can_end();
+      for (size_t id2 = 0; depth == 2 && !ok && id2 < texts_.size(); ++id2)
+        ok = !is_end_[id2] && !texts_[id2].empty() && after(s1, id2, s2) && s2.can_end();
+      out[id] = ok;
+      any = any || ok;
+    }
+    if (any) break;
+  }
+  return out;
+}
 
 std::vector<uint8_t> BarConstraint::allowed() {
   std::vector<uint8_t> ok(texts_.size(), 0);

@@ -59,6 +59,12 @@ class BarConstraint {
 
   bool accepts(const std::string& text) const;  // would this text be allowed now
   bool can_end() const;                         // would an end token be allowed now
+  bool ends_section() const;                    // ... and right after a section's end (:| || |])
+  bool bar_full() const;                        // the bar being written is as long as the meter
+  // Of the allowed tokens (allowed()'s answer), those after which an end token is allowed, or else
+  // those after which one more token makes it so (a full bar inside an open repeat: ":" then "|").
+  // All 0 when no token gets there within two (the bar is not full yet).
+  std::vector<uint8_t> toward_end(const std::vector<uint8_t>& allowed) const;
   int64_t relaxed_steps() const { return relaxed_; }
   int64_t bars_closed() const;                  // bar lines written so far (opening included)
 

@@ -31,6 +31,7 @@ std::optional<MusicModelSpec> MusicModelSpec::from_model_dir(const std::string& 
         st.unit = v.at("unit").get<std::string>();
         st.key = v.at("key").get<std::string>();
         st.tunes = v.value("tunes", int64_t{0});
+        st.bars_p90 = v.value("bars_p90", int64_t{0});
         if (v.contains("combos")) st.combos = v["combos"].get<std::map<std::string, int64_t>>();
         s.style_stats[style] = st;
       }

@@ -21,6 +21,7 @@ namespace duet::music {
 struct StyleStats {
   std::string meter, unit, key;       // the style's most frequent (unit: most frequent with that meter)
   int64_t tunes = 0;                  // training tunes of this style
+  int64_t bars_p90 = 0;               // 90th percentile of bar lines per training tune (0: unknown)
   std::map<std::string, int64_t> combos;  // "6/8 1/8" -> training tunes
 };
 

@@ -467,6 +467,8 @@ def evaluate_set(name, tunes, workdir, keep_dir=None):
     res["tunes_all_bars_ok_share"] = res["tunes_all_bars_ok"] / n
     if tunes and "ended_with_eos" in tunes[0]:
         res["ended_with_eos_share"] = sum(bool(t["ended_with_eos"]) for t in tunes) / n
+    if tunes and "ended_by_budget" in tunes[0]:  # duet-edge's ending push ended these at a bar line
+        res["ended_by_budget_share"] = sum(bool(t["ended_by_budget"]) for t in tunes) / n
     res["mean_body_chars"] = sum(len(t["body"]) for t in tunes) / n
     res["identical_run4_share"] = res["identical_run4"] / n
     res["ends_on_tonic_share"] = res["ends_on_tonic"] / n
@@ -558,7 +560,9 @@ def main():
                       res["bars_good"], res["bars_checked"], res["bars_total"],
                       100 * res["tunes_all_bars_ok_share"],
                       ("  ended </s> %.0f%%" % (100 * res["ended_with_eos_share"])
-                       if "ended_with_eos_share" in res else "")))
+                       if "ended_with_eos_share" in res else "") +
+                      (" (%.0f%% as the budget ran out)" % (100 * res["ended_by_budget_share"])
+                       if "ended_by_budget_share" in res else "")))
             print("%-18s %d styles  4+ identical bars in a row %5.1f%%  distinct bars %5.1f%%  ends on the tonic %5.1f%%" % (
                 "", res["styles"], 100 * res["identical_run4_share"], 100 * res["distinct_bar_share"],
                 100 * res["ends_on_tonic_share"]))

@@ -51,7 +51,8 @@ def main():
             out = {"model": args.name, "i": n + 1, "style": t["style"], "meter": t["meter"], "unit": t["unit"],
                    "key": t["key"], "prompt": t["prompt"], "body": j["text"], "n_new_tokens": len(j["tokens"]),
                    "ended_with_eos": j["stop_reason"] == "eos", "stop_reason": j["stop_reason"],
-                   "seed": j["seed"], "relaxed_steps": t["relaxed_steps"]}
+                   "seed": j["seed"], "relaxed_steps": t["relaxed_steps"],
+                   "ended_by_budget": t.get("ended_by_budget", False)}
             fh.write(json.dumps(out) + "\n")
             fh.flush()
             print("%s %3d/%d %-22s %s %s %-5s %4d tokens %s" % (args.name, n + 1, len(rows), t["style"], t["meter"],

@@ -7,13 +7,18 @@
 From the training split (the tunes the model learnt from) it writes, per style:
   meter, unit, key: the most frequent of each (unit: the most frequent with that meter);
   tunes: how many training tunes have the style;
-  combos: "meter unit" -> number of tunes, every combination the style was trained on.
+  combos: "meter unit" -> number of tunes, every combination the style was trained on;
+  bars_p90: the 90th percentile of bar lines per tune (| || |] |: :| :: [| each count once), the
+    length past which duet-edge's ending push starts (edge/music/tune_ending.hpp).
 The global "defaults" become the default style's own (so a bare `duet-edge generate` asks for a
 combination the model knows) and "units" lists every unit seen. Other keys of duet.json are kept.
 """
 import argparse
 import collections
 import json
+import re
+
+BAR_LINE = re.compile(r"::|:\||\|:|\|\]|\|\||\[\||\|")
 
 
 def main():
@@ -26,6 +31,7 @@ def main():
     keys = collections.defaultdict(collections.Counter)
     meters = collections.defaultdict(collections.Counter)
     units = collections.Counter()
+    bars = collections.defaultdict(list)
     for r in rows:
         if r["meter"] == "none":
             continue
@@ -33,6 +39,7 @@ def main():
         meters[r["style"]][r["meter"]] += 1
         keys[r["style"]][r["key"]] += 1
         units[r["unit"]] += 1
+        bars[r["style"]].append(len(BAR_LINE.findall(r["body"])))
     spec = json.load(open(args.duet_json))
     out = {}
     for style in spec["styles"]:
@@ -44,6 +51,7 @@ def main():
             "meter": meter, "unit": unit, "key": keys[style].most_common(1)[0][0],
             "tunes": sum(combos[style].values()),
             "combos": {"%s %s" % mu: n for mu, n in combos[style].most_common()},
+            "bars_p90": sorted(bars[style])[int(0.9 * len(bars[style]))],
         }
     spec["style_defaults"] = out
     spec["units"] = [u for u, _ in units.most_common()]

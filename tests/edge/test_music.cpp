@@ -2,12 +2,14 @@
 // bundled model's duet.json, and the bar constraint (never an overfull bar, repeats, the guard).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "edge/music/abc_fields.hpp"
 #include "edge/music/abc_file.hpp"
 #include "edge/music/bar_constraint.hpp"
 #include "edge/music/music_options.hpp"
+#include "edge/music/tune_ending.hpp"
 
 using namespace duet::music;
 
@@ -228,4 +230,73 @@ TEST_CASE("bar constraint: the repetition guard refuses a fourth identical bar, 
   two.observe("d2d dcB|A2G FED|d2d dcB|A2G FED|d2d dcB|");
   CHECK_FALSE(two.accepts("A2G FED|"));
   CHECK(two.accepts("A2G F2E|"));
+}
+
+TEST_CASE("bar constraint: a section's end is :| || or |] with nothing open after it") {
+  auto c = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  c.observe("d2d dcB|");
+  CHECK(c.can_end());
+  CHECK_FALSE(c.ends_section());  // a plain bar line
+  c.observe("A2G FED|]");
+  CHECK(c.ends_section());
+  c.observe("\n|:d2d dcB|");
+  CHECK_FALSE(c.can_end());  // the repeat is open
+  CHECK_FALSE(c.ends_section());
+  c.observe("A2G FED:|");
+  CHECK(c.ends_section());
+  c.observe("d2");
+  CHECK_FALSE(c.ends_section());
+}
+
+TEST_CASE("bar constraint: toward_end finds the tokens that let an open repeat end") {
+  const auto vocab = char_vocab("ABcd23|:]\n ");
+  auto c = make(Rational(3, 4), Rational(1, 8), vocab);
+  auto id = [&](char ch) { return static_cast<size_t>(std::find(vocab.begin(), vocab.end(), std::string(1, ch)) - vocab.begin()); };
+  c.observe("d2d dcB|:A2B c2d|A2B c2");
+  CHECK_FALSE(c.bar_full());
+  c.observe("d");  // a full bar inside an open repeat: "|" cannot end it
+  CHECK(c.bar_full());
+  CHECK_FALSE(c.can_end());
+  auto t = c.toward_end(c.allowed());
+  CHECK(t[id(':')]);  // ":|" closes the repeat, then the end is allowed
+  CHECK_FALSE(t[id('|')]);
+  CHECK_FALSE(t[id('A')]);
+  c.observe(":|");
+  CHECK(c.can_end());
+  auto mid = make(Rational(3, 4), Rational(1, 8), vocab);
+  mid.observe("d2d dcB|A2");  // 2/8 of a bar: no end within two tokens
+  const auto none = mid.toward_end(mid.allowed());
+  CHECK(std::count(none.begin(), none.end(), 1) == 0);
+}
+
+TEST_CASE("ending push: nothing before the style's length, a growing push at a section's end, a clean end "
+          "before the budget") {
+  TuneEndingOptions o;
+  o.long_after_bars = 20;
+  o.budget_tokens = 400;
+  // short tune, or no end allowed here: the model's own distribution
+  CHECK(ending_push(o, 100, 10, 10, true, true).end_bias == 0);
+  CHECK_FALSE(ending_push(o, 100, 10, 10, true, true).end_only);
+  CHECK(ending_push(o, 300, 30, 30, false, false).end_bias == 0);
+  CHECK_FALSE(ending_push(o, 300, 30, 30, false, false).end_only);
+  CHECK_FALSE(ending_push(o, 300, 30, 30, false, false).ending);
+  // past the style's length: at a section's end first, later also at a plain bar line
+  CHECK(ending_push(o, 200, 21, 21, true, true).end_bias == doctest::Approx(2.0));
+  CHECK(ending_push(o, 200, 25, 25, true, true).end_bias == doctest::Approx(6.0));
+  CHECK(ending_push(o, 200, 25, 25, true, false).end_bias == 0);
+  CHECK(ending_push(o, 250, 30, 30, true, false).end_bias == doctest::Approx(1.0));
+  CHECK(ending_push(o, 300, 60, 60, true, true).end_bias == doctest::Approx(12.0));  // capped
+  CHECK(ending_push(o, 200, 25, 25, false, false).steer_bias == doctest::Approx(6.0));  // e.g. an open repeat
+  CHECK(ending_push(o, 200, 25, 25, false, false).end_bias == 0);
+  CHECK(ending_push(o, 200, 15, 15, false, false).steer_bias == 0);
+  // ~10 tokens a bar: 30 left is within three bars: end here, or steer towards an end
+  CHECK(ending_push(o, 370, 37, 37, true, false).end_only);
+  CHECK_FALSE(ending_push(o, 360, 36, 36, true, false).end_only);
+  CHECK(ending_push(o, 390, 39, 39, false, false).ending);
+  CHECK_FALSE(ending_push(o, 390, 39, 39, false, false).end_only);
+  // no style statistics: no push, but still the clean end
+  TuneEndingOptions bare;
+  bare.budget_tokens = 64;
+  CHECK(ending_push(bare, 20, 90, 2, true, true).end_bias == 0);
+  CHECK(ending_push(bare, 50, 90, 5, true, false).end_only);
 }

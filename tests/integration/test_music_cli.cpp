@@ -97,8 +97,21 @@ TEST_CASE("duet-edge --count, seeds, titles and --continue") {
   CHECK(abc.find("X:2\nT:Test Jig\n") != std::string::npos);
   CHECK(abc.find("% duet-edge: seed 6,") != std::string::npos);
   CHECK(r.err.find("seed 5") != std::string::npos);
-  CHECK(r.err.find("used the whole token budget") != std::string::npos);  // 60 tokens end no jig
+  // 60 tokens end no jig: the ending push ends each at a bar line, bars right, with a warning
+  CHECK(r.err.find("was ended at a bar line because the token budget") != std::string::npos);
+  CHECK(r.err.find("used the whole token budget") == std::string::npos);
   CHECK_FALSE(fs::exists(out.string() + ".part"));
+  const json two = bars_of(out);
+  INFO(two.dump());
+  REQUIRE(two.size() == 2);
+  for (const auto& t : two) CHECK(t["good"] == t["checked"]);
+  // without it, the budget cuts the tune where it runs out
+  auto cut = edge({"--style", "oneills-jig", "--seed", "5", "-n", "60", "--no-ending-push", "--json"});
+  INFO(cut.err);
+  REQUIRE(cut.status == 0);
+  CHECK(cut.err.find("used the whole token budget") != std::string::npos);
+  CHECK(json::parse(cut.out)["stop_reason"] == "max_new_tokens");
+  CHECK(json::parse(cut.out)["tune"]["ended_by_budget"] == false);
 
   // continue an opening: the file's header decides meter, unit and key; the opening is kept
   const fs::path open = dir / "open.abc";
