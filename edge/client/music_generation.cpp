@@ -104,6 +104,31 @@ std::string TuneMaker::header(int index, uint64_t seed) const {
   return h;
 }
 
+TuneSteering TuneMaker::steer(GenerationOptions& g, size_t prompt_len) const {
+  TuneSteering s;
+  s.ended_by_budget = std::make_shared<bool>(false);
+  if (!req_.constrain) return s;
+  music::BarConstraintOptions bo;
+  bo.bar = opts_.meter.bar();
+  bo.unit = opts_.unit;
+  bo.compound = opts_.meter.compound();
+  bo.max_identical_bars = req_.max_identical_bars;
+  s.constraint = std::make_shared<music::BarConstraint>(bo, token_texts_, g.stop_ids);
+  s.constraint->observe(req_.opening);
+  std::optional<music::TuneEndingOptions> ending;
+  if (req_.ending_push) {
+    music::TuneEndingOptions eo;
+    auto st = spec_.style_stats.find(opts_.style);
+    if (st != spec_.style_stats.end()) eo.long_after_bars = st->second.bars_p90;
+    eo.budget_tokens = g.max_new_tokens;
+    if (g.max_positions > 0)
+      eo.budget_tokens = std::min<int64_t>(eo.budget_tokens, g.max_positions - static_cast<int64_t>(prompt_len));
+    ending = eo;
+  }
+  g.logits_processor = bar_constraint_processor(s.constraint, prompt_len, ending, g.stop_ids, s.ended_by_budget);
+  return s;
+}
+
 Tune TuneMaker::make(int index, uint64_t seed, GenerationOptions g, const TokenCallback& on_token) {
   Tune t;
   t.index = index;
@@ -114,30 +139,10 @@ Tune TuneMaker::make(int index, uint64_t seed, GenerationOptions g, const TokenC
   const auto& tok = *client_.tokenizer();
   const auto ids = tok.encode(prompt_, true);
   g.sampling.seed = seed;
-  std::shared_ptr<music::BarConstraint> c;
-  auto ended_by_budget = std::make_shared<bool>(false);
-  if (req_.constrain) {
-    music::BarConstraintOptions bo;
-    bo.bar = opts_.meter.bar();
-    bo.unit = opts_.unit;
-    bo.compound = opts_.meter.compound();
-    bo.max_identical_bars = req_.max_identical_bars;
-    c = std::make_shared<music::BarConstraint>(bo, token_texts_, g.stop_ids);
-    c->observe(req_.opening);
-    std::optional<music::TuneEndingOptions> ending;
-    if (req_.ending_push) {
-      music::TuneEndingOptions eo;
-      auto st = spec_.style_stats.find(opts_.style);
-      if (st != spec_.style_stats.end()) eo.long_after_bars = st->second.bars_p90;
-      eo.budget_tokens = g.max_new_tokens;
-      if (g.max_positions > 0)
-        eo.budget_tokens = std::min<int64_t>(eo.budget_tokens, g.max_positions - static_cast<int64_t>(ids.size()));
-      ending = eo;
-    }
-    g.logits_processor = bar_constraint_processor(c, ids.size(), ending, g.stop_ids, ended_by_budget);
-  }
+  const TuneSteering steering = steer(g, ids.size());
   t.result = client_.generate(ids, g, on_token);
-  t.ended_by_budget = *ended_by_budget;
+  t.ended_by_budget = *steering.ended_by_budget;
+  const auto& c = steering.constraint;
   t.text = tok.decode(t.result.tokens, true);
   if (c) t.relaxed_steps = c->relaxed_steps();
   const std::string which = "tune " + std::to_string(index) + " ('" + t.title + "')";

@@ -45,6 +45,13 @@ struct Tune {
   std::string abc() const;            // header + prompt + text, ending with a newline
 };
 
+// What steer() installed: the constraint it follows (null when off) and whether the ending push
+// ended the tune as the budget ran out (read after the generation).
+struct TuneSteering {
+  std::shared_ptr<music::BarConstraint> constraint;
+  std::shared_ptr<bool> ended_by_budget;
+};
+
 class TuneMaker {
  public:
   TuneMaker(EdgeClient& client, const music::MusicModelSpec& spec, const TuneRequest& req);
@@ -54,6 +61,9 @@ class TuneMaker {
   // One tune (X:index) with this seed; base supplies the budget, sampling and stop ids.
   Tune make(int index, uint64_t seed, GenerationOptions base, const TokenCallback& on_token = nullptr);
   std::string header(int index, uint64_t seed) const;
+  // Installs the request's bar constraint and ending push as g's logits processor, for a
+  // generation of prompt_text() (prompt_len ids) with g's budget; nothing when the constraint is off.
+  TuneSteering steer(GenerationOptions& g, size_t prompt_len) const;
 
  private:
   EdgeClient& client_;

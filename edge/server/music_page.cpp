@@ -3,10 +3,12 @@
 #include <httplib.h>
 
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <random>
 #include <sstream>
 
+#include "edge/client/music_generation.hpp"
 #include "edge/server/completion.hpp"
 #include "edge/server/http_reply.hpp"
 #include "edge/server/http_routes.hpp"
@@ -115,18 +117,29 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
         throw ApiError(400, std::string("the request body is not valid JSON: ") + e.what());
       }
       if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object");
-      std::string header;
+      // the same checks and the same bar-true sampling (constraint, guard, ending push) as duet-edge
+      // generate: options parsed as ABC, refused with a sentence
+      TuneRequest tune;
+      tune.options = {str_field(j, "style"), str_field(j, "meter"), str_field(j, "unit"), str_field(j, "key")};
+      if (j.contains("constraint") && !j["constraint"].is_null()) {
+        if (!j["constraint"].is_boolean())
+          throw ApiError(400, "'constraint' must be true or false", "constraint", "invalid_value");
+        tune.constrain = j["constraint"].get<bool>();
+      }
+      std::optional<TuneMaker> maker;
       try {
-        header = ctx.music->build(str_field(j, "style"), str_field(j, "meter"), str_field(j, "unit"),
-                                  str_field(j, "key"));
+        maker.emplace(ctx.client, *ctx.music, tune);
       } catch (const std::invalid_argument& e) {
         throw ApiError(400, e.what(), "style", "invalid_value");
       }
+      std::string header = maker->prompt_text();
+      for (const auto& w : maker->warnings()) header = "% warning: " + w + "\n" + header;
       // the form's numbers ride on the OpenAI request reader: same checks, same messages
-      json o = {{"prompt", header}};
+      json o = {{"prompt", maker->prompt_text()}};
       for (const char* k : {"temperature", "seed", "max_tokens", "top_k", "top_p"})
         if (j.contains(k) && !j[k].is_null()) o[k] = j[k];
       PreparedRequest p = prepare(ctx, parse_request(o.dump(), false));
+      maker->steer(p.opts, p.prompt.size());
       const std::string id = new_completion_id(false);
       const int64_t created = unix_now();
       // the tune's header first: the model continues it, the page shows it whole

@@ -12,7 +12,10 @@ on the first failure.
 import argparse
 import http.client
 import json
+import os
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -233,6 +236,23 @@ def check_music(c):
     expect(tune.startswith("X:1\nS:oneills-jig\nM:6/8\nL:1/8\nK:D\n") and len(tune) > 40, f"tune: {tune!r}")
     st, e = c.call("POST", "/api/music", {"style": "polka-from-mars"})
     expect(st == 400 and "oneills-jig" in e["error"]["message"], f"unknown style: {st} {e}")
+    st, e = c.call("POST", "/api/music", {"style": "oneills-jig", "meter": "7/x"})
+    expect(st == 400 and "meter '7/x'" in e["error"]["message"], f"bad meter: {st} {e}")
+    st, e = c.call("POST", "/api/music", {"style": "oneills-jig", "constraint": "yes"})
+    expect(st == 400 and "constraint" in e["error"]["message"], f"bad constraint flag: {st} {e}")
+    # bar-true by default, as duet-edge generate: every checked bar right (scripts/abc/evaluate.py --bars)
+    events = c.stream("/api/music", {"style": "oneills-reel", "seed": 11, "temperature": 1.0, "max_tokens": 300})
+    tune = text_of(events, False)
+    evaluate = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "abc", "evaluate.py")
+    with tempfile.NamedTemporaryFile("w", suffix=".abc", delete=False) as fh:
+        fh.write(tune if tune.endswith("\n") else tune + "\n")
+    try:
+        bars = json.loads(subprocess.run([sys.executable, evaluate, "--bars", fh.name], capture_output=True,
+                                         text=True, check=True).stdout)
+    finally:
+        os.unlink(fh.name)
+    expect(len(bars) == 1 and bars[0]["checked"] >= 4 and bars[0]["good"] == bars[0]["checked"],
+           f"constrained tune's bars: {bars} {tune!r}")
     with urllib.request.urlopen(c.base + "/soundfont/acoustic_grand_piano-mp3/Db4.mp3", timeout=30) as r:
         head = r.read(12)
     expect(head[:4] == b"RIFF" and head[8:12] == b"WAVE", "note sample is not a WAV")

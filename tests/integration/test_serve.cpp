@@ -90,6 +90,7 @@ TEST_CASE("duet-edge serve over a daemon: OpenAI API, SSE, two streams at once, 
     INFO("client stdout: " << r.out);
     INFO("client stderr: " << r.err);
     REQUIRE(r.status == 0);
+    CHECK(r.out.find("music: ok") != std::string::npos);
     CHECK(r.out.find("cancel: ok") != std::string::npos);
     // every session the requests opened was closed by the edge, none left to expire; the log
     // line of the last close can trail the client's check by a moment
