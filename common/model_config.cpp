@@ -166,7 +166,7 @@ void read_llama(const Reader& r, ModelConfig& c) {
   const bool qwen = c.model_type == "qwen2" || c.model_type == "qwen3";
   const bool sliding = qwen ? r.bool_or("use_sliding_window", false) : r.has("sliding_window");
   if (sliding && r.has("sliding_window")) c.sliding_window = r.positive("sliding_window");
-  const int64_t first_sliding = qwen ? r.positive_or("max_window_layers", 0) : 0;
+  const int64_t first_sliding = qwen ? static_cast<int64_t>(r.number_or("max_window_layers", 0)) : 0;
   read_layer_windows(r, c, [&](int64_t i) { return i >= first_sliding; });
 }
 

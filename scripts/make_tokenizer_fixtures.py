@@ -367,28 +367,6 @@ def make_gemma():
         "turn": "<start_of_turn>", "end_turn": "<end_of_turn>"}
 
 
-def make_gemma_hf():
-    # What transformers' own Gemma conversion makes of a SentencePiece model (for comparison with
-    # the hand-made layout above; its pipeline is printed).
-    from transformers.convert_slow_tokenizer import GemmaConverter
-    import sentencepiece as spm
-    st = spm_base()
-    sp = spm.SentencePieceProcessor(model_file=st["model_file"])
-
-    class Slow:  # the attributes the converter reads from a slow tokenizer
-        vocab_file = st["model_file"]
-        legacy = False
-        add_prefix_space = False
-        def convert_ids_to_tokens(self, i):
-            return sp.id_to_piece(i)
-    tok = GemmaConverter(Slow()).converted()
-    d = json.loads(tok.to_str())
-    print("gemma_hf pipeline:", json.dumps({k: d.get(k) for k in (
-        "normalizer", "pre_tokenizer", "decoder", "post_processor")}, ensure_ascii=False)[:2000])
-    print("gemma_hf model:", json.dumps({k: v for k, v in d["model"].items() if k not in ("vocab", "merges")}))
-    return tok, "transformers convert_slow_tokenizer.GemmaConverter", dict(SPM_SPECIALS)
-
-
 def make_phi3():
     # Phi-3 mini: the Llama-2 layout (Prepend + Replace normalizer) with chat tokens that strip the
     # whitespace after them (rstrip), as Phi-3's tokenizer.json marks <|user|>, <|assistant|>, <|end|>.
@@ -411,7 +389,6 @@ FIXTURES = {
     "spm_metaspace": make_spm_metaspace,
     "char": make_char,
     "gemma": make_gemma,
-    "gemma_hf": make_gemma_hf,
     "phi3": make_phi3,
 }
 

@@ -3,7 +3,11 @@
 // what duet reads from each, and the clear refusals of what it does not run.
 #include "torch_doctest.hpp"
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/model_config.hpp"
@@ -236,4 +240,18 @@ TEST_CASE("RoPE tables: dynamic and longrope rows within the original context ar
   auto y = RopeTable::apply_rows(x, t.cos.index_select(0, pos).unsqueeze(1), t.sin.index_select(0, pos).unsqueeze(1));
   CHECK(y.narrow(-1, 4, 4).equal(x.narrow(-1, 4, 4)));
   CHECK(!y.narrow(-1, 0, 4).equal(x.narrow(-1, 0, 4)));
+}
+
+TEST_CASE("generation_config.json's EOS list replaces config.json's (several stop ids)") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("duet-genconfig-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "config.json") << llama32_1b().dump();
+  std::ofstream(dir / "generation_config.json") << R"({"bos_token_id":128000,"eos_token_id":[128001,128008,128009]})";
+  auto c = ModelConfig::from_dir(dir.string());
+  CHECK(c.eos_token_ids == std::vector<int32_t>{128001, 128008, 128009});
+  std::ofstream(dir / "generation_config.json") << R"({"eos_token_id":[)";
+  CHECK_THROWS_WITH_AS(ModelConfig::from_dir(dir.string()), doctest::Contains("generation_config.json"),
+                       std::runtime_error);
+  fs::remove_all(dir);
 }
