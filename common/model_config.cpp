@@ -170,8 +170,18 @@ void read_llama(const Reader& r, ModelConfig& c) {
   read_layer_windows(r, c, [&](int64_t i) { return i >= first_sliding; });
 }
 
+// Gemma3TextConfig's defaults: the multimodal configs write only what differs from them
+json gemma3_text_defaults() {
+  return {{"model_type", "gemma3_text"}, {"vocab_size", 262208}, {"hidden_size", 2304}, {"intermediate_size", 9216},
+          {"num_hidden_layers", 26}, {"num_attention_heads", 8}, {"num_key_value_heads", 4}, {"head_dim", 256},
+          {"max_position_embeddings", 131072}, {"rms_norm_eps", 1e-6}, {"rope_theta", 1000000.0},
+          {"rope_local_base_freq", 10000.0}, {"query_pre_attn_scalar", 256}, {"sliding_window", 4096},
+          {"sliding_window_pattern", 6}, {"tie_word_embeddings", true}, {"hidden_activation", "gelu_pytorch_tanh"},
+          {"final_logit_softcapping", nullptr}, {"attn_logit_softcapping", nullptr}};
+}
+
 void read_gemma(const Reader& r, ModelConfig& c) {
-  const bool gemma3 = c.model_type == "gemma3_text";
+  const bool gemma3 = c.model_type == "gemma3_text" || c.model_type == "gemma3";
   c.hidden_size = r.positive("hidden_size");
   c.intermediate_size = r.positive("intermediate_size");
   c.num_layers = r.positive("num_hidden_layers");
@@ -253,8 +263,16 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
     c.family = Family::gpt2;
     read_gpt2(r, c);
   } else if (c.model_type == "gemma3") {
-    throw r.error("model_type", "is 'gemma3' (the multimodal Gemma 3, 4B and up); duet runs the text-only "
-                                "'gemma3_text' checkpoints (Gemma 3 270M and 1B)");
+    // the multimodal Gemma 3 (4B and up): its language model, as Gemma3TextConfig fills it
+    if (!r.has("text_config") || !j.at("text_config").is_object())
+      throw r.error("text_config", "is missing (model_type 'gemma3' keeps its language model there)");
+    json text = gemma3_text_defaults();
+    for (auto it = j.at("text_config").begin(); it != j.at("text_config").end(); ++it) text[it.key()] = it.value();
+    for (const char* k : {"eos_token_id", "bos_token_id"})
+      if (!text.contains(k) && j.contains(k)) text[k] = j.at(k);
+    j = text;
+    c.family = Family::gemma;
+    read_gemma(Reader{j, origin + " (text_config)"}, c);
   } else {
     throw r.error("model_type", "is '" + c.model_type +
                                     "'; supported: llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3_text, gpt2");

@@ -11,7 +11,16 @@ namespace duet::gemma {
 
 namespace {
 
-std::string layer_prefix(int64_t i) { return "model.layers." + std::to_string(i) + "."; }
+// Where the language model's tensors live: "model." in Gemma2/3ForCausalLM checkpoints; in the
+// multimodal Gemma 3 "language_model.model." as published, "model.language_model." as
+// transformers 5 saves it (the vision tower's tensors are never read).
+std::string base(const Checkpoint& ck) {
+  for (const char* p : {"model.", "language_model.model.", "model.language_model."})
+    if (ck.has(std::string(p) + "norm.weight")) return p;
+  return "model.";  // the load then names the missing tensor
+}
+
+std::string layer_prefix(const Checkpoint& ck, int64_t i) { return base(ck) + "layers." + std::to_string(i) + "."; }
 
 // 1 + w in fp32, as transformers' Gemma RMSNorm multiplies
 torch::Tensor one_plus(const Checkpoint& ck, const std::string& name, int64_t size, const LoadOptions& o) {
@@ -105,7 +114,7 @@ void refuse_biases(const Checkpoint& ck, const std::string& p) {
 
 std::unique_ptr<Embedding> load_embedding(const Checkpoint& ck, const LoadOptions& o) {
   const auto& c = ck.config();
-  return std::make_unique<GemmaEmbedding>(ck.load("model.embed_tokens.weight", {c.vocab_size, c.hidden_size}, o),
+  return std::make_unique<GemmaEmbedding>(ck.load(base(ck) + "embed_tokens.weight", {c.vocab_size, c.hidden_size}, o),
                                           c.hidden_size);
 }
 
@@ -123,7 +132,7 @@ std::unique_ptr<Block> load_block(const Checkpoint& ck, int64_t layer, const Loa
   b->scale = 1.0 / std::sqrt(c.query_pre_attn_scalar);
   b->softcap = c.attn_softcap;
   b->window = c.window_of(layer);
-  const std::string p = layer_prefix(layer);
+  const std::string p = layer_prefix(ck, layer);
   refuse_biases(ck, p);
   const int64_t H = c.hidden_size, I = c.intermediate_size, qd = c.num_heads * c.head_dim,
                 kvd = c.num_kv_heads * c.head_dim;
@@ -134,7 +143,7 @@ std::unique_ptr<Block> load_block(const Checkpoint& ck, int64_t layer, const Loa
   if (ck.has(p + "self_attn.q_norm.weight")) {
     b->q_norm = one_plus(ck, p + "self_attn.q_norm.weight", c.head_dim, o);
     b->k_norm = one_plus(ck, p + "self_attn.k_norm.weight", c.head_dim, o);
-  } else if (c.model_type == "gemma3_text") {
+  } else if (c.model_type != "gemma2") {
     ck.info(p + "self_attn.q_norm.weight");  // throws the clear "not found"
   }
   b->w_qkv = torch::cat({ck.load(p + "self_attn.q_proj.weight", {qd, H}, o),
@@ -149,7 +158,7 @@ std::unique_ptr<Block> load_block(const Checkpoint& ck, int64_t layer, const Loa
 
 std::unique_ptr<FinalNorm> load_final_norm(const Checkpoint& ck, const LoadOptions& o) {
   const auto& c = ck.config();
-  return std::make_unique<GemmaNorm>(one_plus(ck, "model.norm.weight", c.hidden_size, o), c.norm_eps);
+  return std::make_unique<GemmaNorm>(one_plus(ck, base(ck) + "norm.weight", c.hidden_size, o), c.norm_eps);
 }
 
 std::unique_ptr<LmHead> load_lm_head(const Checkpoint& ck, const LoadOptions& o, const Embedding* tied_from) {
@@ -158,7 +167,7 @@ std::unique_ptr<LmHead> load_lm_head(const Checkpoint& ck, const LoadOptions& o,
     if (!c.tie_word_embeddings) ck.info("lm_head.weight");  // throws the clear "not found"
     if (auto* e = dynamic_cast<const GemmaEmbedding*>(tied_from))
       return std::make_unique<GemmaHead>(e->weight, c.final_softcap);
-    return std::make_unique<GemmaHead>(ck.load("model.embed_tokens.weight", {c.vocab_size, c.hidden_size}, o),
+    return std::make_unique<GemmaHead>(ck.load(base(ck) + "embed_tokens.weight", {c.vocab_size, c.hidden_size}, o),
                                        c.final_softcap);
   }
   return std::make_unique<GemmaHead>(ck.load("lm_head.weight", {c.vocab_size, c.hidden_size}, o), c.final_softcap);

@@ -1,5 +1,6 @@
 #pragma once
-// The Gemma family (Gemma 2, Gemma 3 text: 270M, 1B): embedding scaled by sqrt(hidden), RMSNorm
+// The Gemma family (Gemma 2; Gemma 3: the text-only 270M and 1B, and the language model of the
+// multimodal 4B and up, its vision tower left out): embedding scaled by sqrt(hidden), RMSNorm
 // with (1 + w) in fp32, norms before and after both attention and MLP, GeGLU with tanh-GELU,
 // attention scaled by query_pre_attn_scalar, Gemma 2's soft-capping of scores and logits, Gemma 3's
 // per-head q/k norms, local (sliding-window) and global layers with their own RoPE.

@@ -2,8 +2,13 @@
 // by scripts/make_golden_fixtures.py), and incremental decode against full recompute.
 #include "torch_doctest.hpp"
 
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "common/backbone.hpp"
 #include "common/generator.hpp"
@@ -40,6 +45,39 @@ torch::Tensor full_logits(const Checkpoint& ck, const EdgePieces& edge, LocalBac
   bb.reset();
   auto hidden = edge.embedding->forward(torch::tensor(ids), 0);
   return edge.logits(bb.forward(hidden, 0, /*last_only=*/false));
+}
+
+// The gemma3 fixture as the multimodal Gemma 3 (4B and up) ships its language model: the config
+// under text_config and every tensor under `prefix` instead of "model.".
+std::string wrapped_gemma3(const std::string& prefix) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("duet-gemma3-wrap-" + std::to_string(::getpid()) + "-" +
+                                                    std::to_string(prefix.size()));
+  fs::create_directories(dir);
+  std::ifstream cin(fixture("gemma3") + "/config.json");
+  const auto text = nlohmann::json::parse(cin);
+  nlohmann::json wrap = {{"model_type", "gemma3"}, {"architectures", {"Gemma3ForConditionalGeneration"}},
+                         {"text_config", text}, {"vision_config", {{"model_type", "siglip_vision_model"}}}};
+  std::ofstream(dir / "config.json") << wrap.dump();
+  std::ifstream in(fixture("gemma3") + "/model.safetensors", std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string file = ss.str();
+  uint64_t n = 0;
+  std::memcpy(&n, file.data(), 8);  // little-endian header length
+  auto header = nlohmann::json::parse(file.substr(8, n));
+  nlohmann::json renamed;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string k = it.key();
+    renamed[k.rfind("model.", 0) == 0 ? prefix + k.substr(6) : k] = it.value();
+  }
+  std::string h = renamed.dump();
+  h.append((8 - h.size() % 8) % 8, ' ');
+  const uint64_t hn = h.size();
+  std::ofstream out(dir / "model.safetensors", std::ios::binary);
+  out.write(reinterpret_cast<const char*>(&hn), 8);
+  out << h << file.substr(8 + n);
+  return dir.string();
 }
 
 double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
@@ -156,6 +194,26 @@ TEST_CASE("decode steps match transformers' cached decoding (fp32, rel err <= 1e
     ++checked;
   }
   CHECK(checked == 9);
+}
+
+TEST_CASE("the multimodal Gemma 3 wrapper: its language model loads from either tensor layout") {
+  torch::NoGradGuard ng;
+  auto g = golden("gemma3");
+  std::vector<torch::Tensor> rows;
+  for (auto& r : g["logits"]) rows.push_back(torch::tensor(r.get<std::vector<float>>()));
+  const auto want = torch::stack(rows);
+  for (const std::string prefix : {"language_model.model.", "model.language_model."}) {
+    CAPTURE(prefix);
+    const std::string dir = wrapped_gemma3(prefix);
+    Checkpoint ck(dir);
+    CHECK(ck.config().model_type == "gemma3");
+    CHECK(ck.config().family == Family::gemma);
+    LoadOptions o;
+    auto edge = EdgePieces::load(ck, o);
+    LocalBackbone bb(ck, o, ck.config().max_positions);
+    CHECK(rel_err(full_logits(ck, edge, bb, g["prompt"].get<std::vector<int64_t>>()), want) <= 1e-4);
+    std::filesystem::remove_all(dir);
+  }
 }
 
 TEST_CASE("a forward may rewrite positions already in the cache") {
