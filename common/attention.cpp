@@ -118,6 +118,8 @@ AttentionInput build_attention_input(const StepBatch& batch, int64_t bs, int64_t
     AttentionInput::Span sp;
     sp.token = s.token;
     sp.n = s.n;
+    sp.start = s.start;
+    sp.first_key = s.kstart;
     const int64_t K = s.start + s.n - s.kstart;
     sp.slots = dev.narrow(0, sk_base + s.offset, K);
     auto kpos = torch::arange(s.kstart, s.start + s.n, lopts).unsqueeze(0);  // [1, K]
@@ -129,9 +131,44 @@ AttentionInput build_attention_input(const StepBatch& batch, int64_t bs, int64_t
   return in;
 }
 
+namespace {
+
+// Masks of `window` on top of an input built without one (its keys start at position 0).
+const AttentionInput::WindowMasks& window_masks(const AttentionInput& in, int64_t window) {
+  for (const auto& w : in.window_memo)
+    if (w.window == window) return w;
+  AttentionInput::WindowMasks w{window, {}, {}};
+  if (in.decode_rows > 0) {
+    const int64_t L = in.decode_slots.size(1);
+    auto qpos = in.decode_only ? in.positions : in.positions.index_select(0, in.decode_tokens);  // [B]
+    auto kpos = torch::arange(L, in.positions.options()).unsqueeze(0);                         // [1, L]
+    w.decode = in.decode_mask.logical_and(kpos > qpos.unsqueeze(1) - window);
+  }
+  for (const auto& sp : in.spans) {
+    auto kpos = torch::arange(sp.first_key, sp.first_key + sp.mask.size(1), in.positions.options()).unsqueeze(0);
+    auto qpos = torch::arange(sp.start, sp.start + sp.n, in.positions.options()).unsqueeze(1);
+    w.spans.push_back(sp.mask.logical_and(kpos > qpos - window));
+  }
+  in.window_memo.push_back(std::move(w));
+  return in.window_memo.back();
+}
+
+}  // namespace
+
 torch::Tensor attend(const AttentionInput& in, const LayerKvView& kv, const torch::Tensor& q, const torch::Tensor& k,
                      const torch::Tensor& v, double scale) {
+  return attend(in, kv, q, k, v, LayerAttention{scale, 0.0, in.window});
+}
+
+torch::Tensor attend(const AttentionInput& in, const LayerKvView& kv, const torch::Tensor& q, const torch::Tensor& k,
+                     const torch::Tensor& v, const LayerAttention& layer) {
   const int64_t T = q.size(0), qh = q.size(1), d = q.size(2), kvh = k.size(1);
+  const double scale = layer.scale, cap = layer.softcap;
+  if (in.window > 0 && layer.window != in.window)
+    throw std::invalid_argument("a layer with sliding window " + std::to_string(layer.window) +
+                                " in a step built for window " + std::to_string(in.window));
+  const AttentionInput::WindowMasks* wm =
+      layer.window > 0 && in.window == 0 ? &window_masks(in, layer.window) : nullptr;
   kv.k.index_copy_(0, in.write_slots, k);
   kv.v.index_copy_(0, in.write_slots, v);
 
@@ -142,19 +179,34 @@ torch::Tensor attend(const AttentionInput& in, const LayerKvView& kv, const torc
     auto idx = in.decode_slots.reshape({-1});
     auto kd = kv.k.index_select(0, idx).view({B, L, kvh, d}).transpose(1, 2);  // [B, kvh, L, d]
     auto vd = kv.v.index_select(0, idx).view({B, L, kvh, d}).transpose(1, 2);
-    dec = ops::grouped_attention(qd.unsqueeze(2), kd, vd, in.decode_mask.unsqueeze(1), scale).reshape({B, qh * d});
+    const auto& mask = wm ? wm->decode : in.decode_mask;
+    dec = ops::grouped_attention(qd.unsqueeze(2), kd, vd, mask.unsqueeze(1), scale, cap).reshape({B, qh * d});
     if (in.decode_only) return dec;
   }
   auto out = torch::empty({T, qh * d}, q.options());
   if (dec.defined()) out.index_copy_(0, in.decode_tokens, dec);
-  for (const auto& sp : in.spans) {
+  for (size_t i = 0; i < in.spans.size(); ++i) {
+    const auto& sp = in.spans[i];
     auto qs = q.narrow(0, sp.token, sp.n).transpose(0, 1).unsqueeze(0);        // [1, qh, n, d]
     auto ks = kv.k.index_select(0, sp.slots).transpose(0, 1).unsqueeze(0);     // [1, kvh, K, d]
     auto vs = kv.v.index_select(0, sp.slots).transpose(0, 1).unsqueeze(0);
-    auto o = ops::grouped_attention(qs, ks, vs, sp.mask.unsqueeze(0), scale);  // [1, qh, n, d]
+    const auto& mask = wm ? wm->spans[i] : sp.mask;
+    auto o = ops::grouped_attention(qs, ks, vs, mask.unsqueeze(0), scale, cap);  // [1, qh, n, d]
     out.narrow(0, sp.token, sp.n).copy_(o.squeeze(0).transpose(0, 1).reshape({sp.n, qh * d}));
   }
   return out;
+}
+
+torch::Tensor apply_rope(const AttentionInput& in, const RopeTable& table, const torch::Tensor& x) {
+  const AttentionInput::RopeRows* rows = nullptr;
+  for (const auto& r : in.rope_memo)
+    if (r.table == &table) rows = &r;
+  if (!rows) {
+    in.rope_memo.push_back({&table, table.cos.index_select(0, in.positions).unsqueeze(1),
+                            table.sin.index_select(0, in.positions).unsqueeze(1)});  // [T, 1, rotary_dim]
+    rows = &in.rope_memo.back();
+  }
+  return RopeTable::apply_rows(x, rows->cos, rows->sin);
 }
 
 }  // namespace duet

@@ -8,6 +8,7 @@
 
 #include "common/batch.hpp"
 #include "common/kv_pool.hpp"
+#include "common/rope.hpp"
 
 namespace duet {
 
@@ -37,17 +38,41 @@ struct AttentionInput {
   // Rows of several positions (prefill chunks, k drafts to verify), one by one.
   struct Span {
     int64_t token = 0, n = 0;  // tokens [token, token + n) of x
+    int64_t start = 0;         // position of its first token
+    int64_t first_key = 0;     // position of its first key (> 0 only under the input's window)
     torch::Tensor slots;       // [K] int64: slots of the keys the row may see, oldest first
     torch::Tensor mask;        // [n, K] bool: causal (and sliding-window) mask
   };
   std::vector<Span> spans;
 
-  // RoPE rows at `positions`, computed by the first layer that needs them and reused by the
-  // others of the step (keyed by the table they come from). Reset before each run of the blocks
-  // (a CUDA graph capture must record the lookup, not a value from a warm-up run).
-  mutable const void* rope_key = nullptr;
-  mutable torch::Tensor rope_cos, rope_sin;  // [T, 1, head_dim]
-  void reset_memo() const { rope_key = nullptr; rope_cos = rope_sin = torch::Tensor(); }
+  // Computed by the first layer that needs them and reused by the others of the step: RoPE rows
+  // at `positions` (per table) and the masks of a layer window narrower than the input's (per
+  // window). Reset before each run of the blocks (a CUDA graph capture must record the lookup,
+  // not a value from a warm-up run).
+  struct RopeRows {
+    const RopeTable* table;
+    torch::Tensor cos, sin;  // [T, 1, rotary_dim]
+  };
+  struct WindowMasks {
+    int64_t window;
+    torch::Tensor decode;              // [B, L]
+    std::vector<torch::Tensor> spans;  // [n, K] per span
+  };
+  mutable std::vector<RopeRows> rope_memo;
+  mutable std::vector<WindowMasks> window_memo;
+  void reset_memo() const {
+    rope_memo.clear();
+    window_memo.clear();
+  }
+};
+
+// How one layer attends: the scale of q.k, Gemma 2's soft-cap of the scores (cap * tanh(s / cap);
+// 0: none) and its sliding window (0: every key). A layer window narrower than the input's is
+// applied by masking (a stage whose layers differ, as Gemma's, builds its input without a window).
+struct LayerAttention {
+  double scale = 1.0;
+  double softcap = 0.0;
+  int64_t window = 0;
 };
 
 // Index tensors for `batch` on `device`: built on the host as one int64 buffer, copied once
@@ -61,7 +86,14 @@ int64_t decode_keys(int64_t start, int64_t window);
 
 // Writes k, v [T, kv_heads, d] at the input's write slots of `kv` (no host sync), then runs
 // grouped-query attention of q [T, q_heads, d] over each row's history. Returns [T, q_heads * d].
+// Throws std::invalid_argument when the layer's window is wider than the input's.
+torch::Tensor attend(const AttentionInput& in, const LayerKvView& kv, const torch::Tensor& q, const torch::Tensor& k,
+                     const torch::Tensor& v, const LayerAttention& layer);
+// The same with the input's window and no soft-cap.
 torch::Tensor attend(const AttentionInput& in, const LayerKvView& kv, const torch::Tensor& q, const torch::Tensor& k,
                      const torch::Tensor& v, double scale);
+
+// x [T, heads, d] rotated at the input's positions by `table` (rows looked up once per step).
+torch::Tensor apply_rope(const AttentionInput& in, const RopeTable& table, const torch::Tensor& x);
 
 }  // namespace duet

@@ -5,15 +5,18 @@
 #include <string>
 #include <vector>
 
+#include "common/rope_config.hpp"
+
 namespace duet {
 
-enum class Family { llama, gpt2 };  // llama covers Llama, Mistral and Qwen2 layouts
+// llama covers the Llama, Mistral, Qwen2/3 and Phi-3 layouts; gemma Gemma 2 and 3
+enum class Family { llama, gpt2, gemma };
 const char* family_name(Family f);
 
 enum class Activation { silu, gelu_tanh, gelu_exact };
 
 struct ModelConfig {
-  std::string model_type;  // as written in config.json ("llama", "qwen2", "mistral", "gpt2")
+  std::string model_type;  // as written in config.json ("llama", "qwen3", "gemma3_text", "gpt2", ...)
   Family family = Family::llama;
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
@@ -22,14 +25,24 @@ struct ModelConfig {
   int64_t num_heads = 0;
   int64_t num_kv_heads = 0;
   int64_t head_dim = 0;
-  int64_t max_positions = 0;
+  int64_t max_positions = 0;   // positions a sequence may reach (RoPE types that extend it: factor x original)
   double norm_eps = 1e-5;
-  double rope_theta = 10000.0;  // llama family only
+  double rope_theta = 10000.0;  // = rope.theta
   int64_t sliding_window = 0;   // 0: full attention
+  RopeSpec rope;                // RoPE of full-attention layers (type none: learned positions)
+  RopeSpec rope_local;          // RoPE of sliding-window layers (Gemma 3: its own theta); else = rope
+  std::vector<int64_t> layer_windows;  // per layer: sliding_window or 0 (full attention)
+  double query_pre_attn_scalar = 0;    // attention scale 1/sqrt(this); 0: head_dim (Gemma sets it)
+  double attn_softcap = 0;             // Gemma 2: scores = cap * tanh(scores / cap); 0: none
+  double final_softcap = 0;            // Gemma 2: the same on the logits (an edge piece)
   Activation activation = Activation::silu;
   bool tie_word_embeddings = false;
   std::vector<int32_t> eos_token_ids;
   int32_t bos_token_id = -1;
+
+  int64_t window_of(int64_t layer) const {
+    return layer >= 0 && layer < static_cast<int64_t>(layer_windows.size()) ? layer_windows[size_t(layer)] : 0;
+  }
 
   // Reads <dir>/config.json (and eos ids from generation_config.json when present).
   // Throws std::runtime_error naming the file and the field on anything unsupported or malformed.

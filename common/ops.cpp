@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <limits>
+
 #include "common/torch_compat.hpp"
 
 namespace duet::ops {
@@ -28,35 +30,28 @@ torch::Tensor activation(const torch::Tensor& x, Activation act) {
 }
 
 torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                const torch::Tensor& mask, double scale) {
+                                const torch::Tensor& mask, double scale, double softcap) {
   const int64_t B = q.size(0), q_heads = q.size(1), m = q.size(2), d = q.size(3);
   const int64_t kv_heads = k.size(1), group = q_heads / kv_heads;
   auto qg = q.reshape({B, kv_heads, group * m, d});  // rows: (group member, position)
   // [B, 1, group*m, L]; one query row broadcasts over the group as it is
   auto mg = (m == 1 ? mask : mask.repeat({1, group, 1})).unsqueeze(1);
-  auto out = compat::attention(qg, k, v, mg, scale);  // [B, kv_heads, group*m, d]
+  torch::Tensor out;  // [B, kv_heads, group*m, d]
+  if (softcap > 0) {
+    auto scores = torch::matmul(qg, k.transpose(-2, -1)) * scale;
+    scores = torch::tanh(scores / softcap) * softcap;
+    scores = scores.masked_fill(mg.logical_not(), -std::numeric_limits<double>::infinity());
+    out = torch::matmul(torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type()), v);
+  } else {
+    out = compat::attention(qg, k, v, mg, scale);
+  }
   return out.reshape({B, q_heads, m, d});
 }
 
-RopeTable::RopeTable(int64_t head_dim, int64_t max_positions, double theta, c10::ScalarType dtype,
-                     c10::Device device) {
-  auto f32 = torch::TensorOptions().dtype(torch::kFloat);
-  // inv_freq = 1 / theta^(2i/d), computed as transformers does (int64 arange -> float)
-  auto idx = torch::arange(0, head_dim, 2, torch::TensorOptions().dtype(torch::kLong)).to(torch::kFloat);
-  auto inv_freq = 1.0 / torch::pow(torch::tensor(theta, torch::TensorOptions().dtype(torch::kDouble)).to(torch::kFloat),
-                                   idx / static_cast<double>(head_dim));
-  auto pos = torch::arange(0, max_positions, f32);
-  auto freqs = torch::outer(pos, inv_freq);  // [max_pos, d/2]
-  auto emb = torch::cat({freqs, freqs}, -1);  // [max_pos, d]
-  cos = emb.cos().to(device, dtype);
-  sin = emb.sin().to(device, dtype);
-}
-
-torch::Tensor RopeTable::apply_rows(const torch::Tensor& x, const torch::Tensor& c, const torch::Tensor& s) {
-  const int64_t half = x.size(2) / 2;
-  auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
-  auto rotated = torch::cat({-x2, x1}, -1);
-  return x * c + rotated * s;
+torch::Tensor rms_norm_one_plus(const torch::Tensor& x, const torch::Tensor& one_plus_w, double eps) {
+  auto xf = x.to(torch::kFloat);
+  auto normed = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return (normed * one_plus_w).to(x.scalar_type());
 }
 
 }  // namespace duet::ops

@@ -13,15 +13,13 @@ torch::Tensor activation(const torch::Tensor& x, Activation act);
 // Attention of q [B, q_heads, m, d] over k, v [B, kv_heads, L, d] under mask [B, m, L] (bool, true =
 // may attend), with grouped-query sharing: query heads are folded onto their KV head
 // ([B, kv_heads, group*m, d]) instead of copying K and V. Returns [B, q_heads, m, d].
+// softcap > 0: scores = softcap * tanh(scores / softcap) before the mask (Gemma 2), computed as
+// transformers' eager attention does (scores in the compute dtype, softmax in fp32).
 torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                const torch::Tensor& mask, double scale);
+                                const torch::Tensor& mask, double scale, double softcap = 0.0);
 
-// Rotary embedding tables as transformers builds them: inv_freq in fp32, cos/sin [max_pos, d].
-struct RopeTable {
-  torch::Tensor cos, sin;  // [max_positions, head_dim], compute dtype, on the device
-  RopeTable(int64_t head_dim, int64_t max_positions, double theta, c10::ScalarType dtype, c10::Device device);
-  // x [T, heads, d] with the rows of cos/sin at each token's position already picked: c, s [T, 1, d]
-  static torch::Tensor apply_rows(const torch::Tensor& x, const torch::Tensor& c, const torch::Tensor& s);
-};
+// Gemma's RMSNorm: x * rsqrt(mean(x^2) + eps) * (1 + w), all in fp32, then cast back.
+// `one_plus_w` is 1 + w in fp32, computed once at load.
+torch::Tensor rms_norm_one_plus(const torch::Tensor& x, const torch::Tensor& one_plus_w, double eps);
 
 }  // namespace duet::ops

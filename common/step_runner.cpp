@@ -44,12 +44,15 @@ StepRunner::StepRunner(std::vector<const Block*> blocks, int64_t max_blocks, int
                        c10::ScalarType dtype, c10::Device device, StepRunnerOptions options, int64_t block_size)
     : blocks_(std::move(blocks)), max_blocks_(max_blocks), options_(options), graphs_(std::make_unique<Graphs>()) {
   std::vector<KvShape> shapes;
+  bool mixed = false;
   for (size_t i = 0; i < blocks_.size(); ++i) {
     shapes.push_back(blocks_[i]->kv_shape());
     if (i == 0) window_ = blocks_[i]->sliding_window();
-    else if (blocks_[i]->sliding_window() != window_)
-      throw std::invalid_argument("blocks of one stage with different sliding windows are not supported");
+    else if (blocks_[i]->sliding_window() != window_) mixed = true;
   }
+  // Layers with different windows (Gemma's local and global ones): the step's input covers every
+  // key and each windowed layer masks its own (attend()); one window for all: the input has it.
+  if (mixed) window_ = 0;
   pool_ = KvPool(std::move(shapes), block_size, std::min(std::max<int64_t>(initial_blocks, 2), max_blocks), dtype,
                  device);
 }

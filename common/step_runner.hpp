@@ -29,7 +29,7 @@ class StepRunner {
 
   // The blocks (not owned; they outlive the runner) of one device. The pool starts with
   // `initial_blocks` blocks of storage and grows on demand up to `max_blocks` (the allocator's
-  // num_blocks). Throws when the blocks disagree on the sliding window.
+  // num_blocks). Blocks may differ in their sliding windows (each masks its own).
   StepRunner(std::vector<const Block*> blocks, int64_t max_blocks, int64_t initial_blocks, c10::ScalarType dtype,
              c10::Device device, StepRunnerOptions options = {}, int64_t block_size = kKvBlockSize);
   ~StepRunner();

@@ -109,13 +109,17 @@ def cases_for(specials):
         out.append("{bos}Hello{eos} world".format(**specials))
         out.append("{eos}{eos}{bos}".format(**specials))
         out.append("text {eos}\n{bos} more".format(**specials))
-    for key in ("special", "added", "lstrip", "word"):
+    for key in ("special", "added", "lstrip", "word", "rstrip"):
         if key in specials:
             s = specials[key]
             out.append(f"a {s} b")
             out.append(f"a{s}b {s}{s}  {s}")
             out.append(f"{s}")
             out.append(f"word{s} {s}word ({s})")
+    if "turn" in specials and "end_turn" in specials:  # a chat turn as templates write it
+        t, e = specials["turn"], specials["end_turn"]
+        out.append(f"{t}user\nHello there{e}\n{t}model\n")
+        out.append(f"{t} user  \n\n Hi {e}{e}\n")
     return out
 
 
@@ -342,6 +346,39 @@ def make_char():
         "bos": "<s>", "eos": "</s>", "special": "<pad>"}
 
 
+def make_gemma():
+    # Gemma 2/3 layout (their tokenizer.json as published): no pre-tokenizer, spaces become "▁" in
+    # the normalizer and BPE (byte fallback) runs over the whole text; no dummy prefix; BOS
+    # template; chat-turn special tokens.
+    from tokenizers import normalizers, decoders, processors, AddedToken
+    st = spm_base()
+    tok = with_components(
+        st["tok"],
+        normalizer=normalizers.Replace(" ", "▁"),
+        pre_tokenizer=None,
+        decoder=decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()]))
+    tok.add_special_tokens([AddedToken(t, normalized=False, special=True)
+                            for t in ("<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>")])
+    bos = tok.token_to_id("<bos>")
+    tok = with_components(tok, post_processor=processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", bos)]))
+    return tok, st["route"] + ", Gemma layout (Replace normalizer, no pre-tokenizer, no dummy prefix)", {
+        "bos": "<bos>", "eos": "<eos>", "special": "<end_of_turn>",
+        "turn": "<start_of_turn>", "end_turn": "<end_of_turn>"}
+
+
+def make_phi3():
+    # Phi-3 mini: the Llama-2 layout (Prepend + Replace normalizer) with chat tokens that strip the
+    # whitespace after them (rstrip), as Phi-3's tokenizer.json marks <|user|>, <|assistant|>, <|end|>.
+    from tokenizers import AddedToken
+    tok, made_by, _ = make_llama_legacy()
+    tok.add_special_tokens([AddedToken("<|endoftext|>", normalized=False, special=True)])
+    tok.add_special_tokens([AddedToken(t, rstrip=True, normalized=False, special=True)
+                            for t in ("<|assistant|>", "<|end|>", "<|user|>")])
+    return tok, made_by + ", Phi-3 chat tokens with rstrip", dict(
+        SPM_SPECIALS, special="<|endoftext|>", rstrip="<|end|>", turn="<|user|>", end_turn="<|end|>")
+
+
 FIXTURES = {
     "gpt2": make_gpt2,
     "gpt2_prefix": make_gpt2_prefix,
@@ -351,6 +388,21 @@ FIXTURES = {
     "llama_legacy": make_llama_legacy,
     "spm_metaspace": make_spm_metaspace,
     "char": make_char,
+    "gemma": make_gemma,
+    "phi3": make_phi3,
+}
+
+# tokenizer_config.json written beside some fixtures, as the published models have them: what
+# transformers' AutoTokenizer makes of the pair (BOS/EOS rules on top of tokenizer.json) is recorded
+# as "transformers_ids" per case.
+TOKENIZER_CONFIGS = {
+    "gemma": {"tokenizer_class": "GemmaTokenizer", "add_bos_token": True, "add_eos_token": False,
+              "bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>", "pad_token": "<pad>"},
+    "phi3": {"tokenizer_class": "LlamaTokenizer", "add_bos_token": False, "add_eos_token": False,
+             "bos_token": "<s>", "eos_token": "<|endoftext|>", "unk_token": "<unk>", "pad_token": "<|endoftext|>",
+             "legacy": False},
+    "llama3_style": {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|begin_of_text|>",
+                     "eos_token": "<|im_end|>"},
 }
 
 
@@ -426,7 +478,11 @@ def record(name, tok, made_by, specials, out_dir):
                                     sentencepiece=sentencepiece.__version__)
     except Exception:
         pass
-    if name.startswith("llama") or name.startswith("spm"):
+    if name in TOKENIZER_CONFIGS:
+        with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+            json.dump(TOKENIZER_CONFIGS[name], f, indent=1)
+        expected["transformers"] = transformers_view(d, cases)
+    if name.startswith("llama") or name.startswith("spm") or name == "phi3":
         import sentencepiece as spm
         sp = spm.SentencePieceProcessor(model_file=spm_base()["model_file"])
         expected["sentencepiece_ids_no_special"] = [sp.encode(c["text"]) for c in cases]
@@ -434,6 +490,23 @@ def record(name, tok, made_by, specials, out_dir):
         f.write(compact_json(expected))
     sizes = sum(os.path.getsize(os.path.join(d, x)) for x in os.listdir(d))
     print(f"{name}: {made_by}; vocab {n}; {len(cases)} cases; {sizes} bytes")
+
+
+def transformers_view(folder, cases):
+    """What AutoTokenizer.from_pretrained(folder) gives for each case (its BOS/EOS rules)."""
+    try:
+        from transformers import AutoTokenizer
+        t = AutoTokenizer.from_pretrained(folder)
+        view = {"class": type(t).__name__,
+                "ids": [t(c["text"])["input_ids"] for c in cases],
+                "bos_token_id": t.bos_token_id, "eos_token_id": t.eos_token_id}
+        print(f"  transformers {view['class']}: bos {view['bos_token_id']} eos {view['eos_token_id']}; "
+              f"same ids as tokenizers for {sum(a == c['ids'] for a, c in zip(view['ids'], cases))}/{len(cases)}")
+        return view
+    except Exception:
+        err = traceback.format_exc(limit=3)
+        print("[transformers view failed]\n" + err, file=sys.stderr)
+        return {"error": err}
 
 
 def main():

@@ -33,14 +33,12 @@ class LlamaBlock final : public Block {
     // q and k heads sit side by side: rotate them at once, [T, q_heads + kv_heads, d]
     auto qk = qkv.narrow(1, 0, (q_heads + kv_heads) * d).view({T, q_heads + kv_heads, d});
     auto v = qkv.narrow(1, (q_heads + kv_heads) * d, kv_heads * d).view({T, kv_heads, d});
-    if (in.rope_key != rope.get()) {  // the first block of the step picks the rows at the positions
-      in.rope_cos = rope->cos.index_select(0, in.positions).unsqueeze(1);  // [T, 1, d]
-      in.rope_sin = rope->sin.index_select(0, in.positions).unsqueeze(1);
-      in.rope_key = rope.get();
-    }
-    qk = ops::RopeTable::apply_rows(qk, in.rope_cos, in.rope_sin);  // contiguous
+    if (q_norm.defined())  // Qwen3: RMSNorm over each head's dimensions, before RoPE
+      qk = torch::cat({ops::rms_norm(qk.narrow(1, 0, q_heads), q_norm, eps),
+                       ops::rms_norm(qk.narrow(1, q_heads, kv_heads), k_norm, eps)}, 1);
+    qk = apply_rope(in, *rope, qk);  // contiguous
     auto q = qk.narrow(1, 0, q_heads), k = qk.narrow(1, q_heads, kv_heads);
-    return finish(x, attend(in, kv, q, k, v, 1.0 / std::sqrt(double(d))));
+    return finish(x, attend(in, kv, q, k, v, LayerAttention{1.0 / std::sqrt(double(d)), 0.0, window}));
   }
   KvShape kv_shape() const override { return {kv_heads, d}; }
   int64_t sliding_window() const override { return window; }
@@ -54,7 +52,8 @@ class LlamaBlock final : public Block {
   }
   int64_t weight_bytes() const override {
     int64_t b = 0;
-    for (const auto* t : {&input_norm, &post_norm, &w_qkv, &b_qkv, &w_o, &w_gate_up, &b_gate_up, &w_down, &b_down})
+    for (const auto* t : {&input_norm, &post_norm, &w_qkv, &b_qkv, &w_o, &w_gate_up, &b_gate_up, &w_down, &b_down,
+                          &q_norm, &k_norm})
       if (t->defined()) b += t->numel() * static_cast<int64_t>(t->element_size());
     return b;
   }
@@ -65,7 +64,8 @@ class LlamaBlock final : public Block {
   int64_t q_heads = 0, kv_heads = 0, d = 0, inter = 0, window = 0;
   double eps = 1e-6;
   torch::Tensor input_norm, post_norm, w_qkv, b_qkv, w_o, w_gate_up, b_gate_up, w_down, b_down;
-  std::shared_ptr<const ops::RopeTable> rope;
+  torch::Tensor q_norm, k_norm;  // [d] (Qwen3), else undefined
+  std::shared_ptr<const RopeTable> rope;
 };
 
 class LlamaNorm final : public FinalNorm {
@@ -84,21 +84,6 @@ class LlamaHead final : public LmHead {
   }
   torch::Tensor weight;  // [vocab, hidden]
 };
-
-// One RoPE table per (shape, dtype, device), shared by all blocks of a process.
-std::shared_ptr<const ops::RopeTable> rope_table(const ModelConfig& c, const LoadOptions& o) {
-  static std::mutex mu;
-  static std::vector<std::pair<std::string, std::weak_ptr<const ops::RopeTable>>> cache;
-  const std::string key = std::to_string(c.head_dim) + "/" + std::to_string(c.max_positions) + "/" +
-                          std::to_string(c.rope_theta) + "/" + std::to_string(int(o.dtype)) + "/" + o.device.str();
-  std::lock_guard<std::mutex> lock(mu);
-  for (auto& [k, w] : cache)
-    if (k == key)
-      if (auto p = w.lock()) return p;
-  auto p = std::make_shared<const ops::RopeTable>(c.head_dim, c.max_positions, c.rope_theta, o.dtype, o.device);
-  cache.emplace_back(key, p);
-  return p;
-}
 
 torch::Tensor optional_bias(const Checkpoint& ck, const std::string& name, int64_t size, const LoadOptions& o) {
   return ck.has(name) ? ck.load(name, {size}, o) : torch::Tensor();
@@ -122,27 +107,41 @@ std::unique_ptr<Block> load_block(const Checkpoint& ck, int64_t layer, const Loa
   b->d = c.head_dim;
   b->inter = c.intermediate_size;
   b->eps = c.norm_eps;
-  b->window = c.sliding_window;
+  b->window = c.window_of(layer);
   const std::string p = layer_prefix(layer);
   const int64_t H = c.hidden_size, qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
   b->input_norm = ck.load(p + "input_layernorm.weight", {H}, o);
   b->post_norm = ck.load(p + "post_attention_layernorm.weight", {H}, o);
-  b->w_qkv = torch::cat({ck.load(p + "self_attn.q_proj.weight", {qd, H}, o),
-                         ck.load(p + "self_attn.k_proj.weight", {kvd, H}, o),
-                         ck.load(p + "self_attn.v_proj.weight", {kvd, H}, o)});
-  auto bq = optional_bias(ck, p + "self_attn.q_proj.bias", qd, o);
+  // Phi-3 stores q, k, v fused in that order and gate, up fused in that order: duet's own layout
+  const bool fused = ck.has(p + "self_attn.qkv_proj.weight");
+  if (fused)
+    b->w_qkv = ck.load(p + "self_attn.qkv_proj.weight", {qd + 2 * kvd, H}, o);
+  else
+    b->w_qkv = torch::cat({ck.load(p + "self_attn.q_proj.weight", {qd, H}, o),
+                           ck.load(p + "self_attn.k_proj.weight", {kvd, H}, o),
+                           ck.load(p + "self_attn.v_proj.weight", {kvd, H}, o)});
+  if (ck.has(p + "self_attn.q_norm.weight")) {
+    b->q_norm = ck.load(p + "self_attn.q_norm.weight", {c.head_dim}, o);
+    b->k_norm = ck.load(p + "self_attn.k_norm.weight", {c.head_dim}, o);
+  }
+  auto bq = fused ? torch::Tensor() : optional_bias(ck, p + "self_attn.q_proj.bias", qd, o);
   if (bq.defined())
     b->b_qkv = torch::cat({bq, ck.load(p + "self_attn.k_proj.bias", {kvd}, o), ck.load(p + "self_attn.v_proj.bias", {kvd}, o)});
   b->w_o = ck.load(p + "self_attn.o_proj.weight", {H, qd}, o);
   if (ck.has(p + "self_attn.o_proj.bias"))
     throw std::runtime_error(ck.dir() + ": tensor '" + p + "self_attn.o_proj.bias' present: o_proj bias is not supported");
   const int64_t I = c.intermediate_size;
-  b->w_gate_up = torch::cat({ck.load(p + "mlp.gate_proj.weight", {I, H}, o), ck.load(p + "mlp.up_proj.weight", {I, H}, o)});
-  auto bg = optional_bias(ck, p + "mlp.gate_proj.bias", I, o);
-  if (bg.defined()) b->b_gate_up = torch::cat({bg, ck.load(p + "mlp.up_proj.bias", {I}, o)});
+  if (ck.has(p + "mlp.gate_up_proj.weight")) {
+    b->w_gate_up = ck.load(p + "mlp.gate_up_proj.weight", {2 * I, H}, o);
+  } else {
+    b->w_gate_up =
+        torch::cat({ck.load(p + "mlp.gate_proj.weight", {I, H}, o), ck.load(p + "mlp.up_proj.weight", {I, H}, o)});
+    auto bg = optional_bias(ck, p + "mlp.gate_proj.bias", I, o);
+    if (bg.defined()) b->b_gate_up = torch::cat({bg, ck.load(p + "mlp.up_proj.bias", {I}, o)});
+  }
   b->w_down = ck.load(p + "mlp.down_proj.weight", {H, I}, o);
   b->b_down = optional_bias(ck, p + "mlp.down_proj.bias", H, o);
-  b->rope = rope_table(c, o);
+  b->rope = shared_rope_table(b->window > 0 ? c.rope_local : c.rope, c.head_dim, c.max_positions, o.dtype, o.device);
   return b;
 }
 

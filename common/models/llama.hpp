@@ -1,6 +1,8 @@
 #pragma once
-// The Llama family (Llama, Mistral, Qwen2): RMSNorm, RoPE, grouped-query attention with optional
-// q/k/v bias, SwiGLU MLP, tied or untied head.
+// The Llama family (Llama 2/3, SmolLM2, Mistral, Qwen2/2.5, Qwen3, Phi-3/4-mini): RMSNorm, RoPE
+// of every transformers type (partial for Phi), grouped-query attention with optional q/k/v bias,
+// Qwen3's per-head q/k RMSNorm, per-layer sliding windows, SwiGLU MLP, tied or untied head.
+// Phi-3's fused qkv_proj / gate_up_proj are read as they are (duet fuses the others at load).
 #include <memory>
 
 #include "common/pieces.hpp"

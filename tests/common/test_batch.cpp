@@ -124,7 +124,8 @@ int run_batched(const Checkpoint& ck, const EdgePieces& edge, std::vector<Seq>& 
   return decode_steps;
 }
 
-std::vector<Seq> schedule() {
+// ids within the model's vocabulary (the newer fixtures have 64 tokens)
+std::vector<Seq> schedule(int64_t vocab = 128) {
   std::vector<Seq> s(5);
   s[0].prompt = {1, 17, 42, 99, 5, 63, 120, 7, 88};  // 9: three chunks
   s[1].prompt = {3};                                  // a one-token prompt is a decode row at once
@@ -136,7 +137,9 @@ std::vector<Seq> schedule() {
   s[3].new_tokens = 6;
   s[4].prompt = {21, 22, 23, 24, 25};
   s[4].join = 5;  // joins after s[3] left, reusing its blocks
-  s[4].new_tokens = 12;
+  s[4].new_tokens = 12;  // to position 17: past the 16 of rope_dynamic's and phi3_longrope's original context
+  for (auto& q : s)
+    for (auto& id : q.prompt) id %= vocab;
   return s;
 }
 
@@ -156,16 +159,18 @@ void compare(const std::vector<Seq>& got, const std::vector<Seq>& want) {
 
 }  // namespace
 
-TEST_CASE("batched steps == one sequence at a time (llama GQA, qwen2 bias, gpt2, sliding window)") {
+TEST_CASE("batched steps == one sequence at a time (llama GQA, qwen2 bias, gpt2, sliding window, Gemma, Phi-3)") {
   torch::NoGradGuard ng;
-  for (const std::string& dir :
-       {fixture("llama_gqa"), fixture("qwen2_bias"), fixture("gpt2"), windowed_llama(4)}) {
+  // gemma3: local and global layers in one stage (each masks its own window); gemma2: soft-caps;
+  // phi3_longrope and rope_dynamic: per-position RoPE past the original context
+  for (const std::string& dir : {fixture("llama_gqa"), fixture("qwen2_bias"), fixture("gpt2"), windowed_llama(4),
+                                 fixture("gemma3"), fixture("gemma2"), fixture("phi3_longrope"), fixture("rope_dynamic")}) {
     CAPTURE(dir);
     Checkpoint ck(dir);
     auto edge = EdgePieces::load(ck, LoadOptions{});
-    auto want = schedule();
+    auto want = schedule(ck.config().vocab_size);
     run_alone(ck, edge, want);
-    auto got = schedule();
+    auto got = schedule(ck.config().vocab_size);
     const int decode_steps = run_batched(ck, edge, got, {});
     REQUIRE(decode_steps > 2);
     compare(got, want);
@@ -175,13 +180,13 @@ TEST_CASE("batched steps == one sequence at a time (llama GQA, qwen2 bias, gpt2,
 
 TEST_CASE("padded all-decode steps (the CUDA graph arithmetic, eagerly) == exact steps") {
   torch::NoGradGuard ng;
-  for (const std::string& dir : {fixture("llama_gqa"), fixture("gpt2"), windowed_llama(3)}) {
+  for (const std::string& dir : {fixture("llama_gqa"), fixture("gpt2"), windowed_llama(3), fixture("gemma3")}) {
     CAPTURE(dir);
     Checkpoint ck(dir);
     auto edge = EdgePieces::load(ck, LoadOptions{});
-    auto exact = schedule();
+    auto exact = schedule(ck.config().vocab_size);
     run_batched(ck, edge, exact, {});
-    auto padded = schedule();
+    auto padded = schedule(ck.config().vocab_size);
     StepRunnerOptions o;
     o.pad_decode = true;
     run_batched(ck, edge, padded, o);
@@ -195,13 +200,14 @@ TEST_CASE("on CUDA: batched steps (graph replays for all-decode steps) == the CP
     return;
   }
   torch::NoGradGuard ng;
-  for (const std::string& dir : {fixture("llama_gqa"), fixture("gpt2"), windowed_llama(3)}) {
+  for (const std::string& dir :
+       {fixture("llama_gqa"), fixture("gpt2"), windowed_llama(3), fixture("gemma3"), fixture("phi3_longrope")}) {
     CAPTURE(dir);
     Checkpoint ck(dir);
     auto edge = EdgePieces::load(ck, LoadOptions{});
-    auto cpu = schedule();
+    auto cpu = schedule(ck.config().vocab_size);
     run_batched(ck, edge, cpu, {});
-    auto gpu = schedule();
+    auto gpu = schedule(ck.config().vocab_size);
     size_t graphs = 0;
     run_batched(ck, edge, gpu, {}, torch::Device(torch::kCUDA, 0), &graphs);
     if (StepRunner::graphs_available()) DOCTEST_CHECK(graphs > 0);

@@ -127,8 +127,8 @@ TEST_CASE("config.json: unsupported architecture, malformed JSON, bad fields") {
     "num_attention_heads":4,"num_key_value_heads":3,"vocab_size":64})");
   CHECK(contains(error_of([&] { Checkpoint ck(dir); }), "must divide num_attention_heads"));
   write_text(cfg, R"({"model_type":"llama","hidden_size":32,"intermediate_size":48,"num_hidden_layers":2,
-    "num_attention_heads":4,"vocab_size":64,"rope_scaling":{"rope_type":"yarn","factor":4.0}})");
-  CHECK(contains(error_of([&] { Checkpoint ck(dir); }), "'yarn'"));
+    "num_attention_heads":4,"vocab_size":64,"rope_scaling":{"rope_type":"mrope","factor":4.0}})");
+  CHECK(contains(error_of([&] { Checkpoint ck(dir); }), "'rope_scaling.rope_type' is 'mrope'"));
 }
 
 TEST_CASE("unsupported dtype and device names are refused clearly") {

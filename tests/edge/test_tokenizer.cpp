@@ -17,8 +17,8 @@ using json = nlohmann::json;
 
 namespace {
 
-const char* const kFixtures[] = {"gpt2",     "gpt2_prefix",  "qwen2",         "llama3_style",
-                                 "llama_hf", "llama_legacy", "spm_metaspace", "char"};
+const char* const kFixtures[] = {"gpt2",     "gpt2_prefix",  "qwen2",         "llama3_style", "llama_hf",
+                                 "llama_legacy", "spm_metaspace", "char", "gemma",        "phi3"};
 
 std::string fixture_dir(const std::string& name) {
   return std::string(DUET_FIXTURES_DIR) + "/tokenizers/" + name;
@@ -108,13 +108,34 @@ TEST_CASE("round trip of a long text") {
   std::string text;
   for (int i = 0; i < 300; ++i)
     text += "Line " + std::to_string(i) + ": the fiddler's tune, café, 日本, 😀👍🏽 |:A2d d2e|\n\t  ";
-  for (const char* name : {"gpt2", "qwen2", "llama3_style", "llama_hf", "llama_legacy", "spm_metaspace"}) {
+  for (const char* name : {"gpt2", "qwen2", "llama3_style", "llama_hf", "llama_legacy", "spm_metaspace", "gemma", "phi3"}) {
     CAPTURE(name);
     const Tokenizer tok = Tokenizer::from_file(fixture_dir(name) + "/tokenizer.json");
     const auto ids = tok.encode(text);
     CHECK(ids.size() > 1000);
     CHECK(tok.decode(ids, true) == text);
     CHECK(stream(tok, ids, true) == text);
+  }
+}
+
+TEST_CASE("with their tokenizer_config.json, transformers' AutoTokenizer gives the same ids (Gemma, Llama 3)") {
+  // transformers applies tokenizer_config.json on top of tokenizer.json (add_bos_token, its own
+  // tokenizer class); for these layouts it changes nothing, BOS included. (For a Phi-3 layout with
+  // "legacy": false, transformers' LlamaTokenizer rebuilds the pre-tokenizer and differs around
+  // spaces next to special tokens; duet follows tokenizer.json, as the tokenizers library does.)
+  for (const char* name : {"gemma", "llama3_style"}) {
+    CAPTURE(name);
+    const Tokenizer tok = Tokenizer::from_file(fixture_dir(name) + "/tokenizer.json");
+    const json expected = read_json(fixture_dir(name) + "/expected.json");
+    const json& tf = expected.at("transformers");
+    REQUIRE(tf.contains("ids"));
+    REQUIRE(tf.at("ids").size() == expected.at("cases").size());
+    for (std::size_t i = 0; i < tf.at("ids").size(); ++i) {
+      const std::string text = expected.at("cases")[i].at("text").get<std::string>();
+      CAPTURE(text);
+      CHECK(tok.encode(text, true) == ids_of(tf.at("ids")[i]));
+    }
+    CHECK(tok.bos_id() == tf.at("bos_token_id").get<int>());
   }
 }
 

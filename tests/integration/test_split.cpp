@@ -49,7 +49,10 @@ int64_t layers_of(const std::string& model) { return Checkpoint(model).config().
 }  // namespace
 
 TEST_CASE("split == monolithic for each fixture model over 1, 2 and 3 stages, greedy and sampled") {
-  for (const char* name : {"llama_gqa", "qwen2_bias", "gpt2"}) {
+  // every golden fixture: Gemma's local/global layers fall in different stages, Phi-3's and
+  // dynamic NTK's per-position RoPE runs past their original context (16) within the 29 positions
+  for (const char* name : {"llama_gqa", "qwen2_bias", "gpt2", "qwen3", "phi3_longrope", "gemma2", "gemma3", "rope_llama3",
+                           "rope_yarn", "rope_dynamic", "rope_linear", "mistral_window"}) {
     const std::string model = fixture_model(name);
     const auto greedy = fixed_options(24);
     const auto sampled_opts = fixed_options(24, sampled(1234));
