@@ -5,12 +5,14 @@
   linkping.py ping --connect 127.0.0.1:7791 --count 50 --size 64 [--bulk-kib 1024] [--json]
 
 Each request is an 8-byte header (request bytes, reply bytes; both uint32, big-endian) and the
-request bytes; the echo side answers with that many reply bytes. A ping sends and receives --size
-bytes and times the whole exchange; --bulk-kib also sends that much up (1-byte answer) and asks
+request bytes; the echo side answers with that many reply bytes (a ping's own bytes back when the
+two counts are equal, so the client checks they arrived whole and in order). A ping sends and
+receives --size bytes and times the whole exchange; --bulk-kib also sends that much up (1-byte answer) and asks
 for that much down, timing each, for the link's rate. Nagle is off on both ends.
 """
 import argparse
 import json
+import os
 import socket
 import socketserver
 import statistics
@@ -50,6 +52,9 @@ class Echo(socketserver.BaseRequestHandler):
                 if len(head) < HEADER.size:
                     return
                 req, rep = HEADER.unpack(head)
+                if req == rep and req <= (1 << 20):  # a ping: its own bytes go back
+                    s.sendall(recv_exact(s, req))
+                    continue
                 left = req
                 while left:
                     b = s.recv(min(left, 1 << 20))
@@ -70,10 +75,14 @@ class Server(socketserver.ThreadingTCPServer):
 
 
 def exchange(sock, req, rep):
+    payload = os.urandom(req) if req == rep else b"\xa5" * req
     t0 = time.perf_counter()
-    sock.sendall(HEADER.pack(req, rep) + b"\xa5" * req)
-    recv_exact(sock, rep)
-    return time.perf_counter() - t0
+    sock.sendall(HEADER.pack(req, rep) + payload)
+    back = recv_exact(sock, rep)
+    elapsed = time.perf_counter() - t0
+    if req == rep and back != payload:
+        raise SystemExit(f"linkping: a ping of {req} bytes came back changed or out of order")
+    return elapsed
 
 
 def pct(xs, q):
