@@ -145,10 +145,12 @@ echo_port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/echo.log")
 start_relay() {  # LOG UPSTREAM_PORT DELAY RATE -> sets relay_port, relay_pid
   local rate_args=()
   [ $mode = relay-only ] && rate_args=(--rate-mbit "$4")
+  : >"$1"  # emptied here, not by the child's redirection: wait_line must not see the last cell's line
   in_edge "$build/tools/duet-relay" --listen 127.0.0.1:0 --connect "$cloud_host:$2" --delay-ms "$3" "${rate_args[@]}" >"$1" 2>&1 &
   relay_pid=$!; pids+=($relay_pid)
   wait_line "$1" "listening on" $relay_pid duet-relay
   relay_port=$(sed -n 's/^duet-relay: listening on 127.0.0.1:\([0-9]*\) .*/\1/p' "$1")
+  [ -n "$relay_port" ] || { cat "$1" >&2; die "no port in duet-relay's listening line"; }
 }
 stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
@@ -201,4 +203,12 @@ json.dump({"host": host, "started": started, "link": mode, "devices": devices, "
 PY
 args=("$out")
 [ $plot = 1 ] || args+=(--no-plot)
-/usr/bin/python3 "$lab/plot_sweep.py" "${args[@]}"
+# the plots need matplotlib: Debian's python3-matplotlib is /usr/bin/python3's (PLOT_PYTHON overrides)
+plot_py=${PLOT_PYTHON:-}
+if [ -z "$plot_py" ]; then
+  plot_py=python3
+  for p in /usr/bin/python3 python3; do
+    if command -v "$p" >/dev/null && "$p" -c "import matplotlib" 2>/dev/null; then plot_py=$p; break; fi
+  done
+fi
+"$plot_py" "$lab/plot_sweep.py" "${args[@]}"
