@@ -6,7 +6,8 @@
 #   bash scripts/bench/gpu_links.sh BUILD_DIR      (a CUDA build with duet-cloud, duet-edge, duet-relay, duet-keygen)
 # Writes $OUT/links/ (results.csv, results.json, plots, logs) and $OUT/links.tar.gz. About 2.5 min.
 # Knobs: RTTS (0,1,5,20,50,80,150), BWS (10,1000,0), WIRES (bf16,fp32), DRAFTS (none), TOKENS (16),
-#        DAEMON_DEVICES (cuda), DAEMON_DTYPE (bf16), EDGE_DEVICE (cuda), MODELS_DIR (/tmp/bench-models).
+#        DAEMON_DEVICES (cuda), DAEMON_DTYPE (bf16), EDGE_DEVICE (cuda), MODELS_DIR (/tmp/bench-models),
+#        PROMPT_IDS (1,450,4996,17354,1701).
 # Dry run on a CPU machine: MODELS_DIR with a small model as llama-1b/, DAEMON_DEVICES=cpu EDGE_DEVICE=cpu.
 set -uo pipefail
 B=${1:?give the CUDA build dir, e.g. bash scripts/bench/gpu_links.sh /tmp/b}
@@ -31,7 +32,7 @@ log "$(tail -1 "$R/link-mode.txt")"
 log "model ready after $((SECONDS - t0)) s"
 timeout 420 bash scripts/lab/sweep.sh --build "$B" --model "$M/llama-1b" --out "$R" \
   --rtt "${RTTS:-0,1,5,20,50,80,150}" --bw "${BWS:-10,1000,0}" --wire "${WIRES:-bf16,fp32}" --draft "${DRAFTS:-none}" \
-  --tokens "${TOKENS:-16}" --devices "${DAEMON_DEVICES:-cuda}" --dtype "${DAEMON_DTYPE:-bf16}" --prompt-args "--prompt-ids 1,450,4996,17354,1701 --temperature 0" \
+  --tokens "${TOKENS:-16}" --devices "${DAEMON_DEVICES:-cuda}" --dtype "${DAEMON_DTYPE:-bf16}" --prompt-args "--prompt-ids ${PROMPT_IDS:-1,450,4996,17354,1701} --temperature 0" \
   --edge-arg --device --edge-arg "${EDGE_DEVICE:-cuda}" 2>&1 | tee "$R/sweep.log" | tail -30
 log "sweep exit ${PIPESTATUS[0]} after $((SECONDS - t0)) s"
 tar -czf "$OUT/links.tar.gz" -C "$OUT" links
