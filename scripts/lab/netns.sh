@@ -50,9 +50,11 @@ has_ns() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
 
 # tbf both ways; burst: 2 full frames or 2 ms of the rate, whichever is more (tbf's timer is fine-
 # grained, so a small bucket keeps small messages at the rate); queue: 100 ms worth
+valid_rate() { [[ "$1" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "rate '$1' is not a number of Mbit/s (0: unlimited)"; }
+
 set_rate() {
   local name=$1 mbit=$2
-  [[ "$mbit" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "rate '$mbit' is not a number of Mbit/s (0: unlimited)"
+  valid_rate "$mbit"
   for side in cloud edge; do
     if awk "BEGIN{exit !($mbit == 0)}"; then
       ip netns exec "$name-$side" tc qdisc del dev $DEV root 2>/dev/null || true
@@ -67,6 +69,9 @@ set_rate() {
 up() {
   local name=$1 rate=$2
   valid_name "$name"
+  valid_rate "$rate"
+  # a failure half-way leaves nothing behind (a second `up` would mend it too)
+  trap 'echo "netns.sh: up failed; removing $name-cloud and $name-edge" >&2; down "$name"' ERR
   has_ns "$name-cloud" || ip netns add "$name-cloud"
   has_ns "$name-edge" || ip netns add "$name-edge"
   if ! ip -n "$name-cloud" link show $DEV >/dev/null 2>&1 || ! ip -n "$name-edge" link show $DEV >/dev/null 2>&1; then
@@ -81,6 +86,7 @@ up() {
     ip -n "$name-$side" link set $DEV up
   done
   set_rate "$name" "$rate"
+  trap - ERR
 }
 
 down() {
