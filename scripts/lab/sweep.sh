@@ -30,9 +30,11 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 lab=$src/scripts/lab
 
 # Drafting modes: name -> duet-edge flags. Adding a mode is one line here (or --draft-flags).
+# (ngram: prompt lookup, duet-edge --draft from the speculative-decoding work; a duet-edge without
+# that flag refuses it with its own sentence)
 declare -A DRAFT_FLAGS=(
   [none]=""
-  # [ngram]="--draft ngram"
+  [ngram]="--draft ngram"
 )
 
 rtts=0,1,5,20,50,80,150 bws=10,100,1000,0 wires=fp32,bf16,fp16 drafts=none tokens=32 repeats=1
