@@ -97,6 +97,7 @@ rm -f "$out"/runs/*.json "$out/cells.jsonl" "$out"/*.png "$out/results.csv" "$ou
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
+  printf '%s\n' "${pids[@]}" >"$out/pids"  # what it started, for checks that nothing outlives it
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   [ $mode = netns ] && bash "$lab/netns.sh" down --name "$name" >/dev/null 2>&1
@@ -105,8 +106,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-in_cloud() { if [ $mode = netns ]; then ip netns exec "$name-cloud" "$@"; else "$@"; fi; }
 in_edge() { if [ $mode = netns ]; then ip netns exec "$name-edge" "$@"; else "$@"; fi; }
+# For background jobs, as `( exec_in SIDE CMD... ) >LOG 2>&1 &`: the subshell becomes the command
+# (ip netns exec execs it too), so $! is the process to stop, not a shell that would leave it running.
+exec_in() {
+  local side=$1
+  shift
+  if [ $mode = netns ]; then exec ip netns exec "$name-$side" "$@"; else exec "$@"; fi
+}
 wait_line() {  # FILE PATTERN PID WHAT
   for _ in $(seq 600); do
     grep -q "$2" "$1" 2>/dev/null && return 0
@@ -133,13 +140,13 @@ else
   cloud_host=127.0.0.1
 fi
 wire_list=$(IFS=,; echo "${WIRES[*]}")
-in_cloud "$build/cloud/duet-cloud" --model "$model" --listen "tcp://$cloud_host:*" --devices "$devices" --dtype "$dtype" \
-  --wire-dtypes "$wire_list" "${sec[@]}" "${cloud_extra[@]}" >"$out/cloud.log" 2>&1 &
+( exec_in cloud "$build/cloud/duet-cloud" --model "$model" --listen "tcp://$cloud_host:*" --devices "$devices" \
+  --dtype "$dtype" --wire-dtypes "$wire_list" "${sec[@]}" "${cloud_extra[@]}" ) >"$out/cloud.log" 2>&1 &
 cloud_pid=$!; pids+=($cloud_pid)
 wait_line "$out/cloud.log" "^listening on" $cloud_pid duet-cloud
 cloud_ep=$(sed -n 's/^listening on \(tcp:[^ ]*\).*/\1/p' "$out/cloud.log" | head -1)
 cloud_port=${cloud_ep##*:}
-in_cloud python3 "$lab/linkping.py" echo --listen "$cloud_host:0" >"$tmp/echo.log" 2>&1 &
+( exec_in cloud python3 "$lab/linkping.py" echo --listen "$cloud_host:0" ) >"$tmp/echo.log" 2>&1 &
 echo_pid=$!; pids+=($echo_pid)
 wait_line "$tmp/echo.log" "^listening on" $echo_pid "the echo server"
 echo_port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/echo.log")
@@ -148,7 +155,8 @@ start_relay() {  # LOG UPSTREAM_PORT DELAY RATE -> sets relay_port, relay_pid
   local rate_args=()
   [ $mode = relay-only ] && rate_args=(--rate-mbit "$4")
   : >"$1"  # emptied here, not by the child's redirection: wait_line must not see the last cell's line
-  in_edge "$build/tools/duet-relay" --listen 127.0.0.1:0 --connect "$cloud_host:$2" --delay-ms "$3" "${rate_args[@]}" >"$1" 2>&1 &
+  ( exec_in edge "$build/tools/duet-relay" --listen 127.0.0.1:0 --connect "$cloud_host:$2" --delay-ms "$3" \
+    "${rate_args[@]}" ) >"$1" 2>&1 &
   relay_pid=$!; pids+=($relay_pid)
   wait_line "$1" "listening on" $relay_pid duet-relay
   relay_port=$(sed -n 's/^duet-relay: listening on 127.0.0.1:\([0-9]*\) .*/\1/p' "$1")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/lab/sweep.sh --quick, relay-only (no root needed) on the llama_gqa fixture: every cell
 # runs, results.csv has a row per run with tok/s and the per-token parts, the plots are written,
-# and the measured link round trip follows the emulated one. Functional; nothing is a target.
+# the measured link round trip follows the emulated one, and no process it started is left
+# running. Functional; nothing is a target.
 #   lab_sweep_smoke.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1 src=$2
@@ -9,6 +10,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 bash "$src/scripts/lab/sweep.sh" --quick --relay-only --model "$src/tests/fixtures/models/llama_gqa" \
   --build "$build" --out "$tmp/sweep"
+# nothing it started outlives it (daemon, echo server, every cell's relays)
+[ "$(wc -l <"$tmp/sweep/pids")" -ge 6 ] || { echo "sweep recorded $(wc -l <"$tmp/sweep/pids") processes; expected 6"; exit 1; }
+while read -r p; do
+  if kill -0 "$p" 2>/dev/null; then echo "process $p started by the sweep is still running: $(tr '\0' ' ' </proc/$p/cmdline)"; exit 1; fi
+done <"$tmp/sweep/pids"
 /usr/bin/python3 - "$tmp/sweep" <<'PY'  # the plotter's python: plots expected when it has matplotlib
 import csv, os, sys
 d = sys.argv[1]
