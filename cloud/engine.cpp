@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 
 #include "cloud/pipeline.hpp"
 #include "common/batch.hpp"
@@ -31,7 +32,21 @@ struct Job {
   torch::Tensor x;                // [n, H]
   std::vector<torch::Tensor> out;  // host rows to return, in order
   Clock::time_point received;
+  // per-hop telemetry (Result.timing): when its first step began, each stage's time in its steps
+  std::optional<Clock::time_point> first_step;
+  std::vector<std::chrono::nanoseconds> stage_time;
 };
+
+// Result.timing of a finished job. Queue and stage intervals lie inside [received, reply], apart,
+// and each is truncated to microseconds like cloud_compute_us: the parts never exceed the whole.
+p::ResultTiming timing_of(const Job& j) {
+  using std::chrono::duration_cast;
+  using us = std::chrono::microseconds;
+  p::ResultTiming t;
+  t.queue_us = static_cast<uint64_t>(duration_cast<us>(j.first_step.value_or(j.received) - j.received).count());
+  for (auto ns : j.stage_time) t.stage_us.push_back(static_cast<uint64_t>(duration_cast<us>(ns).count()));
+  return t;
+}
 
 size_t hist_bucket(size_t rows) {
   size_t b = 0;
@@ -198,11 +213,16 @@ struct Engine::Impl {
     torch::Tensor y;
     const auto t0 = Clock::now();
     auto t1 = t0;
+    for (const auto& r : rows) {
+      Job& j = jobs.at(r.job);
+      if (!j.first_step) j.first_step = t0;
+    }
+    std::vector<std::chrono::nanoseconds> stage_time;
     try {
       auto x = xs.size() == 1 ? xs[0] : torch::cat(xs);  // [T, H] on the host
       if (pipeline.first_device().is_cuda()) x = x.pin_memory().to(pipeline.first_device(), /*non_blocking=*/true);
       t1 = Clock::now();
-      y = pipeline.forward(batch, x).to(torch::kCPU);     // one copy to the host for the whole step
+      y = pipeline.forward(batch, x, &stage_time).to(torch::kCPU);  // one copy to the host for the whole step
     } catch (const std::exception& e) {
       spdlog::error("a step of {} rows failed: {}", rows.size(), e.what());
       // positions from each row's start on are undefined now: its session keeps [0, start)
@@ -230,6 +250,9 @@ struct Engine::Impl {
       Job& j = jobs.at(r.job);
       auto yr = y.narrow(0, off, r.n);
       off += r.n;
+      // the whole step's stage times count for every forward in it: each waited that long
+      if (j.stage_time.size() < stage_time.size()) j.stage_time.resize(stage_time.size());
+      for (size_t i = 0; i < stage_time.size(); ++i) j.stage_time[i] += stage_time[i];
       Session* s = sessions.find(j.session);
       s->kv.length = r.start + r.n;
       s->last_used = Clock::now();
@@ -249,6 +272,7 @@ struct Engine::Impl {
       t.push_back(tensor_to_frame(out, j.wire, res.hidden));
       res.cloud_compute_us = static_cast<uint64_t>(
           std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - j.received).count());
+      res.timing = timing_of(j);
       reply(j.peer, j.request_id, res, std::move(t));
       ++st.forwards_served;
       if (j.n == 1) recent_decoders[j.session] = Clock::now();

@@ -1,5 +1,6 @@
 #include "cloud/pipeline.hpp"
 
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -50,12 +51,19 @@ int64_t Pipeline::kv_bytes_per_position() const {
   return b;
 }
 
-torch::Tensor Pipeline::forward(const StepBatch& batch, const torch::Tensor& x_in) {
+torch::Tensor Pipeline::forward(const StepBatch& batch, const torch::Tensor& x_in,
+                                std::vector<std::chrono::nanoseconds>* stage_time) {
   torch::NoGradGuard no_grad;
   auto x = x_in;
+  if (stage_time) stage_time->clear();
   for (auto& s : stages_) {
+    const auto t0 = std::chrono::steady_clock::now();
     x = x.to(s.device, dtype_);  // peer copy between GPUs; no-op within a device
     x = s.runner->run(batch, x);
+    if (stage_time) {
+      if (s.device.is_cuda()) torch::cuda::synchronize(s.device.index());
+      stage_time->push_back(std::chrono::steady_clock::now() - t0);
+    }
   }
   return x;
 }

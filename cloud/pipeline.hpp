@@ -7,6 +7,7 @@
 // Not thread-safe: one compute thread calls forward(); the allocator belongs to that thread too.
 #include <torch/types.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,7 +49,11 @@ class Pipeline {
 
   // x [T, H] on any device: the tokens of batch.rows in order -> last stage's output [T, H].
   // Tables must be ensure()d by allocator(); the caller records each row's new length after.
-  torch::Tensor forward(const StepBatch& batch, const torch::Tensor& x);
+  // stage_time: when given, each stage's wall time (its input copy included) in plan order; on a
+  // GPU the stage's device is synchronized before its clock stops (per-hop telemetry; with one
+  // stage that costs nothing, the caller's copy to the host waits for it anyway).
+  torch::Tensor forward(const StepBatch& batch, const torch::Tensor& x,
+                        std::vector<std::chrono::nanoseconds>* stage_time = nullptr);
 
   // The plan as a table: device, layers, weight bytes, KV blocks and their bytes per stage.
   std::string describe() const;

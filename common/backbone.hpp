@@ -10,6 +10,7 @@
 
 #include "common/kv_blocks.hpp"
 #include "common/pieces.hpp"
+#include "common/round_timing.hpp"
 #include "common/step_runner.hpp"
 
 namespace duet {
@@ -23,6 +24,8 @@ class Backbone {
   virtual void reset() = 0;  // forget the sequence
   // The compute time of the last forward as measured where the blocks ran, in ms (-1: unknown).
   virtual double last_compute_ms() const { return -1.0; }
+  // Where the last forward's time went (per-hop telemetry); all unknown by default.
+  virtual RoundTiming last_timing() const { return {}; }
 };
 
 // Blocks [first, last) of one checkpoint on one device: the daemon's step path with one row,

@@ -51,16 +51,22 @@ GenerationResult generate(const EdgePieces& edge, Backbone& backbone, const std:
     auto hidden = edge.embedding->forward(ids, start);  // [n, H]
     st.edge_ms = ms_since(t0);
 
+    st.embed_ms = st.edge_ms;
+
     auto t1 = std::chrono::steady_clock::now();
     auto out = backbone.forward(hidden, start, /*last_only=*/true).to(edge_device);  // [1, H]
     st.backbone_ms = ms_since(t1);
     st.cloud_ms = backbone.last_compute_ms();
+    st.backbone = backbone.last_timing();
 
     auto t2 = std::chrono::steady_clock::now();
     auto logits = edge.logits(out)[0];  // [vocab]
+    st.head_ms = ms_since(t2);
+    auto t3 = std::chrono::steady_clock::now();
     if (opts.logits_processor) opts.logits_processor(logits, history);
     const int32_t next = sampler.next(logits, history);
-    st.edge_ms += ms_since(t2);
+    st.sample_ms = ms_since(t3);
+    st.edge_ms += st.head_ms + st.sample_ms;
     res.steps.push_back(st);
 
     start += static_cast<int64_t>(pending.size());

@@ -37,9 +37,13 @@ struct GenerationOptions {
 
 struct StepStats {
   int64_t positions = 0;   // sent in this step (prompt length for the prefill)
+  int64_t tokens = 1;      // tokens this step added to the output (a multi-token round: more)
   double edge_ms = 0;      // embedding + norm + head + sampling
   double backbone_ms = 0;  // the backbone call: in-process compute, or the network round trip
   double cloud_ms = -1;    // compute time the backbone reported (-1: none)
+  // edge_ms in parts (the logits processor, e.g. the music constraint, counts as sampling)
+  double embed_ms = 0, head_ms = 0, sample_ms = 0;
+  RoundTiming backbone;    // the backbone's own account of the call (backbone.last_timing())
 };
 
 struct GenerationResult {

@@ -22,6 +22,9 @@ inline constexpr std::size_t kMaxErrorMessageChars = 1024;
 // Largest tensor rank we parse; anything but 2 is then rejected with a sentence saying so.
 inline constexpr std::size_t kMaxTensorRank = 8;
 
+// Entries of result.timing.stage_us: one per pipeline stage of the daemon.
+inline constexpr std::size_t kMaxTimedStages = 64;
+
 struct DecodeLimits {
   std::size_t max_header_bytes = kMaxHeaderBytes;
   std::size_t max_frames = kMaxFramesPerMessage;

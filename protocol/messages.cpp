@@ -1,4 +1,4 @@
-// Encode/decode of protocol v1, in the order of the grammar in messages.hpp: envelope, then one
+// Encode/decode of the protocol (version in messages.hpp), in the order of the grammar in messages.hpp: envelope, then one
 // pack/unpack pair per kind, then the public entry points.
 #include "protocol/messages.hpp"
 
@@ -82,10 +82,14 @@ bool operator==(const Forward& a, const Forward& b) {
   return std::tie(a.session_id, a.start_pos, a.n_positions, a.output, a.hidden) ==
          std::tie(b.session_id, b.start_pos, b.n_positions, b.output, b.hidden);
 }
+bool operator==(const ResultTiming& a, const ResultTiming& b) {
+  return a.queue_us == b.queue_us && a.stage_us == b.stage_us;
+}
 bool operator==(const Result& a, const Result& b) {
   return std::tie(a.session_id, a.start_pos, a.n_positions_returned, a.cloud_compute_us,
-                  a.hidden) == std::tie(b.session_id, b.start_pos, b.n_positions_returned,
-                                        b.cloud_compute_us, b.hidden);
+                  a.hidden, a.timing) == std::tie(b.session_id, b.start_pos,
+                                                  b.n_positions_returned, b.cloud_compute_us,
+                                                  b.hidden, b.timing);
 }
 bool operator==(const CloseSession& a, const CloseSession& b) {
   return a.session_id == b.session_id;
@@ -253,12 +257,20 @@ Forward unpack_forward(MapReader& r) {
 // result
 void pack(Packer& pk, const Result& m) {
   check_result_body(m);
-  pk.pack_map(5);
+  pk.pack_map(m.timing ? 6 : 5);
   put_uint(pk, "session_id", m.session_id);
   put_uint(pk, "start_pos", m.start_pos);
   put_uint(pk, "n_positions", m.n_positions_returned);
   put_uint(pk, "cloud_compute_us", m.cloud_compute_us);
   put_desc(pk, "hidden", m.hidden);
+  if (m.timing) {
+    key(pk, "timing");
+    pk.pack_map(2);
+    put_uint(pk, "queue_us", m.timing->queue_us);
+    key(pk, "stage_us");
+    pk.pack_array(static_cast<std::uint32_t>(m.timing->stage_us.size()));
+    for (std::uint64_t us : m.timing->stage_us) pk.pack_uint64(us);
+  }
 }
 Result unpack_result(MapReader& r) {
   Result m;
@@ -267,6 +279,14 @@ Result unpack_result(MapReader& r) {
   m.n_positions_returned = r.u32("n_positions");
   m.cloud_compute_us = r.u64("cloud_compute_us");
   m.hidden = read_desc(r, "hidden");
+  if (r.has("timing")) {
+    MapReader t = r.map("timing");
+    ResultTiming timing;
+    timing.queue_us = t.u64("queue_us");
+    timing.stage_us = t.uint_array("stage_us", kMaxTimedStages);
+    t.finish();
+    m.timing = std::move(timing);
+  }
   check_result_body(m);
   return m;
 }
@@ -370,7 +390,8 @@ Header unpack_header(const FrameView& frame) {
   if (kind_raw < 1 || kind_raw > kMaxMessageKind)
     throw ProtocolError(ErrorCode::bad_message,
                         "header kind " + std::to_string(kind_raw) +
-                            " is not a message kind of protocol version 1 (1.." +
+                            " is not a message kind of protocol version " +
+                            std::to_string(kProtocolVersion) + " (1.." +
                             std::to_string(kMaxMessageKind) + ")");
   const auto kind = static_cast<MessageKind>(kind_raw);
   const std::uint64_t request_id =

@@ -1,4 +1,4 @@
-// duet wire protocol, version 1: message kinds, one struct per kind, encode/decode.
+// duet wire protocol, version 2: message kinds, one struct per kind, encode/decode.
 //
 // Grammar (one ZeroMQ multipart message; ROUTER identity frames are the transport's business)
 //
@@ -8,7 +8,8 @@
 //     version    = uint, kProtocolVersion; any other value: unsupported_version
 //     kind       = uint, a MessageKind value
 //     request_id = uint64 chosen by the requester and echoed in the reply (and in an Error)
-//     body       = map of str keys: exactly the fields listed for the kind, no more, no fewer
+//     body       = map of str keys: exactly the fields listed for the kind, no more, no fewer;
+//                  a field in [brackets] may be left out, and nothing else may
 //   tensor-frame = raw bytes, little-endian, row-major contiguous; dtype and shape are in the
 //                  body's tensor descriptor. Tensor bytes never go inside msgpack.
 //   tensor-desc  = map { "dtype": str ("fp32"|"fp16"|"bf16"), "shape": [uint, uint] }
@@ -25,10 +26,20 @@
 //   forward         edge    session_id, start_pos, n_positions, output            1: [n_positions, hidden]
 //                           ("last"|"all"), hidden: tensor-desc
 //   result          cloud   session_id, start_pos, n_positions, cloud_compute_us, 1: [n_positions, hidden]
-//                           hidden: tensor-desc
+//                           hidden: tensor-desc, [timing]
 //   close_session   edge    session_id                                            0
 //   session_closed  cloud   session_id                                            0
 //   error           either  code (uint16, ErrorCode), message (str)               0
+//
+//   timing       = map { "queue_us": uint, "stage_us": [uint, ...] (1..kMaxTimedStages) }
+//     cloud_compute_us: received by the daemon -> reply ready; of which queue_us: waiting for the
+//     first step that ran the forward's rows; stage_us[i]: compute of stage i in the steps that
+//     ran them (a batched step's time counts whole for every forward in it). queue_us + the sum of
+//     stage_us never exceeds cloud_compute_us; the rest is inputs, replies, and waiting between
+//     the steps of a chunked prefill. The edge derives uplink + downlink as its round trip minus
+//     cloud_compute_us.
+//
+// Versions: 1, the first; 2 adds result.timing (a v1 peer refuses unknown fields, hence the bump).
 //
 // Conversation: hello -> hello_reply (or error), then any number of open_session / forward /
 // close_session requests, each answered by its reply kind or by an error with the same
@@ -38,6 +49,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -50,7 +62,7 @@
 
 namespace duet::protocol {
 
-inline constexpr std::uint32_t kProtocolVersion = 1;
+inline constexpr std::uint32_t kProtocolVersion = 2;
 inline constexpr char kMagic[] = "duet";
 
 // Values are on the wire. hello keeps its number forever, so that any two versions can at least
@@ -121,12 +133,19 @@ struct Forward {
   TensorDesc hidden;  // [n_positions, hidden_size], one tensor frame
 };
 
+// Where a forward's time went in the daemon (see `timing` in the grammar).
+struct ResultTiming {
+  std::uint64_t queue_us = 0;            // received -> its first step started
+  std::vector<std::uint64_t> stage_us;   // per stage, in plan order
+};
+
 struct Result {
   std::uint64_t session_id = 0;
   std::uint32_t start_pos = 0;            // position of the first returned row
   std::uint32_t n_positions_returned = 0;
   std::uint64_t cloud_compute_us = 0;     // time spent in the daemon, for latency breakdowns
   TensorDesc hidden;  // [n_positions_returned, hidden_size], one tensor frame
+  std::optional<ResultTiming> timing;     // optional: a daemon may not measure it
 };
 
 struct CloseSession {
@@ -149,6 +168,7 @@ bool operator==(const HelloReply& a, const HelloReply& b);
 bool operator==(const OpenSession& a, const OpenSession& b);
 bool operator==(const SessionOpened& a, const SessionOpened& b);
 bool operator==(const Forward& a, const Forward& b);
+bool operator==(const ResultTiming& a, const ResultTiming& b);
 bool operator==(const Result& a, const Result& b);
 bool operator==(const CloseSession& a, const CloseSession& b);
 bool operator==(const SessionClosed& a, const SessionClosed& b);

@@ -140,6 +140,23 @@ void check_result_body(const Result& m) {
                         "result has n_positions 0; a result returns at least one position");
   check_position_range("result", m.start_pos, m.n_positions_returned);
   check_tensor_desc("result hidden tensor", m.hidden, m.n_positions_returned);
+  if (!m.timing) return;
+  const auto& t = *m.timing;
+  if (t.stage_us.empty() || t.stage_us.size() > kMaxTimedStages)
+    throw ProtocolError(ErrorCode::bad_message,
+                        "result timing has " + std::to_string(t.stage_us.size()) +
+                            " stage times; expected 1 to " + std::to_string(kMaxTimedStages) +
+                            " (one per stage of the daemon)");
+  // parts of one interval: they cannot add up to more than the whole
+  std::uint64_t parts = t.queue_us;
+  bool ok = true;
+  for (std::uint64_t us : t.stage_us) ok = ok && checked_add(parts, us, parts);
+  if (!ok || parts > m.cloud_compute_us)
+    throw ProtocolError(ErrorCode::bad_message,
+                        "result timing says queue " + std::to_string(t.queue_us) +
+                            " us + stages " + (ok ? std::to_string(parts - t.queue_us) : "(overflow)") +
+                            " us, more than the " + std::to_string(m.cloud_compute_us) +
+                            " us the daemon spent on the forward in all (cloud_compute_us)");
 }
 
 void validate_forward(const Forward& m, const ForwardContract& c) {

@@ -4,6 +4,7 @@
 #include <new>
 
 #include "protocol/errors.hpp"
+#include "protocol/messages.hpp"  // kProtocolVersion, for error sentences
 
 namespace duet::protocol::detail {
 namespace {
@@ -154,12 +155,18 @@ std::vector<std::uint64_t> MapReader::uint_array(std::string_view key, std::size
   return out;
 }
 
+bool MapReader::has(std::string_view key) const {
+  for (std::size_t i = 0; i < size_; ++i)
+    if (std::string_view(kv_[i].key.via.str.ptr, kv_[i].key.via.str.size) == key) return true;
+  return false;
+}
+
 void MapReader::finish() const {
   for (std::size_t i = 0; i < size_; ++i)
     if (!used_[i]) {
       const std::string_view k(kv_[i].key.via.str.ptr, kv_[i].key.via.str.size);
       bad(what_ + " has the unknown field \"" + printable(k) +
-          "\"; protocol version 1 defines no such field");
+          "\"; protocol version " + std::to_string(kProtocolVersion) + " defines no such field");
     }
 }
 

@@ -15,6 +15,7 @@ pkgs=(
   abcm2ps abcmidi
   prometheus              # the metrics test scrapes the daemon with a real Prometheus
   chromium curl python3   # duet-edge serve's tests: the page in a browser, SSE by curl, a stdlib client
+  iproute2 python3-matplotlib  # the link lab (scripts/lab): namespaces, veth, tc tbf; the sweep's plots
 )
 # libFuzzer comes with clang; optional everywhere else, but CI runs the short fuzz pass.
 [ "${DUET_NO_FUZZ:-0}" = 1 ] || pkgs+=(clang libclang-rt-14-dev)

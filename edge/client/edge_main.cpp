@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "edge/client/edge_client.hpp"
+#include "edge/client/generation_report.hpp"
 #include "edge/client/music_generation.hpp"
 #include "edge/music/abc_file.hpp"
 #ifdef DUET_HAVE_SERVE
@@ -125,7 +126,8 @@ int main(int argc, char** argv) {
   auto* o_rep = gen->add_option("--repetition-penalty", rep, "1 = off")->check(CLI::PositiveNumber);
   auto* o_seed = gen->add_option("--seed", seed, "seed for sampling (printed and written into the tune)")
                      ->check(CLI::NonNegativeNumber);
-  gen->add_flag("--json", json, "print one JSON record per tune (ids, text, per-step timings) instead of streaming");
+  gen->add_flag("--json", json,
+                "print one JSON record per tune (ids, text, each round trip's timings and a summary) instead of streaming");
   gen->add_flag("--no-stream", no_stream, "print the text once at the end");
   gen->add_flag("--ignore-eos", ignore_eos, "run to the token budget even past EOS (benchmarks)");
   CLI11_PARSE(app, argc, argv);
@@ -349,10 +351,9 @@ int main(int argc, char** argv) {
                        {"tune_warnings", tune.warnings}};
         }
         nlohmann::json steps = nlohmann::json::array();
-        for (const auto& st : res.steps)
-          steps.push_back({{"positions", st.positions}, {"edge_ms", st.edge_ms}, {"round_trip_ms", st.backbone_ms},
-                           {"cloud_ms", st.cloud_ms}});
-        j["steps"] = steps;
+        for (const auto& st : res.steps) steps.push_back(duet::edge::round_json(st));
+        j["steps"] = steps;  // one per round trip (per token today)
+        j["summary"] = duet::edge::timing_summary(res);
         j["decode_ms_p50"] = percentile(decode_ms, 0.5);
         j["decode_ms_p99"] = percentile(decode_ms, 0.99);
         std::cout << j.dump() << "\n";

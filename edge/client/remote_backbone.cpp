@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
+
 #include "common/wire/tensor_frames.hpp"
 #include "protocol/validate.hpp"
 
@@ -56,13 +58,36 @@ torch::Tensor RemoteBackbone::send_host(const torch::Tensor& host, int64_t start
   std::vector<zmq::message_t> tensors;
   tensors.push_back(tensor_to_frame(hidden, conn_.options().wire_dtype, f.hidden));
   std::vector<zmq::message_t> reply;
+  const auto t0 = std::chrono::steady_clock::now();
   auto msg = conn_.request(f, std::move(tensors), reply);
+  const double request_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   const auto& r = msg.as<p::Result>();
   p::ForwardContract contract{conn_.server().hidden_size, conn_.options().wire_dtype,
                               conn_.server().limits.max_positions_per_forward};
   p::validate_result(r, f, contract);
   last_cloud_ms_ = r.cloud_compute_us / 1000.0;
+  note_timing(request_ms, r);
   return frame_to_tensor(msg.tensors.at(0), r.hidden, device, dtype);
+}
+
+void RemoteBackbone::note_timing(double request_ms, const p::Result& r) {
+  RoundTiming& t = timing_;
+  const bool first = t.forwards++ == 0;
+  t.request_ms = (first ? 0 : t.request_ms) + request_ms;
+  t.daemon_ms = (first ? 0 : t.daemon_ms) + r.cloud_compute_us / 1000.0;
+  if (!r.timing) {  // a daemon that does not say: unknown for the whole call
+    t.queue_ms = -1;
+    t.stage_ms.clear();
+    return;
+  }
+  if (first) {
+    t.queue_ms = 0;
+    t.stage_ms.assign(r.timing->stage_us.size(), 0.0);
+  } else if (t.queue_ms < 0 || t.stage_ms.size() != r.timing->stage_us.size()) {
+    return;  // an earlier message had none, or another plan (a restarted daemon): stays unknown
+  }
+  t.queue_ms += r.timing->queue_us / 1000.0;
+  for (size_t i = 0; i < t.stage_ms.size(); ++i) t.stage_ms[i] += r.timing->stage_us[i] / 1000.0;
 }
 
 void RemoteBackbone::replay(int64_t upto) {
@@ -77,6 +102,7 @@ torch::Tensor RemoteBackbone::forward(const torch::Tensor& hidden, int64_t start
     throw std::invalid_argument("remote backbone: forward at position " + std::to_string(start) + " but only " +
                                 std::to_string(sent_.size()) + " positions were sent");
   if (!session_) open();
+  timing_ = RoundTiming{};
   // one device-to-host copy per step: the frame and the replay record both come from it
   auto host = hidden.to(torch::kCPU);
   torch::Tensor out;

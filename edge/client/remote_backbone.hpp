@@ -20,6 +20,7 @@ class RemoteBackbone final : public Backbone {
   torch::Tensor forward(const torch::Tensor& hidden, int64_t start, bool last_only) override;
   void reset() override;
   double last_compute_ms() const override { return last_cloud_ms_; }
+  RoundTiming last_timing() const override { return timing_; }
 
   uint64_t session_id() const { return session_; }
   int resumes() const { return resumes_; }  // sessions reopened after a loss
@@ -31,12 +32,14 @@ class RemoteBackbone final : public Backbone {
   torch::Tensor send_host(const torch::Tensor& host, int64_t start, bool last_only, c10::Device device,
                           c10::ScalarType dtype);
   void replay(int64_t upto);
+  void note_timing(double request_ms, const protocol::Result& r);  // adds one forward to timing_
 
   CloudConnection& conn_;
   uint32_t max_positions_;
   uint64_t session_ = 0;
   std::vector<torch::Tensor> sent_;  // hidden rows by position, as sent (CPU, wire dtype)
   double last_cloud_ms_ = -1;
+  RoundTiming timing_;  // of the last forward() call, summed over its messages
   int resumes_ = 0;
 };
 

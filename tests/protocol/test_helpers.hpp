@@ -30,7 +30,14 @@ inline Forward sample_forward(std::uint32_t n = 2, std::uint32_t hidden = 4) {
 }
 
 inline Result sample_result() {
-  return Result{42, 11, 1, 1234, TensorDesc{WireDtype::bf16, {1, 4}}};
+  return Result{42, 11, 1, 1234, TensorDesc{WireDtype::bf16, {1, 4}}, std::nullopt};
+}
+
+// The same with the daemon's timing: 200 us queued, two stages of 300 and 500 us (of 1234 in all).
+inline Result sample_timed_result() {
+  Result r = sample_result();
+  r.timing = ResultTiming{200, {300, 500}};
+  return r;
 }
 
 // Owns frame bytes and hands out views, like a received zmq multipart would.

@@ -95,7 +95,8 @@ TEST_CASE("envelope: magic, version, kind, request id") {
   msgpack::zone z;
   CHECK_PROTOCOL_ERROR(set(0, str_obj("DUET", z)).decode(), ErrorCode::bad_message);
   CHECK_PROTOCOL_ERROR(set(0, msgpack::object(7)).decode(), ErrorCode::bad_message);
-  CHECK_PROTOCOL_ERROR(set(1, msgpack::object(2)).decode(), ErrorCode::unsupported_version);
+  CHECK_PROTOCOL_ERROR(set(1, msgpack::object(kProtocolVersion + 1)).decode(), ErrorCode::unsupported_version);
+  CHECK_PROTOCOL_ERROR(set(1, msgpack::object(kProtocolVersion - 1)).decode(), ErrorCode::unsupported_version);
   CHECK_PROTOCOL_ERROR(set(1, msgpack::object(0)).decode(), ErrorCode::unsupported_version);
   CHECK_PROTOCOL_ERROR(set(1, str_obj("1", z)).decode(), ErrorCode::bad_message);
   CHECK_PROTOCOL_ERROR(set(2, msgpack::object(0)).decode(), ErrorCode::bad_message);
@@ -271,7 +272,7 @@ TEST_CASE("validate_result matches the forward it answers") {
   CHECK_PROTOCOL_ERROR(validate_result(wrong, f, c), ErrorCode::bad_message);
   f.output = OutputMode::all;
   CHECK_PROTOCOL_ERROR(validate_result(r, f, c), ErrorCode::bad_message);
-  Result all{42, 10, 2, 0, TensorDesc{WireDtype::bf16, {2, 4}}};
+  Result all{42, 10, 2, 0, TensorDesc{WireDtype::bf16, {2, 4}}, std::nullopt};
   CHECK_NOTHROW(validate_result(all, f, c));
   all.hidden.shape = {2, 3};
   CHECK_PROTOCOL_ERROR(validate_result(all, f, c), ErrorCode::bad_shape);
@@ -298,7 +299,7 @@ TEST_CASE("handshake checks") {
                        ErrorCode::model_mismatch);
   CHECK_PROTOCOL_ERROR(check_hello(h, kFingerprint, dtype_bit(WireDtype::f32)),
                        ErrorCode::bad_dtype);
-  h.protocol_version = 2;
+  h.protocol_version = kProtocolVersion + 1;
   CHECK_PROTOCOL_ERROR(check_hello(h, kFingerprint, kAllWireDtypes),
                        ErrorCode::unsupported_version);
 
