@@ -7,13 +7,16 @@
 
 namespace duet {
 
-enum class Family { llama, gpt2 };  // llama covers Llama, Mistral and Qwen2 layouts
+enum class Family { llama, gpt2, notagen };  // llama covers Llama, Mistral and Qwen2 layouts
+// notagen: NotaGen's hierarchical model; the fields below describe its patch level (num_layers =
+// patch layers, max_positions = patches of context, vocab_size = the 128 characters); the
+// character level's own sizes are read by common/models/notagen.
 const char* family_name(Family f);
 
 enum class Activation { silu, gelu_tanh, gelu_exact };
 
 struct ModelConfig {
-  std::string model_type;  // as written in config.json ("llama", "qwen2", "mistral", "gpt2")
+  std::string model_type;  // as written in config.json ("llama", "qwen2", "mistral", "gpt2", "notagen")
   Family family = Family::llama;
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;

@@ -244,16 +244,18 @@ def write_safetensors(path, zf, prefix, tensors):
 
 
 def duet_json(stream):
-    if stream:   # NotaGen / NotaGen-X: the period-composer-instrumentation prompt
-        prompt = {"form": "period-composer-instrumentation",
-                  "template": "%{period}\n%{composer}\n%{instrumentation}\n"}
+    """What duet-edge needs to prompt and sample: NotaGen-X's period-composer-instrumentation form
+    and NotaGen's sampling (softmax, top-k 9, top-p 0.9, then temperature 1.2 on the kept tokens)."""
+    dj = {"family": "notagen", "sampling": {"top_k": 9, "top_p": 0.9, "temperature": 1.2},
+          "sampling_order": "notagen", "max_chars": 102400}
+    if stream:
+        dj.update({"prompt_form": "period-composer-instrumentation",
+                   "prompt_template": "%{period}\n%{composer}\n%{instrumentation}\n",
+                   "defaults": {"period": "Classical", "composer": "Beethoven, Ludwig van",
+                                "instrumentation": "Keyboard"}})
     else:
-        prompt = {"form": "abc-header", "template": ""}
-    return {"family": "notagen", "prompt": prompt,
-            "sampling": {"order": "notagen", "top_k": 9, "top_p": 0.9, "temperature": 1.2},
-            "max_chars": 102400,
-            "notes": "Sampling as NotaGen's inference: softmax, top-k, top-p, then temperature on "
-                     "the kept probabilities."}
+        dj.update({"prompt_form": "raw", "prompt_template": ""})
+    return dj
 
 
 def convert(src, dst, heads=None, stream=True, key=None, extra_duet=None):
