@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "common/backbone.hpp"
@@ -119,6 +120,15 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
       prompt = fill(fill(fill(dj.value("prompt_template", std::string("%{period}\n%{composer}\n%{instrumentation}\n")),
                               "period", p), "composer", c), "instrumentation", i);
       if (title.empty()) title = p + ", " + c + ", " + i;
+      if (dj.contains("prompts") && dj["prompts"].is_array()) {  // the combinations it was trained on
+        bool known = false;
+        for (const auto& k : dj["prompts"])
+          known = known || (k.is_array() && k.size() == 3 && k[0] == p && k[1] == c && k[2] == i);
+        if (!known)
+          std::fprintf(stderr, "duet-edge: warning: %s / %s / %s is not among the %zu combinations in %s/duet.json "
+                               "\"prompts\" (NotaGen's prompts.txt): the model may not follow it\n",
+                       p.c_str(), c.c_str(), i.c_str(), dj["prompts"].size(), cfg.model_path.c_str());
+      }
     }
   } else if (form == "raw") {
     if (req.continue_path.empty())
@@ -185,27 +195,37 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
       std::fputs(((i ? "\n" : "") + head + notagen::strip_stream_markers(prompt)).c_str(), stdout);
       std::fflush(stdout);
     }
-    // stream markers start lines: hold back a line's start until it cannot be one
-    std::string pending_line;
+    // stream markers start lines: hold a line's start back until it cannot be one, then drop it
+    std::string held;
+    bool mid_line = false;
     auto on_text = [&](const std::string& t) {
       if (!streaming) return;
-      pending_line += t;
-      const size_t nl = pending_line.rfind('\n');
-      if (nl == std::string::npos) {
-        if (pending_line.size() < 3 || pending_line.rfind("[r:", 0) != 0 || pending_line.find(']') != std::string::npos) {
-          std::fputs(notagen::strip_stream_markers(pending_line).c_str(), stdout);
-          pending_line.clear();
+      held += t;
+      while (!held.empty()) {
+        if (!mid_line) {
+          const bool open = held.find_first_of("]\n") == std::string::npos;
+          if (open && (held.rfind("[r:", 0) == 0 || std::string("[r:").compare(0, held.size(), held) == 0)) break;
+          if (held.rfind("[r:", 0) == 0) {
+            const size_t close = held.find(']');
+            if (close != std::string::npos && close < held.find('\n')) held.erase(0, close + 1);
+          }
+          mid_line = true;
         }
-      } else {
-        std::fputs(notagen::strip_stream_markers(pending_line.substr(0, nl + 1)).c_str(), stdout);
-        pending_line.erase(0, nl + 1);
+        const size_t nl = held.find('\n');
+        std::fputs(held.substr(0, nl == std::string::npos ? held.size() : nl + 1).c_str(), stdout);
+        if (nl == std::string::npos) {
+          held.clear();
+        } else {
+          held.erase(0, nl + 1);
+          mid_line = false;
+        }
       }
       std::fflush(stdout);
     };
     const auto t0 = std::chrono::steady_clock::now();
     auto res = gen.generate(*backbone, prompt, po, on_text);
     const double gen_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (streaming) std::fputs((notagen::strip_stream_markers(pending_line) + "\n").c_str(), stdout);
+    if (streaming) std::fputs((held + "\n").c_str(), stdout);
     std::string abc = head + notagen::strip_stream_markers(prompt + res.text);
     if (abc.back() != '\n') abc += "\n";
     abc_all += (i ? "\n" : "") + abc;

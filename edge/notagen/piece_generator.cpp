@@ -35,8 +35,8 @@ PieceGenerator::PieceGenerator(const Checkpoint& ck, const LoadOptions& o)
     : shape_(Shape::of(ck)),
       device_(o.device),
       context_(ck.config().max_positions),
-      embed_(load_embedding(ck, o)),
-      norm_(load_final_norm(ck, o)),
+      embed_(notagen::load_embedding(ck, o)),
+      norm_(notagen::load_final_norm(ck, o)),
       chars_(std::make_unique<CharDecoder>(ck, o)) {
   if (ck.config().family != Family::notagen) throw std::invalid_argument(ck.dir() + " is not a NotaGen model");
   for (const char* n : {"patch_level_decoder.patch_embedding.weight", "patch_level_decoder.patch_embedding.bias",

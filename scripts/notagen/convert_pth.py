@@ -258,6 +258,18 @@ def duet_json(stream):
     return dj
 
 
+def read_prompts(path):
+    """NotaGen's gradio/prompts.txt: one "period_composer_instrumentation" per line."""
+    out = []
+    for line in open(path, encoding="utf-8"):
+        parts = line.strip().split("_")
+        if len(parts) == 3 and all(parts):
+            out.append(parts)
+        elif line.strip():
+            raise ConvertError("%s: line %r is not period_composer_instrumentation" % (path, line.strip()))
+    return out
+
+
 def convert(src, dst, heads=None, stream=True, key=None, extra_duet=None):
     zf, prefix, obj = load_pth(src)
     tensors = find_state_dict(obj, key)
@@ -293,9 +305,12 @@ def main():
     ap.add_argument("--no-stream", action="store_true",
                     help="the checkpoint was trained without [r:i/j] line markers (NotaGen's are with)")
     ap.add_argument("--key", default=None, help="entry holding the state dict (default: 'model' if present)")
+    ap.add_argument("--prompts", help="NotaGen's gradio/prompts.txt: the period-composer-instrumentation "
+                                      "combinations the checkpoint knows (duet-edge warns about others)")
     args = ap.parse_args()
     try:
-        cfg, dropped = convert(args.pth, args.out, args.heads, not args.no_stream, args.key)
+        extra = {"prompts": read_prompts(args.prompts)} if args.prompts else None
+        cfg, dropped = convert(args.pth, args.out, args.heads, not args.no_stream, args.key, extra)
     except (ConvertError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
         sys.exit("convert_pth: %s" % e)
     print("wrote %s: hidden %d, %d+%d layers, patch %d x %d, heads %d; dropped %s" % (
