@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -149,6 +150,11 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
     folk = music::check_music_options(*spec, r);
     for (const auto& w : folk->warnings) std::fprintf(stderr, "duet-edge: warning: %s\n", w.c_str());
     prompt = folk->prompt + body;
+    if (title.empty()) {  // "Jig in D", as abc-folk's tunes are titled
+      std::string r = folk->rhythm().empty() ? "tune" : folk->rhythm();
+      r[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(r[0])));
+      title = r + " in " + folk->key.text;
+    }
     tempo = music::tempo_field(*spec, *folk, req.tempo_bpm);
   }
   if (!req.prompt.empty() && folk_fields) throw std::invalid_argument("--prompt is the whole prompt: leave out --style/--meter/--unit/--key");
