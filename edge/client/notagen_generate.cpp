@@ -59,7 +59,7 @@ double percentile(std::vector<double> v, double q) {
 }
 
 // The .abc file's tune without the lines duet-edge or a reader adds (X:, T:, Q:, % comments).
-std::string continuation_text(const std::string& path) {
+std::string continuation_text(const std::string& path, std::string* title = nullptr) {
   std::ifstream in(path);
   if (!in) throw std::invalid_argument("cannot read " + path);
   std::string line, out;
@@ -70,6 +70,7 @@ std::string continuation_text(const std::string& path) {
       started = true;
       continue;
     }
+    if (line.rfind("T:", 0) == 0 && title && title->empty()) *title = line.substr(2);
     if (line.rfind("T:", 0) == 0 || line.rfind("Q:", 0) == 0 || line.rfind("% duet-edge", 0) == 0) continue;
     out += line + "\n";
   }
@@ -108,7 +109,7 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
     if (!req.continue_path.empty() && pci_fields)
       throw std::invalid_argument("--continue takes the prompt from the file: leave out --period/--composer/--instrumentation");
     if (!req.continue_path.empty()) {
-      prompt = continuation_text(req.continue_path);
+      prompt = continuation_text(req.continue_path, &title);
     } else {
       auto def = [&](const char* k, const std::string& v) {
         if (!v.empty()) return v;
@@ -134,7 +135,7 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
   } else if (form == "raw") {
     if (req.continue_path.empty())
       throw std::invalid_argument(cfg.model_path + " has no prompt form in its duet.json: give the prompt with --prompt");
-    prompt = continuation_text(req.continue_path);
+    prompt = continuation_text(req.continue_path, &title);
   } else {  // an ABC header (S:, M:, L:, K:) the way abc-folk's prompts are
     if (pci_fields) throw std::invalid_argument(cfg.model_path + " takes --style/--meter/--unit/--key, not --period/--composer/--instrumentation");
     if (!spec) throw std::invalid_argument(cfg.model_path + "/duet.json is missing: no prompt form known");

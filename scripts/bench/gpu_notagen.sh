@@ -19,6 +19,29 @@ PROMPT=$(printf '%%Classical\n%%Beethoven, Ludwig van\n%%Keyboard\n')
 EDGE=("$B/edge/client/duet-edge" generate --model "$M" --device cuda --dtype bf16 --prompt "$PROMPT" -n 1024
       --seed 1 --count 2 --json --no-stream)
 
+# correctness on CUDA first (fp32, greedy): the tiny golden model and notagen-folk against
+# transformers' greedy pieces (tests/fixtures/notagen/golden.json, models/notagen-folk/reference_greedy.json)
+for dev in cpu cuda; do
+  "$B/edge/client/duet-edge" generate --model tests/fixtures/notagen/tiny --local --device $dev --dtype fp32 \
+    --temperature 0 --max-patches 24 --json --no-stream >"$OUT/notagen-check-tiny-$dev.json" 2>>"$OUT/notagen-bench.log"
+  "$B/edge/client/duet-edge" generate --model models/notagen-folk --local --device $dev --dtype fp32 --style oneills-jig \
+    --meter 6/8 --unit 1/8 --key D --temperature 0 --max-patches 24 --json --no-stream \
+    >"$OUT/notagen-check-folk-$dev.json" 2>>"$OUT/notagen-bench.log"
+done
+python3 - "$OUT" <<'PY' 2>&1 | tee -a "$OUT/notagen-bench.log"
+import json, os, sys
+out = sys.argv[1]
+gold = json.load(open("tests/fixtures/notagen/golden.json"))["cases"][0]["greedy_text"]
+ref = json.load(open("models/notagen-folk/reference_greedy.json"))["cases"][0]["greedy_text"]
+for dev in ("cpu", "cuda"):
+    try:
+        t = json.load(open(os.path.join(out, "notagen-check-tiny-%s.json" % dev)))["text"]
+        f = json.load(open(os.path.join(out, "notagen-check-folk-%s.json" % dev)))["text"]
+        print("correctness %s fp32 greedy: tiny == transformers %s, notagen-folk == transformers %s" % (dev, t == gold, f == ref))
+    except Exception as e:
+        print("correctness %s: failed to run (%s)" % (dev, e))
+PY
+
 # GPU memory per process, sampled every 100 ms while the runs go on
 nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits -lms 100 >"$OUT/notagen-gpumem.csv" 2>/dev/null &
 SMI=$!

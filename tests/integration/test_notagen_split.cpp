@@ -4,6 +4,7 @@
 // one round trip per patch. Then duet-edge generate on the NotaGen folder, local and split.
 #include "../common/torch_doctest.hpp"
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/backbone.hpp"
@@ -108,6 +109,22 @@ TEST_CASE("duet-edge generate on a NotaGen folder: local and split give the same
   auto js = nlohmann::json::parse(s.out);
   CHECK(js["mode"] == "split");
   CHECK(js["text"] == jl["text"]);
+
+  // --continue: the file's tune goes on; the stream markers stay out of the .abc and the printout
+  {
+    std::ofstream f(tmp / "opening.abc");
+    f << "X:1\nT:Opening\n%Romantic\n%Chopin, Frederic\n%Keyboard\nL:1/8\nM:3/4\nK:Ab\n"
+         "[r:0/1]|:ABcd efga|bagf edcB:|\n[r:1/0]|:c2";
+  }
+  auto c = run_process(edge_binary(), {"generate", "--model", tiny(), "--local", "--continue", (tmp / "opening.abc").string(),
+                                       "--max-patches", "3", "--abc-out", (tmp / "cont.abc").string()});
+  INFO(c.err);
+  REQUIRE(c.status == 0);
+  const std::string cont = read_file(tmp / "cont.abc");
+  CHECK(cont.rfind("X:1\nT:Opening (duet seed", 0) == 0);
+  CHECK(cont.find("K:Ab\n|:ABcd efga|bagf edcB:|\n|:c2") != std::string::npos);
+  CHECK(cont.find("[r:") == std::string::npos);
+  CHECK(c.out.find("[r:") == std::string::npos);
 
   // options a NotaGen model refuses, with a sentence
   auto bad = run_process(edge_binary(), {"generate", "--model", tiny(), "--local", "--prompt-ids", "1,2"});
