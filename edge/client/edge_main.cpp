@@ -212,8 +212,7 @@ int main(int argc, char** argv) {
 
     if (duet::edge::is_notagen_model(cfg.model_path)) {  // hierarchical: a patch per round trip
       if (!prompt_ids.empty()) throw std::invalid_argument("NotaGen models take text prompts: use --prompt, not --prompt-ids");
-      if (no_constraint || o_ident->count() || ignore_eos)
-        throw std::invalid_argument("--no-constraint, --max-identical-bars and --ignore-eos do not apply to NotaGen models");
+      if (ignore_eos) throw std::invalid_argument("--ignore-eos does not apply to NotaGen models (see --max-patches)");
       duet::edge::NotagenRequest nr;
       nr.prompt = prompt;
       nr.period = period, nr.composer = composer, nr.instrumentation = instrumentation;
@@ -229,6 +228,8 @@ int main(int argc, char** argv) {
       nr.max_patches = max_patches;
       nr.context = patch_context;
       nr.full_patches = full_patches;
+      nr.constrain = cfg.bar_constraint;
+      nr.max_identical_bars = static_cast<int>(cfg.max_identical_bars);
       return duet::edge::run_notagen_generate(cfg, local, nr);
     }
     if (!period.empty() || !composer.empty() || !instrumentation.empty() || max_patches || patch_context || full_patches)

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <nlohmann/json.hpp>
 
@@ -20,6 +21,7 @@
 #include "edge/client/edge_client.hpp"
 #include "edge/client/remote_backbone.hpp"
 #include "edge/music/abc_file.hpp"
+#include "edge/music/bar_constraint.hpp"
 #include "edge/notagen/piece_generator.hpp"
 
 namespace duet::edge {
@@ -77,6 +79,47 @@ std::string continuation_text(const std::string& path, std::string* title = null
   return out;
 }
 
+// The edge's bar constraint (edge/music/bar_constraint.hpp) over NotaGen's characters: every
+// character is a token whose text is itself; the EOS character closes a bar's patch and adds no
+// text (allowed anywhere but a patch's start); the EOS patch (BOS, then EOS) ends the tune and
+// may start a patch only where the constraint lets a tune end.
+class BarFilter final : public notagen::CharFilter {
+ public:
+  BarFilter(const music::BarConstraintOptions& o, const std::string& opening)
+      : c_(o, texts(), {notagen::kBos}) {
+    c_.observe(opening);
+  }
+  void mask(torch::Tensor& logits, const notagen::Patch& so_far) override {
+    auto ok = c_.allowed();
+    ok.resize(static_cast<size_t>(logits.size(0)), 0);
+    const bool start = so_far.empty();
+    if (!start && so_far[0] == notagen::kBos) {  // the end patch goes on with EOS
+      std::fill(ok.begin(), ok.end(), 0);
+      ok[notagen::kEos] = 1;
+    } else {
+      ok[notagen::kEos] = !start;
+      ok[notagen::kBos] = start && c_.can_end();
+    }
+    std::vector<uint8_t> forbid(ok.size());
+    for (size_t i = 0; i < ok.size(); ++i) forbid[i] = !ok[i];
+    auto m = torch::from_blob(forbid.data(), {static_cast<int64_t>(forbid.size())}, torch::kUInt8).to(torch::kBool);
+    logits.masked_fill_(m.to(logits.device()), -std::numeric_limits<float>::infinity());
+  }
+  void advance(int32_t c) override {
+    if (c > notagen::kEos) c_.advance(c);  // PAD, BOS and EOS are structure, not text
+  }
+  int64_t relaxed_steps() const { return c_.relaxed_steps(); }
+
+ private:
+  static std::vector<std::string> texts() {
+    std::vector<std::string> t(128);
+    for (int c = 32; c < 127; ++c) t[static_cast<size_t>(c)] = std::string(1, static_cast<char>(c));
+    t['\n'] = "\n";
+    return t;
+  }
+  music::BarConstraint c_;
+};
+
 }  // namespace
 
 bool is_notagen_model(const std::string& dir) {
@@ -101,6 +144,7 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
   // the prompt, checked before anything is loaded
   std::string prompt, title = req.title, tempo;
   std::optional<music::CheckedMusicOptions> folk;
+  std::string opening;  // a continued tune's body (the bar constraint follows it)
   if (!req.prompt.empty()) {
     if (pci_fields || !req.continue_path.empty())
       throw std::invalid_argument("--prompt is the whole prompt: leave out --period/--composer/--instrumentation/--continue");
@@ -149,6 +193,7 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
       if (title.empty()) title = op.title;
     }
     folk = music::check_music_options(*spec, r);
+    opening = body;
     for (const auto& w : folk->warnings) std::fprintf(stderr, "duet-edge: warning: %s\n", w.c_str());
     prompt = folk->prompt + body;
     if (title.empty()) {  // "Jig in D", as abc-folk's tunes are titled
@@ -191,13 +236,25 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
   const bool streaming = req.stream && !req.json;
   std::string abc_all;
   const uint64_t seed0 = cfg.sampling.seed;
+  const bool constrained = folk && req.constrain;
   for (int64_t i = 0; i < req.count; ++i) {
     const uint64_t seed = seed0 + static_cast<uint64_t>(i);
     po.sampling.seed = seed;
+    std::shared_ptr<BarFilter> bars;
+    if (constrained) {
+      music::BarConstraintOptions bo;
+      bo.bar = folk->meter.bar();
+      bo.unit = folk->unit;
+      bo.compound = folk->meter.compound();
+      bo.max_identical_bars = req.max_identical_bars;
+      bars = std::make_shared<BarFilter>(bo, opening);
+    }
+    po.filter = bars;
     std::string head = "X:" + std::to_string(i + 1) + "\nT:" +
                        (title.empty() ? std::string("NotaGen piece") : title) + " (duet seed " + std::to_string(seed) + ")\n";
     if (!tempo.empty()) head += tempo + "\n";
-    head += "% duet-edge: seed " + std::to_string(seed) + ", notagen, " + (local ? "local" : "split") + "\n";
+    head += "% duet-edge: seed " + std::to_string(seed) + ", notagen, " + (local ? "local" : "split") +
+            (folk ? std::string(", bar constraint ") + (constrained ? "on" : "off") : std::string()) + "\n";
     if (streaming) {
       std::fputs(((i ? "\n" : "") + head + notagen::strip_stream_markers(prompt)).c_str(), stdout);
       std::fflush(stdout);
@@ -263,6 +320,13 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
       j["patches_per_s"] = secs > 0 ? static_cast<double>(res.patches.size()) / secs : 0.0;
       j["patch_ms_p50"] = percentile(patch_ms, 0.5);
       j["edge_weight_bytes"] = gen.weight_bytes();
+      std::vector<int32_t> codes(res.text.begin(), res.text.end());
+      j["tokens"] = codes;  // the characters written, as codes (what token-level tools read)
+      if (folk)  // the fields abc-folk's tunes carry (scripts/abc/sample_edge.py reads them)
+        j["tune"] = {{"index", i + 1}, {"abc", abc}, {"title", title}, {"style", folk->style},
+                     {"meter", folk->meter.text}, {"unit", folk->unit_text()}, {"key", folk->key.text},
+                     {"prompt", prompt}, {"bar_constraint", constrained},
+                     {"relaxed_steps", bars ? bars->relaxed_steps() : 0}};
       json steps = json::array();
       for (const auto& st : res.steps)
         steps.push_back({{"positions", st.positions}, {"chars", st.chars}, {"edge_ms", st.edge_ms},

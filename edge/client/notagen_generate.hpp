@@ -25,6 +25,8 @@ struct NotagenRequest {
   int64_t max_patches = 0;                        // 0: no limit
   int64_t context = 0;                            // patch context to cut at (0: the model's)
   bool full_patches = false;                      // draw every character of a patch (NotaGen's loop)
+  bool constrain = true;                          // header-form models: the bar constraint, per character
+  int max_identical_bars = 3;                     // its repetition guard (0 = off)
 };
 
 // True when <dir>/config.json says model_type "notagen" (false when it cannot be read).

@@ -80,12 +80,16 @@ PieceResult PieceGenerator::generate(Backbone& backbone, const std::string& prom
 
   // one patch's characters from the character decoder; stops at the first EOS character unless
   // full_patches (what follows it is padding for the patch level either way)
+  if (o.filter && shape_.stream_markers)
+    throw std::invalid_argument("notagen: a character filter cannot follow a model with stream markers");
   auto draw = [&](const torch::Tensor& h, const std::vector<int32_t>& forced, int64_t& ran) {
     Patch p(forced.begin(), forced.end());
     auto logits = chars_->begin(h, forced);
     ran += static_cast<int64_t>(forced.size()) + 1;
     while (true) {
+      if (o.filter) o.filter->mask(logits, p);
       const int32_t c = sampler.next(logits, p);
+      if (o.filter) o.filter->advance(c);
       p.push_back(c);
       if (static_cast<int64_t>(p.size()) == P || (c == kEos && !o.full_patches)) break;
       logits = chars_->next(c);

@@ -23,6 +23,16 @@
 
 namespace duet::notagen {
 
+// Sees every character step's logits before the sampler (fp32 [vocab], on the edge device) and may
+// set forbidden characters to -inf; told each character drawn. The folk CLI uses it for the bar
+// constraint. Only for models without stream markers (the "[r:0/" redraw would replay characters).
+class CharFilter {
+ public:
+  virtual ~CharFilter() = default;
+  virtual void mask(torch::Tensor& logits, const Patch& so_far) = 0;  // so_far: this patch's characters
+  virtual void advance(int32_t c) = 0;
+};
+
 struct PieceOptions {
   SamplingOptions sampling;     // per character; NotaGen: top_k 9, top_p 0.9, temperature 1.2, temperature_last
   int64_t max_chars = 102400;   // characters written after the prompt, at most (NotaGen: 102400)
@@ -32,6 +42,7 @@ struct PieceOptions {
   int64_t context = 0;
   bool full_patches = false;    // draw all characters of every patch, as NotaGen's loop does
                                 // (default: stop a patch at its EOS character; the rest is padding)
+  std::shared_ptr<CharFilter> filter;  // null: the sampler sees the model's logits as they are
 };
 
 struct PatchStep {

@@ -22,7 +22,7 @@ for model in abc-folk notagen-folk; do
       python3 scripts/notagen/delay_proxy.py --listen 127.0.0.1:$((port + 1)) --to 127.0.0.1:$port --rtt-ms "$rtt" >/dev/null &
       px=$!; sleep 0.5; ep=tcp://127.0.0.1:$((port + 1))
     fi
-    extra=(); [ $model = abc-folk ] && extra=(--no-constraint)
+    extra=(--no-constraint)
     t0=$(date +%s.%N)
     out=$("$B/edge/client/duet-edge" generate --model models/$model --server "$ep" --server-key "$K/server.key" \
       --client-key "$K/clients/edge.key_secret" --style oneills-jig --key D --seed "$SEED" --json --timeout-ms 60000 "${extra[@]}")

@@ -137,3 +137,27 @@ TEST_CASE("duet-edge generate on a NotaGen folder: local and split give the same
   CHECK(bad3.status == 1);
   CHECK(bad3.err.find("NotaGen models") != std::string::npos);
 }
+
+TEST_CASE("notagen-folk through duet-edge: the bar constraint per character keeps every bar right") {
+  TempDir tmp;
+  for (const char* style : {"oneills-jig", "nottingham-reel", "ryans-hornpipe"}) {
+    CAPTURE(std::string(style));
+    const auto abc = (tmp / (std::string(style) + ".abc")).string();
+    auto r = run_process(edge_binary(), {"generate", "--model", source_path("models/notagen-folk"), "--local", "--style",
+                                         style, "--seed", "3", "--count", "2", "--abc-out", abc, "--json"},
+                         std::chrono::seconds(120));
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    auto bars = run_process("/usr/bin/python3", {source_path("scripts/abc/evaluate.py"), "--bars", abc});
+    INFO(bars.err);
+    REQUIRE(bars.status == 0);
+    auto tunes = nlohmann::json::parse(bars.out);
+    REQUIRE(tunes.size() == 2);
+    for (const auto& t : tunes) {
+      CHECK(t["checked"].get<int>() >= 4);
+      CHECK(t["good"] == t["checked"]);
+      CHECK(t["unparsed"].get<int>() == 0);
+    }
+    CHECK(read_file(abc).find("bar constraint on") != std::string::npos);
+  }
+}
