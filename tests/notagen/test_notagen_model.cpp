@@ -10,6 +10,7 @@
 
 #include "common/backbone.hpp"
 #include "common/checkpoint.hpp"
+#include "common/sampler.hpp"
 #include "edge/notagen/piece_generator.hpp"
 
 using namespace duet;
@@ -226,4 +227,34 @@ TEST_CASE("models/notagen-folk: duet's greedy pieces are transformers' (referenc
     for (size_t i = 0; i < raw.size(); ++i) CHECK(clean_patch(res.patches[i]) == clean_patch(raw[i]));
     CHECK(res.text == c["greedy_text"].get<std::string>());
   }
+}
+
+TEST_CASE("NotaGen's sampling order: top-k and top-p on the untempered probabilities, then p^(1/T)") {
+  // probabilities 0.5, 0.3, 0.15, 0.05: top-p 0.75 keeps 2 untempered, 3 once T = 2 flattens them first
+  auto logits = torch::log(torch::tensor({0.5f, 0.3f, 0.15f, 0.05f}));
+  SamplingOptions o;
+  o.temperature = 2.0;
+  o.top_p = 0.75;
+  o.seed = 5;
+  auto freq = [&](bool last) {
+    o.temperature_last = last;
+    Sampler s(o);
+    std::vector<double> n(4, 0);
+    for (int i = 0; i < 20000; ++i) n[static_cast<size_t>(s.next(logits, {}))] += 1.0 / 20000;
+    return n;
+  };
+  const auto last = freq(true), first = freq(false);
+  // kept {0, 1}: 0.5^0.5 : 0.3^0.5 = 0.5635 : 0.4365
+  CHECK(last[0] == doctest::Approx(0.5635).epsilon(0.03));
+  CHECK(last[1] == doctest::Approx(0.4365).epsilon(0.03));
+  CHECK(last[2] == 0.0);
+  CHECK(first[2] > 0.1);  // transformers' order keeps the third token
+  o.temperature = 1.0;     // at T = 1 both orders are the same draw
+  o.top_p = 1.0;
+  o.top_k = 3;
+  o.temperature_last = true;
+  Sampler a(o);
+  o.temperature_last = false;
+  Sampler b(o);
+  for (int i = 0; i < 200; ++i) CHECK(a.next(logits, {}) == b.next(logits, {}));
 }
