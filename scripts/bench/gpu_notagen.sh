@@ -43,8 +43,13 @@ for dev in ("cpu", "cuda"):
 PY
 
 # GPU memory per process, sampled every 100 ms while the runs go on
+# (per process where the container shows them; the device total always, with each phase's window)
 nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits -lms 100 >"$OUT/notagen-gpumem.csv" 2>/dev/null &
 SMI=$!
+nvidia-smi --query-gpu=timestamp,memory.used --format=csv,noheader,nounits -lms 100 >"$OUT/notagen-gpumem-total.csv" 2>/dev/null &
+SMI2=$!
+phase() { echo "$1 $(date +%s.%N)" >>"$OUT/notagen-phases.txt"; }
+rm -f "$OUT/notagen-phases.txt"; phase base-start; sleep 0.5; phase base-end
 t0=$SECONDS
 [ -f "$M/model.safetensors" ] || python3 scripts/notagen/bench_reference.py make --out "$M" 2>&1 | tee -a "$OUT/notagen-bench.log"
 log "model ready ($((SECONDS - t0)) s)"
@@ -53,12 +58,14 @@ timeout 150 python3 scripts/notagen/bench_reference.py run --model "$M" --chars 
 log "python baselines done ($((SECONDS - t0)) s)"
 
 pids=()
+phase mono-start
 for mode in full eos; do
   extra=(); [ $mode = full ] && extra=(--full-patches)
   timeout 60 "${EDGE[@]}" --local "${extra[@]}" >"$OUT/notagen-mono-$mode.jsonl" 2>"$OUT/notagen-mono-$mode.log" &
   pids+=("mono-$mode:$!"); wait $!
   log "duet mono ($mode) exit $?"
 done
+phase mono-end
 
 rm -rf $K; mkdir -p $K/clients
 "$B/protocol/duet-keygen" --out $K --name server >/dev/null
@@ -69,6 +76,8 @@ rm -rf $K; mkdir -p $K/clients
 CP=$!
 for _ in $(seq 300); do grep -q '^listening on' "$OUT/notagen-cloud.log" && break; sleep 0.1; done
 pids+=("daemon:$CP")
+sleep 1; phase daemon-start; sleep 1; phase daemon-end
+phase split-start
 for mode in full eos; do
   extra=(); [ $mode = full ] && extra=(--full-patches)
   timeout 60 "${EDGE[@]}" --server tcp://127.0.0.1:$PORT --server-key $K/server.key \
@@ -77,8 +86,9 @@ for mode in full eos; do
   pids+=("split-edge-$mode:$!"); wait $!
   log "duet split ($mode) exit $?"
 done
+phase split-end
 kill $CP; wait $CP 2>/dev/null
-kill $SMI 2>/dev/null
+kill $SMI $SMI2 2>/dev/null
 printf '%s\n' "${pids[@]}" >"$OUT/notagen-pids.txt"
 python3 - "$OUT" <<'PY' 2>&1 | tee -a "$OUT/notagen-bench.log"
 import csv, json, os, sys
@@ -113,6 +123,27 @@ lines.append("")
 lines.append("GPU memory (nvidia-smi, max per process, MiB): " + ", ".join(
     "%s %d" % (roles.get(str(p), "pid %d" % p), m) for p, m in sorted(mem.items())))
 lines.append("python process (torch max allocated): %.0f MiB" % py["gpu_memory_mib"])
+try:  # the device's total memory.used in each phase's window, less the idle baseline
+    import datetime
+    phases = {}
+    for l in open(os.path.join(out, "notagen-phases.txt")):
+        name, t = l.split()
+        phases[name] = float(t)
+    samples = []
+    for row in csv.reader(open(os.path.join(out, "notagen-gpumem-total.csv"))):
+        try:
+            ts = datetime.datetime.strptime(row[0].strip(), "%Y/%m/%d %H:%M:%S.%f").timestamp()
+            samples.append((ts, float(row[1])))
+        except (ValueError, IndexError):
+            continue
+    def peak(name):
+        v = [m for t, m in samples if phases[name + "-start"] <= t <= phases[name + "-end"]]
+        return max(v) if v else float("nan")
+    base, mono, daemon, split = peak("base"), peak("mono"), peak("daemon"), peak("split")
+    lines.append("GPU memory.used above idle (%.0f MiB), MiB: monolithic edge process %.0f; daemon alone %.0f; "
+                 "split edge (split peak - daemon alone) %.0f" % (base, mono - base, daemon - base, split - daemon))
+except Exception as e:
+    lines.append("GPU memory totals: not available (%s)" % e)
 lines.append("device %s, torch %s, transformers %s" % (py["device"], py["torch"], py["transformers"]))
 open(os.path.join(out, "notagen-bench.md"), "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
