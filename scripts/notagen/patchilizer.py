@@ -10,8 +10,9 @@ A piece is a list of patches of PATCH_SIZE characters (code points < 128):
 Bars: a bar is a bar line (|, ||, |:, :|, ::, [|, |]; consecutive ones count as one) plus what
 follows it up to the next bar line; text before a line's first bar line is a bar of its own;
 the line's last piece (normally its closing bar line and "\n") joins the bar before it, unless
-it holds a voice field. This is NotaGen's rule, except that NotaGen drops the rest of a piece at
-two bar lines in a row; here they stay together as one bar line.
+it holds a voice field. This is NotaGen's rule, except at two bar lines in a row (":||:"), where
+NotaGen's pairing goes out of step (and may drop the rest of the piece); here they stay together
+as one bar line.
 Stream models ("[r:i/j]" markers) put "[r:<line>/<lines after>]" before every body line.
 
 duet's C++ edge (edge/notagen/) implements the same rules; tests/fixtures/notagen holds ids made
