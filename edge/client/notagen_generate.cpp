@@ -150,6 +150,9 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
       throw std::invalid_argument("--prompt is the whole prompt: leave out --period/--composer/--instrumentation/--continue");
     prompt = req.prompt;
   } else if (form == "period-composer-instrumentation") {
+    if (folk_fields)  // (they may come from a config file written for a folk model)
+      std::fprintf(stderr, "duet-edge: warning: %s takes --period/--composer/--instrumentation; "
+                           "style, meter, unit and key are ignored\n", cfg.model_path.c_str());
     if (!req.continue_path.empty() && pci_fields)
       throw std::invalid_argument("--continue takes the prompt from the file: leave out --period/--composer/--instrumentation");
     if (!req.continue_path.empty()) {

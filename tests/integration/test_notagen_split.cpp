@@ -133,6 +133,10 @@ TEST_CASE("duet-edge generate on a NotaGen folder: local and split give the same
   auto bad2 = run_process(edge_binary(), {"generate", "--model", tiny(), "--local", "--period", "Caf\xc3\xa9"});
   CHECK(bad2.status == 1);
   CHECK(bad2.err.find("ASCII") != std::string::npos);
+  auto warn = run_process(edge_binary(), {"generate", "--model", tiny(), "--local", "--style", "oneills-jig",
+                                          "--max-patches", "2", "--no-stream"});
+  CHECK(warn.status == 0);
+  CHECK(warn.err.find("style, meter, unit and key are ignored") != std::string::npos);
   auto bad3 = run_process(edge_binary(), {"generate", "--model", abc_model(), "--local", "--period", "Classical"});
   CHECK(bad3.status == 1);
   CHECK(bad3.err.find("NotaGen models") != std::string::npos);
