@@ -14,13 +14,24 @@ LocalBackbone::LocalBackbone(const Checkpoint& ckpt, const LoadOptions& opts, in
       max_positions_(max_positions),
       allocator_(KvBlockAllocator::blocks_for(std::max<int64_t>(max_positions, 1)) + 1) {
   if (last < 0) last = ckpt.config().num_layers;
+  for (int64_t i = first; i < last; ++i) blocks_.push_back(load_block(ckpt, i, opts));
+  start_runner(opts);
+}
+
+LocalBackbone::LocalBackbone(std::vector<std::unique_ptr<Block>> blocks, const LoadOptions& opts,
+                             int64_t max_positions)
+    : device_(opts.device),
+      max_positions_(max_positions),
+      blocks_(std::move(blocks)),
+      allocator_(KvBlockAllocator::blocks_for(std::max<int64_t>(max_positions, 1)) + 1) {
+  start_runner(opts);
+}
+
+void LocalBackbone::start_runner(const LoadOptions& opts) {
   std::vector<const Block*> ptrs;
-  for (int64_t i = first; i < last; ++i) {
-    blocks_.push_back(load_block(ckpt, i, opts));
-    ptrs.push_back(blocks_.back().get());
-  }
+  for (const auto& b : blocks_) ptrs.push_back(b.get());
   // storage for 256 positions first: a model's max_positions can be far more than a run uses
-  const int64_t initial = KvBlockAllocator::blocks_for(256) + 1;
+  const int64_t initial = KvBlockAllocator::blocks_for(std::min<int64_t>(256, std::max<int64_t>(max_positions_, 1))) + 1;
   runner_ = std::make_unique<StepRunner>(std::move(ptrs), allocator_.num_blocks(), initial, opts.dtype, device_);
 }
 

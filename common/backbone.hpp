@@ -34,12 +34,16 @@ class LocalBackbone final : public Backbone {
  public:
   LocalBackbone(const Checkpoint& ckpt, const LoadOptions& opts, int64_t max_positions, int64_t first = 0,
                 int64_t last = -1);
+  // The same over blocks the caller loaded (a nested stack: notagen's character decoder).
+  LocalBackbone(std::vector<std::unique_ptr<Block>> blocks, const LoadOptions& opts, int64_t max_positions);
   torch::Tensor forward(const torch::Tensor& hidden, int64_t start, bool last_only) override;
   void reset() override;
   double last_compute_ms() const override { return last_ms_; }
   int64_t weight_bytes() const;
 
  private:
+  void start_runner(const LoadOptions& opts);
+
   c10::Device device_;
   int64_t max_positions_;
   std::vector<std::unique_ptr<Block>> blocks_;

@@ -14,6 +14,7 @@ const char* family_name(Family f) {
     case Family::llama: return "llama";
     case Family::gpt2: return "gpt2";
     case Family::gemma: return "gemma";
+    case Family::notagen: return "notagen";
   }
   return "?";
 }
@@ -238,6 +239,24 @@ void read_gpt2(const Reader& r, ModelConfig& c) {
   if (c.hidden_size % c.num_heads != 0) throw r.error("n_head", "must divide n_embd");
 }
 
+// NotaGen (written by scripts/notagen/convert_pth.py): GPT-2 blocks at the patch level.
+void read_notagen(const Reader& r, ModelConfig& c) {
+  c.hidden_size = r.positive("hidden_size");
+  c.num_layers = r.positive("patch_num_layers");
+  c.num_heads = r.positive("num_attention_heads");
+  c.num_kv_heads = c.num_heads;
+  c.intermediate_size = r.positive_or("intermediate_size", 4 * c.hidden_size);
+  c.max_positions = r.positive("patch_length");
+  c.norm_eps = r.number_or("layer_norm_epsilon", 1e-5);
+  const std::string act = r.string_or("activation_function", "gelu_new");
+  if (act == "gelu_new" || act == "gelu_pytorch_tanh") c.activation = Activation::gelu_tanh;
+  else if (act == "gelu") c.activation = Activation::gelu_exact;
+  else throw r.error("activation_function", "is '" + act + "'; supported: gelu_new, gelu_pytorch_tanh, gelu");
+  if (c.hidden_size % c.num_heads != 0) throw r.error("num_attention_heads", "must divide hidden_size");
+  c.head_dim = c.hidden_size / c.num_heads;
+  c.tie_word_embeddings = true;  // the character decoder's head is its embedding (GPT2LMHeadModel)
+}
+
 }  // namespace
 
 ModelConfig ModelConfig::from_json_text(const std::string& text, const std::string& origin) {
@@ -273,11 +292,14 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
     j = text;
     c.family = Family::gemma;
     read_gemma(Reader{j, origin + " (text_config)"}, c);
+  } else if (c.model_type == "notagen") {
+    c.family = Family::notagen;
+    read_notagen(r, c);
   } else {
     throw r.error("model_type", "is '" + c.model_type +
-                                    "'; supported: llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3_text, gpt2");
+                                    "'; supported: llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3_text, gpt2, notagen");
   }
-  c.vocab_size = r.positive("vocab_size");
+  c.vocab_size = r.positive(c.family == Family::notagen ? "char_vocab_size" : "vocab_size");
   if (r.has("eos_token_id")) c.eos_token_ids = token_ids(j.at("eos_token_id"));
   if (r.has("bos_token_id") && j.at("bos_token_id").is_number_integer()) c.bos_token_id = j.at("bos_token_id");
   return c;

@@ -9,14 +9,17 @@
 
 namespace duet {
 
-// llama covers the Llama, Mistral, Qwen2/3 and Phi-3 layouts; gemma Gemma 2 and 3
-enum class Family { llama, gpt2, gemma };
+// llama covers the Llama, Mistral, Qwen2/3 and Phi-3 layouts; gemma Gemma 2 and 3; notagen is
+// NotaGen's hierarchical model: the fields below describe its patch level (num_layers = patch layers,
+// max_positions = patches of context, vocab_size = the 128 characters); the character level's own
+// sizes are read by common/models/notagen.
+enum class Family { llama, gpt2, gemma, notagen };
 const char* family_name(Family f);
 
 enum class Activation { silu, gelu_tanh, gelu_exact };
 
 struct ModelConfig {
-  std::string model_type;  // as written in config.json ("llama", "qwen3", "gemma3_text", "gpt2", ...)
+  std::string model_type;  // as written in config.json ("llama", "qwen3", "gemma3_text", "gpt2", "notagen", ...)
   Family family = Family::llama;
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;

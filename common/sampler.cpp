@@ -32,7 +32,8 @@ int32_t Sampler::next(const torch::Tensor& logits_in, const std::vector<int32_t>
   }
   if (opts_.greedy()) return static_cast<int32_t>(std::max_element(z.begin(), z.end()) - z.begin());
 
-  for (double& v : z) v /= opts_.temperature;
+  if (!opts_.temperature_last)
+    for (double& v : z) v /= opts_.temperature;
   std::vector<int32_t> order(vocab);
   std::iota(order.begin(), order.end(), 0);
   // descending by logit, ties by id: a total order, so the kept set never depends on sort details
@@ -55,6 +56,11 @@ int32_t Sampler::next(const torch::Tensor& logits_in, const std::vector<int32_t>
     }
     keep = k;
     double s = std::accumulate(p.begin(), p.begin() + keep, 0.0);
+    for (size_t i = 0; i < keep; ++i) p[i] /= s;
+  }
+  if (opts_.temperature_last && opts_.temperature != 1.0) {
+    double s = 0;
+    for (size_t i = 0; i < keep; ++i) s += (p[i] = std::pow(p[i], 1.0 / opts_.temperature));
     for (size_t i = 0; i < keep; ++i) p[i] /= s;
   }
   const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);

@@ -3,6 +3,7 @@
 # with duet-edge on the bundled model (bar constraint on), render each tune (SVG score, MIDI, and a
 # WAV when timidity is installed), stop the daemon cleanly.
 #   bash scripts/run.sh [duet-edge generate options, e.g. --style oneills-jig --key D --seed 7 --count 3]
+#   DUET_MODEL=models/notagen-folk bash scripts/run.sh ...   another model folder for daemon and edge
 # The seed is random unless --seed is given; it is printed and written into the tune (% duet-edge:
 # seed N), so `--seed N` gives the same tune again. Outputs of earlier runs are removed first: what
 # is reported is what this run wrote. A renderer's failure is an error naming the tune (exit 1).
@@ -21,7 +22,9 @@ fi
 
 mkdir -p out
 log=out/cloud.log
-"$bin/cloud/duet-cloud" --config configs/cloud.toml >"$log" 2>&1 &
+model_args=()
+[ -n "${DUET_MODEL:-}" ] && model_args=(--model "$DUET_MODEL")
+"$bin/cloud/duet-cloud" --config configs/cloud.toml "${model_args[@]}" >"$log" 2>&1 &
 cloud=$!
 stop_cloud() {
   if kill -0 "$cloud" 2>/dev/null; then
@@ -47,7 +50,7 @@ if [ "$seed_given" = 0 ]; then
   echo "run: seed $seed (add --seed $seed to hear this tune again)"
 fi
 rm -f out/tune*.abc out/tune*.svg out/tune*.mid out/tune*.wav out/tune*.abc.part out/render-*.log
-"$bin/edge/client/duet-edge" generate --config configs/edge.toml --abc-out out/tune.abc "$@"
+"$bin/edge/client/duet-edge" generate --config configs/edge.toml "${model_args[@]}" --abc-out out/tune.abc "$@"
 
 # one file per tune (X:n), rendered on its own so that a failure names its tune
 awk '/^X:/{n++} n{print > ("out/tune" n ".abc")}' out/tune.abc

@@ -101,7 +101,11 @@ std::unique_ptr<Block> load_block(const Checkpoint& ck, int64_t layer, const Loa
   if (layer < 0 || layer >= c.num_layers)
     throw std::out_of_range(ck.dir() + ": layer " + std::to_string(layer) + " does not exist (the model has " +
                             std::to_string(c.num_layers) + ")");
-  const std::string p = prefix(ck) + "h." + std::to_string(layer) + ".";
+  return load_block_at(ck, prefix(ck) + "h." + std::to_string(layer) + ".", o);
+}
+
+std::unique_ptr<Block> load_block_at(const Checkpoint& ck, const std::string& p, const LoadOptions& o) {
+  const auto& c = ck.config();
   const int64_t H = c.hidden_size, I = c.intermediate_size;
   auto b = std::make_unique<Gpt2Block>();
   b->heads = c.num_heads;

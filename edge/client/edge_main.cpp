@@ -14,6 +14,7 @@
 #include "edge/client/edge_client.hpp"
 #include "edge/client/generation_report.hpp"
 #include "edge/client/music_generation.hpp"
+#include "edge/client/notagen_generate.hpp"
 #include "edge/music/abc_file.hpp"
 #ifdef DUET_HAVE_SERVE
 #include "edge/server/serve.hpp"
@@ -126,6 +127,19 @@ int main(int argc, char** argv) {
   auto* o_rep = gen->add_option("--repetition-penalty", rep, "1 = off")->check(CLI::PositiveNumber);
   auto* o_seed = gen->add_option("--seed", seed, "seed for sampling (printed and written into the tune)")
                      ->check(CLI::NonNegativeNumber);
+  std::string period, composer, instrumentation;
+  int64_t max_patches = 0, patch_context = 0;
+  bool full_patches = false;
+  gen->add_option("--period", period, "NotaGen models: the period of the piece, e.g. Classical, Romantic, Baroque");
+  gen->add_option("--composer", composer, "NotaGen models: the composer, e.g. 'Beethoven, Ludwig van'");
+  gen->add_option("--instrumentation", instrumentation, "NotaGen models: e.g. Keyboard, Chamber, Orchestral");
+  gen->add_option("--max-patches", max_patches, "NotaGen models: patches to generate at most (default: no limit)")
+      ->check(CLI::PositiveNumber);
+  gen->add_option("--patch-context", patch_context,
+                  "NotaGen models: cut and re-encode the piece at this many patches (default: the model's context)")
+      ->check(CLI::Range(4, 1 << 20));
+  gen->add_flag("--full-patches", full_patches,
+                "NotaGen models: draw all 16 characters of every patch, as NotaGen's loop does (default: stop at its EOS)");
   gen->add_flag("--json", json,
                 "print one JSON record per tune (ids, text, each round trip's timings and a summary) instead of streaming");
   gen->add_flag("--no-stream", no_stream, "print the text once at the end");
@@ -203,6 +217,31 @@ int main(int argc, char** argv) {
     if (o_seed->count()) cfg.sampling.seed = static_cast<uint64_t>(seed);
     if (cfg.sampling.top_p <= 0) throw std::invalid_argument("--top-p must be above 0 (1 = off)");
 
+    if (duet::edge::is_notagen_model(cfg.model_path)) {  // hierarchical: a patch per round trip
+      if (!prompt_ids.empty()) throw std::invalid_argument("NotaGen models take text prompts: use --prompt, not --prompt-ids");
+      if (ignore_eos) throw std::invalid_argument("--ignore-eos does not apply to NotaGen models (see --max-patches)");
+      duet::edge::NotagenRequest nr;
+      nr.prompt = prompt;
+      nr.period = period, nr.composer = composer, nr.instrumentation = instrumentation;
+      nr.folk = {cfg.style, cfg.meter, cfg.unit, cfg.key};
+      nr.continue_path = continue_path;
+      nr.title = title;
+      nr.tempo_bpm = cfg.tempo_bpm;
+      nr.count = count;
+      nr.abc_out = abc_out;
+      nr.json = json;
+      nr.stream = !no_stream;
+      nr.max_chars = o_max->count() ? max_new : 0;
+      nr.max_patches = max_patches;
+      nr.context = patch_context;
+      nr.full_patches = full_patches;
+      nr.constrain = cfg.bar_constraint;
+      nr.max_identical_bars = static_cast<int>(cfg.max_identical_bars);
+      return duet::edge::run_notagen_generate(cfg, local, nr);
+    }
+    if (!period.empty() || !composer.empty() || !instrumentation.empty() || max_patches || patch_context || full_patches)
+      throw std::invalid_argument("--period, --composer, --instrumentation, --max-patches, --patch-context and "
+                                  "--full-patches are for NotaGen models (" + cfg.model_path + " is not one)");
     // a tune (music model, no raw prompt) or plain text/ids
     const bool tune_mode = music && prompt.empty() && prompt_ids.empty();
     const bool music_flags = !style.empty() || !meter.empty() || !unit.empty() || !key.empty() || !title.empty() ||

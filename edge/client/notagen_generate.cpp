@@ -1,0 +1,367 @@
+#include "edge/client/notagen_generate.hpp"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <optional>
+#include <nlohmann/json.hpp>
+
+#include "common/backbone.hpp"
+#include "common/checkpoint.hpp"
+#include "common/dtype.hpp"
+#include "common/wire/tensor_frames.hpp"
+#include "edge/client/cloud_connection.hpp"
+#include "edge/client/edge_client.hpp"
+#include "edge/client/remote_backbone.hpp"
+#include "edge/music/abc_file.hpp"
+#include "edge/music/bar_constraint.hpp"
+#include "edge/notagen/piece_generator.hpp"
+
+namespace duet::edge {
+
+namespace {
+
+using nlohmann::json;
+
+json read_duet_json(const std::string& dir) {
+  std::ifstream in(dir + "/duet.json");
+  if (!in) return json::object();
+  try {
+    return json::parse(in);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(dir + "/duet.json: " + e.what());
+  }
+}
+
+std::string fill(std::string t, const std::string& name, const std::string& value) {
+  const std::string key = "{" + name + "}";
+  for (size_t at; (at = t.find(key)) != std::string::npos;) t.replace(at, key.size(), value);
+  return t;
+}
+
+std::string one_line(const char* what, const std::string& v) {
+  if (v.find_first_of("\r\n") != std::string::npos || v.size() > 200)
+    throw std::invalid_argument(std::string(what) + " must be one line of at most 200 characters");
+  for (unsigned char c : v)
+    if (c >= 128) throw std::invalid_argument(std::string(what) + " '" + v + "': NotaGen reads ASCII only");
+  return v;
+}
+
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5)];
+}
+
+// The .abc file's tune without the lines duet-edge or a reader adds (X:, T:, Q:, % comments).
+std::string continuation_text(const std::string& path, std::string* title = nullptr) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument("cannot read " + path);
+  std::string line, out;
+  bool started = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("X:", 0) == 0) {
+      if (started) break;  // the first tune only
+      started = true;
+      continue;
+    }
+    if (line.rfind("T:", 0) == 0 && title && title->empty()) *title = line.substr(2);
+    if (line.rfind("T:", 0) == 0 || line.rfind("Q:", 0) == 0 || line.rfind("% duet-edge", 0) == 0) continue;
+    out += line + "\n";
+  }
+  return out;
+}
+
+// The edge's bar constraint (edge/music/bar_constraint.hpp) over NotaGen's characters: every
+// character is a token whose text is itself; the EOS character closes a bar's patch and adds no
+// text (allowed anywhere but a patch's start); the EOS patch (BOS, then EOS) ends the tune and
+// may start a patch only where the constraint lets a tune end.
+class BarFilter final : public notagen::CharFilter {
+ public:
+  BarFilter(const music::BarConstraintOptions& o, const std::string& opening)
+      : c_(o, texts(), {notagen::kBos}) {
+    c_.observe(opening);
+  }
+  void mask(torch::Tensor& logits, const notagen::Patch& so_far) override {
+    auto ok = c_.allowed();
+    ok.resize(static_cast<size_t>(logits.size(0)), 0);
+    const bool start = so_far.empty();
+    if (!start && so_far[0] == notagen::kBos) {  // the end patch goes on with EOS
+      std::fill(ok.begin(), ok.end(), 0);
+      ok[notagen::kEos] = 1;
+    } else {
+      ok[notagen::kEos] = !start;
+      ok[notagen::kBos] = start && c_.can_end();
+    }
+    std::vector<uint8_t> forbid(ok.size());
+    for (size_t i = 0; i < ok.size(); ++i) forbid[i] = !ok[i];
+    auto m = torch::from_blob(forbid.data(), {static_cast<int64_t>(forbid.size())}, torch::kUInt8).to(torch::kBool);
+    logits.masked_fill_(m.to(logits.device()), -std::numeric_limits<float>::infinity());
+  }
+  void advance(int32_t c) override {
+    if (c > notagen::kEos) c_.advance(c);  // PAD, BOS and EOS are structure, not text
+  }
+  int64_t relaxed_steps() const { return c_.relaxed_steps(); }
+
+ private:
+  static std::vector<std::string> texts() {
+    std::vector<std::string> t(128);
+    for (int c = 32; c < 127; ++c) t[static_cast<size_t>(c)] = std::string(1, static_cast<char>(c));
+    t['\n'] = "\n";
+    return t;
+  }
+  music::BarConstraint c_;
+};
+
+}  // namespace
+
+bool is_notagen_model(const std::string& dir) {
+  std::ifstream in(dir + "/config.json");
+  if (!in) return false;
+  try {
+    auto j = json::parse(in);
+    return j.is_object() && j.value("model_type", "") == "notagen";
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest& req) {
+  const json dj = read_duet_json(cfg.model_path);
+  const std::string form = dj.value("prompt_form", dj.contains("styles") ? "abc-header" : "period-composer-instrumentation");
+  auto spec = music::MusicModelSpec::from_model_dir(cfg.model_path);
+  const bool pci_fields = !req.period.empty() || !req.composer.empty() || !req.instrumentation.empty();
+  const bool folk_fields = !req.folk.style.empty() || !req.folk.meter.empty() || !req.folk.unit.empty() ||
+                           !req.folk.key.empty();
+
+  // the prompt, checked before anything is loaded
+  std::string prompt, title = req.title, tempo;
+  std::optional<music::CheckedMusicOptions> folk;
+  std::string opening;  // a continued tune's body (the bar constraint follows it)
+  if (!req.prompt.empty()) {
+    if (pci_fields || !req.continue_path.empty())
+      throw std::invalid_argument("--prompt is the whole prompt: leave out --period/--composer/--instrumentation/--continue");
+    prompt = req.prompt;
+  } else if (form == "period-composer-instrumentation") {
+    if (folk_fields)  // (they may come from a config file written for a folk model)
+      std::fprintf(stderr, "duet-edge: warning: %s takes --period/--composer/--instrumentation; "
+                           "style, meter, unit and key are ignored\n", cfg.model_path.c_str());
+    if (!req.continue_path.empty() && pci_fields)
+      throw std::invalid_argument("--continue takes the prompt from the file: leave out --period/--composer/--instrumentation");
+    if (!req.continue_path.empty()) {
+      prompt = continuation_text(req.continue_path, &title);
+    } else {
+      auto def = [&](const char* k, const std::string& v) {
+        if (!v.empty()) return v;
+        if (dj.contains("defaults") && dj["defaults"].contains(k)) return dj["defaults"][k].get<std::string>();
+        throw std::invalid_argument(std::string("--") + k + " is needed (NotaGen's prompt: period, composer, instrumentation)");
+      };
+      const std::string p = one_line("--period", def("period", req.period));
+      const std::string c = one_line("--composer", def("composer", req.composer));
+      const std::string i = one_line("--instrumentation", def("instrumentation", req.instrumentation));
+      prompt = fill(fill(fill(dj.value("prompt_template", std::string("%{period}\n%{composer}\n%{instrumentation}\n")),
+                              "period", p), "composer", c), "instrumentation", i);
+      if (title.empty()) title = p + ", " + c + ", " + i;
+      if (dj.contains("prompts") && dj["prompts"].is_array()) {  // the combinations it was trained on
+        bool known = false;
+        for (const auto& k : dj["prompts"])
+          known = known || (k.is_array() && k.size() == 3 && k[0] == p && k[1] == c && k[2] == i);
+        if (!known)
+          std::fprintf(stderr, "duet-edge: warning: %s / %s / %s is not among the %zu combinations in %s/duet.json "
+                               "\"prompts\" (NotaGen's prompts.txt): the model may not follow it\n",
+                       p.c_str(), c.c_str(), i.c_str(), dj["prompts"].size(), cfg.model_path.c_str());
+      }
+    }
+  } else if (form == "raw") {
+    if (req.continue_path.empty())
+      throw std::invalid_argument(cfg.model_path + " has no prompt form in its duet.json: give the prompt with --prompt");
+    prompt = continuation_text(req.continue_path, &title);
+  } else {  // an ABC header (S:, M:, L:, K:) the way abc-folk's prompts are
+    if (pci_fields) throw std::invalid_argument(cfg.model_path + " takes --style/--meter/--unit/--key, not --period/--composer/--instrumentation");
+    if (!spec) throw std::invalid_argument(cfg.model_path + "/duet.json is missing: no prompt form known");
+    music::MusicRequest r = req.folk;
+    std::string body;
+    if (!req.continue_path.empty()) {
+      const auto op = music::read_abc_opening(req.continue_path);
+      auto pick = [](const std::string& flag, const std::string& file) { return flag.empty() ? file : flag; };
+      r = {pick(r.style, op.style), pick(r.meter, op.meter), pick(r.unit, op.unit), pick(r.key, op.key)};
+      body = op.body;
+      if (title.empty()) title = op.title;
+    }
+    folk = music::check_music_options(*spec, r);
+    opening = body;
+    for (const auto& w : folk->warnings) std::fprintf(stderr, "duet-edge: warning: %s\n", w.c_str());
+    prompt = folk->prompt + body;
+    if (title.empty()) {  // "Jig in D", as abc-folk's tunes are titled
+      std::string r = folk->rhythm().empty() ? "tune" : folk->rhythm();
+      r[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(r[0])));
+      title = r + " in " + folk->key.text;
+    }
+    tempo = music::tempo_field(*spec, *folk, req.tempo_bpm);
+  }
+  if (!req.prompt.empty() && folk_fields) throw std::invalid_argument("--prompt is the whole prompt: leave out --style/--meter/--unit/--key");
+  if (notagen::split_piece(prompt).body.empty() && !prompt.empty() && prompt.back() != '\n') prompt += "\n";
+
+  notagen::PieceOptions po;
+  po.sampling = cfg.sampling;
+  const std::string order = dj.value("sampling_order", std::string("notagen"));
+  if (order != "notagen" && order != "hf")
+    throw std::invalid_argument(cfg.model_path + "/duet.json: sampling_order must be \"notagen\" or \"hf\"");
+  po.sampling.temperature_last = order == "notagen";
+  po.max_chars = req.max_chars > 0 ? req.max_chars : dj.value("max_chars", int64_t{102400});
+  po.max_patches = req.max_patches;
+  po.context = req.context;
+  po.full_patches = req.full_patches;
+
+  const auto t_load = std::chrono::steady_clock::now();
+  Checkpoint ckpt(cfg.model_path);
+  const LoadOptions lo{parse_dtype(cfg.dtype), parse_device(cfg.device)};
+  notagen::PieceGenerator gen(ckpt, lo);
+  std::unique_ptr<CloudConnection> conn;
+  std::unique_ptr<Backbone> backbone;
+  if (local) {
+    backbone = std::make_unique<LocalBackbone>(ckpt, lo, ckpt.config().max_positions);
+  } else {
+    conn = std::make_unique<CloudConnection>(connection_options(cfg), model_fingerprint(ckpt));
+    const auto limit = conn->server().limits.max_positions_per_session;
+    backbone = std::make_unique<RemoteBackbone>(*conn, limit);
+    po.context = po.context > 0 ? std::min<int64_t>(po.context, limit) : static_cast<int64_t>(limit);
+  }
+  const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
+
+  const bool streaming = req.stream && !req.json;
+  std::string abc_all;
+  const uint64_t seed0 = cfg.sampling.seed;
+  const bool constrained = folk && req.constrain;
+  for (int64_t i = 0; i < req.count; ++i) {
+    const uint64_t seed = seed0 + static_cast<uint64_t>(i);
+    po.sampling.seed = seed;
+    std::shared_ptr<BarFilter> bars;
+    if (constrained) {
+      music::BarConstraintOptions bo;
+      bo.bar = folk->meter.bar();
+      bo.unit = folk->unit;
+      bo.compound = folk->meter.compound();
+      bo.max_identical_bars = req.max_identical_bars;
+      bars = std::make_shared<BarFilter>(bo, opening);
+    }
+    po.filter = bars;
+    std::string head = "X:" + std::to_string(i + 1) + "\nT:" +
+                       (title.empty() ? std::string("NotaGen piece") : title) + " (duet seed " + std::to_string(seed) + ")\n";
+    if (!tempo.empty()) head += tempo + "\n";
+    head += "% duet-edge: seed " + std::to_string(seed) + ", notagen, " + (local ? "local" : "split") +
+            (folk ? std::string(", bar constraint ") + (constrained ? "on" : "off") : std::string()) + "\n";
+    if (streaming) {
+      std::fputs(((i ? "\n" : "") + head + notagen::strip_stream_markers(prompt)).c_str(), stdout);
+      std::fflush(stdout);
+    }
+    // stream markers start lines: hold a line's start back until it cannot be one, then drop it
+    std::string held;
+    bool mid_line = false;
+    auto on_text = [&](const std::string& t) {
+      if (!streaming) return;
+      held += t;
+      while (!held.empty()) {
+        if (!mid_line) {
+          const bool open = held.find_first_of("]\n") == std::string::npos;
+          if (open && (held.rfind("[r:", 0) == 0 || std::string("[r:").compare(0, held.size(), held) == 0)) break;
+          if (held.rfind("[r:", 0) == 0) {
+            const size_t close = held.find(']');
+            if (close != std::string::npos && close < held.find('\n')) held.erase(0, close + 1);
+          }
+          mid_line = true;
+        }
+        const size_t nl = held.find('\n');
+        std::fputs(held.substr(0, nl == std::string::npos ? held.size() : nl + 1).c_str(), stdout);
+        if (nl == std::string::npos) {
+          held.clear();
+        } else {
+          held.erase(0, nl + 1);
+          mid_line = false;
+        }
+      }
+      std::fflush(stdout);
+    };
+    const auto t0 = std::chrono::steady_clock::now();
+    auto res = gen.generate(*backbone, prompt, po, on_text);
+    const double gen_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (streaming) std::fputs((held + "\n").c_str(), stdout);
+    std::string abc = head + notagen::strip_stream_markers(prompt + res.text);
+    if (abc.back() != '\n') abc += "\n";
+    abc_all += (i ? "\n" : "") + abc;
+
+    std::vector<double> patch_ms;
+    int64_t chars_run = 0;
+    for (size_t k = 0; k < res.steps.size(); ++k) {
+      chars_run += res.steps[k].chars;
+      if (k > 0) patch_ms.push_back(res.steps[k].edge_ms + res.steps[k].backbone_ms);
+    }
+    const double secs = gen_ms / 1000.0;
+    if (req.json) {
+      json j;
+      j["mode"] = local ? "local" : "split";
+      j["model"] = cfg.model_path;
+      j["seed"] = seed;
+      j["prompt"] = prompt;
+      j["text"] = res.text;
+      j["abc"] = abc;
+      j["stop_reason"] = res.stop_reason;
+      j["patches"] = res.patches.size();
+      j["chars"] = res.text.size();
+      j["chars_run"] = chars_run;
+      j["cuts"] = res.cuts;
+      j["load_ms"] = load_ms;
+      j["generate_ms"] = gen_ms;
+      j["chars_per_s"] = secs > 0 ? static_cast<double>(res.text.size()) / secs : 0.0;
+      j["patches_per_s"] = secs > 0 ? static_cast<double>(res.patches.size()) / secs : 0.0;
+      j["patch_ms_p50"] = percentile(patch_ms, 0.5);
+      j["edge_weight_bytes"] = gen.weight_bytes();
+      std::vector<int32_t> codes(res.text.begin(), res.text.end());
+      j["tokens"] = codes;  // the characters written, as codes (what token-level tools read)
+      if (folk)  // the fields abc-folk's tunes carry (scripts/abc/sample_edge.py reads them)
+        j["tune"] = {{"index", i + 1}, {"abc", abc}, {"title", title}, {"style", folk->style},
+                     {"meter", folk->meter.text}, {"unit", folk->unit_text()}, {"key", folk->key.text},
+                     {"prompt", prompt}, {"bar_constraint", constrained},
+                     {"relaxed_steps", bars ? bars->relaxed_steps() : 0}};
+      json steps = json::array();
+      for (const auto& st : res.steps)
+        steps.push_back({{"positions", st.positions}, {"chars", st.chars}, {"edge_ms", st.edge_ms},
+                         {"round_trip_ms", st.backbone_ms}, {"cloud_ms", st.cloud_ms}});
+      j["steps"] = steps;
+      std::cout << j.dump() << "\n";
+    } else {
+      std::fprintf(stderr,
+                   "duet-edge: %s%zu characters in %zu patches (%s%s), seed %llu, %s, %.2f ms/patch p50, %.0f chars/s\n",
+                   req.count > 1 ? ("piece " + std::to_string(i + 1) + ": ").c_str() : "", res.text.size(),
+                   res.patches.size(), res.stop_reason.c_str(),
+                   res.cuts ? (", " + std::to_string(res.cuts) + " cut(s) past the context").c_str() : "",
+                   static_cast<unsigned long long>(seed), local ? "local" : ("via " + cfg.server).c_str(),
+                   percentile(patch_ms, 0.5), secs > 0 ? static_cast<double>(res.text.size()) / secs : 0.0);
+      if (res.stop_reason == "max_chars")
+        std::fprintf(stderr, "duet-edge: warning: the piece used the whole budget of %lld characters before it ended\n",
+                     static_cast<long long>(po.max_chars));
+    }
+  }
+  if (!req.abc_out.empty()) {
+    const std::string tmp = req.abc_out + ".part";
+    {
+      std::ofstream f(tmp);
+      if (!f) throw std::runtime_error("cannot write " + req.abc_out);
+      f << abc_all;
+      if (!f.flush()) throw std::runtime_error("cannot write " + req.abc_out);
+    }
+    std::filesystem::rename(tmp, req.abc_out);
+    std::fprintf(stderr, "duet-edge: wrote %s (%lld piece%s)\n", req.abc_out.c_str(), static_cast<long long>(req.count),
+                 req.count > 1 ? "s" : "");
+  }
+  return 0;
+}
+
+}  // namespace duet::edge
