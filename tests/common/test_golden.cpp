@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "tests/common/remove_tree.hpp"
 #include "common/backbone.hpp"
 #include "common/generator.hpp"
 
@@ -212,7 +213,7 @@ TEST_CASE("the multimodal Gemma 3 wrapper: its language model loads from either 
     auto edge = EdgePieces::load(ck, o);
     LocalBackbone bb(ck, o, ck.config().max_positions);
     CHECK(rel_err(full_logits(ck, edge, bb, g["prompt"].get<std::vector<int64_t>>()), want) <= 1e-4);
-    std::filesystem::remove_all(dir);
+    duet::test::remove_tree(dir);
   }
 }
 

@@ -2,6 +2,7 @@
 // rope_scaling at the top level) and as transformers 5 saves it (rope_parameters, layer_types):
 // what duet reads from each, and the clear refusals of what it does not run.
 #include "torch_doctest.hpp"
+#include "tests/common/remove_tree.hpp"
 
 #include <unistd.h>
 
@@ -272,5 +273,5 @@ TEST_CASE("generation_config.json's EOS list replaces config.json's (several sto
   std::ofstream(dir / "generation_config.json") << R"({"eos_token_id":[)";
   CHECK_THROWS_WITH_AS(ModelConfig::from_dir(dir.string()), doctest::Contains("generation_config.json"),
                        std::runtime_error);
-  fs::remove_all(dir);
+  duet::test::remove_tree(dir.string());
 }

@@ -2,7 +2,6 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -23,6 +22,7 @@
 
 #include "protocol/curve.hpp"
 #include "protocol/recv.hpp"
+#include "tests/common/remove_tree.hpp"
 
 namespace duet::itest {
 
@@ -50,10 +50,7 @@ TempDir::TempDir(const std::string& prefix) {
 }
 
 TempDir::~TempDir() {
-  // POSIX nftw, not std::filesystem::remove_all: in the GPU build (LibTorch 2.11 from the PyTorch
-  // wheel) remove_all crashed this process with a call through a null pointer
-  ::nftw(path_.c_str(), [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
-         FTW_DEPTH | FTW_PHYS);
+  duet::test::remove_tree(path_.string());
 }
 
 // ---- ChildProcess ---------------------------------------------------------------------------
