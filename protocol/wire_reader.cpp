@@ -154,6 +154,12 @@ std::vector<std::uint64_t> MapReader::uint_array(std::string_view key, std::size
   return out;
 }
 
+bool MapReader::has(std::string_view key) const {
+  for (std::size_t i = 0; i < size_; ++i)
+    if (std::string_view(kv_[i].key.via.str.ptr, kv_[i].key.via.str.size) == key) return true;
+  return false;
+}
+
 void MapReader::finish() const {
   for (std::size_t i = 0; i < size_; ++i)
     if (!used_[i]) {

@@ -37,8 +37,10 @@ class MapReader {
   std::string str(std::string_view key, std::size_t max_chars);
   MapReader map(std::string_view key);
   std::vector<std::uint64_t> uint_array(std::string_view key, std::size_t max_len);
+  // Whether an optional key is present (reading it is still the caller's job).
+  bool has(std::string_view key) const;
 
-  // Throws when a key was not read: protocol v1 has no optional or extension fields.
+  // Throws when a key was not read: the grammar's optional fields are read through has().
   void finish() const;
 
  private:

@@ -32,11 +32,14 @@ TEST_CASE("dtype names, sizes and parsing") {
   CHECK(element_size(WireDtype::f32) == 4);
   CHECK(element_size(WireDtype::f16) == 2);
   CHECK(element_size(WireDtype::bf16) == 2);
-  for (auto d : {WireDtype::f32, WireDtype::f16, WireDtype::bf16})
+  for (auto d : {WireDtype::f32, WireDtype::f16, WireDtype::bf16, WireDtype::i8})
     CHECK(parse_dtype(dtype_name(d)) == d);
   CHECK_FALSE(parse_dtype("float32").has_value());
   CHECK_FALSE(parse_dtype("").has_value());
-  CHECK_PROTOCOL_ERROR(parse_dtype_or_throw("int8"), ErrorCode::bad_dtype);
+  CHECK_PROTOCOL_ERROR(parse_dtype_or_throw("int4"), ErrorCode::bad_dtype);
+  CHECK(element_size(WireDtype::i8) == 1);
+  CHECK(row_overhead_bytes(WireDtype::i8) == 4);
+  CHECK(row_overhead_bytes(WireDtype::bf16) == 0);
 }
 
 TEST_CASE("error codes have stable numbers and names") {
