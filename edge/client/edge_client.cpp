@@ -66,7 +66,9 @@ GenerationOptions EdgeClient::default_options() const {
   if (g.stop_ids.empty() && tokenizer_ && tokenizer_->eos_id()) g.stop_ids.push_back(*tokenizer_->eos_id());
   g.max_positions = ckpt_->config().max_positions;
   if (conn_) g.max_positions = std::min<int64_t>(g.max_positions, conn_->server().limits.max_positions_per_session);
-  if (cfg_.draft == "ngram") g.speculation.drafter = std::make_shared<NgramDrafter>();
+  // suffixes of 16 tokens down to 1: one-token matches still pay on character-level ABC
+  // (measured: docs/SPECULATION.md)
+  if (cfg_.draft == "ngram") g.speculation.drafter = std::make_shared<NgramDrafter>(16, 1);
   g.speculation.k_max = static_cast<int>(cfg_.draft_k);
   g.speculation.adaptive = cfg_.draft_adaptive;
   return g;

@@ -45,7 +45,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--model", default="models/abc-folk")
     ap.add_argument("--tunes", type=int, default=20)
-    ap.add_argument("--draft-k", type=int, default=8)
+    ap.add_argument("--draft-k", default="4,8,16", help="fixed draft lengths to try (and the adaptive one at 8)")
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     edge = a.build + "/edge/client/duet-edge"
@@ -60,10 +60,11 @@ def main():
     results = {}
     for name, args in cases:
         plain = run(edge, a.model, args + ["--draft", "none"])
-        for adaptive in [True, False]:
-            extra = ["--draft", "ngram", "--draft-k", str(a.draft_k)] + ([] if adaptive else ["--draft-fixed"])
+        variants = [(8, True)] + [(int(k), False) for k in a.draft_k.split(",")]
+        for k, adaptive in variants:
+            extra = ["--draft", "ngram", "--draft-k", str(k)] + ([] if adaptive else ["--draft-fixed"])
             spec = run(edge, a.model, args + extra)
-            key = f"{name}, k {'adaptive' if adaptive else 'fixed'} <= {a.draft_k}"
+            key = f"{name}, k {'adaptive <= ' if adaptive else ''}{k}"
             if "greedy" in name:
                 same = all(p["tokens"] == s["tokens"] for p, s in zip(plain, spec))
                 if not same:

@@ -69,7 +69,7 @@ TEST_CASE("speculative greedy over a daemon (1 and 2 stages) == plain greedy; sa
       edge::EdgeClient c(split_config(model, d.endpoint()), false);
       const auto [ngram, rounds] = run(c, repetitive, with_drafter(greedy, std::make_shared<NgramDrafter>()));
       CHECK(ngram == want);
-      MESSAGE(model << " " << layout.back() << ": " << want.size() << " tokens in " << rounds << " round trips");
+      CHECK(rounds <= want.size());
       CHECK(run(c, repetitive, with_drafter(greedy, std::make_shared<RandomDrafter>(vocab, 3), 5, false)).first == want);
       CHECK(c.generate(repetitive, sampled_spec).tokens == want_sampled);
       CHECK(c.resumes() == 0);
