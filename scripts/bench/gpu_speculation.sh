@@ -7,6 +7,7 @@
 #   bash scripts/bench/gpu_speculation.sh BUILD_DIR      (results in $OUT, ~3 minutes)
 set -uo pipefail
 B=${1:?usage: gpu_speculation.sh CUDA_BUILD_DIR}
+DEV=${DEV:-cuda}  # DEV=cpu: a dry run of the script on a CPU build
 OUT=${OUT:-$PWD/spec-out}; mkdir -p "$OUT"
 log() { echo "[spec $(date +%T)] $*" | tee -a "$OUT/spec.log"; }
 python3 scripts/bench/make_bench_models.py --out /tmp/bench-models --only llama-1b >"$OUT/models.log" 2>&1 ||
@@ -15,11 +16,11 @@ K=/tmp/spec-keys; rm -rf $K; mkdir -p $K/clients
 $B/protocol/duet-keygen --out $K --name server >/dev/null; $B/protocol/duet-keygen --out $K/clients --name edge >/dev/null
 run_model() {  # NAME MODEL DTYPE PROMPT-ARGS...
   local name=$1 model=$2 dtype=$3; shift 3
-  $B/cloud/duet-cloud --model "$model" --listen tcp://127.0.0.1:7796 --devices cuda --dtype "$dtype" \
+  $B/cloud/duet-cloud --model "$model" --listen tcp://127.0.0.1:7796 --devices $DEV --dtype "$dtype" \
     --secret-key $K/server.key_secret --authorized-keys $K/clients --max-positions 1024 >"$OUT/cloud-$name.log" 2>&1 &
   local cp=$!; sleep 8
   local edge=($B/edge/client/duet-edge generate --model "$model" --server tcp://127.0.0.1:7796 --server-key $K/server.key
-              --client-key $K/clients/edge.key_secret --device cuda --dtype "$dtype" --json --temperature 0 --ignore-eos "$@")
+              --client-key $K/clients/edge.key_secret --device $DEV --dtype "$dtype" --json --temperature 0 --ignore-eos "$@")
   for mode in "none" "ngram" "ngram --draft-k 4 --draft-fixed" "ngram --draft-k 8 --draft-fixed"; do
     local tag=$(echo "$mode" | tr -d ' -')
     timeout 100 "${edge[@]}" --draft $mode >"$OUT/$name-$tag.json" 2>"$OUT/$name-$tag.err"; log "$name --draft $mode: exit $?"

@@ -189,3 +189,26 @@ TEST_CASE("an error code this build does not know is kept, not refused") {
   CHECK(static_cast<int>(d.as<Error>().code) == 4242);
   CHECK(to_string(d.as<Error>().code) == "unknown_error");
 }
+
+TEST_CASE("edge blocks in the handshake: optional fields, sent only when not 0, and the split check") {
+  Hello h = sample_hello();
+  const std::string plain = encode_header(1, h);
+  h.edge_blocks = 2;
+  CHECK(round_trip(h) == h);
+  CHECK(round_trip(h).edge_blocks == 2);
+  CHECK(encode_header(1, h).size() > plain.size());  // the field is on the wire only when set
+  CHECK(round_trip(sample_hello()).edge_blocks == 0);
+  HelloReply r = sample_hello_reply();
+  r.first_block = 2;
+  CHECK(round_trip(r) == r);
+  CHECK(round_trip(sample_hello_reply()).first_block == 0);
+  CHECK_NOTHROW(check_block_split(0, 0));
+  CHECK_NOTHROW(check_block_split(3, 3));
+  try {
+    check_block_split(0, 2);
+    FAIL("an edge keeping no block was matched with a daemon starting at block 2");
+  } catch (const ProtocolError& e) {
+    CHECK(e.code() == ErrorCode::model_mismatch);
+    CHECK(std::string(e.what()).find("--edge-blocks 2") != std::string::npos);
+  }
+}
