@@ -66,20 +66,38 @@ Verdict verify_draft(const TokenDistribution& p, int32_t draft, const TokenDistr
 
 // ---- draft length ------------------------------------------------------------------------------
 
-DraftLength::DraftLength(int k_max, bool adaptive) : k_max_(std::max(0, k_max)), adaptive_(adaptive) {}
+DraftLength::DraftLength(int k_max, bool adaptive)
+    : k_max_(std::max(0, k_max)), adaptive_(adaptive), tried_(size_t(k_max_), 0.0), kept_(size_t(k_max_), 0.0) {}
 
 double DraftLength::expected_tokens(double alpha, int k) {
   if (alpha >= 1.0) return k + 1.0;
   return (1.0 - std::pow(alpha, k + 1)) / (1.0 - alpha);
 }
 
-double DraftLength::acceptance() const { return (kept_ + 1.0) / (kept_ + missed_ + 2.0); }
+double DraftLength::keep_rate(int depth) const {
+  // shrunk towards the depth before (towards 1/2 at depth 1) while a depth has few counts
+  const double prior = depth <= 1 ? 0.5 : keep_rate(depth - 1);
+  const size_t j = size_t(depth - 1);
+  return (kept_[j] + 2.0 * prior) / (tried_[j] + 2.0);
+}
+
+double DraftLength::acceptance() const { return k_max_ ? keep_rate(1) : 0.0; }
+
+double DraftLength::expected(int k) const {
+  double e = 1.0, run = 1.0;
+  for (int j = 1; j <= k && j <= k_max_; ++j) e += (run *= keep_rate(j));
+  return e;
+}
 
 void DraftLength::observe(int proposed, int accepted, double round_trip_ms, double compute_ms, int64_t positions) {
-  constexpr double decay = 0.9;  // about the last ten rounds
+  constexpr double decay = 0.95;  // about the last twenty rounds
   if (proposed > 0) {
-    kept_ = decay * kept_ + accepted;
-    missed_ = decay * missed_ + (accepted < proposed ? 1.0 : 0.0);
+    // depth j was verified when the j - 1 drafts before it were kept
+    for (size_t j = 0; j < tried_.size(); ++j) tried_[j] *= decay, kept_[j] *= decay;
+    for (int j = 1; j <= proposed && j <= accepted + 1 && j <= k_max_; ++j) {
+      tried_[size_t(j - 1)] += 1;
+      if (accepted >= j) kept_[size_t(j - 1)] += 1;
+    }
   }
   const double x = static_cast<double>(positions), y = std::max(0.0, compute_ms);
   w_ = decay * w_ + 1;
@@ -100,11 +118,10 @@ int DraftLength::next() {
   double per_pos = var > 1e-6 ? (sxy_ / w_ - mx * my) / var : my / std::max(mx, 1.0);
   per_pos = std::clamp(per_pos, 0.0, my / std::max(mx, 1.0));
   const double fixed = std::max(0.0, my - per_pos * mx) + link_ms_;
-  const double alpha = acceptance();
   int best = 0;
   double best_rate = -1;
   for (int k = 0; k <= k_max_; ++k) {
-    const double rate = expected_tokens(alpha, k) / (fixed + per_pos * (k + 1) + 1e-9);
+    const double rate = expected(k) / (fixed + per_pos * (k + 1) + 1e-9);
     if (rate > best_rate * (1 + 1e-9)) best_rate = rate, best = k;
   }
   if (best > 0) {

@@ -65,25 +65,31 @@ Verdict verify_draft(const TokenDistribution& p, int32_t draft, const TokenDistr
 TokenDistribution residual(const TokenDistribution& p, const TokenDistribution& q);
 
 // How many tokens to draft next: the k in [0, k_max] that maximises the expected tokens per
-// unit of time, E[tokens](alpha, k) / (latency + per_position * (k + 1)), with
-//   E[tokens](alpha, k) = (1 - alpha^(k+1)) / (1 - alpha)     (k drafts, each kept with alpha)
-// alpha, latency (the round trip beyond the compute) and per_position (edge + daemon compute per
-// position sent) are running estimates of what the rounds so far measured; a long round trip
-// makes long drafts worth it even at a low acceptance rate. While k = 0 wins, every 8th round
-// still drafts one token so that the estimate can recover.
+// unit of time, E[tokens](k) / (fixed + per_position * (k + 1)), with
+//   E[tokens](k) = 1 + sum_{j=1..k} c_1 * ... * c_j
+// where c_j is the rate at which the j-th draft is kept once the ones before it were: counted
+// per depth, because prompt-lookup drafts are bursty (inside a repeated bar nearly all are kept,
+// elsewhere the first fails), which one acceptance rate alpha, E = (1 - alpha^(k+1)) / (1 - alpha),
+// would average away. c_j, fixed (the round trip beyond the compute, plus the compute's
+// intercept) and per_position (edge + daemon compute per position sent) are running estimates
+// of the rounds so far; a long round trip makes long drafts worth it even at low c_j. While
+// k = 0 wins, every 8th round still drafts one token so that the estimates can recover.
 class DraftLength {
  public:
   DraftLength(int k_max, bool adaptive);
   int next();
   // A round: drafts proposed and kept, the round trip, and the compute it took (ms), positions sent.
   void observe(int proposed, int accepted, double round_trip_ms, double compute_ms, int64_t positions);
-  double acceptance() const;  // the current estimate of alpha
+  double acceptance() const;  // the current estimate of c_1: how often a round's first draft is kept
+  double expected(int k) const;  // E[tokens](k) from the current estimates
+  // E[tokens] when every draft is kept with the same alpha (the textbook case)
   static double expected_tokens(double alpha, int k);
 
  private:
+  double keep_rate(int depth) const;  // c_depth, 1-based
   int k_max_;
   bool adaptive_;
-  double kept_ = 0, missed_ = 0;  // decayed counts of kept and rejected drafts
+  std::vector<double> tried_, kept_;  // per depth: decayed counts of drafts verified and kept
   // decayed least squares of compute_ms = fixed + per_position * positions, and the link's share
   double w_ = 0, sx_ = 0, sy_ = 0, sxx_ = 0, sxy_ = 0, link_ms_ = 0;
   int rounds_ = 0, rounds_since_probe_ = 0;
@@ -91,7 +97,7 @@ class DraftLength {
 
 struct SpeculationOptions {
   std::shared_ptr<Drafter> drafter;  // null: no speculation (one token per round trip)
-  int k_max = 8;                     // at most this many drafts per round
+  int k_max = 16;                    // at most this many drafts per round
   bool adaptive = true;              // false: always ask for k_max
 };
 

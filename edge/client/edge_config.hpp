@@ -26,7 +26,7 @@ struct EdgeConfig {
   SamplingOptions sampling;
   bool sampling_set = false;  // the file or flags chose sampling (else the model's duet.json may)
   std::string draft = "none";   // several tokens per round trip: "none" or "ngram" (prompt lookup)
-  int64_t draft_k = 8;          // most drafts per round trip
+  int64_t draft_k = 16;         // most drafts per round trip
   bool draft_adaptive = true;   // the draft length follows acceptance and round trip (false: always draft_k)
   // [music] (models with a duet.json): checked by duet::music::check_music_options like the flags
   std::string style, meter, unit, key;  // "" = the model's defaults for the style

@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
                                                  "--first-block K and never sees the token embeddings");
     sc->add_option("--draft", draft, "several tokens per round trip: none, ngram (prompt lookup; exact for greedy "
                                      "and sampling, see docs/SPECULATION.md)");
-    sc->add_option("--draft-k", draft_k, "most draft tokens per round trip (1-32, default 8)");
+    sc->add_option("--draft-k", draft_k, "most draft tokens per round trip (1-32, default 16)");
     sc->add_flag("--draft-fixed", draft_fixed, "always draft --draft-k tokens (default: adapt to acceptance and RTT)");
     return sc->add_option("--timeout-ms", timeout_ms, "give up on the daemon after this long")
         ->check(CLI::PositiveNumber);

@@ -380,6 +380,19 @@ TEST_CASE("the draft length follows acceptance and round trip") {
   CHECK(far_poor >= 1);
   CHECK(near_poor <= 1);
   CHECK(far_good > far_poor);
+  // bursty drafts (prompt lookup): inside a repeat every draft is kept, elsewhere the first fails.
+  // Half the rounds keep nothing, so one alpha would be low; counted per depth, long drafts win.
+  DraftLength bursty(16, true);
+  for (int round = 0; round < 60; ++round) {
+    const int k = bursty.next();
+    const int kept = round % 2 ? k : 0;
+    const double compute = 1.0 + 0.5 * (k + 1);
+    bursty.observe(k, kept, compute + 80, compute, k + 1);
+  }
+  MESSAGE("bursty drafts at 80 ms: k " << bursty.next() << ", first-draft rate " << bursty.acceptance()
+                                       << ", E[tokens](16) " << bursty.expected(16));
+  CHECK(bursty.next() >= 12);
+  CHECK(bursty.acceptance() == doctest::Approx(0.5).epsilon(0.1));
   DraftLength fixed(5, false);
   CHECK(fixed.next() == 5);
   CHECK(DraftLength::expected_tokens(0.0, 4) == doctest::Approx(1.0));
