@@ -1,7 +1,7 @@
 // Several tokens per round trip across a real daemon: speculative greedy == plain greedy (prompt
 // lookup, and drafts that are nearly all rejected so every round rewinds the daemon's KV) over 1
 // and 2 stages for the fixture models and abc-folk; speculative sampling split == the same seed
-// in process; resume after an expired session; int8/fp16/bf16 on the wire; the CLI's --draft.
+// in process; resume after an expired session; int8/fp16/bf16 on the wire; duet-edge --draft.
 #include "../common/torch_doctest.hpp"
 
 #include <nlohmann/json.hpp>
@@ -105,6 +105,28 @@ TEST_CASE("speculative decoding resumes after the daemon forgot the session, and
     const auto plain = c.generate(prompt, greedy).tokens;
     CHECK(c.generate(prompt, with_drafter(greedy, std::make_shared<NgramDrafter>())).tokens == plain);
     if (std::string(wire) == "fp32") CHECK(plain == want);
+  }
+  {  // duet-edge --draft ngram --json: the tokens of --draft none, with drafts and tokens per round trip
+    const auto& k = keys();
+    auto args = [&](const std::string& draft) {
+      return std::vector<std::string>{"generate", "--model", model, "--json", "--server", d.endpoint(), "--server-key",
+                                      k.server_public.string(), "--client-key", k.edge_secret.string(),
+                                      "--prompt-ids", "1,17,42,60,7,17,42", "-n", "24", "--draft", draft};
+    };
+    auto plain = run_process(edge_binary(), args("none"));
+    auto spec = run_process(edge_binary(), args("ngram"));
+    INFO(spec.err);
+    REQUIRE(plain.status == 0);
+    REQUIRE(spec.status == 0);
+    const auto p = nlohmann::json::parse(plain.out), s = nlohmann::json::parse(spec.out);
+    CHECK(s["tokens"] == p["tokens"]);
+    CHECK(s["draft"] == "ngram");
+    CHECK(p["tokens_per_round_trip"].get<double>() == doctest::Approx(1.0));
+    CHECK(s["tokens_per_round_trip"].get<double>() >= 1.0);
+    int64_t drafted = 0, tokens = 0;
+    for (const auto& st : s["steps"]) drafted += st["drafted"].get<int64_t>(), tokens += st["tokens"].get<int64_t>();
+    CHECK(drafted > 0);
+    CHECK(tokens == int64_t(s["tokens"].size()));
   }
   check_serves(d.endpoint(), model);
   CHECK(d.stop() == 0);
