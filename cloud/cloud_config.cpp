@@ -94,9 +94,10 @@ CloudConfig CloudConfig::from_toml_file(const std::string& path) {
     r.str(t, "server", "authorized_keys", c.authorized_keys, true);
     r.list(t, "server", "wire_dtypes", c.wire_dtypes);
   }
-  if (auto* t = r.section("stages", {"devices", "plan"})) {
+  if (auto* t = r.section("stages", {"devices", "plan", "first_block"})) {
     r.list(t, "stages", "devices", c.devices);
     r.str(t, "stages", "plan", c.plan);
+    r.num(t, "stages", "first_block", c.first_block);
   }
   if (auto* t = r.section("limits", {"max_sessions", "max_positions_per_session", "max_positions_per_forward",
                                      "kv_memory_mb", "idle_timeout_s", "max_message_mb"})) {

@@ -17,11 +17,12 @@ struct CloudConfig {
   bool insecure = false;
   std::string secret_key;       // NAME.key_secret of the server
   std::string authorized_keys;  // folder of client NAME.key files
-  std::vector<std::string> wire_dtypes = {"fp32", "fp16", "bf16"};
+  std::vector<std::string> wire_dtypes = {"fp32", "fp16", "bf16", "int8"};
   std::string metrics_listen;   // HOST:PORT for Prometheus' /metrics; empty: off
   // [stages]
   std::vector<std::string> devices = {"cpu"};
   std::string plan = "auto";  // or "DEVICE=FIRST-LAST,..." with inclusive layer ranges
+  int64_t first_block = 0;    // run blocks [first_block, layers): the edges keep the first ones (--edge-blocks)
   // [limits]
   uint32_t max_sessions = 64;
   uint32_t max_positions_per_session = 4096;  // capped by the model's own limit

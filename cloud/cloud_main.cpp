@@ -36,7 +36,11 @@ int main(int argc, char** argv) {
   app.add_option("--devices", devices, "comma-separated devices for the automatic plan, e.g. cuda:0,cuda:1 or cpu,cpu");
   app.add_option("--plan", plan, "'auto' or explicit DEVICE=FIRST-LAST,... (inclusive layer ranges)");
   app.add_option("--dtype", dtype, "compute dtype: fp32, fp16, bf16");
-  app.add_option("--wire-dtypes", wire, "activation dtypes accepted on the wire")->delimiter(',');
+  int64_t first_block = -1;
+  app.add_option("--first-block", first_block,
+                 "run blocks FIRST.. only: edges keep blocks 0..FIRST-1 (duet-edge --edge-blocks FIRST) and send "
+                 "their output instead of the token embeddings");
+  app.add_option("--wire-dtypes", wire, "activation dtypes accepted on the wire (fp32, fp16, bf16, int8)")->delimiter(',');
   app.add_option("--max-sessions", max_sessions, "open sessions at most");
   app.add_option("--max-positions", max_pos, "positions per session at most");
   app.add_option("--max-forward", max_fwd, "positions per forward at most");
@@ -72,6 +76,7 @@ int main(int argc, char** argv) {
       for (std::string d; std::getline(ss, d, ',');) cfg.devices.push_back(d);
     }
     if (!plan.empty()) cfg.plan = plan;
+    if (first_block >= 0) cfg.first_block = first_block;
     if (!dtype.empty()) cfg.dtype = dtype;
     if (!wire.empty()) cfg.wire_dtypes = wire;
     if (max_sessions >= 0) cfg.max_sessions = static_cast<uint32_t>(max_sessions);

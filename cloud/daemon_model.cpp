@@ -24,7 +24,10 @@ struct DaemonModel::Impl {
     const auto& mc = ckpt.config();
     fingerprint = model_fingerprint(ckpt);
     max_positions = static_cast<uint32_t>(std::min<int64_t>(cfg.max_positions_per_session, mc.max_positions));
-    auto plan = make_stage_plan(cfg.plan, cfg.devices, mc.num_layers);
+    if (cfg.first_block < 0 || cfg.first_block >= mc.num_layers)
+      throw std::invalid_argument("first_block " + std::to_string(cfg.first_block) + " is out of range: the model has " +
+                                  std::to_string(mc.num_layers) + " blocks and the daemon must run at least one");
+    auto plan = make_stage_plan(cfg.plan, cfg.devices, mc.num_layers, cfg.first_block);
     KvSizing kv;
     kv.budget_bytes = static_cast<int64_t>(cfg.kv_memory_mb) << 20;
     // no more blocks than every session at its longest could use (+ the scratch block)
@@ -44,6 +47,7 @@ DaemonModel::DaemonModel(const CloudConfig& cfg) : impl_(std::make_unique<Impl>(
 DaemonModel::~DaemonModel() = default;
 Pipeline& DaemonModel::pipeline() { return *impl_->pipeline; }
 const std::string& DaemonModel::fingerprint() const { return impl_->fingerprint; }
+uint32_t DaemonModel::first_block() const { return static_cast<uint32_t>(impl_->cfg.first_block); }
 uint32_t DaemonModel::hidden_size() const { return static_cast<uint32_t>(impl_->ckpt.config().hidden_size); }
 
 protocol::ServerLimits DaemonModel::server_limits() const {

@@ -22,6 +22,7 @@ class DaemonModel {
   Pipeline& pipeline();
   const std::string& fingerprint() const;
   uint32_t hidden_size() const;
+  uint32_t first_block() const;  // the daemon runs blocks [first_block, num_layers); edges run the rest
   protocol::ServerLimits server_limits() const;
   EngineOptions engine_options() const;
 

@@ -163,6 +163,7 @@ struct Server::Impl {
 
   void on_hello(const std::string& peer, uint64_t rid, const p::Hello& m) {
     p::check_hello(m, model->fingerprint(), allowed_dtypes);
+    p::check_block_split(m.edge_blocks, model->first_block());
     auto& pr = peers[peer];  // note_peer made it, for this key
     pr.greeted = true;
     pr.wire_dtype = m.wire_dtype;
@@ -172,6 +173,7 @@ struct Server::Impl {
     r.wire_dtype = m.wire_dtype;
     r.limits = limits;
     r.server_name = cfg.name;
+    r.first_block = model->first_block();
     spdlog::info("hello from '{}' as '{}' (connection {}), wire {}", p::printable(m.client_name),
                  p::printable(current_user), hex_id(peer), p::dtype_name(m.wire_dtype));
     send(peer, rid, r);

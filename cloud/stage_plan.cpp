@@ -61,7 +61,7 @@ int64_t device_free_bytes(const std::string& device) {
 }
 
 std::vector<StageSpec> make_stage_plan(const std::string& plan, const std::vector<std::string>& devices,
-                                       int64_t num_layers) {
+                                       int64_t num_layers, int64_t first_layer) {
   std::vector<StageSpec> stages;
   if (plan.empty() || plan == "auto") {
     if (devices.empty()) throw std::invalid_argument("automatic stage plan: no devices given");
@@ -73,8 +73,8 @@ std::vector<StageSpec> make_stage_plan(const std::string& plan, const std::vecto
       w.push_back(f > 0 ? double(f) : 1.0);
     }
     if (!known) w.assign(devices.size(), 1.0);  // equal shares unless every device reports
-    auto counts = balance_layers(num_layers, w);
-    int64_t at = 0;
+    auto counts = balance_layers(num_layers - first_layer, w);
+    int64_t at = first_layer;
     for (size_t i = 0; i < devices.size(); ++i) {
       if (counts[i] == 0) continue;
       stages.push_back({devices[i], at, at + counts[i]});
@@ -85,7 +85,7 @@ std::vector<StageSpec> make_stage_plan(const std::string& plan, const std::vecto
   // explicit: DEVICE=FIRST-LAST[,DEVICE=FIRST-LAST...]
   std::stringstream ss(plan);
   std::string item;
-  int64_t expect = 0;
+  int64_t expect = first_layer;
   while (std::getline(ss, item, ',')) {
     const auto eq = item.rfind('=');
     const auto dash = item.find('-', eq == std::string::npos ? 0 : eq);
@@ -107,8 +107,10 @@ std::vector<StageSpec> make_stage_plan(const std::string& plan, const std::vecto
     stages.push_back(s);
   }
   if (expect != num_layers)
-    throw std::invalid_argument("stage plan '" + plan + "' covers layers 0-" + std::to_string(expect - 1) +
-                                " but the model has " + std::to_string(num_layers) + " layers");
+    throw std::invalid_argument("stage plan '" + plan + "' covers layers " + std::to_string(first_layer) + "-" +
+                                std::to_string(expect - 1) + " but the daemon runs layers " +
+                                std::to_string(first_layer) + "-" + std::to_string(num_layers - 1) + " of the model's " +
+                                std::to_string(num_layers));
   return stages;
 }
 

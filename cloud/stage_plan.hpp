@@ -14,9 +14,10 @@ struct StageSpec {
   int64_t last = 0;
 };
 
-// `plan` is "auto" or an explicit list; throws std::invalid_argument naming what was wrong.
+// `plan` is "auto" or an explicit list of layers [first_layer, num_layers) (the edges run the
+// layers before first_layer, --edge-blocks); throws std::invalid_argument naming what was wrong.
 std::vector<StageSpec> make_stage_plan(const std::string& plan, const std::vector<std::string>& devices,
-                                       int64_t num_layers);
+                                       int64_t num_layers, int64_t first_layer = 0);
 // Layer counts proportional to weights (free bytes per device), each device at least one layer
 // while layers last. Exposed for tests.
 std::vector<int64_t> balance_layers(int64_t num_layers, const std::vector<double>& weights);

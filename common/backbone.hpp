@@ -53,4 +53,24 @@ class LocalBackbone final : public Backbone {
   double last_ms_ = -1;
 };
 
+// Two backbones one after the other, e.g. the edge's own first blocks (in process) and the
+// daemon's (--edge-blocks): the first returns every row, the second what was asked.
+class ChainedBackbone final : public Backbone {
+ public:
+  ChainedBackbone(Backbone& first, Backbone& second) : first_(first), second_(second) {}
+  torch::Tensor forward(const torch::Tensor& hidden, int64_t start, bool last_only) override {
+    return second_.forward(first_.forward(hidden, start, /*last_only=*/false), start, last_only);
+  }
+  void reset() override {
+    first_.reset();
+    second_.reset();
+  }
+  double last_compute_ms() const override { return second_.last_compute_ms(); }  // the remote part's
+  RoundTiming last_timing() const override { return second_.last_timing(); }
+
+ private:
+  Backbone& first_;
+  Backbone& second_;
+};
+
 }  // namespace duet

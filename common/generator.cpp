@@ -26,12 +26,18 @@ EdgePieces EdgePieces::load(const Checkpoint& ckpt, const LoadOptions& opts) {
 
 torch::Tensor EdgePieces::logits(const torch::Tensor& hidden) const { return head->forward(norm->forward(hidden)); }
 
-GenerationResult generate(const EdgePieces& edge, Backbone& backbone, const std::vector<int32_t>& prompt,
-                          const GenerationOptions& opts, const c10::Device& edge_device, const TokenCallback& on_token) {
+void check_prompt(const std::vector<int32_t>& prompt, const GenerationOptions& opts) {
   if (prompt.empty()) throw std::invalid_argument("the prompt is empty: give at least one token");
   if (opts.max_positions > 0 && static_cast<int64_t>(prompt.size()) > opts.max_positions)
     throw std::length_error("the prompt has " + std::to_string(prompt.size()) + " tokens, more than the " +
                             std::to_string(opts.max_positions) + " positions allowed");
+}
+
+GenerationResult generate(const EdgePieces& edge, Backbone& backbone, const std::vector<int32_t>& prompt,
+                          const GenerationOptions& opts, const c10::Device& edge_device, const TokenCallback& on_token) {
+  if (opts.speculation.drafter && opts.speculation.k_max > 0)
+    return generate_speculative(edge, backbone, prompt, opts, edge_device, on_token);
+  check_prompt(prompt, opts);
   torch::NoGradGuard no_grad;
   Sampler sampler(opts.sampling);
   GenerationResult res;

@@ -10,6 +10,7 @@
 
 #include "common/backbone.hpp"
 #include "common/sampling_options.hpp"
+#include "common/speculative.hpp"
 
 namespace duet {
 
@@ -33,11 +34,15 @@ struct GenerationOptions {
   std::vector<int32_t> stop_ids;  // usually the model's EOS ids
   int64_t max_positions = 0;      // 0: the model's limit
   LogitsProcessor logits_processor;  // null: the logits go to the sampler untouched
+  SpeculationOptions speculation;    // a drafter: several tokens per backbone call (common/speculative.hpp)
 };
 
+// One backbone call (a round trip when the backbone is remote).
 struct StepStats {
-  int64_t positions = 0;   // sent in this step (prompt length for the prefill)
-  int64_t tokens = 1;      // tokens this step added to the output (a multi-token round: more)
+  int64_t positions = 0;   // sent in this step (prompt length for the prefill; 1 + drafts when speculating)
+  int64_t tokens = 1;      // tokens this step emitted (accepted drafts + one drawn)
+  int64_t drafted = 0;     // draft tokens sent for verification
+  int64_t accepted = 0;    // of them kept
   double edge_ms = 0;      // embedding + norm + head + sampling
   double backbone_ms = 0;  // the backbone call: in-process compute, or the network round trip
   double cloud_ms = -1;    // compute time the backbone reported (-1: none)
@@ -54,8 +59,16 @@ struct GenerationResult {
 
 using TokenCallback = std::function<void(int32_t)>;
 
+// Plain decoding (one position per backbone call) or, with opts.speculation.drafter set,
+// speculative decoding (generate_speculative, common/speculative_loop.cpp): greedy gives the same
+// tokens either way, sampling the same distribution.
 GenerationResult generate(const EdgePieces& edge, Backbone& backbone, const std::vector<int32_t>& prompt,
                           const GenerationOptions& opts, const c10::Device& edge_device,
                           const TokenCallback& on_token = nullptr);
+GenerationResult generate_speculative(const EdgePieces& edge, Backbone& backbone, const std::vector<int32_t>& prompt,
+                                      const GenerationOptions& opts, const c10::Device& edge_device,
+                                      const TokenCallback& on_token = nullptr);
+// Throws for an empty prompt or one longer than opts.max_positions.
+void check_prompt(const std::vector<int32_t>& prompt, const GenerationOptions& opts);
 
 }  // namespace duet

@@ -10,6 +10,12 @@
 
 namespace duet {
 
+double TokenDistribution::prob_of(int32_t id) const {
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] == id) return probs[i];
+  return 0.0;
+}
+
 Sampler::Sampler(const SamplingOptions& opts) : opts_(opts), rng_(opts.seed) {
   if (opts.top_p <= 0.0 || opts.top_p > 1.0) throw std::invalid_argument("top_p must be in (0, 1]");
   if (opts.top_k < 0) throw std::invalid_argument("top_k must be >= 0");
@@ -19,6 +25,12 @@ Sampler::Sampler(const SamplingOptions& opts) : opts_(opts), rng_(opts.seed) {
 int32_t Sampler::next(const torch::Tensor& logits_in, const std::vector<int32_t>& history) {
   if (opts_.greedy() && opts_.repetition_penalty == 1.0)  // fast path: argmax where the logits are
     return static_cast<int32_t>(logits_in.argmax().item<int64_t>());
+  return draw(distribution(logits_in, history));
+}
+
+TokenDistribution Sampler::distribution(const torch::Tensor& logits_in, const std::vector<int32_t>& history) const {
+  if (opts_.greedy() && opts_.repetition_penalty == 1.0)
+    return TokenDistribution::point(static_cast<int32_t>(logits_in.argmax().item<int64_t>()));
 
   auto cpu = logits_in.to(torch::kCPU, torch::kDouble).contiguous();
   std::vector<double> z(cpu.data_ptr<double>(), cpu.data_ptr<double>() + cpu.numel());
@@ -30,7 +42,8 @@ int32_t Sampler::next(const torch::Tensor& logits_in, const std::vector<int32_t>
       z[id] = z[id] < 0 ? z[id] * opts_.repetition_penalty : z[id] / opts_.repetition_penalty;
     }
   }
-  if (opts_.greedy()) return static_cast<int32_t>(std::max_element(z.begin(), z.end()) - z.begin());
+  if (opts_.greedy())
+    return TokenDistribution::point(static_cast<int32_t>(std::max_element(z.begin(), z.end()) - z.begin()));
 
   if (!opts_.temperature_last)
     for (double& v : z) v /= opts_.temperature;
@@ -58,18 +71,30 @@ int32_t Sampler::next(const torch::Tensor& logits_in, const std::vector<int32_t>
     double s = std::accumulate(p.begin(), p.begin() + keep, 0.0);
     for (size_t i = 0; i < keep; ++i) p[i] /= s;
   }
-  if (opts_.temperature_last && opts_.temperature != 1.0) {
+  if (opts_.temperature_last && opts_.temperature != 1.0) {  // NotaGen's order: truncate, then temperature
     double s = 0;
     for (size_t i = 0; i < keep; ++i) s += (p[i] = std::pow(p[i], 1.0 / opts_.temperature));
     for (size_t i = 0; i < keep; ++i) p[i] /= s;
   }
-  const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
-  double cum = 0;
-  for (size_t i = 0; i < keep; ++i) {
-    cum += p[i];
-    if (u < cum) return order[i];
-  }
-  return order[keep - 1];
+  // tokens whose probability underflowed to 0 are left out: a distribution's probs are > 0
+  while (keep > 1 && p[keep - 1] <= 0.0) --keep;
+  TokenDistribution d;
+  d.ids.assign(order.begin(), order.begin() + keep);
+  d.probs.assign(p.begin(), p.begin() + keep);
+  return d;
 }
+
+int32_t Sampler::draw(const TokenDistribution& d) {
+  if (opts_.greedy()) return d.ids.front();  // greedy never draws
+  const double u = uniform();  // drawn even for one id: a seed's stream is what it always was
+  double cum = 0;
+  for (size_t i = 0; i < d.ids.size(); ++i) {
+    cum += d.probs[i];
+    if (u < cum) return d.ids[i];
+  }
+  return d.ids.back();
+}
+
+double Sampler::uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
 
 }  // namespace duet

@@ -11,12 +11,19 @@
 namespace duet::protocol {
 
 // Numeric values are part of the protocol's public contract: never renumber.
-enum class WireDtype : std::uint8_t { f32 = 0, f16 = 1, bf16 = 2 };
+//
+// int8 carries a scale per row: a frame of shape [rows, hidden] holds rows * hidden int8 values
+// (row-major) followed by rows little-endian fp32 scales; element (r, c) is q[r][c] * scale[r].
+// The sender picks scale[r] = max |x[r][c]| / 127 and q = round(x / scale), so every element is
+// off by at most scale[r] / 2 = max |x[r]| / 254.
+enum class WireDtype : std::uint8_t { f32 = 0, f16 = 1, bf16 = 2, i8 = 3 };
 
-// Bytes per element (4, 2, 2).
+// Bytes per element (4, 2, 2, 1), the per-row scales of int8 not counted.
 std::size_t element_size(WireDtype dtype) noexcept;
+// Bytes a frame carries per row beside its elements (4 for int8's fp32 scale, else 0).
+std::size_t row_overhead_bytes(WireDtype dtype) noexcept;
 
-// Wire/config name: "fp32", "fp16", "bf16".
+// Wire/config name: "fp32", "fp16", "bf16", "int8".
 std::string_view dtype_name(WireDtype dtype) noexcept;
 
 // Parses a name as written on the wire and in config files; nullopt when it is none of them.

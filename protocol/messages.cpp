@@ -64,13 +64,14 @@ bool operator==(const TensorDesc& a, const TensorDesc& b) {
   return a.dtype == b.dtype && a.shape == b.shape;
 }
 bool operator==(const Hello& a, const Hello& b) {
-  return std::tie(a.protocol_version, a.model_fingerprint, a.wire_dtype, a.client_name) ==
-         std::tie(b.protocol_version, b.model_fingerprint, b.wire_dtype, b.client_name);
+  return std::tie(a.protocol_version, a.model_fingerprint, a.wire_dtype, a.client_name, a.edge_blocks) ==
+         std::tie(b.protocol_version, b.model_fingerprint, b.wire_dtype, b.client_name, b.edge_blocks);
 }
 bool operator==(const HelloReply& a, const HelloReply& b) {
   return std::tie(a.protocol_version, a.model_fingerprint, a.hidden_size, a.wire_dtype, a.limits,
-                  a.server_name) == std::tie(b.protocol_version, b.model_fingerprint,
-                                             b.hidden_size, b.wire_dtype, b.limits, b.server_name);
+                  a.server_name, a.first_block) ==
+         std::tie(b.protocol_version, b.model_fingerprint, b.hidden_size, b.wire_dtype, b.limits,
+                  b.server_name, b.first_block);
 }
 bool operator==(const OpenSession& a, const OpenSession& b) {
   return a.max_positions == b.max_positions;
@@ -149,11 +150,12 @@ TensorDesc read_desc(MapReader& r, std::string_view k) {
 void pack(Packer& pk, const Hello& m) {
   check_fingerprint_format(m.model_fingerprint);
   check_text("client_name", m.client_name, kMaxNameChars);
-  pk.pack_map(4);
+  pk.pack_map(m.edge_blocks ? 5 : 4);
   put_uint(pk, "protocol_version", m.protocol_version);
   put_str(pk, "model_fingerprint", m.model_fingerprint);
   put_str(pk, "wire_dtype", dtype_name(m.wire_dtype));
   put_str(pk, "client_name", m.client_name);
+  if (m.edge_blocks) put_uint(pk, "edge_blocks", m.edge_blocks);
 }
 Hello unpack_hello(MapReader& r) {
   Hello m;
@@ -161,6 +163,7 @@ Hello unpack_hello(MapReader& r) {
   m.model_fingerprint = r.str("model_fingerprint", 64);
   m.wire_dtype = read_dtype(r, "wire_dtype");
   m.client_name = r.str("client_name", kMaxNameChars);
+  if (r.has("edge_blocks")) m.edge_blocks = r.u32("edge_blocks");
   check_fingerprint_format(m.model_fingerprint);
   check_text("client_name", m.client_name, kMaxNameChars);
   return m;
@@ -170,7 +173,7 @@ Hello unpack_hello(MapReader& r) {
 void pack(Packer& pk, const HelloReply& m) {
   check_fingerprint_format(m.model_fingerprint);
   check_text("server_name", m.server_name, kMaxNameChars);
-  pk.pack_map(6);
+  pk.pack_map(m.first_block ? 7 : 6);
   put_uint(pk, "protocol_version", m.protocol_version);
   put_str(pk, "model_fingerprint", m.model_fingerprint);
   put_uint(pk, "hidden_size", m.hidden_size);
@@ -183,6 +186,7 @@ void pack(Packer& pk, const HelloReply& m) {
   put_uint(pk, "max_message_bytes", m.limits.max_message_bytes);
   put_uint(pk, "idle_timeout_ms", m.limits.idle_timeout_ms);
   put_str(pk, "server_name", m.server_name);
+  if (m.first_block) put_uint(pk, "first_block", m.first_block);
 }
 HelloReply unpack_hello_reply(MapReader& r) {
   HelloReply m;
@@ -198,6 +202,7 @@ HelloReply unpack_hello_reply(MapReader& r) {
   m.limits.idle_timeout_ms = l.u32("idle_timeout_ms");
   l.finish();
   m.server_name = r.str("server_name", kMaxNameChars);
+  if (r.has("first_block")) m.first_block = r.u32("first_block");
   check_fingerprint_format(m.model_fingerprint);
   check_text("server_name", m.server_name, kMaxNameChars);
   return m;

@@ -12,15 +12,22 @@
 //                  a field in [brackets] may be left out, and nothing else may
 //   tensor-frame = raw bytes, little-endian, row-major contiguous; dtype and shape are in the
 //                  body's tensor descriptor. Tensor bytes never go inside msgpack.
-//   tensor-desc  = map { "dtype": str ("fp32"|"fp16"|"bf16"), "shape": [uint, uint] }
+//   tensor-desc  = map { "dtype": str ("fp32"|"fp16"|"bf16"|"int8"), "shape": [uint, uint] }
+//                  (int8: the frame's rows * hidden bytes are followed by rows fp32 scales, see dtype.hpp)
 //
 //   kind            from    body                                                  tensor frames
 //   hello           edge    protocol_version, model_fingerprint, wire_dtype,      0
-//                           client_name
+//                           client_name, [edge_blocks]
 //   hello_reply     cloud   protocol_version, model_fingerprint, hidden_size,     0
 //                           wire_dtype, limits{max_sessions,
 //                           max_positions_per_session, max_positions_per_forward,
-//                           max_message_bytes, idle_timeout_ms}, server_name
+//                           max_message_bytes, idle_timeout_ms}, server_name,
+//                           [first_block]
+//
+//   Fields in [brackets] may be left out (absent = 0) and are sent only when not 0, so a peer
+//   that does not use them sees the same messages as before they existed. edge_blocks: the edge runs blocks
+//   [0, edge_blocks) itself and sends their output (--edge-blocks); first_block: the daemon
+//   runs blocks [first_block, num_layers). They must be equal, else hello gets model_mismatch.
 //   open_session    edge    max_positions (0 = server default)                    0
 //   session_opened  cloud   session_id, max_positions (granted)                   0
 //   forward         edge    session_id, start_pos, n_positions, output            1: [n_positions, hidden]
@@ -45,6 +52,16 @@
 // close_session requests, each answered by its reply kind or by an error with the same
 // request_id. A forward's start_pos is the position of its first row; the result's start_pos is
 // the position of its first returned row (start_pos + n - 1 when output is "last").
+//
+// Positions and the KV cache (what speculative decoding relies on): a session's length L is the
+// number of positions its KV holds. A forward needs start_pos <= L (else position_gap); it writes
+// positions [start_pos, start_pos + n) and, once it has run, the session's length is
+// start_pos + n, whatever L was: a forward starting before L overwrites from start_pos on and
+// forgets everything after its last position. An edge that sent draft tokens at positions
+// [p, p + k) and kept only j of them sends its next forward at p + j: the rejected positions'
+// KV is overwritten (or left past the length, never attended to). A refused forward changes
+// nothing; one that fails while running leaves the length at min(L, start_pos). output "all" returns every position's last hidden state,
+// which is how k drafts are verified in one round trip.
 #pragma once
 
 #include <cstddef>
@@ -89,6 +106,7 @@ struct Hello {
   std::string model_fingerprint;  // 64 lowercase hex chars, see fingerprint.hpp
   WireDtype wire_dtype = WireDtype::f32;
   std::string client_name;        // free text for logs, <= kMaxNameChars
+  std::uint32_t edge_blocks = 0;  // blocks [0, edge_blocks) run on the edge (optional field)
 };
 
 struct ServerLimits {
@@ -106,6 +124,7 @@ struct HelloReply {
   WireDtype wire_dtype = WireDtype::f32;
   ServerLimits limits;
   std::string server_name;
+  std::uint32_t first_block = 0;  // the daemon runs blocks [first_block, num_layers) (optional field)
 };
 
 struct OpenSession {

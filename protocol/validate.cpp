@@ -80,14 +80,14 @@ void check_text(std::string_view field, std::string_view value, std::size_t max_
 }
 
 std::uint64_t tensor_bytes(const TensorDesc& desc) {
-  std::uint64_t n = element_size(desc.dtype);
-  for (std::uint64_t d : desc.shape) {
-    if (!checked_mul(n, d, n))
-      throw ProtocolError(ErrorCode::too_large,
-                          "tensor of shape " + shape_text(desc.shape) + " and dtype " +
-                              str(dtype_name(desc.dtype)) +
-                              " would need more than 2^64 bytes; the shape is not plausible");
-  }
+  std::uint64_t n = element_size(desc.dtype), scales = 0;
+  bool ok = desc.shape.empty() || checked_mul(desc.shape[0], row_overhead_bytes(desc.dtype), scales);
+  for (std::uint64_t d : desc.shape) ok = ok && checked_mul(n, d, n);
+  if (ok) ok = checked_add(n, scales, n);
+  if (!ok)
+    throw ProtocolError(ErrorCode::too_large,
+                        "tensor of shape " + shape_text(desc.shape) + " and dtype " + str(dtype_name(desc.dtype)) +
+                            " would need more than 2^64 bytes; the shape is not plausible");
   return n;
 }
 
@@ -228,6 +228,15 @@ void check_hello(const Hello& m, std::string_view expected_fingerprint,
                         "client asked for wire dtype " + str(dtype_name(m.wire_dtype)) +
                             "; this server serves " + (allowed.empty() ? "none" : allowed));
   }
+}
+
+void check_block_split(std::uint32_t edge_blocks, std::uint32_t first_block) {
+  if (edge_blocks == first_block) return;
+  throw ProtocolError(ErrorCode::model_mismatch,
+                      "the edge runs blocks [0, " + std::to_string(edge_blocks) + ") but the daemon runs from block " +
+                          std::to_string(first_block) + " on; start the edge with --edge-blocks " +
+                          std::to_string(first_block) + " (or the daemon with --first-block " +
+                          std::to_string(edge_blocks) + ")");
 }
 
 void check_hello_reply(const HelloReply& m, std::string_view expected_fingerprint,

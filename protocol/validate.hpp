@@ -35,7 +35,8 @@ void check_fingerprint_format(std::string_view fingerprint);
 // At most max_chars bytes and no control bytes (UTF-8 passes through unchecked). bad_message.
 void check_text(std::string_view field, std::string_view value, std::size_t max_chars);
 
-// product(shape) * element_size, overflow-safe; too_large when it does not fit in 64 bits.
+// product(shape) * element_size (+ shape[0] * row_overhead_bytes: int8's scales), overflow-safe;
+// too_large when it does not fit in 64 bits.
 std::uint64_t tensor_bytes(const TensorDesc& desc);
 
 // Rank 2 and shape[0] == rows (bad_shape); nothing about the hidden size.
@@ -70,6 +71,10 @@ void validate_result(const Result& m, const Forward& request, const ForwardContr
 void check_hello(const Hello& m, std::string_view expected_fingerprint,
                  std::uint32_t allowed_dtypes_mask);
 
+// Both sides: the edge keeps blocks [0, edge_blocks), the daemon runs from first_block on; they
+// must meet (model_mismatch with a sentence naming both and the flag that fixes it).
+void check_block_split(std::uint32_t edge_blocks, std::uint32_t first_block);
+
 // Edge side: the reply's version, fingerprint and dtype are what we asked for.
 void check_hello_reply(const HelloReply& m, std::string_view expected_fingerprint,
                        WireDtype requested_dtype);
@@ -78,7 +83,7 @@ inline constexpr std::uint32_t dtype_bit(WireDtype d) {
   return std::uint32_t{1} << static_cast<unsigned>(d);
 }
 inline constexpr std::uint32_t kAllWireDtypes =
-    dtype_bit(WireDtype::f32) | dtype_bit(WireDtype::f16) | dtype_bit(WireDtype::bf16);
+    dtype_bit(WireDtype::f32) | dtype_bit(WireDtype::f16) | dtype_bit(WireDtype::bf16) | dtype_bit(WireDtype::i8);
 
 // Session positions, for the daemon, which alone knows the session's length:
 //   start_pos >  session_len                -> position_gap (a step was lost or sent twice)

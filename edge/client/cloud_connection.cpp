@@ -132,10 +132,16 @@ void CloudConnection::hello() {
   h.model_fingerprint = fingerprint_;
   h.wire_dtype = opts_.wire_dtype;
   h.client_name = opts_.client_name;
+  h.edge_blocks = opts_.edge_blocks;
   std::vector<zmq::message_t> reply;
   auto msg = request(h, {}, reply);
   server_ = msg.as<p::HelloReply>();
   p::check_hello_reply(server_, fingerprint_, opts_.wire_dtype);
+  try {
+    p::check_block_split(opts_.edge_blocks, server_.first_block);
+  } catch (const p::ProtocolError& e) {
+    throw CloudError(CloudFailure::daemon_error, e.code(), std::string("duet-cloud at ") + opts_.endpoint + ": " + e.what());
+  }
 }
 
 }  // namespace duet::edge

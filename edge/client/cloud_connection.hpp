@@ -44,6 +44,7 @@ struct ConnectionOptions {
   std::string server_public_key;  // the daemon's NAME.key, pinned
   std::string client_name = "duet-edge";
   protocol::WireDtype wire_dtype = protocol::WireDtype::f32;
+  uint32_t edge_blocks = 0;  // blocks [0, edge_blocks) run here; the daemon must run from there on
   std::chrono::milliseconds timeout{10000};
 };
 

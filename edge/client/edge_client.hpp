@@ -57,6 +57,8 @@ class EdgeClient {
   int resumes() const;
 
  private:
+  GenerationResult run_on(Backbone& backbone, const std::vector<int32_t>& prompt, const GenerationOptions& opts,
+                          const TokenCallback& on_token) const;
   EdgeConfig cfg_;
   bool local_;
   c10::Device device_;

@@ -11,6 +11,14 @@ namespace duet::edge {
 
 namespace fs = std::filesystem;
 
+void check_draft_settings(const std::string& draft, int64_t draft_k) {
+  if (draft != "none" && draft != "ngram")
+    throw std::invalid_argument("draft '" + draft + "' is not a drafting mode; expected none or ngram");
+  if (draft_k < 1 || draft_k > kMaxDraftK)
+    throw std::invalid_argument("draft_k " + std::to_string(draft_k) + " is out of range; expected 1 to " +
+                                std::to_string(kMaxDraftK));
+}
+
 EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
   const toml::table root = parse_toml_file(path);
   const fs::path base = fs::path(path).parent_path();
@@ -19,8 +27,10 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
   };
   const std::map<std::string, std::set<std::string>> known = {
       {"model", {"path", "device", "dtype"}},
-      {"cloud", {"server", "server_key", "client_key", "insecure", "wire_dtype", "timeout_ms"}},
-      {"generate", {"max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "seed"}},
+      {"cloud", {"server", "server_key", "client_key", "insecure", "wire_dtype", "timeout_ms", "edge_blocks"}},
+      {"generate",
+       {"max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "seed", "draft", "draft_k",
+        "draft_adaptive"}},
       {"music", {"style", "meter", "unit", "key", "bar_constraint", "ending_push", "max_identical_bars", "tempo"}},
 
       {"serve", {"listen", "api_key", "web_dir", "max_active"}}};
@@ -67,6 +77,7 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
   }
   str("cloud", "wire_dtype", c.wire_dtype, false);
   integer("cloud", "timeout_ms", c.timeout_ms);
+  integer("cloud", "edge_blocks", c.edge_blocks);
   integer("generate", "max_new_tokens", c.max_new_tokens);
   c.max_new_tokens_set = static_cast<bool>(root["generate"]["max_new_tokens"]);
   bool s = real("generate", "temperature", c.sampling.temperature);
@@ -83,6 +94,18 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
     c.sampling.seed = static_cast<uint64_t>(seed);
   }
   c.sampling_set = s;
+  str("generate", "draft", c.draft, false);
+  integer("generate", "draft_k", c.draft_k);
+  if (auto n = root["generate"]["draft_adaptive"]) {
+    auto v = n.value_exact<bool>();
+    if (!v) fail("generate.draft_adaptive", "must be true or false");
+    c.draft_adaptive = *v;
+  }
+  try {
+    check_draft_settings(c.draft, c.draft_k);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(path + ": " + e.what());
+  }
   str("music", "style", c.style, false);
   str("music", "meter", c.meter, false);
   str("music", "unit", c.unit, false);

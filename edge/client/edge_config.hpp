@@ -19,11 +19,15 @@ struct EdgeConfig {
   bool insecure = false;
   std::string wire_dtype = "fp32";
   int64_t timeout_ms = 10000;
+  int64_t edge_blocks = 0;  // blocks [0, edge_blocks) run here; the daemon must run from there (--first-block)
   // [generate]
   int64_t max_new_tokens = 256;
   bool max_new_tokens_set = false;  // the file chose it (else a music model's duet.json may)
   SamplingOptions sampling;
   bool sampling_set = false;  // the file or flags chose sampling (else the model's duet.json may)
+  std::string draft = "none";   // several tokens per round trip: "none" or "ngram" (prompt lookup)
+  int64_t draft_k = 16;         // most drafts per round trip
+  bool draft_adaptive = true;   // the draft length follows acceptance and round trip (false: always draft_k)
   // [music] (models with a duet.json): checked by duet::music::check_music_options like the flags
   std::string style, meter, unit, key;  // "" = the model's defaults for the style
   bool bar_constraint = true;           // bar-true sampling and the repetition guard
@@ -39,5 +43,9 @@ struct EdgeConfig {
   // Relative paths in the file are taken from the file's folder. Unknown keys are errors.
   static EdgeConfig from_toml_file(const std::string& path);
 };
+
+inline constexpr int64_t kMaxDraftK = 32;
+// draft in {none, ngram}, draft_k in [1, kMaxDraftK]; std::invalid_argument naming the value otherwise.
+void check_draft_settings(const std::string& draft, int64_t draft_k);
 
 }  // namespace duet::edge

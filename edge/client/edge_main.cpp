@@ -67,7 +67,9 @@ int main(int argc, char** argv) {
                                             "over HTTP, each request its own cloud session");
 
   std::string config_path, model, server, server_key, client_key, device, dtype, wire, prompt, prompt_ids;
-  std::string style, meter, unit, key, abc_out, continue_path, title;
+  std::string style, meter, unit, key, abc_out, continue_path, title, draft;
+  int64_t draft_k = -1, edge_blocks = -1;
+  bool draft_fixed = false;
   bool local = false, json = false, insecure = false, no_stream = false, ignore_eos = false, no_constraint = false,
        no_ending_push = false;
   int64_t max_new = 0, top_k = 0, timeout_ms = 0, seed = 0, tempo = 0, max_identical = 0, count = 1;
@@ -85,7 +87,14 @@ int main(int argc, char** argv) {
     sc->add_flag("--local", local, "run the blocks in this process: the monolithic reference");
     sc->add_option("--device", device, "edge device: cpu, cuda, cuda:N");
     sc->add_option("--dtype", dtype, "edge compute dtype: fp32, fp16, bf16");
-    sc->add_option("--wire-dtype", wire, "activation dtype on the wire: fp32, fp16, bf16");
+    sc->add_option("--wire-dtype", wire, "activation dtype on the wire: fp32, fp16, bf16, int8 (per-row scales)");
+    sc->add_option("--edge-blocks", edge_blocks, "keep the first K blocks here (privacy): the daemon must run "
+                                                 "--first-block K and never sees the token embeddings")
+        ->check(CLI::NonNegativeNumber);
+    sc->add_option("--draft", draft, "several tokens per round trip: none, ngram (prompt lookup; exact for greedy "
+                                     "and sampling, see docs/SPECULATION.md)");
+    sc->add_option("--draft-k", draft_k, "most draft tokens per round trip (1-32, default 16)")->check(CLI::Range(1, 32));
+    sc->add_flag("--draft-fixed", draft_fixed, "always draft --draft-k tokens (default: adapt to acceptance and RTT)");
     return sc->add_option("--timeout-ms", timeout_ms, "give up on the daemon after this long")
         ->check(CLI::PositiveNumber);
   };
@@ -179,6 +188,11 @@ int main(int argc, char** argv) {
     if (!device.empty()) cfg.device = device;
     if (!dtype.empty()) cfg.dtype = dtype;
     if (!wire.empty()) cfg.wire_dtype = wire;
+    if (edge_blocks >= 0) cfg.edge_blocks = edge_blocks;
+    if (!draft.empty()) cfg.draft = draft;
+    if (draft_k >= 0) cfg.draft_k = draft_k;
+    if (draft_fixed) cfg.draft_adaptive = false;
+    duet::edge::check_draft_settings(cfg.draft, cfg.draft_k);
     if (o_timeout->count() || o_serve_timeout->count()) cfg.timeout_ms = timeout_ms;
     if (serve->parsed()) {
       // sampling comes with each request (the API's fields), the config's [generate] as defaults
@@ -391,8 +405,13 @@ int main(int argc, char** argv) {
         }
         nlohmann::json steps = nlohmann::json::array();
         for (const auto& st : res.steps) steps.push_back(duet::edge::round_json(st));
-        j["steps"] = steps;  // one per round trip (per token today)
+        j["steps"] = steps;  // one per round trip
         j["summary"] = duet::edge::timing_summary(res);
+        j["draft"] = cfg.draft;
+        // the prefill's round trip included: what a user waits for; decode rounds alone: the drafting's gain
+        j["tokens_per_round_trip"] = res.steps.empty() ? 0.0 : double(res.tokens.size()) / double(res.steps.size());
+        j["tokens_per_decode_round_trip"] =
+            res.steps.size() < 2 ? 0.0 : double(res.tokens.size() - 1) / double(res.steps.size() - 1);
         j["decode_ms_p50"] = percentile(decode_ms, 0.5);
         j["decode_ms_p99"] = percentile(decode_ms, 0.99);
         std::cout << j.dump() << "\n";

@@ -13,6 +13,8 @@ nlohmann::json round_json(const StepStats& st) {
   const RoundTiming& b = st.backbone;
   return {{"positions", st.positions},
           {"tokens", st.tokens},
+          {"drafted", st.drafted},
+          {"accepted", st.accepted},
           {"edge_ms", st.edge_ms},
           {"embed_ms", st.embed_ms},
           {"head_ms", st.head_ms},

@@ -32,11 +32,14 @@ TEST_CASE("dtype names, sizes and parsing") {
   CHECK(element_size(WireDtype::f32) == 4);
   CHECK(element_size(WireDtype::f16) == 2);
   CHECK(element_size(WireDtype::bf16) == 2);
-  for (auto d : {WireDtype::f32, WireDtype::f16, WireDtype::bf16})
+  for (auto d : {WireDtype::f32, WireDtype::f16, WireDtype::bf16, WireDtype::i8})
     CHECK(parse_dtype(dtype_name(d)) == d);
   CHECK_FALSE(parse_dtype("float32").has_value());
   CHECK_FALSE(parse_dtype("").has_value());
-  CHECK_PROTOCOL_ERROR(parse_dtype_or_throw("int8"), ErrorCode::bad_dtype);
+  CHECK_PROTOCOL_ERROR(parse_dtype_or_throw("int4"), ErrorCode::bad_dtype);
+  CHECK(element_size(WireDtype::i8) == 1);
+  CHECK(row_overhead_bytes(WireDtype::i8) == 4);
+  CHECK(row_overhead_bytes(WireDtype::bf16) == 0);
 }
 
 TEST_CASE("error codes have stable numbers and names") {
@@ -185,4 +188,27 @@ TEST_CASE("an error code this build does not know is kept, not refused") {
   auto d = decode(encode(1, e));
   CHECK(static_cast<int>(d.as<Error>().code) == 4242);
   CHECK(to_string(d.as<Error>().code) == "unknown_error");
+}
+
+TEST_CASE("edge blocks in the handshake: optional fields, sent only when not 0, and the split check") {
+  Hello h = sample_hello();
+  const std::string plain = encode_header(1, h);
+  h.edge_blocks = 2;
+  CHECK(round_trip(h) == h);
+  CHECK(round_trip(h).edge_blocks == 2);
+  CHECK(encode_header(1, h).size() > plain.size());  // the field is on the wire only when set
+  CHECK(round_trip(sample_hello()).edge_blocks == 0);
+  HelloReply r = sample_hello_reply();
+  r.first_block = 2;
+  CHECK(round_trip(r) == r);
+  CHECK(round_trip(sample_hello_reply()).first_block == 0);
+  CHECK_NOTHROW(check_block_split(0, 0));
+  CHECK_NOTHROW(check_block_split(3, 3));
+  try {
+    check_block_split(0, 2);
+    FAIL("an edge keeping no block was matched with a daemon starting at block 2");
+  } catch (const ProtocolError& e) {
+    CHECK(e.code() == ErrorCode::model_mismatch);
+    CHECK(std::string(e.what()).find("--edge-blocks 2") != std::string::npos);
+  }
 }

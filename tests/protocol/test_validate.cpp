@@ -191,9 +191,13 @@ TEST_CASE("tensor descriptor: dtype, rank, rows, overflow") {
     return desc([=](msgpack::object& d, msgpack::zone& zz) { field(d, "shape") = msgpack::object(s, zz); });
   };
   CHECK_PROTOCOL_ERROR(desc([](msgpack::object& d, msgpack::zone& zz) {
-                         field(d, "dtype") = msgpack::object(std::string("int8"), zz);
+                         field(d, "dtype") = msgpack::object(std::string("int4"), zz);
                        }).decode(),
                        ErrorCode::bad_dtype);
+  // int8 on the 16 bytes of this bf16 frame: 2 x 4 int8 + 2 fp32 scales is 16 bytes too, so it decodes
+  CHECK_NOTHROW(desc([](msgpack::object& d, msgpack::zone& zz) {
+                  field(d, "dtype") = msgpack::object(std::string("int8"), zz);
+                }).decode());
   CHECK_PROTOCOL_ERROR(shape({8}).decode(), ErrorCode::bad_shape);             // rank 1
   CHECK_PROTOCOL_ERROR(shape({2, 2, 2}).decode(), ErrorCode::bad_shape);       // rank 3
   CHECK_PROTOCOL_ERROR(shape({}).decode(), ErrorCode::bad_shape);              // rank 0
@@ -222,6 +226,8 @@ TEST_CASE("tensor descriptor: dtype, rank, rows, overflow") {
   (void)f;
   // tensor_bytes itself
   CHECK(tensor_bytes(TensorDesc{WireDtype::f32, {3, 5}}) == 60);
+  CHECK(tensor_bytes(TensorDesc{WireDtype::i8, {3, 5}}) == 15 + 3 * 4);  // int8 values + one fp32 scale a row
+  CHECK_PROTOCOL_ERROR(tensor_bytes(TensorDesc{WireDtype::i8, {UINT64_MAX / 2, 1}}), ErrorCode::too_large);
   CHECK_PROTOCOL_ERROR(tensor_bytes(TensorDesc{WireDtype::f32, {UINT64_MAX / 2, 3}}),
                        ErrorCode::too_large);
   std::uint64_t out = 7;
