@@ -116,7 +116,7 @@ TuneSteering TuneMaker::steer(GenerationOptions& g, size_t prompt_len) const {
   s.constraint = std::make_shared<music::BarConstraint>(bo, token_texts_, g.stop_ids);
   s.constraint->observe(req_.opening);
   std::optional<music::TuneEndingOptions> ending;
-  if (req_.ending_push) {
+  if (req_.ending_push && !g.stop_ids.empty()) {  // no end token (--ignore-eos): nothing to push towards
     music::TuneEndingOptions eo;
     auto st = spec_.style_stats.find(opts_.style);
     if (st != spec_.style_stats.end()) eo.long_after_bars = st->second.bars_p90;

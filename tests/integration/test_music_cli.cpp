@@ -112,6 +112,11 @@ TEST_CASE("duet-edge --count, seeds, titles and --continue") {
   CHECK(cut.err.find("used the whole token budget") != std::string::npos);
   CHECK(json::parse(cut.out)["stop_reason"] == "max_new_tokens");
   CHECK(json::parse(cut.out)["tune"]["ended_by_budget"] == false);
+  // --ignore-eos (benchmarks): no end token, so nothing to push towards; the budget is used whole
+  auto all = edge({"--style", "oneills-jig", "--seed", "5", "-n", "90", "--ignore-eos", "--json"});
+  INFO(all.err);
+  REQUIRE(all.status == 0);
+  CHECK(json::parse(all.out)["tokens"].size() == 90);
 
   // continue an opening: the file's header decides meter, unit and key; the opening is kept
   const fs::path open = dir / "open.abc";
