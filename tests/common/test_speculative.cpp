@@ -10,6 +10,7 @@
 #include "common/backbone.hpp"
 #include "common/generator.hpp"
 #include "common/speculative.hpp"
+#include "tests/common/random_drafter.hpp"
 
 using namespace duet;
 
@@ -205,21 +206,7 @@ class FixedDrafter final : public Drafter {
   std::mt19937_64 rng_;
 };
 
-// Proposes k random ids: nearly every draft is rejected, so every round rewinds the KV.
-class RandomDrafter final : public Drafter {
- public:
-  RandomDrafter(int32_t vocab, uint64_t seed) : vocab_(vocab), rng_(seed) {}
-  DraftProposal propose(const std::vector<int32_t>&, int k) override {
-    DraftProposal p;
-    for (int i = 0; i < k; ++i) p.tokens.push_back(int32_t(rng_() % uint64_t(vocab_)));
-    return p;
-  }
-  std::string name() const override { return "random"; }
-
- private:
-  int32_t vocab_;
-  std::mt19937_64 rng_;
-};
+using duet::test::RandomDrafter;
 
 // The sampler's target distribution after `prefix` (full recompute, one position at a time).
 TokenDistribution target(const EdgePieces& edge, LocalBackbone& bb, const SamplingOptions& s,

@@ -10,6 +10,7 @@
 
 #include "common/checkpoint.hpp"
 #include "common/speculative.hpp"
+#include "tests/common/random_drafter.hpp"
 #include "edge/client/edge_client.hpp"
 #include "edge_helpers.hpp"
 
@@ -18,21 +19,7 @@ using namespace duet::itest;
 
 namespace {
 
-// k random ids a round: nearly every draft is rejected.
-class RandomDrafter final : public Drafter {
- public:
-  RandomDrafter(int32_t vocab, uint64_t seed) : vocab_(vocab), rng_(seed) {}
-  DraftProposal propose(const std::vector<int32_t>&, int k) override {
-    DraftProposal p;
-    for (int i = 0; i < k; ++i) p.tokens.push_back(int32_t(rng_() % uint64_t(vocab_)));
-    return p;
-  }
-  std::string name() const override { return "random"; }
-
- private:
-  int32_t vocab_;
-  std::mt19937_64 rng_;
-};
+using duet::test::RandomDrafter;
 
 GenerationOptions with_drafter(GenerationOptions g, std::shared_ptr<Drafter> d, int k = 6, bool adaptive = true) {
   g.speculation.drafter = std::move(d);
