@@ -5,7 +5,11 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <pthread.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <stdexcept>
 #include <thread>
 
 #include "edge/server/http_routes.hpp"
@@ -38,6 +42,47 @@ ServeOptions serve_options(const EdgeConfig& cfg) {
   return o;
 }
 
+// The self-pipe between the SIGINT/SIGTERM handler and the thread that stops the server. One per
+// process at a time (the handler reads a global); restores the previous handlers when done.
+class StopPipe {
+ public:
+  static constexpr char kSignal = 1, kDone = 2;
+  StopPipe() {
+    if (::pipe2(fds_, O_CLOEXEC) != 0) throw std::runtime_error("duet-edge serve: pipe2 failed");
+    write_fd_ = fds_[1];
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {
+      const char c = kSignal;
+      (void)!::write(write_fd_, &c, 1);  // async-signal-safe
+    };
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~StopPipe() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+    write_fd_ = -1;
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  StopPipe(const StopPipe&) = delete;
+  StopPipe& operator=(const StopPipe&) = delete;
+  char wait() const {  // blocks until a signal or wake()
+    char c = 0;
+    while (::read(fds_[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    return c;
+  }
+  void wake(char why) const { (void)!::write(fds_[1], &why, 1); }
+
+ private:
+  static inline volatile int write_fd_ = -1;
+  int fds_[2] = {-1, -1};
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
 bool loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
@@ -46,12 +91,10 @@ bool loopback(const std::string& host) {
 
 int run_serve(const EdgeConfig& cfg, bool local) {
   const ServeOptions o = serve_options(cfg);
-  // SIGINT/SIGTERM go to one thread that stops the server; block them before any thread starts
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // SIGINT/SIGTERM: a handler (whichever thread the kernel picks runs it) writes to a pipe that one
+  // thread waits on, and that thread stops the server. Not a signal mask + sigwait: a thread some
+  // library started before the mask would take the signal's default action and kill the process.
+  StopPipe stop;
 
   EdgeClient client(cfg, local);
   if (!client.tokenizer())
@@ -74,9 +117,7 @@ int run_serve(const EdgeConfig& cfg, bool local) {
     std::fprintf(stderr, "duet-edge serve: warning: listening on %s with no API key: anyone who reaches this port "
                          "can generate; set [serve] api_key or --api-key\n", o.host.c_str());
   std::thread stopper([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    if (sig != 0) api.stop();
+    if (stop.wait() == StopPipe::kSignal) api.stop();
   });
   const std::string host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
   std::printf("duet-edge: serving %s on http://%s:%d (%s; chat: %s; music page: %s)\n", ctx.model_id.c_str(),
@@ -84,8 +125,8 @@ int run_serve(const EdgeConfig& cfg, bool local) {
               ctx.chat ? to_string(ctx.chat->form()) : "none", ctx.music ? "yes" : "no");
   std::fflush(stdout);
   api.run();
-  // stopped by a signal; if run() ended another way, wake the signal thread ourselves
-  pthread_kill(stopper.native_handle(), SIGTERM);
+  // stopped by a signal; if run() ended another way, wake the waiting thread ourselves
+  stop.wake(StopPipe::kDone);
   stopper.join();
   std::fprintf(stderr, "duet-edge serve: stopped\n");
   return 0;
