@@ -285,7 +285,19 @@ struct Engine::Impl {
     st.step_seconds_total += std::chrono::duration<double>(t3 - t0).count();
   }
 
+  // Stats first, then the replies: a client that reads /metrics after its reply (e.g. after its
+  // close_session) sees the state that reply left.
   void publish() {
+    st.sessions_open = sessions.size();
+    st.forwards_waiting = scheduler.waiting();
+    st.kv_blocks_used = sessions.allocator().used_blocks();
+    st.kv_blocks_free = sessions.allocator().free_blocks();
+    st.kv_block_size = sessions.allocator().block_size();
+    st.per_owner = sessions.usage();
+    {
+      std::lock_guard<std::mutex> lock(stats_mu);
+      published = st;
+    }
     if (!pending.empty()) {
       {
         std::lock_guard<std::mutex> lock(out_mu);
@@ -294,14 +306,6 @@ struct Engine::Impl {
       pending.clear();
       if (on_replies) on_replies();
     }
-    st.sessions_open = sessions.size();
-    st.forwards_waiting = scheduler.waiting();
-    st.kv_blocks_used = sessions.allocator().used_blocks();
-    st.kv_blocks_free = sessions.allocator().free_blocks();
-    st.kv_block_size = sessions.allocator().block_size();
-    st.per_owner = sessions.usage();
-    std::lock_guard<std::mutex> lock(stats_mu);
-    published = st;
   }
 
   void expire(Clock::time_point now) {
