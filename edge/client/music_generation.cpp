@@ -40,8 +40,9 @@ LogitsProcessor bar_constraint_processor(std::shared_ptr<music::BarConstraint> c
     music::EndingPush push;
     if (ending) {
       const int64_t bars = constraint->bars_closed();
+      const bool can_end = constraint->can_end();  // ends_section() only matters (and is only true) when it is
       push = music::ending_push(*ending, static_cast<int64_t>(history.size() - prompt_len), bars, bars - opening_bars,
-                                constraint->can_end(), constraint->ends_section());
+                                can_end, can_end && constraint->ends_section());
     }
     if (push.ending) {  // steer towards an allowed end; inside a bar there is nothing to steer yet
       auto toward = constraint->toward_end(ok);
