@@ -25,6 +25,8 @@ std::string_view to_string(ErrorCode code) noexcept {
     case ErrorCode::handshake_required: return "handshake_required";
     case ErrorCode::session_busy: return "session_busy";
     case ErrorCode::quota_exceeded: return "quota_exceeded";
+    case ErrorCode::non_finite: return "non_finite";
+    case ErrorCode::server_busy: return "server_busy";
   }
   return "unknown_error";
 }

@@ -30,6 +30,8 @@ enum class ErrorCode : std::uint16_t {
   handshake_required = 16,   // a session request arrived before a successful hello
   session_busy = 17,         // too many forwards of one session waiting; wait for the replies
   quota_exceeded = 18,       // this client key's share (sessions or KV) is used up; others may still be served
+  non_finite = 19,           // a tensor holds NaN or infinity (activations never do: refused, not computed)
+  server_busy = 20,          // the daemon holds as many queued request bytes as it allows (this key's or all)
 };
 
 // Stable snake_case name ("bad_shape"); "unknown_error" for a value this build does not know

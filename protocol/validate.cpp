@@ -1,5 +1,6 @@
 #include "protocol/validate.hpp"
 
+#include <cstring>
 #include <string>
 
 namespace duet::protocol {
@@ -116,6 +117,47 @@ void check_tensor_frame(std::string_view what, const TensorDesc& desc, std::size
                             " bytes; shape " + shape_text(desc.shape) + " in " +
                             str(dtype_name(desc.dtype)) + " needs exactly " +
                             std::to_string(want));
+}
+
+namespace {
+
+// Index of the first non-finite element among n little-endian elements of `bytes` bytes each
+// whose exponent field is `exp_mask` at bit offset 0 of the element read as an integer; n if none.
+template <typename Word>
+std::uint64_t first_non_finite(const unsigned char* p, std::uint64_t n, Word exp_mask, std::size_t stride) {
+  for (std::uint64_t i = 0; i < n; ++i) {
+    Word w = 0;
+    std::memcpy(&w, p + i * stride, sizeof(Word));  // the wire is little-endian, as is every host duet builds for
+    if ((w & exp_mask) == exp_mask) return i;
+  }
+  return n;
+}
+
+}  // namespace
+
+void check_finite_frame(std::string_view what, const TensorDesc& desc, const void* data, std::size_t frame_bytes) {
+  check_tensor_frame(what, desc, frame_bytes);
+  const auto* p = static_cast<const unsigned char*>(data);
+  const std::uint64_t rows = desc.shape.empty() ? 0 : desc.shape[0];
+  const std::uint64_t elems = rows == 0 ? 0 : (frame_bytes - rows * row_overhead_bytes(desc.dtype)) / element_size(desc.dtype);
+  std::uint64_t bad = elems, per_row = rows ? elems / rows : 0;
+  switch (desc.dtype) {
+    case WireDtype::f32: bad = first_non_finite<std::uint32_t>(p, elems, 0x7f800000u, 4); break;
+    case WireDtype::f16: bad = first_non_finite<std::uint16_t>(p, elems, 0x7c00u, 2); break;
+    case WireDtype::bf16: bad = first_non_finite<std::uint16_t>(p, elems, 0x7f80u, 2); break;
+    case WireDtype::i8: {  // int8 values are finite; the per-row fp32 scales follow them
+      const std::uint64_t b = first_non_finite<std::uint32_t>(p + elems, rows, 0x7f800000u, 4);
+      if (b < rows)
+        throw ProtocolError(ErrorCode::non_finite, str(what) + " row " + std::to_string(b) +
+                                                       " has a NaN or infinite int8 scale; activations are finite");
+      return;
+    }
+  }
+  if (bad < elems)
+    throw ProtocolError(ErrorCode::non_finite,
+                        str(what) + " holds a NaN or infinity (row " + std::to_string(per_row ? bad / per_row : 0) +
+                            ", column " + std::to_string(per_row ? bad % per_row : 0) +
+                            "); activations are always finite: the sender's model or encoder is broken");
 }
 
 static void check_position_range(std::string_view kind, std::uint32_t start, std::uint32_t n) {

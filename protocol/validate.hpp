@@ -45,6 +45,11 @@ void check_tensor_desc(std::string_view what, const TensorDesc& desc, std::uint6
 // frame_bytes == tensor_bytes(desc) (frame_size_mismatch).
 void check_tensor_frame(std::string_view what, const TensorDesc& desc, std::size_t frame_bytes);
 
+// Every element of a frame checked by check_tensor_frame is finite (fp32/fp16/bf16 exponent not
+// all ones; int8: every row's fp32 scale finite): non_finite naming the first bad row otherwise.
+// Bit tests on the raw little-endian bytes, no conversion; one pass over the frame.
+void check_finite_frame(std::string_view what, const TensorDesc& desc, const void* data, std::size_t frame_bytes);
+
 // The body's own consistency: n >= 1, descriptor matches n, no start_pos + n overflow.
 void check_forward_body(const Forward& m);
 void check_result_body(const Result& m);

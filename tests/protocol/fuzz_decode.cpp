@@ -18,6 +18,7 @@ void context_checks(const DecodedMessage& m) {
   const ForwardContract contract{4, WireDtype::bf16, 64};
   try {
     if (const auto* f = std::get_if<Forward>(&m.body)) {
+      if (!m.tensors.empty()) check_finite_frame("fuzz", f->hidden, m.tensors[0].data, m.tensors[0].size);
       validate_forward(*f, contract);
       check_forward_positions(f->start_pos, f->start_pos, f->n_positions, 1u << 20);
     } else if (const auto* r = std::get_if<Result>(&m.body)) {

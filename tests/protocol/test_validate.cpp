@@ -3,7 +3,9 @@
 // the checks that need the handshake or the session's state.
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <limits>
+#include <vector>
 
 #include "protocol/messages.hpp"
 #include "protocol/validate.hpp"
@@ -340,4 +342,43 @@ TEST_CASE("error sentences say what was seen and what was required") {
     CHECK(s.find("9") != std::string::npos);
     CHECK(s.find("8") != std::string::npos);
   }
+}
+
+TEST_CASE("check_finite_frame: NaN and infinity in any wire dtype are non_finite; finite extremes pass") {
+  auto desc = [](WireDtype d, std::uint64_t rows, std::uint64_t cols) {
+    TensorDesc t;
+    t.dtype = d;
+    t.shape = {rows, cols};
+    return t;
+  };
+  // fp32: the largest finite value passes; NaN, +inf, -inf at the last element do not
+  std::vector<float> f(6, std::numeric_limits<float>::max());
+  CHECK_NOTHROW(check_finite_frame("x", desc(WireDtype::f32, 2, 3), f.data(), f.size() * 4));
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                    -std::numeric_limits<float>::infinity()}) {
+    f[5] = bad;
+    CHECK_PROTOCOL_ERROR(check_finite_frame("x", desc(WireDtype::f32, 2, 3), f.data(), f.size() * 4),
+                         ErrorCode::non_finite);
+  }
+  // fp16 (0x7bff largest finite, 0x7c00 inf, 0x7e00 NaN) and bf16 (0x7f7f largest, 0x7f80 inf, 0xffc0 NaN)
+  std::vector<std::uint16_t> h = {0x3c00, 0x7bff, 0xfbff, 0x0001};
+  CHECK_NOTHROW(check_finite_frame("x", desc(WireDtype::f16, 2, 2), h.data(), 8));
+  h[2] = 0x7c00;
+  CHECK_PROTOCOL_ERROR(check_finite_frame("x", desc(WireDtype::f16, 2, 2), h.data(), 8), ErrorCode::non_finite);
+  h[2] = 0x7e00;
+  CHECK_PROTOCOL_ERROR(check_finite_frame("x", desc(WireDtype::f16, 2, 2), h.data(), 8), ErrorCode::non_finite);
+  std::vector<std::uint16_t> b = {0x3f80, 0x7f7f, 0xff7f, 0x0001};
+  CHECK_NOTHROW(check_finite_frame("x", desc(WireDtype::bf16, 2, 2), b.data(), 8));
+  b[0] = 0xffc0;
+  CHECK_PROTOCOL_ERROR(check_finite_frame("x", desc(WireDtype::bf16, 2, 2), b.data(), 8), ErrorCode::non_finite);
+  // int8: values are always finite; the per-row fp32 scales are checked
+  std::vector<unsigned char> q(2 * 3 + 2 * 4, 0x7f);
+  const float one = 1.0f, nan = std::numeric_limits<float>::quiet_NaN();
+  std::memcpy(q.data() + 6, &one, 4);
+  std::memcpy(q.data() + 10, &one, 4);
+  CHECK_NOTHROW(check_finite_frame("x", desc(WireDtype::i8, 2, 3), q.data(), q.size()));
+  std::memcpy(q.data() + 10, &nan, 4);
+  CHECK_PROTOCOL_ERROR(check_finite_frame("x", desc(WireDtype::i8, 2, 3), q.data(), q.size()), ErrorCode::non_finite);
+  // the size is checked first
+  CHECK_PROTOCOL_ERROR(check_finite_frame("x", desc(WireDtype::f32, 2, 3), f.data(), 20), ErrorCode::frame_size_mismatch);
 }
