@@ -177,8 +177,13 @@ torch::Tensor attend(const AttentionInput& in, const LayerKvView& kv, const torc
     const int64_t B = in.decode_rows, L = in.decode_slots.size(1);
     auto qd = in.decode_only ? q : q.index_select(0, in.decode_tokens);  // [B, qh, d]
     auto idx = in.decode_slots.reshape({-1});
-    auto kd = kv.k.index_select(0, idx).view({B, L, kvh, d}).transpose(1, 2);  // [B, kvh, L, d]
-    auto vd = kv.v.index_select(0, idx).view({B, L, kvh, d}).transpose(1, 2);
+    // Keys past a row's length are stale slots of reused blocks (or the scratch block): another
+    // sequence's values, possibly NaN. Masking scores is not enough (0 * NaN = NaN in p @ V), so
+    // they are replaced by zeros as they are read: masked keys contribute exactly nothing.
+    auto valid = in.decode_mask.view({B, L, 1, 1});
+    auto zero = torch::zeros({}, kv.k.options());
+    auto kd = torch::where(valid, kv.k.index_select(0, idx).view({B, L, kvh, d}), zero).transpose(1, 2);  // [B, kvh, L, d]
+    auto vd = torch::where(valid, kv.v.index_select(0, idx).view({B, L, kvh, d}), zero).transpose(1, 2);
     const auto& mask = wm ? wm->decode : in.decode_mask;
     dec = ops::grouped_attention(qd.unsqueeze(2), kd, vd, mask.unsqueeze(1), scale, cap).reshape({B, qh * d});
     if (in.decode_only) return dec;
