@@ -65,6 +65,8 @@ torch::Tensor RemoteBackbone::send_host(const torch::Tensor& host, int64_t start
   p::ForwardContract contract{conn_.server().hidden_size, conn_.options().wire_dtype,
                               conn_.server().limits.max_positions_per_forward};
   p::validate_result(r, f, contract);
+  // a daemon's NaN must end the generation with an error, never become tokens
+  p::check_finite_frame("the daemon's result", r.hidden, msg.tensors.at(0).data, msg.tensors.at(0).size);
   last_cloud_ms_ = r.cloud_compute_us / 1000.0;
   note_timing(request_ms, r);
   return frame_to_tensor(msg.tensors.at(0), r.hidden, device, dtype);
