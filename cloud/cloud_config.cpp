@@ -1,5 +1,6 @@
 #include "cloud/cloud_config.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <stdexcept>
@@ -35,6 +36,25 @@ struct TomlReader {
     auto v = t->get(key)->value<std::string>();
     if (!v) fail(sec + "." + key, "must be a string");
     out = path && !v->empty() && fs::path(*v).is_relative() ? (base / *v).lexically_normal().string() : *v;
+  }
+  template <class T>
+  void num(const toml::table* t, const std::string& sec, const char* key, std::optional<T>& out) const {
+    if (!t || !t->get(key)) return;
+    T v{};
+    num(t, sec, key, v);
+    out = v;
+  }
+  void share(const toml::table* t, const std::string& sec, const char* key, std::optional<double>& out) const {
+    if (!t || !t->get(key)) return;
+    double v = 1.0;
+    share(t, sec, key, v);
+    out = v;
+  }
+  void real(const toml::table* t, const std::string& sec, const char* key, double& out) const {
+    if (!t || !t->get(key)) return;
+    auto v = t->get(key)->value<double>();
+    if (!v || *v < 0.0) fail(sec + "." + key, "must be a non-negative number");
+    out = *v;
   }
   template <class T>
   void num(const toml::table* t, const std::string& sec, const char* key, T& out) const {
@@ -85,7 +105,8 @@ CloudConfig CloudConfig::from_toml_file(const std::string& path) {
     r.str(t, "model", "dtype", c.dtype);
   }
   if (auto* t = r.section("server", {"listen", "name", "insecure", "secret_key", "authorized_keys", "wire_dtypes",
-                                     "metrics_listen"})) {
+                                     "metrics_listen", "io_threads"})) {
+    r.num(t, "server", "io_threads", c.io_threads);
     r.str(t, "server", "metrics_listen", c.metrics_listen);
     r.str(t, "server", "listen", c.listen);
     r.str(t, "server", "name", c.name);
@@ -100,7 +121,10 @@ CloudConfig CloudConfig::from_toml_file(const std::string& path) {
     r.num(t, "stages", "first_block", c.first_block);
   }
   if (auto* t = r.section("limits", {"max_sessions", "max_positions_per_session", "max_positions_per_forward",
-                                     "kv_memory_mb", "idle_timeout_s", "max_message_mb"})) {
+                                     "kv_memory_mb", "idle_timeout_s", "max_message_mb", "max_queued_mb",
+                                     "max_queued_mb_per_key"})) {
+    r.num(t, "limits", "max_queued_mb", c.max_queued_mb);
+    r.num(t, "limits", "max_queued_mb_per_key", c.max_queued_mb_per_key);
     r.num(t, "limits", "max_sessions", c.max_sessions);
     r.num(t, "limits", "max_positions_per_session", c.max_positions_per_session);
     r.num(t, "limits", "max_positions_per_forward", c.max_positions_per_forward);
@@ -108,8 +132,14 @@ CloudConfig CloudConfig::from_toml_file(const std::string& path) {
     r.num(t, "limits", "idle_timeout_s", c.idle_timeout_s);
     r.num(t, "limits", "max_message_mb", c.max_message_mb);
   }
-  if (auto* t = r.section("scheduler", {"max_batch_tokens", "max_batch_rows", "prefill_chunk", "batch_wait_us"})) {
+  if (auto* t = r.section("scheduler", {"max_batch_tokens", "max_batch_rows", "prefill_chunk", "batch_wait_us",
+                                        "batch_wait_step_fraction",
+                                        "step_latency_factor", "min_prefill_tokens", "max_step_ms"})) {
+    r.num(t, "scheduler", "max_step_ms", c.max_step_ms);
+    r.real(t, "scheduler", "step_latency_factor", c.step_latency_factor);
+    r.num(t, "scheduler", "min_prefill_tokens", c.min_prefill_tokens);
     r.num(t, "scheduler", "batch_wait_us", c.batch_wait_us);
+    r.real(t, "scheduler", "batch_wait_step_fraction", c.batch_wait_step_fraction);
     r.num(t, "scheduler", "max_batch_tokens", c.max_batch_tokens);
     r.num(t, "scheduler", "max_batch_rows", c.max_batch_rows);
     r.num(t, "scheduler", "prefill_chunk", c.prefill_chunk);
@@ -126,7 +156,7 @@ CloudConfig CloudConfig::from_toml_file(const std::string& path) {
         if (!q) r.fail(sec, "must be a table with max_sessions and/or kv_share");
         for (auto&& [qk, qv] : *q)
           if (qk.str() != "max_sessions" && qk.str() != "kv_share") r.fail(sec + "." + std::string(qk.str()), "is not a known setting");
-        CloudConfig::KeyQuota kq{c.key_max_sessions, c.key_kv_share};
+        CloudConfig::KeyQuota kq;
         r.num(q, sec, "max_sessions", kq.max_sessions);
         r.share(q, sec, "kv_share", kq.kv_share);
         c.key_quotas[name] = kq;
@@ -166,8 +196,32 @@ void CloudConfig::validate() const {
         "): a connection may hold one whole message plus the next arriving");
   if (reply_stall_timeout_ms == 0) bad("[connections] reply_stall_timeout_ms must be at least 1");
   if (send_queue_messages == 0) bad("[connections] send_queue_messages must be at least 1");
-  if (max_batch_tokens < 1 || max_batch_rows < 1 || prefill_chunk < 1)
-    bad("[scheduler] max_batch_tokens, max_batch_rows and prefill_chunk must be at least 1");
+  if (max_batch_tokens < 1 || max_batch_rows < 1 || prefill_chunk < 1 || min_prefill_tokens < 1)
+    bad("[scheduler] max_batch_tokens, max_batch_rows, prefill_chunk and min_prefill_tokens must be at least 1");
+  if (!(step_latency_factor == 0 || step_latency_factor > 1.0))
+    bad("[scheduler] step_latency_factor must be 0 (no cap) or more than 1, not " + std::to_string(step_latency_factor));
+  if (max_queued_mb == 0 || max_queued_mb_per_key == 0)
+    bad("[limits] max_queued_mb and max_queued_mb_per_key must be at least 1");
+  if (max_queued_mb_per_key < max_message_mb || max_queued_mb < max_queued_mb_per_key)
+    bad("[limits] need max_message_mb (" + std::to_string(max_message_mb) + ") <= max_queued_mb_per_key (" +
+        std::to_string(max_queued_mb_per_key) + ") <= max_queued_mb (" + std::to_string(max_queued_mb) +
+        "): else one largest message could never be queued");
+  if (key_kv_share && (*key_kv_share <= 0 || *key_kv_share > 1.0)) bad("[quotas] kv_share_per_key must be in (0, 1]");
+}
+
+CloudConfig::ResolvedQuota CloudConfig::default_quota(size_t client_keys) const {
+  const bool shared = client_keys != 1;  // 0: without CURVE every connection is an owner
+  ResolvedQuota q;
+  q.max_sessions = key_max_sessions.value_or(shared ? std::max<uint32_t>(1, (max_sessions + 1) / 2) : 0);
+  q.kv_share = key_kv_share.value_or(shared ? 0.5 : 1.0);
+  return q;
+}
+
+std::map<std::string, CloudConfig::ResolvedQuota> CloudConfig::key_quotas_resolved(size_t client_keys) const {
+  const ResolvedQuota d = default_quota(client_keys);
+  std::map<std::string, ResolvedQuota> out;
+  for (const auto& [name, q] : key_quotas) out[name] = {q.max_sessions.value_or(d.max_sessions), q.kv_share.value_or(d.kv_share)};
+  return out;
 }
 
 }  // namespace duet::cloud

@@ -2,6 +2,7 @@
 // The daemon's settings: a TOML file (configs/cloud.toml) with command-line overrides.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@ struct CloudConfig {
   std::string authorized_keys;  // folder of client NAME.key files
   std::vector<std::string> wire_dtypes = {"fp32", "fp16", "bf16", "int8"};
   std::string metrics_listen;   // HOST:PORT for Prometheus' /metrics; empty: off
+  uint32_t io_threads = 0;      // ZeroMQ I/O threads (CURVE work of the connections); 0: a quarter of the cores, 1-4
   // [stages]
   std::vector<std::string> devices = {"cpu"};
   std::string plan = "auto";  // or "DEVICE=FIRST-LAST,..." with inclusive layer ranges
@@ -35,14 +37,24 @@ struct CloudConfig {
   int64_t max_batch_rows = 256;
   int64_t prefill_chunk = 512;
   int64_t batch_wait_us = 0;  // wait this long at most for the sessions that decoded lately (0: never)
-  // [quotas] per client key (allow-list NAME); 0 sessions / share 1.0: only the daemon's limits
+  double batch_wait_step_fraction = 0;  // or this fraction of a measured decode-only step, if longer
+  double step_latency_factor = 1.3;  // a step with decode rows lasts at most this many decode-only steps (0: no cap)
+  uint32_t max_step_ms = 250;        // no step's prefill makes it last longer than this (0: no cap)
+  int64_t min_prefill_tokens = 1;    // a step with prefill waiting carries at least this many
+  // [quotas] per client key (allow-list NAME). Not set: the fair default — when more than one
+  // key can connect (or without CURVE, where each connection is its own owner) no key holds more
+  // than half the sessions or half the KV pool; with one key, that key may use all of it.
+  // max_sessions 0 / kv_share 1.0 set explicitly: only the daemon's limits.
   struct KeyQuota {
-    uint32_t max_sessions = 0;
-    double kv_share = 1.0;
+    std::optional<uint32_t> max_sessions;
+    std::optional<double> kv_share;
   };
-  uint32_t key_max_sessions = 0;
-  double key_kv_share = 1.0;
-  std::map<std::string, KeyQuota> key_quotas;  // [quotas.keys.NAME]
+  std::optional<uint32_t> key_max_sessions;
+  std::optional<double> key_kv_share;
+  std::map<std::string, KeyQuota> key_quotas;  // [quotas.keys.NAME]; what a key leaves unset is the default
+  // [limits] request bytes queued (in the inbox, behind a session's running forward, or running)
+  uint64_t max_queued_mb = 1024;        // all keys together
+  uint64_t max_queued_mb_per_key = 256;  // one key
   // [connections] what one TCP connection may hold (see cloud/connection_guard.hpp)
   uint32_t handshake_timeout_ms = 3000;   // CURVE + ZAP must finish within this (ZMQ_HANDSHAKE_IVL)
   uint32_t max_handshaking = 64;          // connections still in their handshake at once
@@ -54,6 +66,14 @@ struct CloudConfig {
   // wrong types are errors that name the file, the key and what was expected.
   static CloudConfig from_toml_file(const std::string& path);
   void validate() const;  // throws std::invalid_argument naming the setting
+  // The default quota and the per-key ones with the fair default filled in: `client_keys` is the
+  // allow-list's size (0: without CURVE, any number of owners).
+  struct ResolvedQuota {
+    uint32_t max_sessions = 0;
+    double kv_share = 1.0;
+  };
+  ResolvedQuota default_quota(size_t client_keys) const;
+  std::map<std::string, ResolvedQuota> key_quotas_resolved(size_t client_keys) const;
 };
 
 }  // namespace duet::cloud

@@ -28,6 +28,10 @@ int main(int argc, char** argv) {
   int64_t batch_tokens = -1, batch_rows = -1, chunk = -1, batch_wait = -1;
   std::string metrics_listen;
   int64_t hs_ms = -1, max_hs = -1, pending_mb = -1, stall_ms = -1, sndq = -1;
+  int64_t key_sessions = -1, queued_mb = -1, queued_key_mb = -1, min_prefill = -1;
+  double key_kv = -1, latency_factor = -1;
+  int64_t io_threads = -1, max_step_ms = -1;
+  double wait_fraction = -1;
   app.add_option("--model", model, "model folder (config.json + safetensors)");
   app.add_option("--listen", listen, "ZeroMQ endpoint to bind, e.g. tcp://127.0.0.1:7700 (port * = any free)");
   app.add_option("--secret-key", secret, "the server's NAME.key_secret (duet-keygen)");
@@ -51,6 +55,23 @@ int main(int argc, char** argv) {
   app.add_option("--max-batch-rows", batch_rows, "sessions in one engine step");
   app.add_option("--prefill-chunk", chunk, "positions of one forward in one step, at most");
   app.add_option("--batch-wait-us", batch_wait, "wait this long at most for lately decoding sessions to fill a step");
+  app.add_option("--batch-wait-step-fraction", wait_fraction,
+                 "or wait up to this fraction of a measured decode-only step, when that is longer (0: off)");
+  app.add_option("--io-threads", io_threads,
+                 "ZeroMQ I/O threads doing the connections' CURVE work (0: a quarter of the cores, 1 to 4)");
+  app.add_option("--step-latency-factor", latency_factor,
+                 "a step carrying decode rows lasts at most this many decode-only steps: its prefill is cut to fit "
+                 "(default 1.3; 0: no cap)");
+  app.add_option("--max-step-ms", max_step_ms, "no step's prefill makes it last longer than this (default 250; 0: no cap)");
+  app.add_option("--min-prefill-tokens", min_prefill, "prefill positions a step carries at least when prompts wait");
+  app.add_option("--key-max-sessions", key_sessions,
+                 "sessions one client key may hold (default: half of --max-sessions when several keys may connect, "
+                 "else all; 0: no per-key limit)");
+  app.add_option("--key-kv-share", key_kv,
+                 "share of the KV pool one client key may hold, in (0, 1] (default: 0.5 when several keys may "
+                 "connect, else 1)");
+  app.add_option("--max-queued-mb", queued_mb, "request bytes queued in the daemon at most, all keys together, MiB");
+  app.add_option("--max-queued-mb-per-key", queued_key_mb, "request bytes one client key may have queued, MiB");
   app.add_option("--metrics-listen", metrics_listen, "HOST:PORT for Prometheus text metrics at /metrics (off by default)");
   app.add_option("--handshake-timeout-ms", hs_ms, "a connection must finish CURVE + ZAP within this");
   app.add_option("--max-handshaking", max_hs, "connections still in their handshake at once");
@@ -89,7 +110,16 @@ int main(int argc, char** argv) {
     if (batch_rows >= 0) cfg.max_batch_rows = batch_rows;
     if (chunk >= 0) cfg.prefill_chunk = chunk;
     if (batch_wait >= 0) cfg.batch_wait_us = batch_wait;
+    if (wait_fraction >= 0) cfg.batch_wait_step_fraction = wait_fraction;
     if (!metrics_listen.empty()) cfg.metrics_listen = metrics_listen;
+    if (io_threads >= 0) cfg.io_threads = static_cast<uint32_t>(io_threads);
+    if (latency_factor >= 0) cfg.step_latency_factor = latency_factor;
+    if (min_prefill >= 0) cfg.min_prefill_tokens = min_prefill;
+    if (max_step_ms >= 0) cfg.max_step_ms = static_cast<uint32_t>(max_step_ms);
+    if (key_sessions >= 0) cfg.key_max_sessions = static_cast<uint32_t>(key_sessions);
+    if (key_kv >= 0) cfg.key_kv_share = key_kv;
+    if (queued_mb >= 0) cfg.max_queued_mb = static_cast<uint64_t>(queued_mb);
+    if (queued_key_mb >= 0) cfg.max_queued_mb_per_key = static_cast<uint64_t>(queued_key_mb);
     if (hs_ms >= 0) cfg.handshake_timeout_ms = static_cast<uint32_t>(hs_ms);
     if (max_hs >= 0) cfg.max_handshaking = static_cast<uint32_t>(max_hs);
     if (pending_mb >= 0) cfg.max_pending_input_mb = static_cast<uint64_t>(pending_mb);

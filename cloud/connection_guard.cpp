@@ -92,6 +92,7 @@ void ConnectionGuard::drain_events() {
       case ZMQ_EVENT_DISCONNECTED:
         ++stats_.disconnected;
         conns_.erase(fd);
+        closed_.push_back(fd);
         break;
       default: break;
     }

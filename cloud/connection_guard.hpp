@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <zmq.hpp>
@@ -56,6 +57,8 @@ class ConnectionGuard {
   bool drop(int fd);
 
   const ConnectionStats& stats() const { return stats_; }
+  // Descriptors of the connections that closed since the last call (their queued work is dropped).
+  std::vector<int> take_closed() { return std::exchange(closed_, {}); }
 
  private:
   struct Conn {
@@ -67,6 +70,7 @@ class ConnectionGuard {
   zmq::socket_t monitor_;
   std::map<int, Conn> conns_;
   ConnectionStats stats_;
+  std::vector<int> closed_;
 };
 
 }  // namespace duet::cloud

@@ -61,18 +61,25 @@ protocol::ServerLimits DaemonModel::server_limits() const {
   return l;
 }
 
-EngineOptions DaemonModel::engine_options() const {
+EngineOptions DaemonModel::engine_options(size_t client_keys) const {
   const auto& c = impl_->cfg;
   EngineOptions o;
   o.sessions.max_sessions = c.max_sessions;
   o.sessions.max_positions = impl_->max_positions;
   o.sessions.idle_timeout = std::chrono::milliseconds(int64_t(c.idle_timeout_s) * 1000);
-  o.sessions.default_quota = {c.key_max_sessions, c.key_kv_share};
-  for (const auto& [name, q] : c.key_quotas) o.sessions.quotas[name] = {q.max_sessions, q.kv_share};
+  const auto dq = c.default_quota(client_keys);
+  o.sessions.default_quota = {dq.max_sessions, dq.kv_share};
+  for (const auto& [name, q] : c.key_quotas_resolved(client_keys)) o.sessions.quotas[name] = {q.max_sessions, q.kv_share};
+  o.scheduler.step_latency_factor = c.step_latency_factor;
+  o.scheduler.min_prefill_tokens = c.min_prefill_tokens;
+  o.scheduler.max_step_seconds = c.max_step_ms / 1000.0;
+  o.intake.max_queued_bytes = c.max_queued_mb << 20;
+  o.intake.max_queued_bytes_per_key = c.max_queued_mb_per_key << 20;
   o.scheduler.max_batch_tokens = c.max_batch_tokens;
   o.scheduler.max_batch_rows = c.max_batch_rows;
   o.scheduler.prefill_chunk = c.prefill_chunk;
   o.batch_wait = std::chrono::microseconds(c.batch_wait_us);
+  o.batch_wait_step_fraction = c.batch_wait_step_fraction;
   o.contract.hidden_size = hidden_size();
   o.contract.max_positions_per_forward = server_limits().max_positions_per_forward;
   return o;

@@ -24,7 +24,8 @@ class DaemonModel {
   uint32_t hidden_size() const;
   uint32_t first_block() const;  // the daemon runs blocks [first_block, num_layers); edges run the rest
   protocol::ServerLimits server_limits() const;
-  EngineOptions engine_options() const;
+  // `client_keys`: the allow-list's size (0 without CURVE), for the fair default quotas.
+  EngineOptions engine_options(size_t client_keys) const;
 
  private:
   struct Impl;

@@ -1,12 +1,16 @@
 #pragma once
 // The daemon's engine: one thread that owns the sessions, the KV pool's allocator, the scheduler
-// and the pipeline, and repeats  admit -> schedule -> run -> reply  (vLLM's EngineCore.step).
-// The socket thread (cloud/server.cpp) submits decoded requests and sends the replies, so
-// receiving and replying never wait behind GPU work.
+// and the pipeline, and repeats  admit -> schedule -> run -> apply -> reply  (vLLM's EngineCore:
+// schedule(), execute_model(), update_from_output()). Running a step only computes: it returns
+// its outcome as data, and one function applies it (session lengths through the SessionTable,
+// replies, the next forward of each session). The socket thread (cloud/server.cpp) submits
+// decoded requests and sends the replies, so receiving and replying never wait behind GPU work.
 //
-// A failed step (an exception from the model, e.g. out of memory) fails every forward in it with
-// `internal`; their sessions keep the length they had before the step (positions the step wrote
-// are past that length and are overwritten by the next forward), so the edge may retry.
+// Every forward gets exactly one reply (or none when its connection is gone): after any
+// completion or refusal the session's next queued forward is admitted or refused at once, in
+// order. A failed step (an exception from the model, e.g. out of memory) fails every forward in
+// it with `internal`; their sessions keep the length they had before the step (positions the step
+// wrote are past that length and are overwritten by the next forward), so the edge may retry.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -18,6 +22,7 @@
 
 #include "cloud/admission.hpp"
 #include "cloud/engine_messages.hpp"
+#include "cloud/intake.hpp"
 #include "cloud/scheduler.hpp"
 #include "cloud/session_table.hpp"
 
@@ -35,6 +40,11 @@ struct EngineOptions {
   // fewer decode rows wait than sessions decoded in the last 50 ms, wait up to this long (from the
   // oldest waiting forward's arrival) for the others. 0: never wait.
   std::chrono::microseconds batch_wait{0};
+  // Or, when longer, this fraction of a decode-only step as the scheduler measures it (0: off):
+  // waiting a little for sessions whose replies are still travelling beats running half a batch
+  // when a step costs about the same at any row count.
+  double batch_wait_step_fraction = 0;
+  IntakeLimits intake;  // request bytes queued at most, per key and in all
 };
 
 // A snapshot for metrics and logs.
@@ -44,6 +54,10 @@ struct EngineStats {
   uint64_t steps = 0, rows_total = 0, decode_tokens = 0, prefill_tokens = 0, forwards_served = 0;
   std::vector<uint64_t> batch_rows_hist;  // steps by rows: <=1, <=2, <=4, ... <=128, more
   uint64_t sessions_open = 0, forwards_waiting = 0;
+  uint64_t forwards_dropped_gone = 0;  // queued forwards dropped because their connection closed
+  uint64_t queued_bytes = 0;           // request bytes held (cloud/intake.hpp)
+  uint64_t live_sessions_total = 0;    // per step: sessions that decoded in the last 50 ms (rows_total / this: fill)
+  double decode_step_seconds = 0, prefill_token_seconds = 0;  // the scheduler's cost estimates
   int64_t kv_blocks_used = 0, kv_blocks_free = 0, kv_block_size = 0;
   std::map<std::string, OwnerUsage> per_owner;
   std::map<std::string, uint64_t> tokens_per_owner;
@@ -61,7 +75,12 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  void submit(EngineRequest request);  // any thread
+  // Any thread. Checks the request against the intake (cloud/intake.hpp) and queues it; throws
+  // protocol::ProtocolError (unknown_session, server_busy) without queueing anything.
+  void submit(EngineRequest request);
+  // Any thread: the connection `peer` closed. Its forwards that have not run yet are dropped (no
+  // one would read their replies); its sessions stay until they are closed or expire.
+  void connection_closed(const std::string& peer);
   std::vector<EngineReply> take_replies();  // any thread
   // The engine loop; returns when `stop` is set, after answering what waits with shutting_down
   // and closing every session.

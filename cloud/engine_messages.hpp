@@ -9,6 +9,7 @@
 
 #include <zmq.hpp>
 
+#include "cloud/intake.hpp"
 #include "protocol/messages.hpp"
 
 namespace duet::cloud {
@@ -22,6 +23,7 @@ struct EngineRequest {
   std::vector<zmq::message_t> frames;  // the message's frames; a forward's tensor is frames[tensor_frame]
   size_t tensor_frame = 0;
   std::chrono::steady_clock::time_point received;
+  Ticket ticket;  // the queued bytes it holds (cloud/intake.hpp), given back when it is done
 };
 
 struct EngineReply {

@@ -77,6 +77,19 @@ std::string render_metrics(const EngineStats& e, const NetworkSnapshot& n) {
   for (const auto& [code, count] : refused) w.value("duet_requests_refused_total", count, "code=\"" + label(code) + "\"");
   w.head("duet_forwards_waiting", "gauge", "Admitted forwards waiting for the next step (queue depth).");
   w.value("duet_forwards_waiting", e.forwards_waiting);
+  w.head("duet_forwards_dropped_total", "counter", "Queued forwards dropped because their connection closed.");
+  w.value("duet_forwards_dropped_total", e.forwards_dropped_gone);
+  w.head("duet_queued_bytes", "gauge", "Request bytes the daemon holds queued or running (bounded per key and in all).");
+  w.value("duet_queued_bytes", e.queued_bytes);
+  w.head("duet_step_rows_total", "counter",
+         "Rows run over all steps; divided by duet_step_live_sessions_total: how full steps are.");
+  w.value("duet_step_rows_total", e.rows_total);
+  w.head("duet_step_live_sessions_total", "counter",
+         "Per step, the sessions that decoded in the last 50 ms (at least the step's rows), summed over steps.");
+  w.value("duet_step_live_sessions_total", e.live_sessions_total);
+  w.head("duet_step_cost_seconds", "gauge", "The scheduler's estimates: a decode-only step, one prefill position.");
+  w.value("duet_step_cost_seconds", e.decode_step_seconds, "part=\"decode_step\"");
+  w.value("duet_step_cost_seconds", e.prefill_token_seconds, "part=\"prefill_token\"");
   w.head("duet_forwards_served_total", "counter", "Forwards answered with a result.");
   w.value("duet_forwards_served_total", e.forwards_served);
   w.head("duet_tokens_total", "counter", "Positions run through the blocks.");

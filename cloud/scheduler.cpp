@@ -1,40 +1,130 @@
 #include "cloud/scheduler.hpp"
 
 #include <algorithm>
+#include <map>
 #include <stdexcept>
+#include <utility>
 
 namespace duet::cloud {
 
+namespace {
+
+// Queue indices that `want` selects, grouped by key: keys in order of their oldest forward,
+// rotated by `turn` (who goes first changes every step), indices oldest first within a key.
+template <typename Want>
+std::vector<std::pair<std::string, std::deque<size_t>>> by_key(const std::deque<ScheduledForward>& q, Want want,
+                                                                uint64_t turn) {
+  std::vector<std::pair<std::string, std::deque<size_t>>> groups;
+  std::map<std::string, size_t> at;
+  for (size_t i = 0; i < q.size(); ++i) {
+    if (!want(i)) continue;
+    auto [it, fresh] = at.try_emplace(q[i].owner, groups.size());
+    if (fresh) groups.push_back({q[i].owner, {}});
+    groups[it->second].second.push_back(i);
+  }
+  if (!groups.empty()) std::rotate(groups.begin(), groups.begin() + static_cast<long>(turn % groups.size()), groups.end());
+  return groups;
+}
+
+}  // namespace
+
+struct Scheduler::Pick {
+  std::vector<PlannedRow> rows;
+  std::vector<bool> taken;  // by queue index
+  int64_t tokens = 0;
+};
+
 Scheduler::Scheduler(SchedulerLimits limits) : limits_(limits) {
-  if (limits_.max_batch_tokens < 1 || limits_.max_batch_rows < 1 || limits_.prefill_chunk < 1)
-    throw std::invalid_argument("scheduler limits must be at least 1 (max_batch_tokens, max_batch_rows, prefill_chunk)");
+  if (limits_.max_batch_tokens < 1 || limits_.max_batch_rows < 1 || limits_.prefill_chunk < 1 ||
+      limits_.min_prefill_tokens < 1)
+    throw std::invalid_argument(
+        "scheduler limits must be at least 1 (max_batch_tokens, max_batch_rows, prefill_chunk, min_prefill_tokens)");
+  if (limits_.max_step_seconds < 0)
+    throw std::invalid_argument("max_step_seconds must be 0 (no cap) or positive");
+  if (!(limits_.step_latency_factor == 0 || limits_.step_latency_factor > 1.0))
+    throw std::invalid_argument("step_latency_factor must be 0 (no cap) or more than 1 (a step may last that many "
+                                "decode-only steps), not " + std::to_string(limits_.step_latency_factor));
 }
 
 void Scheduler::add(const ScheduledForward& f) { queue_.push_back(f); }
 
-std::vector<PlannedRow> Scheduler::next() {
+// Round robin over keys, one decode row per key per round, until the step's rows or tokens run out.
+void Scheduler::take_decode_rows(Pick& p) {
+  auto groups = by_key(queue_, [&](size_t i) { return queue_[i].remaining() == 1; }, turn_);
+  bool any = true;
+  while (any) {
+    any = false;
+    for (auto& [key, idx] : groups) {
+      if (idx.empty()) continue;
+      if (int64_t(p.rows.size()) >= limits_.max_batch_rows || p.tokens >= limits_.max_batch_tokens) return;
+      const size_t i = idx.front();
+      idx.pop_front();
+      const ScheduledForward& f = queue_[i];
+      p.rows.push_back({f.job, f.start + f.done, 1});
+      running_.push_back(f);
+      p.taken[i] = true;
+      ++p.tokens;
+      any = true;
+    }
+  }
+}
+
+// The budget shared equally by the keys with prefill waiting (what a key cannot use goes to the
+// others); within a key, oldest first, each forward one chunk of at most prefill_chunk.
+void Scheduler::take_prefill(Pick& p, int64_t budget) {
+  auto groups = by_key(queue_, [&](size_t i) { return !p.taken[i] && queue_[i].remaining() > 1; }, turn_);
+  std::map<size_t, size_t> row_of;  // queue index -> its row in p.rows
+  int64_t left = budget;
+  while (left > 0 && !groups.empty()) {
+    const int64_t share = std::max<int64_t>(1, left / int64_t(groups.size()));
+    for (auto g = groups.begin(); g != groups.end() && left > 0;) {
+      auto& idx = g->second;
+      for (int64_t give = std::min(share, left); give > 0 && !idx.empty();) {
+        const size_t i = idx.front();
+        const ScheduledForward& f = queue_[i];
+        auto [it, fresh] = row_of.try_emplace(i, p.rows.size());
+        if (fresh) {
+          if (int64_t(p.rows.size()) >= limits_.max_batch_rows) return;
+          p.rows.push_back({f.job, f.start + f.done, 0});
+          running_.push_back(f);
+          p.taken[i] = true;
+        }
+        PlannedRow& r = p.rows[it->second];
+        const int64_t cap = std::min(f.remaining(), limits_.prefill_chunk);
+        const int64_t n = std::min(cap - r.n, give);
+        r.n += n;
+        give -= n;
+        left -= n;
+        p.tokens += n;
+        if (r.n == cap) idx.pop_front();
+      }
+      g = idx.empty() ? groups.erase(g) : std::next(g);
+    }
+  }
+}
+
+std::vector<PlannedRow> Scheduler::next(bool decoders_active) {
   if (!running_.empty()) throw std::logic_error("Scheduler::next before the last step was completed or failed");
-  std::vector<PlannedRow> rows;
-  int64_t budget = limits_.max_batch_tokens;
-  std::vector<bool> taken(queue_.size(), false);
-  auto take = [&](size_t i, int64_t n) {
-    const ScheduledForward& f = queue_[i];
-    rows.push_back({f.job, f.start + f.done, n});
-    running_.push_back(f);
-    taken[i] = true;
-    budget -= n;
-  };
-  // decode rows: one position each; they are what latency is made of
-  for (size_t i = 0; i < queue_.size() && budget > 0 && int64_t(rows.size()) < limits_.max_batch_rows; ++i)
-    if (queue_[i].remaining() == 1) take(i, 1);
-  // prefill chunks in the budget left
-  for (size_t i = 0; i < queue_.size() && budget > 0 && int64_t(rows.size()) < limits_.max_batch_rows; ++i)
-    if (!taken[i] && queue_[i].remaining() > 1) take(i, std::min({queue_[i].remaining(), limits_.prefill_chunk, budget}));
+  Pick p;
+  p.taken.assign(queue_.size(), false);
+  take_decode_rows(p);
+  int64_t budget = limits_.max_batch_tokens - p.tokens;
+  if (budget > 0) {
+    PrefillBudget b;
+    b.decodes = !p.rows.empty() || decoders_active;
+    b.factor = limits_.step_latency_factor;
+    b.max_step_s = limits_.max_step_seconds;
+    b.floor = limits_.min_prefill_tokens;
+    b.ceiling = budget;
+    budget = cost_.prefill_budget(b);
+  }
+  if (budget > 0) take_prefill(p, budget);
   std::deque<ScheduledForward> rest;
   for (size_t i = 0; i < queue_.size(); ++i)
-    if (!taken[i]) rest.push_back(queue_[i]);
+    if (!p.taken[i]) rest.push_back(queue_[i]);
   queue_.swap(rest);
-  return rows;
+  ++turn_;
+  return std::move(p.rows);
 }
 
 std::vector<uint64_t> Scheduler::complete(const std::vector<PlannedRow>& rows) {

@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 #include <thread>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
@@ -22,6 +24,14 @@ namespace duet::cloud {
 namespace p = protocol;
 using p::ErrorCode;
 using p::ProtocolError;
+
+// ZeroMQ I/O threads: each connection's CURVE work (encrypt, decrypt) runs on one of them, so with
+// many edges one thread serialises every reply and request of a step; "auto" (0) takes a quarter of
+// the cores, 1 to 4.
+int io_threads_for(const CloudConfig& c) {
+  if (c.io_threads > 0) return static_cast<int>(c.io_threads);
+  return static_cast<int>(std::clamp<unsigned>(std::thread::hardware_concurrency() / 4, 1u, 4u));
+}
 
 // The socket thread: receives, decodes, answers hellos, hands session requests to the engine
 // thread and sends what it answers. Nothing here waits on the model.
@@ -44,7 +54,7 @@ struct Server::Impl {
   int current_fd = -1;
 
   explicit Impl(const CloudConfig& c)
-      : cfg(c), wake_rx(ctx, zmq::socket_type::pair), wake_tx(ctx, zmq::socket_type::pair) {
+      : cfg(c), ctx(io_threads_for(c)), wake_rx(ctx, zmq::socket_type::pair), wake_tx(ctx, zmq::socket_type::pair) {
     cfg.validate();
     for (const auto& d : cfg.wire_dtypes) allowed_dtypes |= p::dtype_bit(p::parse_dtype_or_throw(d));
     model = std::make_unique<DaemonModel>(cfg);
@@ -55,7 +65,21 @@ struct Server::Impl {
     wake_tx.set(zmq::sockopt::linger, 0);
     wake_rx.bind(wake);
     wake_tx.connect(wake);
-    engine = std::make_unique<Engine>(model->pipeline(), model->engine_options(), [this] {
+    // the allow-list first: its size decides the fair default quotas
+    std::optional<p::CurveKeyPair> server_keys;
+    std::vector<p::AuthorizedKey> allowed;
+    if (!cfg.insecure) {
+      server_keys = p::load_keypair(cfg.secret_key);
+      allowed = p::load_authorized_keys(cfg.authorized_keys);
+    }
+    auto eo = model->engine_options(cfg.insecure ? 0 : allowed.size());
+    const auto& dq = eo.sessions.default_quota;
+    spdlog::info("per-key quota: {} sessions, {} of the KV pool{}; requests queued: {} MiB per key, {} MiB in all",
+                 dq.max_sessions ? std::to_string(dq.max_sessions) + " of " + std::to_string(cfg.max_sessions) : "all",
+                 dq.kv_share < 1.0 ? std::to_string(int(dq.kv_share * 100)) + " %" : "all",
+                 cfg.key_max_sessions || cfg.key_kv_share ? "" : " (the fair default: [quotas] or --key-max-sessions/--key-kv-share set it)",
+                 cfg.max_queued_mb_per_key, cfg.max_queued_mb);
+    engine = std::make_unique<Engine>(model->pipeline(), std::move(eo), [this] {
       // engine thread: one pending wake is enough; a full pipe already says it
       (void)wake_tx.send(zmq::message_t(), zmq::send_flags::dontwait);
     });
@@ -78,8 +102,7 @@ struct Server::Impl {
       spdlog::warn("--insecure: CURVE is OFF. Activations and tokens cross the network in the clear and any "
                    "client can connect. Use only on a trusted network for tests.");
     } else {
-      auto keys = p::load_keypair(cfg.secret_key);
-      auto allowed = p::load_authorized_keys(cfg.authorized_keys);
+      const auto& keys = *server_keys;
       p::ZapAuthenticator::Options zo;
       zo.on_decision = [](const p::ZapDecision& d) {
         if (d.allowed) spdlog::info("client '{}' admitted from {}", d.user, d.address);
@@ -237,6 +260,12 @@ struct Server::Impl {
                               "a cloud daemon does not accept '" + std::string(p::to_string(msg.kind)) + "' messages");
       }
       r.wire_dtype = greeted_peer(peer).wire_dtype;
+      if (auto* f = std::get_if<p::Forward>(&r.body)) {
+        // what needs no session state is checked before anything is queued (the engine checks
+        // the session's positions and KV at its turn); NaN in, NaN out: never computed
+        p::validate_forward(*f, {model->hidden_size(), r.wire_dtype, limits.max_positions_per_forward});
+        p::check_finite_frame("forward hidden tensor", f->hidden, frames[2].data(), frames[2].size());
+      }
       r.peer = peer;
       r.owner = owner(peer);
       r.request_id = rid;
@@ -259,6 +288,19 @@ struct Server::Impl {
         spdlog::warn("connection {}: {} ({})", hex_id(r.peer), e->message, p::to_string(e->code));
       send(r.peer, r.request_id, r.body, std::move(r.tensors));
     }
+  }
+
+  // Connections that closed: the engine drops the forwards they queued and have not run.
+  void forget_closed_connections() {
+    for (int fd : guard->take_closed())
+      for (auto it = peers.begin(); it != peers.end();) {
+        if (it->second.fd != fd) {
+          ++it;
+          continue;
+        }
+        engine->connection_closed(it->first);
+        it = peers.erase(it);
+      }
   }
 
   void forget_idle_peers(Clock::time_point now) {
@@ -286,6 +328,7 @@ struct Server::Impl {
           throw;
         }
         if (items[1].revents & ZMQ_POLLIN) guard->drain_events();
+        forget_closed_connections();
         if (items[2].revents & ZMQ_POLLIN) {
           zmq::message_t m;
           while (wake_rx.recv(m, zmq::recv_flags::dontwait)) {

@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "protocol/errors.hpp"
@@ -50,12 +51,16 @@ Session& SessionTable::open(const std::string& owner, uint32_t requested_positio
     throw ProtocolError(ErrorCode::quota_exceeded, "this client key already has its quota of " +
                                                        std::to_string(q.max_sessions) +
                                                        " sessions open; close one of them first");
+  if (requested_positions > limits_.max_positions)
+    throw ProtocolError(ErrorCode::position_limit,
+                        "a session of " + std::to_string(requested_positions) + " positions was asked for; this daemon "
+                        "allows at most " + std::to_string(limits_.max_positions) +
+                            " per session (hello's limits.max_positions_per_session; 0 asks for that maximum)");
   Session s;
   do s.id = random_id();
   while (s.id == 0 || sessions_.count(s.id));
   s.owner = owner;
-  s.max_positions =
-      requested_positions == 0 ? limits_.max_positions : std::min(requested_positions, limits_.max_positions);
+  s.max_positions = requested_positions == 0 ? limits_.max_positions : requested_positions;
   s.last_used = Clock::now();
   auto it = sessions_.emplace(s.id, std::move(s)).first;
   ++u.sessions;
@@ -106,20 +111,37 @@ void SessionTable::reserve(Session& s, uint32_t start, uint32_t n) {
     const KeyQuota& q = quota_of(s.owner);
     OwnerUsage& u = usage_[s.owner];
     const auto cap = static_cast<int64_t>(q.kv_share * double(allocator_.usable_blocks()));
+    const std::string asks = "session " + std::to_string(s.id) + " needs " + std::to_string(need) + " more KV blocks (" +
+                             std::to_string(int64_t(start) + n) + " positions in blocks of " +
+                             std::to_string(allocator_.block_size()) + ")";
     if (q.kv_share < 1.0 && u.blocks + need > cap)
       throw ProtocolError(ErrorCode::quota_exceeded,
-                          "this client key's share of the KV memory (" + std::to_string(int(q.kv_share * 100)) +
-                              " %, " + std::to_string(cap) + " blocks) is used up; close some of its sessions");
+                          asks + " but this client key's share of the KV memory (" + std::to_string(int(q.kv_share * 100)) +
+                              " %, " + std::to_string(cap) + " blocks, " + std::to_string(u.blocks) +
+                              " in use) would be passed; close some of its sessions");
+    if (have + need > allocator_.usable_blocks())
+      throw ProtocolError(ErrorCode::kv_memory_limit,
+                          asks + ", more than the daemon's whole KV pool (" + std::to_string(allocator_.usable_blocks()) +
+                              " blocks) holds: use fewer positions, or the operator raises --kv-memory-mb");
     if (!allocator_.ensure(s.kv, int64_t(start) + n))
       throw ProtocolError(ErrorCode::kv_memory_limit,
-                          "session " + std::to_string(s.id) + " needs " + std::to_string(need) +
-                              " more KV blocks but the daemon's KV pool (" +
-                              std::to_string(allocator_.usable_blocks()) + " blocks of " +
-                              std::to_string(allocator_.block_size()) +
-                              " positions) is in use by other sessions; try later or close sessions");
+                          asks + " but only " + std::to_string(allocator_.free_blocks()) + " of the daemon's KV pool's " +
+                              std::to_string(allocator_.usable_blocks()) +
+                              " blocks are free (the rest hold other sessions); try later or close sessions");
     u.blocks += need;
   }
   s.last_used = Clock::now();
+}
+
+void SessionTable::commit(uint64_t id, int64_t length, Clock::time_point now) {
+  if (Session* s = find(id)) {
+    s->kv.length = length;
+    s->last_used = now;
+  }
+}
+
+void SessionTable::rollback(uint64_t id, int64_t start) {
+  if (Session* s = find(id)) s->kv.length = std::min(s->kv.length, start);
 }
 
 std::vector<uint64_t> SessionTable::expire(Clock::time_point now, const std::function<bool(uint64_t)>& busy) {

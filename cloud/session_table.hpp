@@ -58,6 +58,12 @@ class SessionTable {
   // Checks positions (position_gap, position_limit) and gives the session KV blocks for
   // [0, start + n) (kv_memory_limit, quota_exceeded); call before running the forward.
   void reserve(Session& s, uint32_t start, uint32_t n);
+  // The one place a session's length changes after a step (the engine applies a step's outcome
+  // here): commit — positions [0, length) now hold the sequence; rollback — a failed step left
+  // positions from `start` on undefined, the session keeps [0, start). Unknown ids are ignored
+  // (the session closed meanwhile).
+  void commit(uint64_t id, int64_t length, Clock::time_point now);
+  void rollback(uint64_t id, int64_t start);
   // Closes sessions idle longer than the timeout, except those `busy` says are in use; their ids.
   std::vector<uint64_t> expire(Clock::time_point now, const std::function<bool(uint64_t)>& busy = {});
   void close_all();  // at shutdown: every block back to the pool
@@ -66,9 +72,10 @@ class SessionTable {
   const SessionLimits& limits() const { return limits_; }
   const KvBlockAllocator& allocator() const { return allocator_; }
   const std::map<std::string, OwnerUsage>& usage() const { return usage_; }
+  // The quota `owner` is held to (its own, else the default).
+  const KeyQuota& quota_of(const std::string& owner) const;
 
  private:
-  const KeyQuota& quota_of(const std::string& owner) const;
   void release(std::map<uint64_t, Session>::iterator it);
   KvBlockAllocator& allocator_;
   SessionLimits limits_;

@@ -10,8 +10,9 @@ using namespace duet::cloud;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-ScheduledForward fwd(uint64_t job, int64_t start, int64_t n, int age_ms) {
+ScheduledForward fwd(uint64_t job, int64_t start, int64_t n, int age_ms, const std::string& owner = "key:a") {
   ScheduledForward f;
+  f.owner = owner;
   f.job = job;
   f.session = job;
   f.start = start;
@@ -27,7 +28,7 @@ int64_t tokens(const std::vector<PlannedRow>& rows) {
 }  // namespace
 
 TEST_CASE("decode rows all go in one step; prefill fills the budget in chunks, oldest first") {
-  Scheduler s({/*max_batch_tokens*/ 100, /*max_batch_rows*/ 64, /*prefill_chunk*/ 40});
+  Scheduler s({/*max_batch_tokens*/ 100, /*max_batch_rows*/ 64, /*prefill_chunk*/ 40, /*no time caps*/ 0, 0});
   s.add(fwd(1, 0, 300, 0));   // a long prompt, first in
   for (uint64_t j = 2; j <= 9; ++j) s.add(fwd(j, 50, 1, int(j)));  // 8 decodes
   s.add(fwd(10, 0, 30, 20));  // a short prompt, last in
@@ -88,4 +89,97 @@ TEST_CASE("a failed step drops its forwards; cancel removes a waiting one") {
   CHECK(failed.size() == 2);
   CHECK(s.waiting() == 0);
   CHECK_THROWS_AS(Scheduler({0, 1, 1}), std::invalid_argument);
+}
+
+TEST_CASE("prefill is shared equally by the keys that have prompts waiting, whatever their number of forwards") {
+  // key b floods with four long prompts that arrived first; key a has one
+  Scheduler s({/*max_batch_tokens*/ 100, /*max_batch_rows*/ 64, /*prefill_chunk*/ 100, /*factor*/ 0, /*max step*/ 0});
+  for (uint64_t j = 1; j <= 4; ++j) s.add(fwd(j, 0, 1000, int(j), "key:b"));
+  s.add(fwd(9, 0, 1000, 10, "key:a"));
+  for (int step = 0; step < 4; ++step) {
+    auto rows = s.next();
+    int64_t a = 0, b = 0;
+    for (const auto& r : rows) (r.job == 9 ? a : b) += r.n;
+    CHECK(a == 50);  // half the budget to each key with prefill waiting
+    CHECK(b == 50);
+    s.complete(rows);
+  }
+  // a key that needs less than its half leaves the rest to the other
+  Scheduler t({100, 64, 100, 0, 0});
+  t.add(fwd(1, 0, 1000, 1, "key:b"));
+  t.add(fwd(2, 0, 10, 2, "key:a"));
+  auto rows = t.next();
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].n + rows[1].n == 100);
+}
+
+TEST_CASE("decode rows past max_batch_rows go round robin over keys") {
+  Scheduler s({/*max_batch_tokens*/ 100, /*max_batch_rows*/ 4, /*prefill_chunk*/ 8});
+  for (uint64_t j = 1; j <= 8; ++j) s.add(fwd(j, 10, 1, int(j), "key:b"));  // b's eight decodes first
+  s.add(fwd(20, 10, 1, 20, "key:a"));
+  s.add(fwd(21, 10, 1, 21, "key:a"));
+  auto rows = s.next();
+  REQUIRE(rows.size() == 4);
+  int a = 0;
+  for (const auto& r : rows) a += r.job >= 20;
+  CHECK(a == 2);  // not the last in line behind b's eight
+}
+
+TEST_CASE("with decode rows in a step, prefill is cut to the measured time budget") {
+  SchedulerLimits lim;
+  lim.max_batch_tokens = 2048;
+  lim.prefill_chunk = 512;
+  lim.step_latency_factor = 1.5;
+  lim.max_step_seconds = 0;
+  lim.min_prefill_tokens = 16;
+  Scheduler s(lim);
+  // sessions mid-generation, a prefill position's time not yet known: a probe
+  s.add(fwd(1, 0, 4000, 0, "key:b"));
+  auto rows = s.next(/*decoders_active*/ true);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].n == StepCost::kProbeTokens);
+  s.complete(rows);
+  // a decode-only step takes 10 ms, a prefill position 0.1 ms: a 1.5x step has room for 50
+  for (int i = 0; i < 50; ++i) s.observe(4, 0, 0.010);
+  for (int i = 0; i < 50; ++i) s.observe(0, 100, 0.010);
+  CHECK(s.cost().decode_step_seconds() == doctest::Approx(0.010));
+  CHECK(s.cost().prefill_token_seconds() == doctest::Approx(0.0001));
+  s.add(fwd(2, 10, 1, 1, "key:a"));
+  rows = s.next();
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].job == 2);
+  CHECK(rows[1].n == 50);
+  s.complete(rows);
+  // no decode waiting and none lately: the whole chunk; sessions mid-generation: capped again
+  rows = s.next();
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].n == 512);
+  s.complete(rows);
+  rows = s.next(/*decoders_active*/ true);
+  CHECK(rows[0].n == 50);
+  s.complete(rows);
+  // a prefill position as dear as a whole step: the floor still moves prompts on
+  for (int i = 0; i < 200; ++i) s.observe(0, 1, 0.010);
+  s.add(fwd(3, 11, 1, 5, "key:a"));
+  rows = s.next();
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[1].n == 16);
+  s.complete(rows);
+  SchedulerLimits bad;
+  bad.step_latency_factor = 0.5;
+  CHECK_THROWS_AS(Scheduler{bad}, std::invalid_argument);
+}
+
+TEST_CASE("no step's prefill makes it last longer than max_step_seconds") {
+  SchedulerLimits lim;
+  lim.max_batch_tokens = 2048;
+  lim.prefill_chunk = 2048;
+  lim.max_step_seconds = 0.25;
+  Scheduler s(lim);
+  for (int i = 0; i < 100; ++i) s.observe(0, 100, 0.5);  // 5 ms a position (a CPU with a slow BLAS)
+  s.add(fwd(1, 0, 2000, 0));
+  auto rows = s.next();
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].n == 50);  // 250 ms
+  s.complete(rows);
 }

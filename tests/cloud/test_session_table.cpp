@@ -83,3 +83,40 @@ TEST_CASE("sessions belong to their key; key quotas on sessions and KV share") {
   REQUIRE(t.usage().at("key:small").blocks == 10);
   REQUIRE(t.usage().at("key:big").sessions == 2);
 }
+
+TEST_CASE("commit and rollback are where a step's outcome changes lengths; opens past the limit are refused") {
+  KvBlockAllocator pool(1 + 8);
+  SessionLimits lim;
+  lim.max_positions = 64;
+  SessionTable t(pool, lim);
+  REQUIRE(code_of([&] { t.open("key:a", 65); }) == ErrorCode::position_limit);
+  REQUIRE(t.size() == 0);
+  Session& a = t.open("key:a", 0);
+  REQUIRE(a.max_positions == 64);
+  t.reserve(a, 0, 20);
+  t.commit(a.id, 20, Clock::now());
+  REQUIRE(a.kv.length == 20);
+  t.reserve(a, 20, 5);
+  t.rollback(a.id, 20);  // the step that ran [20, 25) failed
+  REQUIRE(a.kv.length == 20);
+  t.rollback(a.id, 10);  // a failed rewind keeps less
+  REQUIRE(a.kv.length == 10);
+  t.commit(12345, 3, Clock::now());  // closed meanwhile: nothing happens
+  // a request larger than the whole pool says so
+  try {
+    t.reserve(a, 10, 54);
+    t.reserve(a, 0, 64);
+  } catch (const ProtocolError& e) {
+    FAIL("64 positions fit 8 blocks of 16: " << e.what());
+  }
+  KvBlockAllocator small(1 + 2);
+  SessionTable u(small, lim);
+  Session& b = u.open("key:b", 0);
+  try {
+    u.reserve(b, 0, 60);
+    FAIL("60 positions do not fit 2 blocks");
+  } catch (const ProtocolError& e) {
+    REQUIRE(e.code() == ErrorCode::kv_memory_limit);
+    REQUIRE(std::string(e.what()).find("more than the daemon's whole KV pool") != std::string::npos);
+  }
+}

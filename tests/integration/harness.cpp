@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -366,6 +367,25 @@ std::optional<std::string> http_get(int port, const std::string& path) {
   const auto body = reply.find("\r\n\r\n");
   if (reply.rfind("HTTP/1.", 0) != 0 || reply.find(" 200 ") != 8 || body == std::string::npos) return std::nullopt;
   return reply.substr(body + 4);
+}
+
+}  // namespace duet::itest
+
+namespace duet::itest {
+
+int metrics_port(const DaemonProcess& d) {
+  std::smatch m;
+  const std::string log = d.log();
+  REQUIRE_MESSAGE(std::regex_search(log, m, std::regex("metrics \\(Prometheus text\\) on http://127\\.0\\.0\\.1:([0-9]+)/metrics")),
+                  "no metrics address in the daemon's log:\n" << log);
+  return std::stoi(m[1]);
+}
+
+double metric(const std::string& text, const std::string& name, const std::string& labels) {
+  const std::string key = labels.empty() ? name + " " : name + "{" + labels + "} ";
+  const auto at = text.find("\n" + key);
+  REQUIRE_MESSAGE(at != std::string::npos, "no sample " << key << " in\n" << text);
+  return std::stod(text.substr(at + 1 + key.size()));
 }
 
 }  // namespace duet::itest

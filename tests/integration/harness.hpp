@@ -157,6 +157,11 @@ class RawClient {
 // The error a reply carries; REQUIREs that it is an Error with `code`.
 protocol::Error expect_error(const std::optional<protocol::DecodedMessage>& reply, protocol::ErrorCode code);
 
+// The port of "metrics (Prometheus text) on http://127.0.0.1:PORT/metrics" in the daemon's log.
+int metrics_port(const DaemonProcess& d);
+// A sample's value in Prometheus text, e.g. metric(text, "duet_kv_blocks", "state=\"used\""); REQUIREs it.
+double metric(const std::string& text, const std::string& name, const std::string& labels = {});
+
 // A TCP port on 127.0.0.1 that nothing listens on (bound, read, closed).
 int closed_port();
 

@@ -20,23 +20,6 @@ using namespace duet::itest;
 
 namespace {
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-// The port of "metrics (Prometheus text) on http://127.0.0.1:PORT/metrics" in the daemon's log.
-int metrics_port(const DaemonProcess& d) {
-  std::smatch m;
-  const std::string log = d.log();
-  REQUIRE(std::regex_search(log, m, std::regex("metrics \\(Prometheus text\\) on http://127\\.0\\.0\\.1:([0-9]+)/metrics")));
-  return std::stoi(m[1]);
-}
-
-// A sample's value in Prometheus text, e.g. metric("duet_kv_blocks", "state=\"used\"").
-double metric(const std::string& text, const std::string& name, const std::string& labels = {}) {
-  const std::string key = labels.empty() ? name + " " : name + "{" + labels + "} ";
-  const auto at = text.find("\n" + key);
-  REQUIRE_MESSAGE(at != std::string::npos, "no sample " << key << " in\n" << text);
-  return std::stod(text.substr(at + 1 + key.size()));
-}
 
 struct Job {
   std::vector<int32_t> prompt;

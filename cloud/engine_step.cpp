@@ -1,0 +1,128 @@
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "cloud/engine_impl.hpp"
+#include "cloud/pipeline.hpp"
+#include "common/batch.hpp"
+#include "common/wire/tensor_frames.hpp"
+
+namespace duet::cloud {
+
+namespace p = protocol;
+using p::ErrorCode;
+using p::ProtocolError;
+using engine_detail::Job;
+using engine_detail::StepOutcome;
+
+namespace {
+
+// Result.timing of a finished job. Queue and stage intervals lie inside [received, reply], apart,
+// and each is truncated to microseconds like cloud_compute_us: the parts never exceed the whole.
+p::ResultTiming timing_of(const Job& j) {
+  using std::chrono::duration_cast;
+  using us = std::chrono::microseconds;
+  p::ResultTiming t;
+  t.queue_us = static_cast<uint64_t>(duration_cast<us>(j.first_step.value_or(j.received) - j.received).count());
+  for (auto ns : j.stage_time) t.stage_us.push_back(static_cast<uint64_t>(duration_cast<us>(ns).count()));
+  return t;
+}
+
+size_t hist_bucket(size_t rows) {
+  size_t b = 0;
+  for (size_t cap = 1; cap < rows && b < 8; cap *= 2) ++b;
+  return b;  // 0: 1 row, 1: 2, 2: <=4, ... 7: <=128, 8: more
+}
+
+}  // namespace
+
+StepOutcome Engine::Impl::run_step(std::vector<PlannedRow> rows) {
+  StepOutcome o;
+  o.rows = std::move(rows);
+  o.started = Clock::now();
+  StepBatch batch;
+  std::vector<torch::Tensor> xs;
+  for (const auto& r : o.rows) {
+    const Job& j = jobs.at(r.job);
+    batch.rows.push_back({&sessions.find(j.session)->kv, r.start, r.n});
+    xs.push_back(j.x.narrow(0, r.start - j.start, r.n));
+    (r.n == 1 && j.n == 1 ? o.decode_rows : o.prefill_tokens) += r.n;
+  }
+  try {
+    auto x = xs.size() == 1 ? xs[0] : torch::cat(xs);  // [T, H] on the host
+    if (pipeline.first_device().is_cuda()) x = x.pin_memory().to(pipeline.first_device(), /*non_blocking=*/true);
+    const auto t1 = Clock::now();
+    o.prep_seconds = std::chrono::duration<double>(t1 - o.started).count();
+    o.y = pipeline.forward(batch, x, &o.stage_time).to(torch::kCPU);  // one copy to the host for the whole step
+    o.forward_seconds = std::chrono::duration<double>(Clock::now() - t1).count();
+    o.ok = true;
+  } catch (const std::exception& e) {
+    o.error = e.what();
+  }
+  return o;
+}
+
+void Engine::Impl::apply(StepOutcome&& o) {
+  for (const auto& r : o.rows) {
+    Job& j = jobs.at(r.job);
+    if (!j.first_step) j.first_step = o.started;
+  }
+  if (!o.ok) return apply_failure(o);
+  const auto t2 = Clock::now();
+  st.step_prep_seconds += o.prep_seconds;
+  st.step_forward_seconds += o.forward_seconds;
+  ++st.steps;
+  st.rows_total += o.rows.size();
+  st.live_sessions_total += std::max(active_decoders(t2), o.rows.size());
+  ++st.batch_rows_hist[hist_bucket(o.rows.size())];
+  scheduler.observe(o.decode_rows, o.prefill_tokens, std::chrono::duration<double>(t2 - o.started).count());
+  int64_t off = 0;
+  for (const auto& r : o.rows) {
+    Job& j = jobs.at(r.job);
+    auto yr = o.y.narrow(0, off, r.n);
+    off += r.n;
+    // the whole step's stage times count for every forward in it: each waited that long
+    if (j.stage_time.size() < o.stage_time.size()) j.stage_time.resize(o.stage_time.size());
+    for (size_t i = 0; i < o.stage_time.size(); ++i) j.stage_time[i] += o.stage_time[i];
+    sessions.commit(j.session, r.start + r.n, t2);
+    (r.n == 1 && j.n == 1 ? st.decode_tokens : st.prefill_tokens) += r.n;
+    st.tokens_per_owner[j.owner] += r.n;
+    if (j.output == p::OutputMode::all) j.out.push_back(yr);
+    else if (r.start + r.n == j.start + j.n) j.out.push_back(yr.narrow(0, r.n - 1, 1));
+  }
+  for (uint64_t id : scheduler.complete(o.rows)) {
+    send_result(jobs.at(id));
+    finish(id);
+  }
+  const auto t3 = Clock::now();
+  st.step_reply_seconds += std::chrono::duration<double>(t3 - t2).count();
+  st.step_seconds_total += std::chrono::duration<double>(t3 - o.started).count();
+}
+
+void Engine::Impl::apply_failure(const StepOutcome& o) {
+  spdlog::error("a step of {} rows failed: {}", o.rows.size(), o.error);
+  // positions from each row's start on are undefined now: its session keeps [0, start)
+  for (const auto& r : o.rows) sessions.rollback(jobs.at(r.job).session, r.start);
+  for (uint64_t id : scheduler.fail(o.rows)) {
+    Job& j = jobs.at(id);
+    refuse(j.peer, j.request_id, ErrorCode::internal, "the daemon failed to run this forward: " + o.error);
+    finish(id);
+  }
+}
+
+void Engine::Impl::send_result(Job& j) {
+  auto out = j.out.size() == 1 ? j.out[0] : torch::cat(j.out);
+  p::Result res;
+  res.session_id = j.session;
+  res.n_positions_returned = static_cast<uint32_t>(out.size(0));
+  res.start_pos = static_cast<uint32_t>(j.start + j.n - out.size(0));
+  std::vector<zmq::message_t> t;
+  t.push_back(tensor_to_frame(out, j.wire, res.hidden));
+  res.cloud_compute_us = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - j.received).count());
+  res.timing = timing_of(j);
+  reply(j.peer, j.request_id, res, std::move(t));
+  ++st.forwards_served;
+  if (j.n == 1) recent_decoders[j.session] = Clock::now();
+}
+
+}  // namespace duet::cloud
