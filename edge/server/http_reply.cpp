@@ -12,7 +12,7 @@ int64_t unix_now() {
 
 void reply_error(httplib::Response& res, const ApiError& e) {
   res.status = e.status();
-  res.set_content(e.body().dump(), "application/json");
+  res.set_content(json_text(e.body()), "application/json");
 }
 
 void stream_completion(httplib::Response& res, ServeContext& ctx, const PreparedRequest& p, bool chat,

@@ -54,8 +54,26 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
                  "duet-edge serve: warning: %s has no abcjs: the music page cannot render; run scripts/setup.sh "
                  "(npm ci in web/)\n",
                  abcjs.string().c_str());
-  http.set_mount_point("/web", web.string());  // music.js, music.css (node_modules is under it too)
-  http.set_mount_point("/vendor/abcjs", abcjs.string());
+  // the page's own files only: web/'s top level by name (not node_modules, not package*.json)
+  http.Get(R"(/web/([A-Za-z0-9_-]+)\.(js|css|html))", [web](const httplib::Request& req, httplib::Response& res) {
+    const std::string ext = req.matches[2];
+    const fs::path file = web / (std::string(req.matches[1]) + "." + ext);
+    if (!fs::is_regular_file(file)) {
+      res.status = 404;
+      return;
+    }
+    const char* type = ext == "js" ? "text/javascript" : ext == "css" ? "text/css" : "text/html; charset=utf-8";
+    res.set_content(read_file(file), type);
+  });
+  http.set_mount_point("/vendor/abcjs", abcjs.string());  // abcjs's dist folder: its built scripts only
+  http.Get("/vendor/abcjs-audio.css", [web](const httplib::Request&, httplib::Response& res) {
+    const fs::path css = web / "node_modules" / "abcjs" / "abcjs-audio.css";
+    if (!fs::is_regular_file(css)) {
+      res.status = 404;
+      return;
+    }
+    res.set_content(read_file(css), "text/css");
+  });
 
   auto page = [&ctx, web](const httplib::Request&, httplib::Response& res) {
     if (!ctx.music) {
@@ -100,7 +118,7 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
                 {"defaults", m.defaults},
                 {"temperature", ctx.defaults.sampling.temperature},
                 {"max_tokens", ctx.defaults.max_new_tokens}};
-      res.set_content(j.dump(), "application/json");
+      res.set_content(json_text(j), "application/json");
     } catch (...) {
       reply_error(res, to_api_error(std::current_exception()));
     }
@@ -110,13 +128,7 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
     try {
       check_api_key(ctx, req.get_header_value("Authorization"));
       if (!ctx.music) throw ApiError(404, ctx.model_id + " is not a music model (no duet.json)", "", "not_music_model");
-      json j;
-      try {
-        j = json::parse(req.body);
-      } catch (const json::parse_error& e) {
-        throw ApiError(400, std::string("the request body is not valid JSON: ") + e.what());
-      }
-      if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object");
+      const json j = parse_body(req.body);
       // the same checks and the same bar-true sampling (constraint, guard, ending push) as duet-edge
       // generate: options parsed as ABC, refused with a sentence
       TuneRequest tune;
@@ -138,7 +150,7 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
       json o = {{"prompt", maker->prompt_text()}};
       for (const char* k : {"temperature", "seed", "max_tokens", "top_k", "top_p"})
         if (j.contains(k) && !j[k].is_null()) o[k] = j[k];
-      PreparedRequest p = prepare(ctx, parse_request(o.dump(), false));
+      PreparedRequest p = prepare(ctx, read_request(o, false));
       maker->steer(p.opts, p.prompt.size());
       const std::string id = new_completion_id(false);
       const int64_t created = unix_now();
