@@ -12,6 +12,7 @@
 #include "edge/server/completion.hpp"
 #include "edge/server/http_reply.hpp"
 #include "edge/server/http_routes.hpp"
+#include "edge/server/music_request.hpp"
 #include "edge/server/note_samples.hpp"
 
 namespace duet::edge::server {
@@ -36,12 +37,6 @@ json units_of(const std::string& model_dir) {
   } catch (const std::exception&) {
   }
   return json::array({"1/8", "1/16", "1/4"});
-}
-
-std::string str_field(const json& j, const char* k) {
-  if (!j.contains(k) || j[k].is_null()) return "";
-  if (!j[k].is_string()) throw ApiError(400, std::string("'") + k + "' must be a string", k, "invalid_value");
-  return j[k].get<std::string>();
 }
 
 }  // namespace
@@ -128,16 +123,12 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
     try {
       check_api_key(ctx, req.get_header_value("Authorization"));
       if (!ctx.music) throw ApiError(404, ctx.model_id + " is not a music model (no duet.json)", "", "not_music_model");
-      const json j = parse_body(req.body);
+      const MusicApiRequest mr = parse_music_request(req.body);
       // the same checks and the same bar-true sampling (constraint, guard, ending push) as duet-edge
       // generate: options parsed as ABC, refused with a sentence
       TuneRequest tune;
-      tune.options = {str_field(j, "style"), str_field(j, "meter"), str_field(j, "unit"), str_field(j, "key")};
-      if (j.contains("constraint") && !j["constraint"].is_null()) {
-        if (!j["constraint"].is_boolean())
-          throw ApiError(400, "'constraint' must be true or false", "constraint", "invalid_value");
-        tune.constrain = j["constraint"].get<bool>();
-      }
+      tune.options = {mr.style, mr.meter, mr.unit, mr.key};
+      if (mr.constraint) tune.constrain = *mr.constraint;
       std::optional<TuneMaker> maker;
       try {
         maker.emplace(ctx.client, *ctx.music, tune);
@@ -146,11 +137,9 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
       }
       std::string header = maker->prompt_text();
       for (const auto& w : maker->warnings()) header = "% warning: " + w + "\n" + header;
-      // the form's numbers ride on the OpenAI request reader: same checks, same messages
-      json o = {{"prompt", maker->prompt_text()}};
-      for (const char* k : {"temperature", "seed", "max_tokens", "top_k", "top_p"})
-        if (j.contains(k) && !j[k].is_null()) o[k] = j[k];
-      PreparedRequest p = prepare(ctx, read_request(o, false));
+      ApiRequest ar = mr.sampling;
+      ar.prompt = maker->prompt_text();
+      PreparedRequest p = prepare(ctx, ar);
       maker->steer(p.opts, p.prompt.size());
       const std::string id = new_completion_id(false);
       const int64_t created = unix_now();
