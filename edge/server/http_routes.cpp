@@ -110,6 +110,52 @@ void health_route(ServeContext& ctx, httplib::Response& res) {
   res.set_content(json_text(j), "application/json");
 }
 
+// llama-server's token routes: {"content", "add_special"} -> {"tokens"}; {"tokens"} -> {"content"}
+void tokenize_route(const ServeContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  const json j = parse_body(req.body);
+  if (!j.contains("content") || !j["content"].is_string())
+    throw ApiError(400, "'content' must be a string", "content", "invalid_value");
+  bool special = false;
+  if (j.contains("add_special") && !j["add_special"].is_null()) {
+    if (!j["add_special"].is_boolean()) throw ApiError(400, "'add_special' must be true or false", "add_special");
+    special = j["add_special"].get<bool>();
+  }
+  const auto ids = ctx.client.tokenizer()->encode(j["content"].get<std::string>(), special);
+  res.set_content(json_text({{"tokens", ids}}), "application/json");
+}
+
+void detokenize_route(const ServeContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  const json j = parse_body(req.body);
+  if (!j.contains("tokens") || !j["tokens"].is_array())
+    throw ApiError(400, "'tokens' must be an array of token ids", "tokens", "invalid_value");
+  const auto& tok = *ctx.client.tokenizer();
+  std::vector<int32_t> ids;
+  for (const auto& v : j["tokens"]) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= tok.vocab_size())
+      throw ApiError(400, "'tokens' holds " + brief(v) + ", not a token id of this model (0-" +
+                              std::to_string(tok.vocab_size() - 1) + ")", "tokens", "invalid_value");
+    ids.push_back(static_cast<int32_t>(v.get<int64_t>()));
+  }
+  res.set_content(json_text({{"content", tok.decode(ids, false)}}), "application/json");
+}
+
+// llama-server's /props: the defaults a request starts from, and the server's shape
+json props_body(const ServeContext& ctx) {
+  const auto& d = ctx.defaults;
+  return {{"model", ctx.model_id},
+          {"default_generation_settings",
+           {{"temperature", d.sampling.temperature},
+            {"top_k", d.sampling.top_k},
+            {"top_p", d.sampling.top_p},
+            {"repetition_penalty", d.sampling.repetition_penalty},
+            {"max_tokens", d.max_new_tokens},
+            {"n_ctx", d.max_positions}}},
+          {"total_slots", ctx.sessions.max_active()},
+          {"chat_template", ctx.chat ? to_string(ctx.chat->form()) : ""},
+          {"mode", ctx.client.local() ? "local" : "split"},
+          {"music", ctx.music.has_value()}};
+}
+
 }  // namespace
 
 ApiServer::ApiServer(ServeContext& ctx) : impl_(std::make_unique<Impl>(ctx)) {
@@ -137,6 +183,21 @@ ApiServer::ApiServer(ServeContext& ctx) : impl_(std::make_unique<Impl>(ctx)) {
   });
 
   http.Get("/health", [&ctx](const httplib::Request&, httplib::Response& res) { health_route(ctx, res); });
+  auto keyed = [&ctx](void (*route)(const ServeContext&, const httplib::Request&, httplib::Response&)) {
+    return [&ctx, route](const httplib::Request& req, httplib::Response& res) {
+      try {
+        check_api_key(ctx, req.get_header_value("Authorization"));
+        route(ctx, req, res);
+      } catch (...) {
+        reply_error(res, to_api_error(std::current_exception()));
+      }
+    };
+  };
+  http.Post("/tokenize", keyed(tokenize_route));
+  http.Post("/detokenize", keyed(detokenize_route));
+  http.Get("/props", keyed([](const ServeContext& c, const httplib::Request&, httplib::Response& res) {
+    res.set_content(json_text(props_body(c)), "application/json");
+  }));
   http.Get("/v1/models", [&ctx](const httplib::Request& req, httplib::Response& res) {
     try {
       check_api_key(ctx, req.get_header_value("Authorization"));

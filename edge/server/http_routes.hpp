@@ -3,6 +3,8 @@
 //   GET  /v1/models                 the one model served
 //   POST /v1/completions            prompt -> text (stream: server-sent events, then [DONE])
 //   POST /v1/chat/completions       messages through the model's chat template -> text
+//   POST /tokenize, /detokenize     llama-server's: {"content", "add_special"} <-> {"tokens"}
+//   GET  /props                     the defaults a request starts from (llama-server's shape, in part)
 //   GET  /health                    {"status": "ok", ...}; 503 {"status": "unavailable", "error"}
 //                                   while the daemon does not answer a hello (probed, 1 s at most)
 // and, for music models, the page (music_page.hpp). Errors are OpenAI's error objects.

@@ -39,6 +39,13 @@ json units_of(const std::string& model_dir) {
   return json::array({"1/8", "1/16", "1/4"});
 }
 
+// each style's own meter, unit and key: the page sets them when a style is chosen
+json style_defaults(const MusicPromptSpec& m) {
+  json j = json::object();
+  for (const auto& [name, st] : m.style_stats) j[name] = {{"meter", st.meter}, {"unit", st.unit}, {"key", st.key}};
+  return j;
+}
+
 }  // namespace
 
 void add_music_routes(httplib::Server& http, ServeContext& ctx) {
@@ -111,6 +118,7 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
                 {"units", units_of(ctx.client.config().model_path)},
                 {"keys", m.keys},
                 {"defaults", m.defaults},
+                {"style_defaults", style_defaults(m)},
                 {"temperature", ctx.defaults.sampling.temperature},
                 {"max_tokens", ctx.defaults.max_new_tokens}};
       res.set_content(json_text(j), "application/json");
@@ -140,12 +148,14 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
       ApiRequest ar = mr.sampling;
       ar.prompt = maker->prompt_text();
       PreparedRequest p = prepare(ctx, ar);
-      maker->steer(p.opts, p.prompt.size());
+      p.ended_by_rule = maker->steer(p.opts, p.prompt.size()).ended_by_budget;
       const std::string id = new_completion_id(false);
       const int64_t created = unix_now();
-      // the tune's header first: the model continues it, the page shows it whole
+      // the tune's header first (X:, T:, Q:, the seed: as duet-edge generate writes it), then the
+      // prompt the model continues: the page shows it whole
       stream_completion(res, ctx, p, /*chat=*/false, id, created, /*usage=*/true,
-                        completion_chunk(id, created, ctx.model_id, "X:1\n" + header, ""));
+                        completion_chunk(id, created, ctx.model_id, maker->header(1, p.opts.sampling.seed) + header,
+                                         ""));
     } catch (...) {
       reply_error(res, to_api_error(std::current_exception()));
     }

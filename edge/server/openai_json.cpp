@@ -1,6 +1,8 @@
 #include "edge/server/openai_json.hpp"
 
 #include <cmath>
+
+#include "edge/client/stop_reason.hpp"
 #include <random>
 
 namespace duet::edge::server {
@@ -245,7 +247,7 @@ ApiRequest read_request(const json& j, bool chat) {
 }
 
 std::string finish_reason(const std::string& stop_reason) {
-  return stop_reason == "eos" || stop_reason == "stop" ? "stop" : "length";
+  return duet::edge::finish_reason(duet::edge::stop_reason_of(stop_reason));
 }
 
 json usage_json(const Usage& u) {

@@ -77,8 +77,8 @@ struct Usage {
   int64_t prompt_tokens = 0, completion_tokens = 0;
 };
 
-// The generation's stop reason as OpenAI's finish_reason: "stop" (EOS, a stop string) or
-// "length" (token budget, context full).
+// The generation's stop reason (edge/client/stop_reason.hpp's names) as OpenAI's finish_reason:
+// "stop" (EOS, a stop string) or "length" (token budget, the ending rule, context full).
 std::string finish_reason(const std::string& stop_reason);
 
 nlohmann::json usage_json(const Usage& u);
