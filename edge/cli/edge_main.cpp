@@ -14,6 +14,7 @@
 #include "edge/client/edge_client.hpp"
 #include "edge/client/generation_report.hpp"
 #include "edge/client/model_defaults.hpp"
+#include "edge/client/stop_reason.hpp"
 #include "edge/client/music_generation.hpp"
 #include "edge/client/notagen_generate.hpp"
 #include "edge/music/abc_file.hpp"
@@ -417,9 +418,11 @@ int main(int argc, char** argv) {
         j["decode_ms_p99"] = percentile(decode_ms, 0.99);
         std::cout << j.dump() << "\n";
       } else {
-        std::fprintf(stderr, "duet-edge: %s%zu tokens (%s), seed %llu, %s, decode p50 %.2f ms/token\n",
+        // the same words the page and the API's stop_reason use
+        const auto why = duet::edge::stop_reason_of(res.stop_reason, tune.ended_by_budget);
+        std::fprintf(stderr, "duet-edge: %s%zu tokens (%s: %s), seed %llu, %s, decode p50 %.2f ms/token\n",
                      count > 1 ? ("tune " + std::to_string(i + 1) + ": ").c_str() : "", res.tokens.size(),
-                     res.stop_reason.c_str(), static_cast<unsigned long long>(s),
+                     to_string(why), describe(why), static_cast<unsigned long long>(s),
                      local ? "local" : ("via " + cfg.server).c_str(), percentile(decode_ms, 0.5));
       }
     }
