@@ -159,6 +159,9 @@ int main(int argc, char** argv) {
                 "print one JSON record per tune (ids, text, each round trip's timings and a summary) instead of streaming");
   gen->add_flag("--no-stream", no_stream, "print the text once at the end");
   gen->add_flag("--ignore-eos", ignore_eos, "run to the token budget even past EOS (benchmarks)");
+  bool check_only = false;
+  gen->add_flag("--check", check_only,
+                "check the options (style, meter, unit, key, ...) and exit: no model is loaded, no daemon contacted");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -253,6 +256,7 @@ int main(int argc, char** argv) {
       nr.full_patches = full_patches;
       nr.constrain = cfg.bar_constraint;
       nr.max_identical_bars = static_cast<int>(cfg.max_identical_bars);
+      if (check_only) return 0;
       return duet::edge::run_notagen_generate(cfg, local, nr);
     }
     if (!period.empty() || !composer.empty() || !instrumentation.empty() || max_patches || patch_context || full_patches)
@@ -307,6 +311,7 @@ int main(int argc, char** argv) {
       req.ending_push = cfg.ending_push;
       (void)duet::music::check_music_options(*music, req.options);  // refuse before loading anything
     }
+    if (check_only) return 0;
 
     const auto t_load = std::chrono::steady_clock::now();
     duet::edge::EdgeClient client(cfg, local);
