@@ -2,6 +2,8 @@
 
 #include <torch/types.h>
 
+#include <algorithm>
+
 #include "edge/client/remote_backbone.hpp"
 
 namespace duet::edge {
