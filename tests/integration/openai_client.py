@@ -247,7 +247,13 @@ def check_music(c):
     events = c.stream("/api/music", {"style": "oneills-jig", "meter": "6/8", "unit": "1/8", "key": "D", "seed": 4,
                                      "temperature": 0.8, "max_tokens": 60})
     tune = text_of(events, False)
-    expect(tune.startswith("X:1\nS:oneills-jig\nM:6/8\nL:1/8\nK:D\n") and len(tune) > 40, f"tune: {tune!r}")
+    # the header as duet-edge generate writes it (title, tempo, seed), then the model's prompt
+    expect(tune.startswith("X:1\nT:") and "seed 4" in tune and "\nS:oneills-jig\nM:6/8\nL:1/8\nK:D\n" in tune
+           and len(tune) > 40, f"tune: {tune!r}")
+    # duet's stop reason beside finish_reason on the last chunk
+    last = [e for e in events if e.get("choices") and e["choices"][0].get("finish_reason")]
+    expect(len(last) == 1 and last[0].get("stop_reason") in ("eos", "ending_rule", "max_new_tokens"),
+           f"stop_reason: {last}")
     st, e = c.call("POST", "/api/music", {"style": "polka-from-mars"})
     expect(st == 400 and "oneills-jig" in e["error"]["message"], f"unknown style: {st} {e}")
     st, e = c.call("POST", "/api/music", {"style": "oneills-jig", "meter": "7/x"})
