@@ -108,6 +108,7 @@ p::DecodedMessage CloudConnection::request(const p::MessageBody& body, std::vect
                                            std::vector<zmq::message_t>& reply,
                                            std::optional<std::chrono::milliseconds> timeout) {
   const uint64_t rid = next_request_++;
+  const auto limit = timeout ? std::min(*timeout, opts_.timeout) : opts_.timeout;
   monitor_->drain();  // an idle connection's events (a reconnect) are old news; keeps the queue short
   std::vector<zmq::message_t> frames;
   p::append_message(frames, rid, body, std::move(tensors));
@@ -115,7 +116,6 @@ p::DecodedMessage CloudConnection::request(const p::MessageBody& body, std::vect
     // DEALER queues while connecting; a full queue means nothing ever connected
     fail_silence(std::string(p::to_string(p::kind_of(body))).c_str(), limit);
   }
-  const auto limit = timeout ? std::min(*timeout, opts_.timeout) : opts_.timeout;
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (true) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
