@@ -10,8 +10,35 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/build.sh >/dev/null
 bin=${DUET_BUILD_DIR:-build}
+mkdir -p out
+# a build folder copied from another checkout keeps compiling that one (absolute paths): start afresh
+if [ -f "$bin/CMakeCache.txt" ]; then
+  src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$bin/CMakeCache.txt")
+  if [ -n "$src" ] && [ "$(cd "$src" 2>/dev/null && pwd -P)" != "$(pwd -P)" ]; then
+    echo "run: $bin/ was configured for $src: configuring it again for $(pwd -P)"
+    rm -rf "$bin/CMakeCache.txt" "$bin/CMakeFiles"
+  fi
+fi
+# the main job builds without the test suites (scripts/test.sh turns them on)
+first=0
+[ -f "$bin/CMakeCache.txt" ] || { first=1; export DUET_CMAKE_ARGS="${DUET_CMAKE_ARGS:--DDUET_BUILD_TESTS=OFF}"; }
+[ "$first" = 1 ] && echo "run: building duet (the first build takes a while: ~30 minutes on 2 cores; log: out/build.log)"
+if [ "$first" = 1 ]; then
+  # one progress line per 20 steps, not ninja's every line
+  set +e
+  bash scripts/build.sh 2>&1 | tee out/build.log | awk '/^\[[0-9]+\/[0-9]+\]/ { n++; if (n % 20 == 0) { print "run: build " $1; fflush() } }'
+  rc=${PIPESTATUS[0]}
+  set -e
+else
+  bash scripts/build.sh >out/build.log 2>&1 && rc=0 || rc=$?
+fi
+if [ "$rc" != 0 ]; then
+  # ninja writes the compiler's errors to stdout: show them, not only the exit code
+  grep -E -A12 'error|FAILED' out/build.log | head -60 >&2 || tail -40 out/build.log >&2
+  echo "run: error: the build failed (exit $rc); the whole log is out/build.log" >&2
+  exit 1
+fi
 
 if [ ! -f keys/server.key_secret ] || [ ! -f keys/edge.key_secret ]; then
   "$bin/protocol/duet-keygen" --out keys --name server --force >/dev/null
@@ -20,10 +47,14 @@ if [ ! -f keys/server.key_secret ] || [ ! -f keys/edge.key_secret ]; then
   echo "run: made CURVE keys in keys/ (server pair, one authorized edge)"
 fi
 
-mkdir -p out
-log=out/cloud.log
 model_args=()
 [ -n "${DUET_MODEL:-}" ] && model_args=(--model "$DUET_MODEL")
+# the options are checked (style, meter, unit, key, ...) before a daemon is started
+[ $# -gt 0 ] || set -- --style oneills-jig --key D
+"$bin/edge/client/duet-edge" generate --config configs/edge.toml "${model_args[@]}" --check "$@"
+
+# with no options (above): a jig in D, the model's best-covered style (see models/abc-folk/README.md)
+log=out/cloud.log
 "$bin/cloud/duet-cloud" --config configs/cloud.toml "${model_args[@]}" >"$log" 2>&1 &
 cloud=$!
 stop_cloud() {
@@ -40,8 +71,6 @@ for _ in $(seq 100); do
 done
 sed -n '/^stage plan/,/^listening/p' "$log"
 
-# with no options: a jig in D, the model's best-covered style (see models/abc-folk/README.md)
-[ $# -gt 0 ] || set -- --style oneills-jig --key D
 seed_given=0
 for a in "$@"; do case "$a" in --seed|--seed=*) seed_given=1 ;; esac; done
 if [ "$seed_given" = 0 ]; then
@@ -52,52 +81,4 @@ fi
 rm -f out/tune*.abc out/tune*.svg out/tune*.mid out/tune*.wav out/tune*.abc.part out/render-*.log
 "$bin/edge/client/duet-edge" generate --config configs/edge.toml "${model_args[@]}" --abc-out out/tune.abc "$@"
 
-# one file per tune (X:n), rendered on its own so that a failure names its tune
-awk '/^X:/{n++} n{print > ("out/tune" n ".abc")}' out/tune.abc
-# Debian's timidity.cfg points at fluid-soundfont-gm (140 MB); setup.sh installs the smaller freepats
-tim_cfg=()
-[ ! -f /etc/timidity/fluidr3_gm.cfg ] && [ -f /etc/timidity/freepats.cfg ] && tim_cfg=(-c /etc/timidity/freepats.cfg)
-failed=0
-fail() { echo "run: error: $*" >&2; failed=1; }
-for f in $(ls out/tune[0-9]*.abc | sort -V); do
-  n=${f#out/tune}; n=${n%.abc}
-  name="tune $n ('$(sed -n 's/^T://p' "$f" | head -1)')"
-  if command -v abcm2ps >/dev/null; then
-    log=out/render-$n-abcm2ps.log
-    # abcm2ps exits non-zero on mere layout warnings, and exits 0 having drawn only part of a
-    # broken tune: its "error" lines decide
-    abcm2ps -g -O "out/tune$n.svg" "$f" >"$log" 2>&1 || true
-    svg=$(ls out/tune"$n"*.svg 2>/dev/null | head -1)
-    [ -n "$svg" ] && [ "$svg" != "out/tune$n.svg" ] && mv "$svg" "out/tune$n.svg"
-    if grep -qi 'error' "$log" || [ ! -s "out/tune$n.svg" ]; then
-      rm -f out/tune"$n"*.svg
-      fail "$name: abcm2ps: $(grep -i 'error' "$log" | head -1 || echo 'no score written') ($log)"
-    else
-      echo "run: score  out/tune$n.svg (abcm2ps: $(grep -ci 'warning' "$log" || true) warnings, $log)"
-    fi
-  fi
-  if command -v abc2midi >/dev/null; then
-    log=out/render-$n-abc2midi.log
-    abc2midi "$f" -o "out/tune$n.mid" >"$log" 2>&1 || true
-    if [ ! -s "out/tune$n.mid" ] || grep -qi 'error' "$log"; then
-      rm -f "out/tune$n.mid"
-      fail "$name: abc2midi: $(grep -i 'error' "$log" | head -1 || echo 'no MIDI written') ($log)"
-      continue
-    fi
-    w=$(grep -ci 'warning' "$log" || true)
-    echo "run: MIDI   out/tune$n.mid (abc2midi: $w warnings, $log)"
-    if command -v timidity >/dev/null; then
-      log=out/render-$n-timidity.log
-      if timidity "${tim_cfg[@]}" -Ow -o "out/tune$n.wav" "out/tune$n.mid" >"$log" 2>&1 && [ -s "out/tune$n.wav" ] &&
-         ! grep -qiE 'no instrument|can.t|error' "$log"; then
-        echo "run: WAV    out/tune$n.wav"
-      else
-        rm -f "out/tune$n.wav"
-        fail "$name: timidity: $(grep -iE 'no instrument|can.t|error' "$log" | head -1 || tail -1 "$log") ($log)"
-      fi
-    else
-      echo "run: no WAV: timidity is not installed (bash scripts/setup.sh installs it)"
-    fi
-  fi
-done
-exit $failed
+bash scripts/render_tunes.sh out/tune.abc

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Sets up (scripts/setup.sh), builds and runs every test: `bash scripts/test.sh`.
-# Extra arguments go to ctest, e.g. `bash scripts/test.sh -L unit`.
+# Sets up with the test tools (scripts/setup.sh --tests), builds with the tests and runs them:
+# `bash scripts/test.sh`. Extra arguments go to ctest, e.g. `bash scripts/test.sh -L unit`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
+dir=${DUET_BUILD_DIR:-build}
+# the main job may have configured this folder without the tests
+if [ -f "$dir/CMakeCache.txt" ] && grep -q '^DUET_BUILD_TESTS:BOOL=OFF' "$dir/CMakeCache.txt"; then
+  cmake -S . -B "$dir" -DDUET_BUILD_TESTS=ON >/dev/null
+fi
 bash scripts/build.sh
-ctest --test-dir "${DUET_BUILD_DIR:-build}" --output-on-failure "$@"
+ctest --test-dir "$dir" --output-on-failure "$@"

@@ -15,6 +15,16 @@ function status(text, error) {
   if (error) window.duet.error = text;
 }
 
+// duet's stop reasons (edge/client/stop_reason.hpp) as the page says them
+const STOP_TEXT = {
+  eos: "the model ended the tune",
+  ending_rule: "the ending rule closed it at a bar line as the token budget ran out",
+  stop: "a stop string appeared",
+  max_new_tokens: "token budget reached",
+  max_positions: "the model's context was full",
+  length: "token budget reached",
+};
+
 function headers() {
   const h = { "Content-Type": "application/json" };
   const key = $("apikey").value || localStorage.getItem("duet-api-key");
@@ -46,7 +56,15 @@ async function loadChoices() {
   fill($("meter"), j.meters, j.defaults.meter);
   fill($("unit"), j.units, j.defaults.unit);
   fill($("key"), j.keys, j.defaults.key);
-  $("temperature").value = j.temperature;
+  // a style comes with its own meter, unit and key (a jig is 6/8, L:1/8): choosing one sets them
+  state.styleDefaults = j.style_defaults || {};
+  $("style").onchange = () => {
+    const d = state.styleDefaults[$("style").value];
+    if (!d) return;
+    for (const f of ["meter", "unit", "key"])
+      if ([...$(f).options].some((o) => o.value === d[f])) $(f).value = d[f];
+  };
+  if ($("temperature").value === "") $("temperature").value = j.temperature;  // keep what was typed (a key-first load)
   status("Choose and press Write a tune.");
   return true;
 }
@@ -143,7 +161,7 @@ async function writeTune(ev) {
         if (j.usage) tokens = j.usage.completion_tokens;
         if (!j.choices || !j.choices.length) continue;
         state.abc += j.choices[0].text;
-        if (j.choices[0].finish_reason) finish = j.choices[0].finish_reason;
+        if (j.choices[0].finish_reason) finish = j.stop_reason || j.choices[0].finish_reason;
       }
       $("abc").textContent = state.abc;
       const now = performance.now();
@@ -151,7 +169,7 @@ async function writeTune(ev) {
     }
     const notes = render(true);
     const secs = ((performance.now() - t0) / 1000).toFixed(1);
-    status(`Done: ${tokens} tokens in ${secs} s (${finish === "length" ? "token budget reached" : "the model ended the tune"}), ${notes} notes.`);
+    status(`Done: ${tokens} tokens in ${secs} s (${STOP_TEXT[finish] || finish}), ${notes} notes.`);
   } catch (e) {
     if (e.name === "AbortError") {
       if (state.abc) render(true);

@@ -22,7 +22,13 @@ struct CloudConnection::Monitor {
   Monitor(zmq::context_t& ctx, zmq::socket_t& watched) : pair(ctx, zmq::socket_type::pair) {
     static std::atomic<int> counter{0};
     const std::string addr = "inproc://duet-edge-monitor-" + std::to_string(counter++);
-    if (zmq_socket_monitor(watched.handle(), addr.c_str(), ZMQ_EVENT_ALL) != 0)
+    // Only the events fail_silence reads. libzmq's I/O thread sends each event with a blocking
+    // send while it holds the monitor's lock: with ZMQ_EVENT_ALL, an idle pooled connection to a
+    // stopped daemon queues three events per reconnect attempt (every 100 ms) until the pair's
+    // queue is full, the I/O thread blocks, and closing the socket waits on that lock forever.
+    constexpr int kEvents = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                            ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    if (zmq_socket_monitor(watched.handle(), addr.c_str(), kEvents) != 0)
       throw std::runtime_error("cannot monitor the edge socket: " + std::string(zmq_strerror(zmq_errno())));
     pair.connect(addr);
   }
@@ -62,13 +68,18 @@ CloudConnection::CloudConnection(const ConnectionOptions& opts, const std::strin
 }
 
 CloudConnection::~CloudConnection() {
-  if (socket_) zmq_socket_monitor(socket_->handle(), nullptr, 0);
+  if (!socket_) return;
+  // read what the monitor queued, so that libzmq's I/O thread is not blocked on sending an event
+  // while we wait for it to stop the monitor
+  monitor_->drain();
+  zmq_socket_monitor(socket_->handle(), nullptr, 0);
+  monitor_->pair.set(zmq::sockopt::linger, 0);
 }
 
-void CloudConnection::fail_silence(const char* what) {
+void CloudConnection::fail_silence(const char* what, std::chrono::milliseconds waited) {
   monitor_->drain();
   const std::string ep = opts_.endpoint;
-  const std::string secs = std::to_string(opts_.timeout.count() / 1000.0).substr(0, 4) + " s";
+  const std::string secs = std::to_string(waited.count() / 1000.0).substr(0, 4) + " s";
   if (monitor_->auth_refused)
     throw CloudError(CloudFailure::not_authorized, p::ErrorCode::not_authorized,
                      "the daemon at " + ep + " refused this client's key (ZAP status " +
@@ -94,23 +105,26 @@ void CloudConnection::fail_silence(const char* what) {
 }
 
 p::DecodedMessage CloudConnection::request(const p::MessageBody& body, std::vector<zmq::message_t> tensors,
-                                           std::vector<zmq::message_t>& reply) {
+                                           std::vector<zmq::message_t>& reply,
+                                           std::optional<std::chrono::milliseconds> timeout) {
   const uint64_t rid = next_request_++;
+  const auto limit = timeout ? std::min(*timeout, opts_.timeout) : opts_.timeout;
+  monitor_->drain();  // an idle connection's events (a reconnect) are old news; keeps the queue short
   std::vector<zmq::message_t> frames;
   p::append_message(frames, rid, body, std::move(tensors));
   if (!zmq::send_multipart(*socket_, frames, zmq::send_flags::dontwait)) {
     // DEALER queues while connecting; a full queue means nothing ever connected
-    fail_silence(std::string(p::to_string(p::kind_of(body))).c_str());
+    fail_silence(std::string(p::to_string(p::kind_of(body))).c_str(), limit);
   }
-  const auto deadline = std::chrono::steady_clock::now() + opts_.timeout;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
   while (true) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) fail_silence(std::string(p::to_string(p::kind_of(body))).c_str());
+    if (left.count() <= 0) fail_silence(std::string(p::to_string(p::kind_of(body))).c_str(), limit);
     zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0}, {monitor_->pair.handle(), 0, ZMQ_POLLIN, 0}};
     zmq::poll(items, 2, std::min(left, std::chrono::milliseconds(100)));
     if (items[1].revents & ZMQ_POLLIN) {
       monitor_->drain();
-      if (monitor_->auth_refused) fail_silence("handshake");
+      if (monitor_->auth_refused) fail_silence("handshake", limit);
     }
     if (!(items[0].revents & ZMQ_POLLIN)) continue;
     if (!p::recv_bounded(*socket_, reply, p::kMaxFramesPerMessage + 1, zmq::recv_flags::dontwait)) continue;
@@ -127,14 +141,14 @@ p::DecodedMessage CloudConnection::request(const p::MessageBody& body, std::vect
   }
 }
 
-void CloudConnection::hello() {
+void CloudConnection::hello(std::optional<std::chrono::milliseconds> timeout) {
   p::Hello h;
   h.model_fingerprint = fingerprint_;
   h.wire_dtype = opts_.wire_dtype;
   h.client_name = opts_.client_name;
   h.edge_blocks = opts_.edge_blocks;
   std::vector<zmq::message_t> reply;
-  auto msg = request(h, {}, reply);
+  auto msg = request(h, {}, reply, timeout);
   server_ = msg.as<p::HelloReply>();
   p::check_hello_reply(server_, fingerprint_, opts_.wire_dtype);
   try {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -61,13 +62,17 @@ class CloudConnection {
 
   // One request, its reply (an Error reply becomes CloudError). `reply` owns the frames that the
   // returned message's tensor views point into.
+  // timeout: shorter than the connection's, for this request (a close, a health probe).
   protocol::DecodedMessage request(const protocol::MessageBody& body, std::vector<zmq::message_t> tensors,
-                                   std::vector<zmq::message_t>& reply);
-  void hello();  // again, e.g. after the daemon restarted
+                                   std::vector<zmq::message_t>& reply,
+                                   std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  // Hello again: after the daemon forgot this connection (idle timeout) or restarted; also
+  // what a health probe sends (any daemon answers it, whatever state it holds for us).
+  void hello(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
  private:
   struct Monitor;
-  [[noreturn]] void fail_silence(const char* what);
+  [[noreturn]] void fail_silence(const char* what, std::chrono::milliseconds waited);
   ConnectionOptions opts_;
   std::string fingerprint_;
   zmq::context_t ctx_;

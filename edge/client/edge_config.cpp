@@ -33,7 +33,7 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
         "draft_adaptive"}},
       {"music", {"style", "meter", "unit", "key", "bar_constraint", "ending_push", "max_identical_bars", "tempo"}},
 
-      {"serve", {"listen", "api_key", "web_dir", "max_active"}}};
+      {"serve", {"listen", "api_key", "web_dir", "max_active", "max_body_bytes", "allowed_origins"}}};
   for (auto&& [k, v] : root) {
     const std::string sec(k.str());
     if (!known.count(sec)) fail(sec, "is not a known section");
@@ -127,6 +127,17 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
   str("serve", "web_dir", c.web_dir, true);
   integer("serve", "max_active", c.max_active);
   if (root["serve"]["max_active"] && c.max_active < 1) fail("serve.max_active", "must be at least 1");
+  integer("serve", "max_body_bytes", c.max_body_bytes);
+  if (root["serve"]["max_body_bytes"] && c.max_body_bytes < 1024) fail("serve.max_body_bytes", "must be at least 1024");
+  if (auto n = root["serve"]["allowed_origins"]) {
+    const auto* a = n.as_array();
+    if (!a) fail("serve.allowed_origins", "must be an array of strings, e.g. [\"http://localhost:3000\"]");
+    for (auto&& e : *a) {
+      auto v = e.value<std::string>();
+      if (!v) fail("serve.allowed_origins", "must be an array of strings, e.g. [\"http://localhost:3000\"]");
+      c.allowed_origins.push_back(*v);
+    }
+  }
   return c;
 }
 

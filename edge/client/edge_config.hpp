@@ -2,6 +2,7 @@
 // The edge's settings: a TOML file (configs/edge.toml) with command-line overrides.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/sampling_options.hpp"
 
@@ -39,6 +40,8 @@ struct EdgeConfig {
   std::string api_key;                    // empty: no key asked (fine on loopback)
   std::string web_dir;                    // the music page (web/); empty: the source tree's
   int64_t max_active = 4;                 // requests generating at once
+  int64_t max_body_bytes = 1 << 20;       // larger request bodies are refused (413) before they are read
+  std::vector<std::string> allowed_origins;  // browser origins besides the server's own ("*": any)
 
   // Relative paths in the file are taken from the file's folder. Unknown keys are errors.
   static EdgeConfig from_toml_file(const std::string& path);

@@ -17,8 +17,10 @@ RemoteBackbone::RemoteBackbone(CloudConnection& conn, uint32_t max_positions)
 RemoteBackbone::~RemoteBackbone() {
   if (!session_) return;
   try {
+    // bounded: a dead daemon must not hold a cancelled request (or a stopping server) for the
+    // whole request timeout
     std::vector<zmq::message_t> reply;
-    conn_.request(p::CloseSession{session_}, {}, reply);
+    conn_.request(p::CloseSession{session_}, {}, reply, kCloseTimeout);
   } catch (const std::exception&) {
     // the daemon expires it anyway
   }
@@ -26,8 +28,17 @@ RemoteBackbone::~RemoteBackbone() {
 
 void RemoteBackbone::open() {
   std::vector<zmq::message_t> reply;
-  auto msg = conn_.request(p::OpenSession{max_positions_}, {}, reply);
-  session_ = msg.as<p::SessionOpened>().session_id;
+  try {
+    auto msg = conn_.request(p::OpenSession{max_positions_}, {}, reply);
+    session_ = msg.as<p::SessionOpened>().session_id;
+  } catch (const CloudError& e) {
+    // a pooled connection the daemon forgot (idle longer than its timeout, or a restarted
+    // daemon): greet it again and open once more
+    if (e.failure() != CloudFailure::daemon_error || e.protocol_code() != p::ErrorCode::handshake_required) throw;
+    conn_.hello();
+    auto msg = conn_.request(p::OpenSession{max_positions_}, {}, reply);
+    session_ = msg.as<p::SessionOpened>().session_id;
+  }
 }
 
 void RemoteBackbone::reset() { sent_.clear(); }  // the next forward starts at 0 and overwrites

@@ -4,6 +4,7 @@
 // goes on: the generation loses no token.
 #include <torch/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -21,6 +22,9 @@ class RemoteBackbone final : public Backbone {
   void reset() override;
   double last_compute_ms() const override { return last_cloud_ms_; }
   RoundTiming last_timing() const override { return timing_; }
+
+  // how long the destructor waits for the daemon to confirm a close
+  static constexpr std::chrono::milliseconds kCloseTimeout{500};
 
   uint64_t session_id() const { return session_; }
   int resumes() const { return resumes_; }  // sessions reopened after a loss

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <random>
 
+#include "edge/client/stop_reason.hpp"
 #include "edge/server/text_stream.hpp"
 
 namespace duet::edge::server {
@@ -34,6 +35,9 @@ void check_prompt(const ServeContext& ctx, const PreparedRequest& p) {
 
 PreparedRequest prepare(const ServeContext& ctx, const ApiRequest& r) {
   const auto& tok = ctx.client.tokenizer();
+  if (!r.model.empty() && r.model != ctx.model_id)
+    throw ApiError(404, "the model '" + r.model + "' does not exist; this server serves '" + ctx.model_id + "'",
+                   "model", "model_not_found");
   PreparedRequest p;
   p.opts = ctx.defaults;
   if (r.chat) {
@@ -81,7 +85,7 @@ CompletionResult run_completion(ServeContext& ctx, const PreparedRequest& p, con
   }
   CompletionResult out;
   out.text = text.text();
-  out.stop_reason = res.stop_reason;
+  out.stop_reason = to_string(stop_reason_of(res.stop_reason, p.ended_by_rule && *p.ended_by_rule));
   out.usage = {static_cast<int64_t>(p.prompt.size()), static_cast<int64_t>(res.tokens.size())};
   out.ttft_ms = ms_between(t0, t_first);
   if (res.tokens.size() > 1) out.decode_tok_s = (res.tokens.size() - 1) / (ms_between(t_first, t_end) / 1000.0);

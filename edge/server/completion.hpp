@@ -5,6 +5,7 @@
 // reader went away) ends the generation at once, and with it the request's cloud session.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@ struct PreparedRequest {
   std::vector<int32_t> prompt;
   GenerationOptions opts;
   std::vector<std::string> stops;
+  std::shared_ptr<bool> ended_by_rule;  // a tune's ending push sets it (TuneSteering); may be null
 };
 
 // From an OpenAI request: the chat template or the prompt encoded, sampling and budget from the
@@ -27,7 +29,7 @@ void check_prompt(const ServeContext& ctx, const PreparedRequest& p);
 
 struct CompletionResult {
   std::string text;
-  std::string stop_reason;  // generator's reason, or "stop" (stop string), "cancelled"
+  std::string stop_reason;  // to_string(StopReason): eos, ending_rule, stop, max_new_tokens, ...
   Usage usage;
   double ttft_ms = 0, decode_tok_s = 0;
 };

@@ -12,7 +12,7 @@ int64_t unix_now() {
 
 void reply_error(httplib::Response& res, const ApiError& e) {
   res.status = e.status();
-  res.set_content(e.body().dump(), "application/json");
+  res.set_content(json_text(e.body()), "application/json");
 }
 
 void stream_completion(httplib::Response& res, ServeContext& ctx, const PreparedRequest& p, bool chat,
@@ -31,7 +31,10 @@ void stream_completion(httplib::Response& res, ServeContext& ctx, const Prepared
         try {
           const auto out = run_completion(ctx, p, [&](const std::string& d) { return w.send(chunk(d, "")); });
           if (out.stop_reason == "cancelled") return false;  // the reader is gone
-          w.send(chunk("", finish_reason(out.stop_reason)));
+          // duet's own reason beside OpenAI's: the page tells the ending rule from the model's end
+          auto last = chunk("", finish_reason(out.stop_reason));
+          last["stop_reason"] = out.stop_reason;
+          w.send(last);
           if (usage) w.send(usage_chunk(chat, id, created, model, out.usage));
         } catch (...) {
           // the status line is gone already: the error travels as an event

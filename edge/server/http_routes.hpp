@@ -3,7 +3,10 @@
 //   GET  /v1/models                 the one model served
 //   POST /v1/completions            prompt -> text (stream: server-sent events, then [DONE])
 //   POST /v1/chat/completions       messages through the model's chat template -> text
-//   GET  /health                    {"status": "ok", active requests, cloud connections}
+//   POST /tokenize, /detokenize     llama-server's: {"content", "add_special"} <-> {"tokens"}
+//   GET  /props                     the defaults a request starts from (llama-server's shape, in part)
+//   GET  /health                    {"status": "ok", ...}; 503 {"status": "unavailable", "error"}
+//                                   while the daemon does not answer a hello (probed, 1 s at most)
 // and, for music models, the page (music_page.hpp). Errors are OpenAI's error objects.
 // cpp-httplib stays inside the .cpp files.
 #include <memory>
@@ -15,6 +18,9 @@ namespace duet::edge::server {
 
 // Throws ApiError 401 unless the server has no key or `authorization` is "Bearer KEY".
 void check_api_key(const ServeContext& ctx, const std::string& authorization);
+
+// Threads beyond 2 × max_active: connections that may be open at once without a wait.
+inline constexpr size_t kSpareConnections = 64;
 
 class ApiServer {
  public:

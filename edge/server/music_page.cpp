@@ -12,6 +12,7 @@
 #include "edge/server/completion.hpp"
 #include "edge/server/http_reply.hpp"
 #include "edge/server/http_routes.hpp"
+#include "edge/server/music_request.hpp"
 #include "edge/server/note_samples.hpp"
 
 namespace duet::edge::server {
@@ -38,10 +39,11 @@ json units_of(const std::string& model_dir) {
   return json::array({"1/8", "1/16", "1/4"});
 }
 
-std::string str_field(const json& j, const char* k) {
-  if (!j.contains(k) || j[k].is_null()) return "";
-  if (!j[k].is_string()) throw ApiError(400, std::string("'") + k + "' must be a string", k, "invalid_value");
-  return j[k].get<std::string>();
+// each style's own meter, unit and key: the page sets them when a style is chosen
+json style_defaults(const MusicPromptSpec& m) {
+  json j = json::object();
+  for (const auto& [name, st] : m.style_stats) j[name] = {{"meter", st.meter}, {"unit", st.unit}, {"key", st.key}};
+  return j;
 }
 
 }  // namespace
@@ -54,8 +56,26 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
                  "duet-edge serve: warning: %s has no abcjs: the music page cannot render; run scripts/setup.sh "
                  "(npm ci in web/)\n",
                  abcjs.string().c_str());
-  http.set_mount_point("/web", web.string());  // music.js, music.css (node_modules is under it too)
-  http.set_mount_point("/vendor/abcjs", abcjs.string());
+  // the page's own files only: web/'s top level by name (not node_modules, not package*.json)
+  http.Get(R"(/web/([A-Za-z0-9_-]+)\.(js|css|html))", [web](const httplib::Request& req, httplib::Response& res) {
+    const std::string ext = req.matches[2];
+    const fs::path file = web / (std::string(req.matches[1]) + "." + ext);
+    if (!fs::is_regular_file(file)) {
+      res.status = 404;
+      return;
+    }
+    const char* type = ext == "js" ? "text/javascript" : ext == "css" ? "text/css" : "text/html; charset=utf-8";
+    res.set_content(read_file(file), type);
+  });
+  http.set_mount_point("/vendor/abcjs", abcjs.string());  // abcjs's dist folder: its built scripts only
+  http.Get("/vendor/abcjs-audio.css", [web](const httplib::Request&, httplib::Response& res) {
+    const fs::path css = web / "node_modules" / "abcjs" / "abcjs-audio.css";
+    if (!fs::is_regular_file(css)) {
+      res.status = 404;
+      return;
+    }
+    res.set_content(read_file(css), "text/css");
+  });
 
   auto page = [&ctx, web](const httplib::Request&, httplib::Response& res) {
     if (!ctx.music) {
@@ -98,9 +118,10 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
                 {"units", units_of(ctx.client.config().model_path)},
                 {"keys", m.keys},
                 {"defaults", m.defaults},
+                {"style_defaults", style_defaults(m)},
                 {"temperature", ctx.defaults.sampling.temperature},
                 {"max_tokens", ctx.defaults.max_new_tokens}};
-      res.set_content(j.dump(), "application/json");
+      res.set_content(json_text(j), "application/json");
     } catch (...) {
       reply_error(res, to_api_error(std::current_exception()));
     }
@@ -110,22 +131,12 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
     try {
       check_api_key(ctx, req.get_header_value("Authorization"));
       if (!ctx.music) throw ApiError(404, ctx.model_id + " is not a music model (no duet.json)", "", "not_music_model");
-      json j;
-      try {
-        j = json::parse(req.body);
-      } catch (const json::parse_error& e) {
-        throw ApiError(400, std::string("the request body is not valid JSON: ") + e.what());
-      }
-      if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object");
+      const MusicApiRequest mr = parse_music_request(req.body);
       // the same checks and the same bar-true sampling (constraint, guard, ending push) as duet-edge
       // generate: options parsed as ABC, refused with a sentence
       TuneRequest tune;
-      tune.options = {str_field(j, "style"), str_field(j, "meter"), str_field(j, "unit"), str_field(j, "key")};
-      if (j.contains("constraint") && !j["constraint"].is_null()) {
-        if (!j["constraint"].is_boolean())
-          throw ApiError(400, "'constraint' must be true or false", "constraint", "invalid_value");
-        tune.constrain = j["constraint"].get<bool>();
-      }
+      tune.options = {mr.style, mr.meter, mr.unit, mr.key};
+      if (mr.constraint) tune.constrain = *mr.constraint;
       std::optional<TuneMaker> maker;
       try {
         maker.emplace(ctx.client, *ctx.music, tune);
@@ -134,17 +145,17 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
       }
       std::string header = maker->prompt_text();
       for (const auto& w : maker->warnings()) header = "% warning: " + w + "\n" + header;
-      // the form's numbers ride on the OpenAI request reader: same checks, same messages
-      json o = {{"prompt", maker->prompt_text()}};
-      for (const char* k : {"temperature", "seed", "max_tokens", "top_k", "top_p"})
-        if (j.contains(k) && !j[k].is_null()) o[k] = j[k];
-      PreparedRequest p = prepare(ctx, parse_request(o.dump(), false));
-      maker->steer(p.opts, p.prompt.size());
+      ApiRequest ar = mr.sampling;
+      ar.prompt = maker->prompt_text();
+      PreparedRequest p = prepare(ctx, ar);
+      p.ended_by_rule = maker->steer(p.opts, p.prompt.size()).ended_by_budget;
       const std::string id = new_completion_id(false);
       const int64_t created = unix_now();
-      // the tune's header first: the model continues it, the page shows it whole
+      // the tune's header first (X:, T:, Q:, the seed: as duet-edge generate writes it), then the
+      // prompt the model continues: the page shows it whole
       stream_completion(res, ctx, p, /*chat=*/false, id, created, /*usage=*/true,
-                        completion_chunk(id, created, ctx.model_id, "X:1\n" + header, ""));
+                        completion_chunk(id, created, ctx.model_id, maker->header(1, p.opts.sampling.seed) + header,
+                                         ""));
     } catch (...) {
       reply_error(res, to_api_error(std::current_exception()));
     }

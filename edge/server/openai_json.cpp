@@ -1,6 +1,8 @@
 #include "edge/server/openai_json.hpp"
 
 #include <cmath>
+
+#include "edge/client/stop_reason.hpp"
 #include <random>
 
 namespace duet::edge::server {
@@ -16,6 +18,49 @@ std::string ApiError::type() const {
     case 404: return "not_found_error";
     default: return status_ >= 500 ? "server_error" : "invalid_request_error";
   }
+}
+
+std::string json_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string brief(const json& v) {
+  if (v.is_array()) return "an array";
+  if (v.is_object()) return "an object";
+  std::string t = json_text(v);  // a scalar: no recursion
+  if (t.size() > 40) t = t.substr(0, 37) + "...";
+  return t;
+}
+
+void check_json_depth(const std::string& body, size_t max_depth) {
+  size_t depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : body) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '[' || c == '{') {
+      if (++depth > max_depth)
+        throw ApiError(400, "the request body nests arrays and objects deeper than " + std::to_string(max_depth) +
+                                " levels");
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+}
+
+json parse_body(const std::string& body) {
+  check_json_depth(body, kMaxJsonDepth);
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e400
+    throw ApiError(400, std::string("the request body is not valid JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object");
+  return j;
 }
 
 json ApiError::body() const {
@@ -37,7 +82,7 @@ std::optional<double> number(const json& j, const char* name, double lo, double 
   const double v = j[name].get<double>();
   if (!std::isfinite(v) || v < lo || v > hi)
     bad(name, std::string("'") + name + "' must be between " + json(lo).dump() + " and " + json(hi).dump() +
-                  ", got " + j[name].dump());
+                  ", got " + brief(j[name]));
   return v;
 }
 
@@ -104,12 +149,12 @@ void read_messages(const json& j, ApiRequest& r) {
     if (msg.role != "system" && msg.role != "user" && msg.role != "assistant")
       throw ApiError(400, where + ".role '" + msg.role + "' is not supported: duet serves system, user and assistant",
                      where + ".role", "unsupported_parameter");
-    const json c = m.value("content", json(nullptr));
+    const json c = m.contains("content") ? m["content"] : json(nullptr);
     if (c.is_string()) {
       msg.content = c.get<std::string>();
     } else if (c.is_array()) {
       for (const auto& part : c) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+        if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") || !part["text"].is_string())
           throw ApiError(400, where + ".content: only text parts are supported", where + ".content",
                          "unsupported_parameter");
         msg.content += part["text"].get<std::string>();
@@ -123,17 +168,15 @@ void read_messages(const json& j, ApiRequest& r) {
 
 }  // namespace
 
-ApiRequest parse_request(const std::string& body, bool chat) {
-  json j;
-  try {
-    j = json::parse(body);
-  } catch (const json::parse_error& e) {
-    throw ApiError(400, std::string("the request body is not valid JSON: ") + e.what());
-  }
-  if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object");
+ApiRequest parse_request(const std::string& body, bool chat) { return read_request(parse_body(body), chat); }
+
+ApiRequest read_request(const json& j, bool chat) {
   ApiRequest r;
   r.chat = chat;
-  if (j.contains("model") && j["model"].is_string()) r.model = j["model"].get<std::string>();
+  if (j.contains("model") && !j["model"].is_null()) {
+    if (!j["model"].is_string()) bad("model", "'model' must be a string");
+    r.model = j["model"].get<std::string>();
+  }
   if (chat)
     read_messages(j, r);
   else
@@ -143,8 +186,15 @@ ApiRequest parse_request(const std::string& body, bool chat) {
     if (!j["stream"].is_boolean()) bad("stream", "'stream' must be true or false");
     r.stream = j["stream"].get<bool>();
   }
-  if (j.contains("stream_options") && j["stream_options"].is_object())
-    r.include_usage = j["stream_options"].value("include_usage", false);
+  if (j.contains("stream_options") && !j["stream_options"].is_null()) {
+    const json& so = j["stream_options"];
+    if (!so.is_object()) bad("stream_options", "'stream_options' must be an object");
+    if (so.contains("include_usage") && !so["include_usage"].is_null()) {
+      if (!so["include_usage"].is_boolean())
+        bad("stream_options.include_usage", "'stream_options.include_usage' must be true or false");
+      r.include_usage = so["include_usage"].get<bool>();
+    }
+  }
 
   r.max_tokens = integer(j, "max_tokens", 1, 1 << 30);
   if (auto m = integer(j, "max_completion_tokens", 1, 1 << 30)) r.max_tokens = m;
@@ -189,14 +239,15 @@ ApiRequest parse_request(const std::string& body, bool chat) {
     throw ApiError(400, "'tool_choice' is not supported by duet: tool calls are not supported", "tool_choice",
                    "unsupported_parameter");
   if (j.contains("response_format") && !j["response_format"].is_null() &&
-      j["response_format"].value("type", "") != "text")
+      !(j["response_format"].is_object() && j["response_format"].contains("type") &&
+        j["response_format"]["type"] == "text"))
     throw ApiError(400, "'response_format' is not supported by duet beyond {\"type\": \"text\"}", "response_format",
                    "unsupported_parameter");
   return r;
 }
 
 std::string finish_reason(const std::string& stop_reason) {
-  return stop_reason == "eos" || stop_reason == "stop" ? "stop" : "length";
+  return duet::edge::finish_reason(duet::edge::stop_reason_of(stop_reason));
 }
 
 json usage_json(const Usage& u) {

@@ -56,15 +56,29 @@ struct ApiRequest {
   std::optional<uint64_t> seed;
 };
 
+// A request body as JSON: at most kMaxJsonDepth levels of arrays/objects (checked before
+// parsing: deeper bodies are refused, never walked), valid JSON (numbers within double's range),
+// an object. Throws ApiError 400 otherwise.
+inline constexpr size_t kMaxJsonDepth = 64;
+nlohmann::json parse_body(const std::string& body);
+void check_json_depth(const std::string& body, size_t max_depth);
+
 // Throws ApiError (status 400) naming the parameter that is wrong.
 ApiRequest parse_request(const std::string& body, bool chat);
+ApiRequest read_request(const nlohmann::json& body, bool chat);  // the same, parsed already
+
+// JSON as text for a reply: invalid UTF-8 in strings is replaced (U+FFFD), never thrown.
+std::string json_text(const nlohmann::json& j);
+// A value for an error message: a scalar's text (cut at 40 characters), or "an array"/"an
+// object" (never a nested value's whole text).
+std::string brief(const nlohmann::json& v);
 
 struct Usage {
   int64_t prompt_tokens = 0, completion_tokens = 0;
 };
 
-// The generation's stop reason as OpenAI's finish_reason: "stop" (EOS, a stop string) or
-// "length" (token budget, context full).
+// The generation's stop reason (edge/client/stop_reason.hpp's names) as OpenAI's finish_reason:
+// "stop" (EOS, a stop string) or "length" (token budget, the ending rule, context full).
 std::string finish_reason(const std::string& stop_reason);
 
 nlohmann::json usage_json(const Usage& u);

@@ -2,6 +2,8 @@
 
 #include <torch/types.h>
 
+#include <algorithm>
+
 #include "edge/client/remote_backbone.hpp"
 
 namespace duet::edge {
@@ -35,6 +37,29 @@ std::unique_ptr<CloudConnection> RequestSessions::take_connection() {
   std::lock_guard<std::mutex> lock(mu_);
   ++opened_;
   return c;
+}
+
+RequestSessions::CloudHealth RequestSessions::probe(std::chrono::milliseconds limit) {
+  if (client_.local()) return {};
+  std::lock_guard<std::mutex> lock(probe_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (probed_at_ != std::chrono::steady_clock::time_point{} && now - probed_at_ < std::chrono::seconds(1))
+    return probed_;
+  try {
+    if (probe_conn_) {
+      probe_conn_->hello(limit);
+    } else {
+      ConnectionOptions o = connection_options(client_.config());
+      o.timeout = std::min(o.timeout, limit);
+      probe_conn_ = std::make_unique<CloudConnection>(o, client_.fingerprint());
+    }
+    probed_ = {};
+  } catch (const std::exception& e) {
+    probe_conn_.reset();  // a fresh socket next time
+    probed_ = {false, e.what()};
+  }
+  probed_at_ = std::chrono::steady_clock::now();
+  return probed_;
 }
 
 void RequestSessions::give_back(std::unique_ptr<CloudConnection> conn) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "edge/client/model_defaults.hpp"
 #include "edge/server/http_routes.hpp"
 
 #ifndef DUET_WEB_DIR
@@ -39,6 +41,8 @@ ServeOptions serve_options(const EdgeConfig& cfg) {
   o.api_key = cfg.api_key;
   o.web_dir = cfg.web_dir.empty() ? DUET_WEB_DIR : cfg.web_dir;
   o.max_active = static_cast<size_t>(std::max<int64_t>(1, cfg.max_active));
+  o.max_body_bytes = static_cast<size_t>(std::max<int64_t>(1024, cfg.max_body_bytes));
+  o.allowed_origins = cfg.allowed_origins;
   return o;
 }
 
@@ -87,9 +91,26 @@ bool loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
+// After a stop signal the process ends within kStopLimit whatever it is waiting on (a stream to
+// a reader that stopped reading, a daemon that does not answer a close, an idle keep-alive
+// connection): what is cut short is told, the daemon expires the sessions it keeps.
+constexpr auto kStopLimit = std::chrono::milliseconds(800);
+
+void arm_stop_watchdog() {
+  std::thread([] {
+    std::this_thread::sleep_for(kStopLimit);
+    std::fprintf(stderr, "duet-edge serve: stopped (what was still running was cut short after %lld ms)\n",
+                 static_cast<long long>(kStopLimit.count()));
+    std::fflush(stderr);
+    std::_Exit(0);
+  }).detach();
+}
+
 }  // namespace
 
-int run_serve(const EdgeConfig& cfg, bool local) {
+int run_serve(const EdgeConfig& given, bool local) {
+  EdgeConfig cfg = given;
+  apply_model_defaults(cfg);  // the same defaults as generate (idempotent): duet.json under the config
   const ServeOptions o = serve_options(cfg);
   // SIGINT/SIGTERM: a handler (whichever thread the kernel picks runs it) writes to a pipe that one
   // thread waits on, and that thread stops the server. Not a signal mask + sigwait: a thread some
@@ -117,7 +138,9 @@ int run_serve(const EdgeConfig& cfg, bool local) {
     std::fprintf(stderr, "duet-edge serve: warning: listening on %s with no API key: anyone who reaches this port "
                          "can generate; set [serve] api_key or --api-key\n", o.host.c_str());
   std::thread stopper([&] {
-    if (stop.wait() == StopPipe::kSignal) api.stop();
+    if (stop.wait() != StopPipe::kSignal) return;
+    arm_stop_watchdog();
+    api.stop();
   });
   const std::string host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
   std::printf("duet-edge: serving %s on http://%s:%d (%s; chat: %s; music page: %s)\n", ctx.model_id.c_str(),
@@ -129,6 +152,7 @@ int run_serve(const EdgeConfig& cfg, bool local) {
   stop.wake(StopPipe::kDone);
   stopper.join();
   std::fprintf(stderr, "duet-edge serve: stopped\n");
+  std::fflush(stderr);
   return 0;
 }
 

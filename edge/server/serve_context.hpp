@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "edge/client/edge_client.hpp"
 #include "edge/client/music_prompt.hpp"
@@ -20,6 +21,8 @@ struct ServeOptions {
   std::string api_key;             // when set, every /v1 and /api request needs "Authorization: Bearer KEY"
   std::string web_dir;             // the music page and its node_modules (web/)
   size_t max_active = 4;           // requests generating at once; more wait
+  size_t max_body_bytes = 1 << 20;  // larger request bodies: 413 before they are read
+  std::vector<std::string> allowed_origins;  // browser origins besides the server's own ("*": any)
 };
 
 struct ServeContext {

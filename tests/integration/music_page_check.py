@@ -135,6 +135,17 @@ def main():
         expect_abcjs = js("typeof ABCJS !== 'undefined' && typeof ABCJS.renderAbc === 'function'")
         if not expect_abcjs:
             raise RuntimeError("abcjs did not load (/vendor/abcjs/abcjs-basic-min.js): is web/node_modules there?")
+        # choosing a style sets that style's own meter, unit and key (a jig is not sent as 4/4)
+        for style in ("oneills-reel", "oneills-jig"):
+            got = js("""fetch('/api/music').then(r => r.json()).then(j => {
+              const e = document.getElementById('style'); e.value = %s;
+              e.dispatchEvent(new Event('change', {bubbles: true}));
+              const want = j.style_defaults[%s];
+              const have = {meter: document.getElementById('meter').value, unit: document.getElementById('unit').value,
+                            key: document.getElementById('key').value};
+              return {want, have}; })""" % (json.dumps(style), json.dumps(style)))
+            if not got["want"] or got["want"] != got["have"]:
+                raise RuntimeError(f"style {style}: the form holds {got['have']}, the style's defaults are {got['want']}")
         # the form, as a person fills it
         js("""(() => {
           const set = (id, v) => { const e = document.getElementById(id); e.value = v;
@@ -163,8 +174,10 @@ def main():
             raise RuntimeError("the page reports an error: " + st["error"])
         if st["notes"] < 8:
             raise RuntimeError(f"the rendered score holds {st['notes']} notes (wanted >= 8); abc: {st['abc'][:300]!r}")
-        if not st["abc"].startswith("X:1\nS:oneills-jig\nM:6/8\nL:1/8\nK:D\n"):
-            raise RuntimeError(f"the tune does not start with the chosen header: {st['abc'][:80]!r}")
+        # the tune's header as duet-edge generate writes it: X:, a title, Q:, the seed; then the prompt
+        if not (st["abc"].startswith("X:1\nT:") and "\nQ:" in st["abc"] and "seed 7" in st["abc"]
+                and "\nS:oneills-jig\nM:6/8\nL:1/8\nK:D\n" in st["abc"]):
+            raise RuntimeError(f"the tune does not start with the chosen header: {st['abc'][:200]!r}")
         for name, disabled, href in st["links"]:
             if disabled != "false" or href != "blob:":
                 raise RuntimeError(f"download {name} is not ready ({disabled}, {href!r})")

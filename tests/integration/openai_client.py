@@ -145,6 +145,20 @@ def check_api(c, model_hint):
         expect(set(err) >= {"message", "type", "param", "code"} and err["message"], f"error object: {err}")
         if param:
             expect(err["param"] == param, f"param {err['param']!r}, wanted {param!r}")
+    # a model this server does not serve is refused, as OpenAI does
+    st, e = c.call("POST", "/v1/completions", dict(body, model="gpt-4o"))
+    expect(st == 404 and e["error"]["code"] == "model_not_found" and e["error"]["param"] == "model",
+           f"wrong model: {st} {e}")
+    # llama-server's token routes round-trip with the edge's tokenizer
+    st, t = c.call("POST", "/tokenize", {"content": body["prompt"]})
+    expect(st == 200 and t["tokens"] and all(isinstance(i, int) for i in t["tokens"]), f"/tokenize: {st} {t}")
+    st, d = c.call("POST", "/detokenize", {"tokens": t["tokens"]})
+    expect(st == 200 and d["content"] == body["prompt"], f"/detokenize: {st} {d}")
+    st, d = c.call("POST", "/detokenize", {"tokens": [10 ** 9]})
+    expect(st == 400 and d["error"]["param"] == "tokens", f"/detokenize out of vocabulary: {st} {d}")
+    st, p = c.call("GET", "/props")
+    expect(st == 200 and p["default_generation_settings"]["temperature"] > 0 and p["total_slots"] >= 1,
+           f"/props: {st} {p}")
     st, e = c.call("POST", "/v1/completions", dict(body, prompt="x" * 5000))
     expect(e["error"]["code"] == "context_length_exceeded", f"long prompt: {e}")
     st, e = c.call("POST", "/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}]})
@@ -233,7 +247,13 @@ def check_music(c):
     events = c.stream("/api/music", {"style": "oneills-jig", "meter": "6/8", "unit": "1/8", "key": "D", "seed": 4,
                                      "temperature": 0.8, "max_tokens": 60})
     tune = text_of(events, False)
-    expect(tune.startswith("X:1\nS:oneills-jig\nM:6/8\nL:1/8\nK:D\n") and len(tune) > 40, f"tune: {tune!r}")
+    # the header as duet-edge generate writes it (title, tempo, seed), then the model's prompt
+    expect(tune.startswith("X:1\nT:") and "seed 4" in tune and "\nS:oneills-jig\nM:6/8\nL:1/8\nK:D\n" in tune
+           and len(tune) > 40, f"tune: {tune!r}")
+    # duet's stop reason beside finish_reason on the last chunk
+    last = [e for e in events if e.get("choices") and e["choices"][0].get("finish_reason")]
+    expect(len(last) == 1 and last[0].get("stop_reason") in ("eos", "ending_rule", "max_new_tokens"),
+           f"stop_reason: {last}")
     st, e = c.call("POST", "/api/music", {"style": "polka-from-mars"})
     expect(st == 400 and "oneills-jig" in e["error"]["message"], f"unknown style: {st} {e}")
     st, e = c.call("POST", "/api/music", {"style": "oneills-jig", "meter": "7/x"})

@@ -13,6 +13,8 @@
 
 #include "edge/client/edge_client.hpp"
 #include "edge/client/generation_report.hpp"
+#include "edge/client/model_defaults.hpp"
+#include "edge/client/stop_reason.hpp"
 #include "edge/client/music_generation.hpp"
 #include "edge/client/notagen_generate.hpp"
 #include "edge/music/abc_file.hpp"
@@ -105,6 +107,10 @@ int main(int argc, char** argv) {
   serve->add_option("--listen", listen, "HOST:PORT to serve on (default 127.0.0.1:8080; port 0: any free one)");
   serve->add_option("--api-key", api_key, "require 'Authorization: Bearer KEY' (set it when listening beyond loopback)");
   serve->add_option("--web-dir", web_dir, "folder of the music page (web/, with node_modules from npm ci)");
+  std::vector<std::string> allow_origins;
+  serve->add_option("--allow-origin", allow_origins,
+                    "let web pages of this origin (e.g. http://localhost:3000; * for any) call the API from a "
+                    "browser; repeatable (default: only the server's own pages)");
   auto* o_active = serve->add_option("--max-active", max_active, "requests generating at once (each its own cloud session)")
                        ->check(CLI::PositiveNumber);
   gen->add_option("-p,--prompt", prompt, "prompt text (needs the model's tokenizer.json)");
@@ -153,6 +159,9 @@ int main(int argc, char** argv) {
                 "print one JSON record per tune (ids, text, each round trip's timings and a summary) instead of streaming");
   gen->add_flag("--no-stream", no_stream, "print the text once at the end");
   gen->add_flag("--ignore-eos", ignore_eos, "run to the token budget even past EOS (benchmarks)");
+  bool check_only = false;
+  gen->add_flag("--check", check_only,
+                "check the options (style, meter, unit, key, ...) and exit: no model is loaded, no daemon contacted");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -181,6 +190,8 @@ int main(int argc, char** argv) {
       return 0;
     }
 
+    // the model's duet.json under the config file; flags (here) and API requests (serve) on top
+    duet::edge::apply_model_defaults(cfg);
     if (!server.empty()) cfg.server = server;
     if (!server_key.empty()) cfg.server_key = server_key;
     if (!client_key.empty()) cfg.client_key = client_key;
@@ -200,6 +211,7 @@ int main(int argc, char** argv) {
       if (!api_key.empty()) cfg.api_key = api_key;
       if (!web_dir.empty()) cfg.web_dir = web_dir;
       if (o_active->count()) cfg.max_active = max_active;
+      for (const auto& a : allow_origins) cfg.allowed_origins.push_back(a);
 #ifdef DUET_HAVE_SERVE
       return duet::edge::server::run_serve(cfg, local);
 #else
@@ -217,13 +229,6 @@ int main(int argc, char** argv) {
     if (o_tempo->count()) cfg.tempo_bpm = tempo;
 
     auto music = duet::music::MusicModelSpec::from_model_dir(cfg.model_path);
-    if (music && !cfg.max_new_tokens_set && music->max_new_tokens > 0) cfg.max_new_tokens = music->max_new_tokens;
-    // the model's own sampling defaults apply unless the config or a flag chose
-    if (music && !cfg.sampling_set) {
-      if (music->sampling.count("temperature")) cfg.sampling.temperature = music->sampling["temperature"];
-      if (music->sampling.count("top_k")) cfg.sampling.top_k = static_cast<int64_t>(music->sampling["top_k"]);
-      if (music->sampling.count("top_p")) cfg.sampling.top_p = music->sampling["top_p"];
-    }
     if (o_temp->count()) cfg.sampling.temperature = temperature;
     if (o_topk->count()) cfg.sampling.top_k = top_k;
     if (o_topp->count()) cfg.sampling.top_p = top_p;
@@ -251,6 +256,7 @@ int main(int argc, char** argv) {
       nr.full_patches = full_patches;
       nr.constrain = cfg.bar_constraint;
       nr.max_identical_bars = static_cast<int>(cfg.max_identical_bars);
+      if (check_only) return 0;
       return duet::edge::run_notagen_generate(cfg, local, nr);
     }
     if (!period.empty() || !composer.empty() || !instrumentation.empty() || max_patches || patch_context || full_patches)
@@ -305,6 +311,7 @@ int main(int argc, char** argv) {
       req.ending_push = cfg.ending_push;
       (void)duet::music::check_music_options(*music, req.options);  // refuse before loading anything
     }
+    if (check_only) return 0;
 
     const auto t_load = std::chrono::steady_clock::now();
     duet::edge::EdgeClient client(cfg, local);
@@ -416,9 +423,11 @@ int main(int argc, char** argv) {
         j["decode_ms_p99"] = percentile(decode_ms, 0.99);
         std::cout << j.dump() << "\n";
       } else {
-        std::fprintf(stderr, "duet-edge: %s%zu tokens (%s), seed %llu, %s, decode p50 %.2f ms/token\n",
+        // the same words the page and the API's stop_reason use
+        const auto why = duet::edge::stop_reason_of(res.stop_reason, tune.ended_by_budget);
+        std::fprintf(stderr, "duet-edge: %s%zu tokens (%s: %s), seed %llu, %s, decode p50 %.2f ms/token\n",
                      count > 1 ? ("tune " + std::to_string(i + 1) + ": ").c_str() : "", res.tokens.size(),
-                     res.stop_reason.c_str(), static_cast<unsigned long long>(s),
+                     to_string(why), describe(why), static_cast<unsigned long long>(s),
                      local ? "local" : ("via " + cfg.server).c_str(), percentile(decode_ms, 0.5));
       }
     }

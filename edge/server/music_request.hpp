@@ -1,0 +1,24 @@
+#pragma once
+// The music page's request (POST /api/music) read and checked: the tune's options as strings
+// (checked as ABC later, by TuneMaker), the constraint switch, and the sampling fields, which go
+// through the OpenAI request reader (same checks, same messages). No LibTorch, no HTTP: fuzzed
+// with the OpenAI reader (tests/edge/fuzz_serve_request.cpp).
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "edge/server/openai_json.hpp"
+
+namespace duet::edge::server {
+
+struct MusicApiRequest {
+  std::string style, meter, unit, key;  // "" = the model's defaults for the style
+  std::optional<bool> constraint;       // the bar constraint (default: on)
+  ApiRequest sampling;                  // temperature, seed, max_tokens, top_k, top_p; prompt set later
+};
+
+// Throws ApiError 400 naming the field.
+MusicApiRequest parse_music_request(const std::string& body);
+
+}  // namespace duet::edge::server
