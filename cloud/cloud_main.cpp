@@ -26,8 +26,8 @@ int main(int argc, char** argv) {
   bool insecure = false;
   int64_t max_sessions = -1, max_pos = -1, max_fwd = -1, kv_mb = -1, idle_s = -1, msg_mb = -1;
   int64_t batch_tokens = -1, batch_rows = -1, chunk = -1, batch_wait = -1;
-  std::string metrics_listen;
-  int64_t hs_ms = -1, max_hs = -1, pending_mb = -1, stall_ms = -1, sndq = -1;
+  std::string metrics_listen, metrics_token_file;
+  int64_t hs_ms = -1, max_hs = -1, max_hs_src = -1, pending_mb = -1, stall_ms = -1, sndq = -1;
   app.add_option("--model", model, "model folder (config.json + safetensors)");
   app.add_option("--listen", listen, "ZeroMQ endpoint to bind, e.g. tcp://127.0.0.1:7700 (port * = any free)");
   app.add_option("--secret-key", secret, "the server's NAME.key_secret (duet-keygen)");
@@ -52,8 +52,12 @@ int main(int argc, char** argv) {
   app.add_option("--prefill-chunk", chunk, "positions of one forward in one step, at most");
   app.add_option("--batch-wait-us", batch_wait, "wait this long at most for lately decoding sessions to fill a step");
   app.add_option("--metrics-listen", metrics_listen, "HOST:PORT for Prometheus text metrics at /metrics (off by default)");
+  app.add_option("--metrics-token-file", metrics_token_file,
+                 "file whose first line is a bearer token /metrics then requires (Authorization: Bearer TOKEN)");
   app.add_option("--handshake-timeout-ms", hs_ms, "a connection must finish CURVE + ZAP within this");
-  app.add_option("--max-handshaking", max_hs, "connections still in their handshake at once");
+  app.add_option("--max-handshaking", max_hs, "connections still in their handshake at once, from anywhere");
+  app.add_option("--max-handshaking-per-source", max_hs_src,
+                 "connections still in their handshake at once from one source address (IPv4, IPv6 /64)");
   app.add_option("--max-pending-input-mb", pending_mb, "input per connection not yet a whole message, MiB");
   app.add_option("--reply-stall-timeout-ms", stall_ms, "disconnect a peer whose reply queue stays full this long");
   app.add_option("--send-queue", sndq, "replies queued per peer before they are dropped");
@@ -90,8 +94,10 @@ int main(int argc, char** argv) {
     if (chunk >= 0) cfg.prefill_chunk = chunk;
     if (batch_wait >= 0) cfg.batch_wait_us = batch_wait;
     if (!metrics_listen.empty()) cfg.metrics_listen = metrics_listen;
+    if (!metrics_token_file.empty()) cfg.metrics_token_file = metrics_token_file;
     if (hs_ms >= 0) cfg.handshake_timeout_ms = static_cast<uint32_t>(hs_ms);
     if (max_hs >= 0) cfg.max_handshaking = static_cast<uint32_t>(max_hs);
+    if (max_hs_src >= 0) cfg.max_handshaking_per_source = static_cast<uint32_t>(max_hs_src);
     if (pending_mb >= 0) cfg.max_pending_input_mb = static_cast<uint64_t>(pending_mb);
     if (stall_ms >= 0) cfg.reply_stall_timeout_ms = static_cast<uint32_t>(stall_ms);
     if (sndq >= 0) cfg.send_queue_messages = static_cast<uint32_t>(sndq);

@@ -11,7 +11,7 @@ pkgs=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libssl-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   doctest-dev
-  libcpp-httplib-dev      # the daemon's /metrics and duet-edge serve
+  libcpp-httplib-dev      # duet-edge serve
   abcm2ps abcmidi
   prometheus              # the metrics test scrapes the daemon with a real Prometheus
   chromium curl python3   # duet-edge serve's tests: the page in a browser, SSE by curl, a stdlib client
