@@ -10,6 +10,7 @@
 
 #include "cloud/pipeline.hpp"
 #include "common/batch.hpp"
+#include "common/step_cancel.hpp"
 #include "common/wire/tensor_frames.hpp"
 #include "protocol/errors.hpp"
 
@@ -224,7 +225,7 @@ struct Engine::Impl {
       t1 = Clock::now();
       y = pipeline.forward(batch, x, &stage_time).to(torch::kCPU);  // one copy to the host for the whole step
     } catch (const std::exception& e) {
-      spdlog::error("a step of {} rows failed: {}", rows.size(), e.what());
+      if (!dynamic_cast<const StepCancelled*>(&e)) spdlog::error("a step of {} rows failed: {}", rows.size(), e.what());
       // positions from each row's start on are undefined now: its session keeps [0, start)
       for (const auto& b : batch.rows) {
         auto* kv = const_cast<BlockTable*>(b.table);
@@ -232,7 +233,10 @@ struct Engine::Impl {
       }
       for (uint64_t id : scheduler.fail(rows)) {
         Job& j = jobs.at(id);
-        refuse(j.peer, j.request_id, ErrorCode::internal, std::string("the daemon failed to run this forward: ") + e.what());
+        if (dynamic_cast<const StepCancelled*>(&e))
+          refuse(j.peer, j.request_id, ErrorCode::shutting_down, "the daemon is stopping");
+        else
+          refuse(j.peer, j.request_id, ErrorCode::internal, std::string("the daemon failed to run this forward: ") + e.what());
         const uint64_t s = j.session;
         jobs.erase(id);
         next_of(s);
@@ -335,6 +339,7 @@ struct Engine::Impl {
 
   void run(const std::atomic<bool>& stop) {
     torch::NoGradGuard no_grad;
+    const StepCancelScope cancel_on_stop(&stop);  // a long step stops between blocks (issue 20, item 8)
     auto next_expiry = Clock::now() + std::chrono::seconds(1);
     while (!stop.load()) {
       std::deque<EngineRequest> in;

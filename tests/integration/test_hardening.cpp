@@ -370,3 +370,37 @@ TEST_CASE("one source holding 100 silent connections open locks no other source 
   REQUIRE(!contains(*text, "duet_connections_dropped_total{reason=\"source_handshake_cap\"} 0\n"));
   REQUIRE(d.stop() == 0);
 }
+
+// Issue 20, item 8: the daemon finished a prefill-heavy step (seconds on a CPU) before it stopped.
+// Now the step stops between blocks and its forwards are answered shutting_down.
+TEST_CASE("SIGTERM during a prefill-heavy step stops the daemon within 1 s; the step's forwards get shutting_down") {
+  const std::string model = abc_model();
+  constexpr int kSessions = 8, kPositions = 1024;  // one step of 8 x 1024 positions: seconds on a CPU
+  DaemonProcess d(secure_args(model, {"--max-forward", "1024", "--prefill-chunk", "1024", "--max-batch-tokens", "8192"}));
+  INFO(d.log());
+  RawClient c(d.endpoint(), keys().edge, keys().server.public_z85);
+  const uint32_t H = c.hello(fingerprint_of(model)).hidden_size;
+  std::vector<uint64_t> sessions;
+  for (int i = 0; i < kSessions; ++i) sessions.push_back(c.open_session(kPositions));
+  const auto sent = Clock::now();
+  for (uint64_t s : sessions) c.send(c.forward_frames(s, 0, kPositions, H));
+  std::this_thread::sleep_for(400ms);  // received, admitted, and the step under way
+  const auto t0 = Clock::now();
+  d.process().signal(SIGTERM);
+  const auto status = d.process().wait_for(10s);
+  const double stop_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  int shutting_down = 0, results = 0;
+  for (int i = 0; i < kSessions; ++i) {
+    auto r = c.receive(200ms);
+    if (!r) break;
+    if (r->kind == p::MessageKind::result) ++results;
+    if (r->kind == p::MessageKind::error && r->as<p::Error>().code == ErrorCode::shutting_down) ++shutting_down;
+  }
+  MESSAGE("SIGTERM " << std::chrono::duration<double, std::milli>(t0 - sent).count() << " ms after the forwards; stopped in "
+                     << stop_ms << " ms; " << shutting_down << " shutting_down, " << results << " results");
+  REQUIRE(status.has_value());
+  REQUIRE(*status == 0);
+  REQUIRE(stop_ms < 1000);
+  REQUIRE(shutting_down + results == kSessions);
+  REQUIRE(shutting_down > 0);  // the step was running when the signal came, and was stopped
+}
