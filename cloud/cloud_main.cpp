@@ -4,9 +4,14 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "cloud/cloud_config.hpp"
 #include "cloud/server.hpp"
@@ -14,6 +19,39 @@
 namespace {
 std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int) { g_stop.store(true); }
+
+// The last resort of "stopped within 1 s of SIGTERM": the server stops a step between blocks,
+// but one block of a huge prefill on a slow CPU can take seconds. Once stopping has taken
+// kStopLimit, the process exits at once (its clients see the connection close; edges resume when
+// they reconnect); a normal stop takes a fraction of that and ends the watchdog first.
+class StopWatchdog {
+ public:
+  static constexpr auto kStopLimit = std::chrono::milliseconds(700);
+  StopWatchdog() : thread_([this] { watch(); }) {}
+  ~StopWatchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void watch() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!done_ && !g_stop.load()) cv_.wait_for(lock, std::chrono::milliseconds(20));
+    if (done_ || cv_.wait_for(lock, kStopLimit, [this] { return done_; })) return;  // stopped in time
+    spdlog::warn("still stopping {} ms after the signal (a long step under way): exiting now", kStopLimit.count());
+    spdlog::default_logger()->flush();
+    std::fflush(stdout);
+    std::_Exit(0);
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -102,6 +140,7 @@ int main(int argc, char** argv) {
     if (stall_ms >= 0) cfg.reply_stall_timeout_ms = static_cast<uint32_t>(stall_ms);
     if (sndq >= 0) cfg.send_queue_messages = static_cast<uint32_t>(sndq);
 
+    StopWatchdog watchdog;  // outlives the server: its destruction is part of stopping
     duet::cloud::Server server(cfg);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
