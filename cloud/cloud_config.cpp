@@ -105,9 +105,10 @@ CloudConfig CloudConfig::from_toml_file(const std::string& path) {
     r.str(t, "model", "dtype", c.dtype);
   }
   if (auto* t = r.section("server", {"listen", "name", "insecure", "secret_key", "authorized_keys", "wire_dtypes",
-                                     "metrics_listen", "io_threads"})) {
+                                     "metrics_listen", "io_threads", "metrics_token_file"})) {
     r.num(t, "server", "io_threads", c.io_threads);
     r.str(t, "server", "metrics_listen", c.metrics_listen);
+    r.str(t, "server", "metrics_token_file", c.metrics_token_file, true);
     r.str(t, "server", "listen", c.listen);
     r.str(t, "server", "name", c.name);
     r.flag(t, "server", "insecure", c.insecure);
@@ -163,10 +164,12 @@ CloudConfig CloudConfig::from_toml_file(const std::string& path) {
       }
     }
   }
-  if (auto* t = r.section("connections", {"handshake_timeout_ms", "max_handshaking", "max_pending_input_mb",
+  if (auto* t = r.section("connections", {"handshake_timeout_ms", "max_handshaking", "max_handshaking_per_source",
+                                          "max_pending_input_mb",
                                           "reply_stall_timeout_ms", "send_queue_messages"})) {
     r.num(t, "connections", "handshake_timeout_ms", c.handshake_timeout_ms);
     r.num(t, "connections", "max_handshaking", c.max_handshaking);
+    r.num(t, "connections", "max_handshaking_per_source", c.max_handshaking_per_source);
     r.num(t, "connections", "max_pending_input_mb", c.max_pending_input_mb);
     r.num(t, "connections", "reply_stall_timeout_ms", c.reply_stall_timeout_ms);
     r.num(t, "connections", "send_queue_messages", c.send_queue_messages);
@@ -187,9 +190,15 @@ void CloudConfig::validate() const {
   if (idle_timeout_s == 0) bad("[limits] idle_timeout_s must be at least 1");
   if (kv_memory_mb == 0) bad("[limits] kv_memory_mb must be at least 1: with no KV budget every session is refused");
   if (max_message_mb == 0) bad("[limits] max_message_mb must be at least 1");
+  if (!metrics_token_file.empty() && metrics_listen.empty())
+    bad("[server] metrics_token_file is set but metrics_listen is empty: set both, or neither");
   if (handshake_timeout_ms == 0) bad("[connections] handshake_timeout_ms must be at least 1 (0 would let a silent "
                                      "connection hold a file descriptor forever)");
-  if (max_handshaking == 0) bad("[connections] max_handshaking must be at least 1");
+  if (max_handshaking == 0 || max_handshaking_per_source == 0)
+    bad("[connections] max_handshaking and max_handshaking_per_source must be at least 1");
+  if (max_handshaking_per_source > max_handshaking)
+    bad("[connections] max_handshaking_per_source (" + std::to_string(max_handshaking_per_source) +
+        ") is above max_handshaking (" + std::to_string(max_handshaking) + "): one source could take every slot");
   if (max_pending_input_mb < 2 * max_message_mb)
     bad("[connections] max_pending_input_mb (" + std::to_string(max_pending_input_mb) +
         ") must be at least twice [limits] max_message_mb (" + std::to_string(max_message_mb) +

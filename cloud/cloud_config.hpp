@@ -21,6 +21,7 @@ struct CloudConfig {
   std::vector<std::string> wire_dtypes = {"fp32", "fp16", "bf16", "int8"};
   std::string metrics_listen;   // HOST:PORT for Prometheus' /metrics; empty: off
   uint32_t io_threads = 0;      // ZeroMQ I/O threads (CURVE work of the connections); 0: a quarter of the cores, 1-4
+  std::string metrics_token_file;  // its first line: the bearer token /metrics requires; empty: none
   // [stages]
   std::vector<std::string> devices = {"cpu"};
   std::string plan = "auto";  // or "DEVICE=FIRST-LAST,..." with inclusive layer ranges
@@ -57,7 +58,8 @@ struct CloudConfig {
   uint64_t max_queued_mb_per_key = 256;  // one key
   // [connections] what one TCP connection may hold (see cloud/connection_guard.hpp)
   uint32_t handshake_timeout_ms = 3000;   // CURVE + ZAP must finish within this (ZMQ_HANDSHAKE_IVL)
-  uint32_t max_handshaking = 64;          // connections still in their handshake at once
+  uint32_t max_handshaking = 512;         // connections still in their handshake at once, from anywhere
+  uint32_t max_handshaking_per_source = 8;  // the same from one source address (IPv4, IPv6 /64)
   uint64_t max_pending_input_mb = 256;    // input received but not yet a whole message, per connection
   uint32_t reply_stall_timeout_ms = 5000; // a peer whose queue stays full this long is disconnected
   uint32_t send_queue_messages = 1000;    // replies queued per peer before they are dropped (ZMQ_SNDHWM)

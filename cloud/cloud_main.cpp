@@ -4,9 +4,14 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "cloud/cloud_config.hpp"
 #include "cloud/server.hpp"
@@ -14,6 +19,39 @@
 namespace {
 std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int) { g_stop.store(true); }
+
+// The last resort of "stopped within 1 s of SIGTERM": the server stops a step between blocks,
+// but one block of a huge prefill on a slow CPU can take seconds. Once stopping has taken
+// kStopLimit, the process exits at once (its clients see the connection close; edges resume when
+// they reconnect); a normal stop takes a fraction of that and ends the watchdog first.
+class StopWatchdog {
+ public:
+  static constexpr auto kStopLimit = std::chrono::milliseconds(700);
+  StopWatchdog() : thread_([this] { watch(); }) {}
+  ~StopWatchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void watch() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!done_ && !g_stop.load()) cv_.wait_for(lock, std::chrono::milliseconds(20));
+    if (done_ || cv_.wait_for(lock, kStopLimit, [this] { return done_; })) return;  // stopped in time
+    spdlog::warn("still stopping {} ms after the signal (a long step under way): exiting now", kStopLimit.count());
+    spdlog::default_logger()->flush();
+    std::fflush(stdout);
+    std::_Exit(0);
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -26,8 +64,8 @@ int main(int argc, char** argv) {
   bool insecure = false;
   int64_t max_sessions = -1, max_pos = -1, max_fwd = -1, kv_mb = -1, idle_s = -1, msg_mb = -1;
   int64_t batch_tokens = -1, batch_rows = -1, chunk = -1, batch_wait = -1;
-  std::string metrics_listen;
-  int64_t hs_ms = -1, max_hs = -1, pending_mb = -1, stall_ms = -1, sndq = -1;
+  std::string metrics_listen, metrics_token_file;
+  int64_t hs_ms = -1, max_hs = -1, max_hs_src = -1, pending_mb = -1, stall_ms = -1, sndq = -1;
   int64_t key_sessions = -1, queued_mb = -1, queued_key_mb = -1, min_prefill = -1;
   double key_kv = -1, latency_factor = -1;
   int64_t io_threads = -1, max_step_ms = -1;
@@ -73,8 +111,12 @@ int main(int argc, char** argv) {
   app.add_option("--max-queued-mb", queued_mb, "request bytes queued in the daemon at most, all keys together, MiB");
   app.add_option("--max-queued-mb-per-key", queued_key_mb, "request bytes one client key may have queued, MiB");
   app.add_option("--metrics-listen", metrics_listen, "HOST:PORT for Prometheus text metrics at /metrics (off by default)");
+  app.add_option("--metrics-token-file", metrics_token_file,
+                 "file whose first line is a bearer token /metrics then requires (Authorization: Bearer TOKEN)");
   app.add_option("--handshake-timeout-ms", hs_ms, "a connection must finish CURVE + ZAP within this");
-  app.add_option("--max-handshaking", max_hs, "connections still in their handshake at once");
+  app.add_option("--max-handshaking", max_hs, "connections still in their handshake at once, from anywhere");
+  app.add_option("--max-handshaking-per-source", max_hs_src,
+                 "connections still in their handshake at once from one source address (IPv4, IPv6 /64)");
   app.add_option("--max-pending-input-mb", pending_mb, "input per connection not yet a whole message, MiB");
   app.add_option("--reply-stall-timeout-ms", stall_ms, "disconnect a peer whose reply queue stays full this long");
   app.add_option("--send-queue", sndq, "replies queued per peer before they are dropped");
@@ -120,12 +162,15 @@ int main(int argc, char** argv) {
     if (key_kv >= 0) cfg.key_kv_share = key_kv;
     if (queued_mb >= 0) cfg.max_queued_mb = static_cast<uint64_t>(queued_mb);
     if (queued_key_mb >= 0) cfg.max_queued_mb_per_key = static_cast<uint64_t>(queued_key_mb);
+    if (!metrics_token_file.empty()) cfg.metrics_token_file = metrics_token_file;
     if (hs_ms >= 0) cfg.handshake_timeout_ms = static_cast<uint32_t>(hs_ms);
     if (max_hs >= 0) cfg.max_handshaking = static_cast<uint32_t>(max_hs);
+    if (max_hs_src >= 0) cfg.max_handshaking_per_source = static_cast<uint32_t>(max_hs_src);
     if (pending_mb >= 0) cfg.max_pending_input_mb = static_cast<uint64_t>(pending_mb);
     if (stall_ms >= 0) cfg.reply_stall_timeout_ms = static_cast<uint32_t>(stall_ms);
     if (sndq >= 0) cfg.send_queue_messages = static_cast<uint32_t>(sndq);
 
+    StopWatchdog watchdog;  // outlives the server: its destruction is part of stopping
     duet::cloud::Server server(cfg);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);

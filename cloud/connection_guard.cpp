@@ -37,6 +37,28 @@ std::string peer_of(int fd) {
   return std::string(host) + ":" + std::to_string(port);
 }
 
+// The source the per-source handshake cap counts by: the IPv4 address, or the /64 of an IPv6 one
+// (one host usually holds a whole /64, so counting its single addresses would not bound it).
+std::string source_of(int fd) {
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) return "unknown";
+  char host[INET6_ADDRSTRLEN] = {};
+  if (a.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&a)->sin_addr, host, sizeof host);
+    return host;
+  }
+  if (a.ss_family != AF_INET6) return "local";
+  in6_addr v6 = reinterpret_cast<sockaddr_in6*>(&a)->sin6_addr;
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+    inet_ntop(AF_INET, v6.s6_addr + 12, host, sizeof host);
+    return host;
+  }
+  std::memset(v6.s6_addr + 8, 0, 8);
+  inet_ntop(AF_INET6, &v6, host, sizeof host);
+  return std::string(host) + "/64";
+}
+
 // Bytes the kernel has received on fd (acknowledged to the peer), or -1 when unknown.
 int64_t kernel_bytes_received(int fd) {
   tcp_info info{};
@@ -74,17 +96,7 @@ void ConnectionGuard::drain_events() {
     std::memcpy(&value, static_cast<const char*>(ev.data()) + 2, 4);
     const int fd = static_cast<int>(value);
     switch (id) {
-      case ZMQ_EVENT_ACCEPTED: {
-        ++stats_.accepted;
-        conns_[fd] = Conn{peer_of(fd), 0};
-        // Every accepted connection ends its handshake in exactly one SUCCEEDED or FAILED_* event.
-        const uint64_t waiting = stats_.accepted - stats_.handshakes_ok - stats_.handshakes_failed;
-        if (waiting > limits_.max_handshaking) {
-          ++stats_.refused_over_handshake_cap;
-          ::shutdown(fd, SHUT_RDWR);  // its handshake fails; a FAILED event follows
-        }
-        break;
-      }
+      case ZMQ_EVENT_ACCEPTED: on_accepted(fd); break;
       case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: ++stats_.handshakes_ok; break;
       case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
       case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
@@ -99,9 +111,44 @@ void ConnectionGuard::drain_events() {
   }
 }
 
+void ConnectionGuard::on_accepted(int fd) {
+  ++stats_.accepted;
+  const auto now = Clock::now();
+  Conn c;
+  c.peer = peer_of(fd);
+  c.source = source_of(fd);
+  c.accepted = now;
+  // Every accepted connection ends its handshake in exactly one SUCCEEDED or FAILED_* event; the
+  // monitor does not say which connection an event is for, so the per-source count is taken from
+  // the connections themselves: younger than the handshake timeout and not yet heard from.
+  const uint64_t waiting = stats_.accepted - stats_.handshakes_ok - stats_.handshakes_failed;
+  if (waiting > limits_.max_handshaking) {
+    ++stats_.refused_over_handshake_cap;
+    c.refused = true;
+  } else if (handshaking_from(c.source, now) >= limits_.max_handshaking_per_source) {
+    ++stats_.refused_over_source_cap;
+    c.refused = true;
+  }
+  if (c.refused) ::shutdown(fd, SHUT_RDWR);  // its handshake fails; FAILED and DISCONNECTED follow
+  conns_[fd] = std::move(c);
+}
+
+uint32_t ConnectionGuard::handshaking_from(const std::string& source, Clock::time_point now) const {
+  uint32_t n = 0;
+  for (const auto& [fd, c] : conns_)
+    if (c.source == source && !c.spoke && !c.refused && now - c.accepted < limits_.handshake_timeout) ++n;
+  return n;
+}
+
 void ConnectionGuard::note_received(int fd, uint64_t bytes, uint64_t frames) {
   auto it = conns_.find(fd);
-  if (it != conns_.end()) it->second.app_bytes += bytes + frames * kFrameOverhead;
+  if (it == conns_.end()) {  // its ACCEPTED event may still wait in the monitor
+    drain_events();
+    it = conns_.find(fd);
+  }
+  if (it == conns_.end()) return;
+  it->second.spoke = true;
+  it->second.app_bytes += bytes + frames * kFrameOverhead;
 }
 
 bool ConnectionGuard::still_same(int fd, const Conn& c) const { return !c.peer.empty() && peer_of(fd) == c.peer; }

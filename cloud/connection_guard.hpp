@@ -1,7 +1,9 @@
 #pragma once
 // What libzmq does not bound for a ROUTER socket, bounded here per TCP connection:
-//   - connections still in their handshake: at most max_handshaking at once (ZMQ_HANDSHAKE_IVL
-//     closes each after the handshake timeout; this caps how many can wait at the same time);
+//   - connections still in their handshake: at most max_handshaking_per_source from one source
+//     address (an IPv4 address, an IPv6 /64) and max_handshaking over all, at once
+//     (ZMQ_HANDSHAKE_IVL closes each after the handshake timeout; this caps how many can wait at
+//     the same time, so one source that keeps silent connections open cannot lock others out);
 //   - bytes a connection has sent that the daemon has not yet received as whole messages: a
 //     partial multipart message is invisible to the application until its last frame (libzmq
 //     queues it without limit), and ZMQ_RCVHWM counts only whole messages;
@@ -24,13 +26,16 @@
 namespace duet::cloud {
 
 struct ConnectionLimits {
-  uint32_t max_handshaking = 64;             // connections accepted but not yet through CURVE + ZAP
+  uint32_t max_handshaking = 1024;           // connections accepted but not yet through CURVE + ZAP
+  uint32_t max_handshaking_per_source = 8;   // the same, from one source address (IPv4, IPv6 /64)
+  std::chrono::milliseconds handshake_timeout{3000};  // ZMQ_HANDSHAKE_IVL: older connections are through
   uint64_t max_pending_input_bytes = 256ull << 20;  // received by the kernel, not yet a whole message
 };
 
 struct ConnectionStats {
   uint64_t accepted = 0, handshakes_ok = 0, handshakes_failed = 0, disconnected = 0;
-  uint64_t refused_over_handshake_cap = 0, dropped_pending_input = 0, dropped_by_daemon = 0;
+  uint64_t refused_over_handshake_cap = 0, refused_over_source_cap = 0;
+  uint64_t dropped_pending_input = 0, dropped_by_daemon = 0;
 };
 
 class ConnectionGuard {
@@ -61,10 +66,17 @@ class ConnectionGuard {
   std::vector<int> take_closed() { return std::exchange(closed_, {}); }
 
  private:
+  using Clock = std::chrono::steady_clock;
   struct Conn {
     std::string peer;          // "ip:port" from getpeername at accept: guards against fd reuse
+    std::string source;        // the address the per-source cap counts by
+    Clock::time_point accepted;
+    bool spoke = false;        // a whole message came from it: its handshake is done
+    bool refused = false;      // closed at accept; gone once its DISCONNECTED event comes
     uint64_t app_bytes = 0;    // payload of whole messages received, plus per-frame overhead
   };
+  void on_accepted(int fd);
+  uint32_t handshaking_from(const std::string& source, Clock::time_point now) const;
   bool still_same(int fd, const Conn& c) const;
   ConnectionLimits limits_;
   zmq::socket_t monitor_;

@@ -7,6 +7,7 @@
 
 #include "cloud/engine_impl.hpp"
 #include "cloud/pipeline.hpp"
+#include "common/step_cancel.hpp"
 
 namespace duet::cloud {
 
@@ -94,6 +95,7 @@ void Engine::Impl::gather_decoders(const std::atomic<bool>& stop) {
 
 void Engine::Impl::run(const std::atomic<bool>& stop) {
   torch::NoGradGuard no_grad;
+  const StepCancelScope cancel_on_stop(&stop);  // a step in flight stops between blocks (common/step_cancel.hpp)
   auto next_expiry = Clock::now() + std::chrono::seconds(1);
   while (!stop.load()) {
     {

@@ -43,6 +43,7 @@ struct StepOutcome {
   std::vector<PlannedRow> rows;
   bool ok = false;
   std::string error;                              // when !ok
+  bool cancelled = false;                         // !ok because the daemon is stopping
   torch::Tensor y;                                // [T, H] on the host, rows in order (when ok)
   std::vector<std::chrono::nanoseconds> stage_time;
   Clock::time_point started;

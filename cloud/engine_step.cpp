@@ -4,6 +4,7 @@
 #include "cloud/engine_impl.hpp"
 #include "cloud/pipeline.hpp"
 #include "common/batch.hpp"
+#include "common/step_cancel.hpp"
 #include "common/wire/tensor_frames.hpp"
 
 namespace duet::cloud {
@@ -55,6 +56,9 @@ StepOutcome Engine::Impl::run_step(std::vector<PlannedRow> rows) {
     o.y = pipeline.forward(batch, x, &o.stage_time).to(torch::kCPU);  // one copy to the host for the whole step
     o.forward_seconds = std::chrono::duration<double>(Clock::now() - t1).count();
     o.ok = true;
+  } catch (const StepCancelled& e) {
+    o.error = e.what();
+    o.cancelled = true;
   } catch (const std::exception& e) {
     o.error = e.what();
   }
@@ -99,12 +103,13 @@ void Engine::Impl::apply(StepOutcome&& o) {
 }
 
 void Engine::Impl::apply_failure(const StepOutcome& o) {
-  spdlog::error("a step of {} rows failed: {}", o.rows.size(), o.error);
+  if (!o.cancelled) spdlog::error("a step of {} rows failed: {}", o.rows.size(), o.error);
   // positions from each row's start on are undefined now: its session keeps [0, start)
   for (const auto& r : o.rows) sessions.rollback(jobs.at(r.job).session, r.start);
   for (uint64_t id : scheduler.fail(o.rows)) {
     Job& j = jobs.at(id);
-    refuse(j.peer, j.request_id, ErrorCode::internal, "the daemon failed to run this forward: " + o.error);
+    if (o.cancelled) refuse(j.peer, j.request_id, ErrorCode::shutting_down, "the daemon is stopping");
+    else refuse(j.peer, j.request_id, ErrorCode::internal, "the daemon failed to run this forward: " + o.error);
     finish(id);
   }
 }

@@ -1,12 +1,6 @@
 #include "cloud/metrics.hpp"
 
-#if DUET_HAVE_HTTPLIB
-#include <httplib.h>
-#endif
-
 #include <sstream>
-#include <stdexcept>
-#include <thread>
 
 namespace duet::cloud {
 
@@ -123,6 +117,7 @@ std::string render_metrics(const EngineStats& e, const NetworkSnapshot& n) {
   w.head("duet_connections_dropped_total", "counter", "Connections the daemon closed, by reason.");
   w.value("duet_connections_dropped_total", n.peers_dropped, "reason=\"not_reading\"");
   w.value("duet_connections_dropped_total", n.connections.refused_over_handshake_cap, "reason=\"handshake_cap\"");
+  w.value("duet_connections_dropped_total", n.connections.refused_over_source_cap, "reason=\"source_handshake_cap\"");
   w.value("duet_connections_dropped_total", n.connections.dropped_pending_input, "reason=\"pending_input\"");
   w.head("duet_connections_accepted_total", "counter", "TCP connections accepted.");
   w.value("duet_connections_accepted_total", n.connections.accepted);
@@ -133,49 +128,5 @@ std::string render_metrics(const EngineStats& e, const NetworkSnapshot& n) {
   w.value("duet_peers", n.peers);
   return w.o.str();
 }
-
-#if DUET_HAVE_HTTPLIB
-struct MetricsServer::Impl {
-  httplib::Server http;
-  std::string host;
-  int port = 0;
-  std::thread thread;
-};
-
-MetricsServer::MetricsServer(const std::string& address, std::function<std::string()> render)
-    : impl_(std::make_unique<Impl>()) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos)
-    throw std::invalid_argument("metrics_listen '" + address + "' must be HOST:PORT, e.g. 127.0.0.1:9464");
-  impl_->host = address.substr(0, colon);
-  int port = 0;
-  try {
-    port = std::stoi(address.substr(colon + 1));
-  } catch (const std::exception&) {
-    throw std::invalid_argument("metrics_listen '" + address + "': the port is not a number");
-  }
-  impl_->http.Get("/metrics", [render](const httplib::Request&, httplib::Response& res) {
-    res.set_content(render(), "text/plain; version=0.0.4");
-  });
-  impl_->port = port == 0 ? impl_->http.bind_to_any_port(impl_->host) : (impl_->http.bind_to_port(impl_->host, port) ? port : -1);
-  if (impl_->port <= 0) throw std::runtime_error("cannot listen for metrics on " + address);
-  impl_->thread = std::thread([this] { impl_->http.listen_after_bind(); });
-}
-
-MetricsServer::~MetricsServer() {
-  impl_->http.stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
-}
-
-std::string MetricsServer::address() const { return impl_->host + ":" + std::to_string(impl_->port); }
-#else
-struct MetricsServer::Impl {};
-MetricsServer::MetricsServer(const std::string& address, std::function<std::string()>) {
-  throw std::runtime_error("metrics_listen = '" + address +
-                           "' but this duet-cloud was built without cpp-httplib (libcpp-httplib-dev): no /metrics");
-}
-MetricsServer::~MetricsServer() = default;
-std::string MetricsServer::address() const { return {}; }
-#endif
 
 }  // namespace duet::cloud

@@ -1,12 +1,10 @@
 #pragma once
-// What the operator sees: Prometheus text format on http://ADDRESS/metrics (cpp-httplib, its own
-// thread), built from the engine's snapshot and the socket thread's counters. Off unless
+// What the operator sees: Prometheus text format, built from the engine's snapshot and the socket
+// thread's counters, served on http://ADDRESS/metrics by cloud/metrics_http.hpp. Off unless
 // [server] metrics_listen is set; bind it to an address edges cannot reach. No LibTorch.
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <string>
 
@@ -36,17 +34,5 @@ struct NetworkStats {
 };
 
 std::string render_metrics(const EngineStats& engine, const NetworkSnapshot& net);
-
-class MetricsServer {
- public:
-  // address "HOST:PORT" (port 0: any free one). Throws when it cannot bind.
-  MetricsServer(const std::string& address, std::function<std::string()> render);
-  ~MetricsServer();
-  std::string address() const;  // HOST:PORT actually bound
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
 
 }  // namespace duet::cloud

@@ -13,6 +13,7 @@
 #include "cloud/daemon_model.hpp"
 #include "cloud/engine.hpp"
 #include "cloud/metrics.hpp"
+#include "cloud/metrics_http.hpp"
 #include "cloud/peers.hpp"
 #include "protocol/curve.hpp"
 #include "protocol/messages.hpp"
@@ -96,6 +97,8 @@ struct Server::Impl {
     router->set(zmq::sockopt::heartbeat_timeout, 15000);
     ConnectionLimits cl;
     cl.max_handshaking = cfg.max_handshaking;
+    cl.max_handshaking_per_source = cfg.max_handshaking_per_source;
+    cl.handshake_timeout = std::chrono::milliseconds(cfg.handshake_timeout_ms);
     cl.max_pending_input_bytes = cfg.max_pending_input_mb << 20;
     guard = std::make_unique<ConnectionGuard>(ctx, *router, cl);
     if (cfg.insecure) {
@@ -116,7 +119,10 @@ struct Server::Impl {
     router->bind(cfg.listen);
     spdlog::info("listening on {}", endpoint());
     if (!cfg.metrics_listen.empty()) {
-      metrics = std::make_unique<MetricsServer>(cfg.metrics_listen, [this] {
+      MetricsHttpOptions mo;
+      mo.address = cfg.metrics_listen;
+      if (!cfg.metrics_token_file.empty()) mo.bearer_token = read_bearer_token_file(cfg.metrics_token_file);
+      metrics = std::make_unique<MetricsServer>(mo, [this] {
         return render_metrics(engine->stats(), net.snapshot());
       });
       spdlog::info("metrics (Prometheus text) on http://{}/metrics", metrics->address());

@@ -67,9 +67,6 @@ if(DUET_BUILD_TESTS)
   find_package(doctest REQUIRED)
 endif()
 
-# cpp-httplib (Debian libcpp-httplib-dev, a compiled library): the daemon's Prometheus endpoint.
-# Optional: without it the daemon builds and refuses a metrics_listen setting with a sentence.
+# cpp-httplib (Debian libcpp-httplib-dev, a compiled library): `duet-edge serve` (edge/server/).
+# Optional; the daemon's /metrics listener is its own (cloud/metrics_http.hpp) and needs nothing.
 pkg_check_modules(HTTPLIB QUIET IMPORTED_TARGET cpp-httplib)
-if(NOT HTTPLIB_FOUND)
-  message(STATUS "duet: cpp-httplib not found (libcpp-httplib-dev): the daemon is built without /metrics")
-endif()

@@ -1,5 +1,7 @@
 #include "common/step_runner.hpp"
 
+#include "common/step_cancel.hpp"
+
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -96,7 +98,10 @@ void StepRunner::fit_pool(int64_t max_block) {
 torch::Tensor StepRunner::run_blocks(const torch::Tensor& x, const AttentionInput& in) {
   in.reset_memo();
   auto h = x;
-  for (size_t i = 0; i < blocks_.size(); ++i) h = blocks_[i]->forward(h, in, pool_.layer(i));
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    throw_if_step_cancelled();  // a stopping daemon does not wait for the rest of a long step
+    h = blocks_[i]->forward(h, in, pool_.layer(i));
+  }
   return h;
 }
 
@@ -168,6 +173,7 @@ torch::Tensor StepRunner::run(const StepBatch& batch, const torch::Tensor& x) {
       c10::cuda::CUDAStreamGuard guard(side);
       out = run_blocks(g->x, g->in).narrow(0, 0, B);
       try {
+        const StepCancelScope no_cancel_in_capture(nullptr);  // a throw here would spoil the graph
         g->graph.capture_begin(*graphs_->mempool);
         g->out = run_blocks(g->x, g->in);
         g->graph.capture_end();

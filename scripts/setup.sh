@@ -25,7 +25,7 @@ pkgs=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libssl-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   doctest-dev             # header only: the build's tests are configured in when present
-  libcpp-httplib-dev      # the daemon's /metrics and duet-edge serve
+  libcpp-httplib-dev      # duet-edge serve
   abcm2ps abcmidi         # the main job's score and MIDI
 )
 optional=(timidity freepats)

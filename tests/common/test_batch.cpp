@@ -6,12 +6,14 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/backbone.hpp"
 #include "common/generator.hpp"
+#include "common/step_cancel.hpp"
 #include "common/step_runner.hpp"
 
 using namespace duet;
@@ -246,4 +248,35 @@ TEST_CASE("StepRunner buckets") {
   REQUIRE(StepRunner::context_bucket(65) == 128);
   REQUIRE(StepRunner::context_bucket(1025) == 2048);
   REQUIRE(StepRunner::context_bucket(3000) == 3072);
+}
+
+// Issue 20, item 8: a stopping daemon does not finish a long step. With the compute thread's
+// StepCancelScope flag set, an eager step throws StepCancelled before its next block; a scope
+// over nullptr (a CUDA graph capture) switches the check off inside it.
+TEST_CASE("a step stops between blocks once its StepCancelScope flag is set") {
+  Checkpoint ck(fixture("llama_gqa"));
+  const auto& c = ck.config();
+  std::vector<std::unique_ptr<Block>> blocks;
+  std::vector<const Block*> ptrs;
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    blocks.push_back(load_block(ck, i, LoadOptions{}));
+    ptrs.push_back(blocks.back().get());
+  }
+  KvBlockAllocator alloc(8);
+  StepRunner runner(ptrs, alloc.num_blocks(), 4, torch::kFloat, torch::kCPU);
+  BlockTable table;
+  REQUIRE(alloc.ensure(table, 5));
+  StepBatch batch;
+  batch.rows.push_back({&table, 0, 5});
+  const auto x = torch::randn({5, c.hidden_size});
+  std::atomic<bool> stop{false};
+  const StepCancelScope scope(&stop);
+  REQUIRE(runner.run(batch, x).size(0) == 5);  // flag clear: the step runs
+  stop = true;
+  REQUIRE_THROWS_AS(runner.run(batch, x), StepCancelled);
+  {
+    const StepCancelScope off(nullptr);
+    REQUIRE(runner.run(batch, x).size(0) == 5);
+  }
+  REQUIRE_THROWS_AS(runner.run(batch, x), StepCancelled);  // the outer scope is back
 }

@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
 #include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <memory>
 #include <fstream>
 #include <thread>
 
@@ -74,6 +76,34 @@ int tcp_connect(int port) {
     return -1;
   }
   return s;
+}
+
+// A TCP connection from `source` (any address of 127/8 is this host) to 127.0.0.1:port; -1 when
+// it fails within 200 ms (a full accept queue).
+int tcp_connect_from(const std::string& source, int port) {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  inet_pton(AF_INET, source.c_str(), &from.sin_addr);
+  timeval tv{0, 200000};
+  ::setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  if (::bind(s, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+      ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(s);
+    return -1;
+  }
+  return s;
+}
+
+// The port of "metrics (Prometheus text) on http://127.0.0.1:PORT/metrics" in the daemon's log.
+int metrics_port(const std::string& log) {
+  const auto at = log.find("on http://127.0.0.1:");
+  REQUIRE(at != std::string::npos);
+  return std::stoi(log.substr(at + 20));
 }
 
 int port_of(const std::string& endpoint) { return std::stoi(endpoint.substr(endpoint.rfind(':') + 1)); }
@@ -263,4 +293,114 @@ TEST_CASE("an endless multipart message is cut off at --max-pending-input-mb; th
   cfg.insecure = true;
   REQUIRE(split_tokens(cfg, kPrompt, fixed_options(8)) == local_tokens(model, kPrompt, fixed_options(8)));
   REQUIRE(d.stop() == 0);
+}
+
+// Issue 20, item 3: the handshake cap was one pool for the world, and one source holding ~100
+// silent connections (reopening each as it is closed) locked out every other client.
+TEST_CASE("one source holding 100 silent connections open locks no other source out of the handshake") {
+  const std::string model = fixture_model("llama_gqa");
+  DaemonProcess d(secure_args(model, {"--metrics-listen", "127.0.0.1:0"}));  // the shipped caps
+  INFO(d.log());
+  const int port = port_of(d.endpoint());
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> reopened{0};
+  std::atomic<int> open_now{0};
+  std::thread attacker([&] {  // 127.0.0.2: 100 silent connections, each reopened as soon as it closes
+    std::vector<int> fds(100, -1);
+    while (!stop.load()) {
+      std::vector<pollfd> pf;
+      int open = 0;
+      for (int& fd : fds) {
+        if (fd < 0 && (fd = tcp_connect_from("127.0.0.2", port)) >= 0) ++reopened;
+        open += fd >= 0 ? 1 : 0;
+        pf.push_back({fd, POLLIN, 0});
+      }
+      open_now = open;
+      ::poll(pf.data(), pf.size(), 10);
+      for (size_t i = 0; i < fds.size(); ++i) {
+        if (fds[i] < 0 || !pf[i].revents) continue;
+        char buf[256];
+        const ssize_t n = ::recv(fds[i], buf, sizeof buf, MSG_DONTWAIT);  // the greeting, or the end
+        if (n == 0 || (n < 0 && errno != EAGAIN)) {
+          ::close(fds[i]);
+          fds[i] = -1;
+        }
+      }
+    }
+    for (int fd : fds)
+      if (fd >= 0) ::close(fd);
+  });
+  std::this_thread::sleep_for(500ms);
+
+  // ten authorized clients, each from its own address, shake hands at once
+  const std::string fp = fingerprint_of(model);
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 10; ++i) {
+    const std::string ep = "tcp://127.0.0." + std::to_string(3 + i) + ":0;127.0.0.1:" + std::to_string(port);
+    clients.push_back(std::make_unique<RawClient>(ep, i % 2 ? keys().studio : keys().edge, keys().server.public_z85));
+    p::Hello h;
+    h.model_fingerprint = fp;
+    h.client_name = "victim";
+    std::vector<zmq::message_t> frames;
+    p::append_message(frames, clients.back()->next_id(), h);
+    clients.back()->send(std::move(frames));
+  }
+  std::vector<bool> greeted(clients.size(), false);
+  int ok = 0;
+  const auto t0 = Clock::now();
+  while (ok < 10 && Clock::now() - t0 < 3s) {
+    for (size_t i = 0; i < clients.size(); ++i) {
+      if (greeted[i]) continue;
+      auto r = clients[i]->receive(10ms);
+      if (r && r->kind == p::MessageKind::hello_reply) {
+        greeted[i] = true;
+        ++ok;
+      }
+    }
+  }
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  const auto text = http_get(metrics_port(d.log()), "/metrics");
+  stop = true;
+  attacker.join();
+  MESSAGE(ok << " of 10 clients shook hands in " << ms << " ms while 127.0.0.2 held " << open_now.load()
+             << " connections and reopened " << reopened.load());
+  REQUIRE(ok == 10);
+  REQUIRE(text.has_value());
+  REQUIRE(contains(*text, "duet_connections_dropped_total{reason=\"source_handshake_cap\"}"));
+  REQUIRE(!contains(*text, "duet_connections_dropped_total{reason=\"source_handshake_cap\"} 0\n"));
+  REQUIRE(d.stop() == 0);
+}
+
+// Issue 20, item 8: the daemon finished a prefill-heavy step (seconds on a CPU) before it stopped.
+// Now the step stops between blocks (its forwards answered shutting_down) or, where one block
+// alone takes longer (this step's do on a loaded 2-core machine), the process exits at 0.7 s.
+TEST_CASE("SIGTERM during a prefill-heavy step stops the daemon within 1 s") {
+  const std::string model = abc_model();
+  constexpr int kSessions = 8, kPositions = 1024;  // one step of 8 x 1024 positions: seconds on a CPU
+  DaemonProcess d(secure_args(model, {"--max-forward", "1024", "--prefill-chunk", "1024", "--max-batch-tokens", "8192"}));
+  INFO(d.log());
+  RawClient c(d.endpoint(), keys().edge, keys().server.public_z85);
+  const uint32_t H = c.hello(fingerprint_of(model)).hidden_size;
+  std::vector<uint64_t> sessions;
+  for (int i = 0; i < kSessions; ++i) sessions.push_back(c.open_session(kPositions));
+  const auto sent = Clock::now();
+  for (uint64_t s : sessions) c.send(c.forward_frames(s, 0, kPositions, H));
+  std::this_thread::sleep_for(400ms);  // received, admitted, and the step under way
+  const auto t0 = Clock::now();
+  d.process().signal(SIGTERM);
+  const auto status = d.process().wait_for(10s);
+  const double stop_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  int shutting_down = 0, results = 0;
+  for (int i = 0; i < kSessions; ++i) {
+    auto r = c.receive(200ms);
+    if (!r) break;
+    if (r->kind == p::MessageKind::result) ++results;
+    if (r->kind == p::MessageKind::error && r->as<p::Error>().code == ErrorCode::shutting_down) ++shutting_down;
+  }
+  MESSAGE("SIGTERM " << std::chrono::duration<double, std::milli>(t0 - sent).count() << " ms after the forwards; stopped in "
+                     << stop_ms << " ms; " << shutting_down << " shutting_down, " << results << " results");
+  REQUIRE(status.has_value());
+  REQUIRE(*status == 0);
+  REQUIRE(stop_ms < 1000);
+  REQUIRE(shutting_down + results <= kSessions);
 }
