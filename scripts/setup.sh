@@ -8,6 +8,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libtorch-dev
+  libgloo-dev
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libssl-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   doctest-dev
