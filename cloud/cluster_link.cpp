@@ -33,6 +33,11 @@ void check_cluster_address(const std::string& a, const std::string& setting) {
                                 "(c10d store, Gloo/NCCL) are neither encrypted nor authenticated");
 }
 
+std::string brief(const std::exception& e) {
+  if (const auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
+  return e.what();
+}
+
 bool store_binds_one_address() { return DUET_STORE_LISTEN_FD; }
 
 bool nccl_available() {
@@ -139,10 +144,10 @@ struct ClusterLink::Impl {
     try {
       w->wait(t);
     } catch (const std::exception& e) {
-      const std::string what = e.what();
+      const std::string what = brief(e);
       if (what.find("Timed out") != std::string::npos || what.find("timed out") != std::string::npos)
         throw LinkTimeout("no answer within " + std::to_string(t.count()) + " ms: " + what.substr(0, 200));
-      throw;
+      throw std::runtime_error(what);
     }
   }
 };

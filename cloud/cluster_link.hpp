@@ -83,6 +83,9 @@ class ClusterLink {
   std::unique_ptr<Impl> impl_;
 };
 
+// e.what() without c10's backtrace (c10::Error carries one in what()).
+std::string brief(const std::exception& e);
+
 class LinkTimeout : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

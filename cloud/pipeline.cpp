@@ -113,6 +113,7 @@ torch::Tensor Pipeline::forward(const StepBatch& batch, const torch::Tensor& x_i
                                 std::vector<std::chrono::nanoseconds>* stage_time) {
   torch::NoGradGuard no_grad;
   if (stage_time) stage_time->clear();
+  if (!pending_.empty()) throw std::logic_error("Pipeline::forward while submitted steps are not collected");
   if (!chain_) return run_local(0, stages_.size(), batch, x_in, stage_time);
   auto x = run_local(0, chain_begin_, batch, x_in, stage_time);
   const auto t0 = std::chrono::steady_clock::now();

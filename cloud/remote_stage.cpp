@@ -116,6 +116,7 @@ struct RemoteChain::Impl {
       ws.push_back(r);
     }
     const auto comm = plan.backend == "nccl" ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+    store.set(pre + "go", "1");
     try {
       auto l = std::make_unique<ClusterLink>(store, pre + "pg/", 0, plan.world_size(), opts.address,
                                              plan.backend == "nccl", comm, opts.step_timeout);
@@ -127,7 +128,7 @@ struct RemoteChain::Impl {
       cv.notify_all();
       return true;
     } catch (const std::exception& e) {
-      spdlog::warn("stage cluster generation {} did not form: {}", gen, e.what());
+      spdlog::warn("stage cluster generation {} did not form: {}", gen, brief(e));
       return false;
     }
   }
@@ -142,7 +143,7 @@ struct RemoteChain::Impl {
       try {
         form_once();
       } catch (const std::exception& e) {
-        spdlog::error("stage cluster: {}", e.what());
+        spdlog::error("stage cluster: {}", brief(e));
         std::this_thread::sleep_for(200ms);
       }
     }
@@ -166,7 +167,7 @@ struct RemoteChain::Impl {
           if (m.header.kind != sw::Kind::heartbeat || m.header.step != h.step)
             throw std::runtime_error("the chain answered a heartbeat with something else");
         } catch (const std::exception& e) {
-          lose_locked(std::string("heartbeat: ") + e.what());
+          lose_locked("heartbeat: " + brief(e));
         }
       }
     }
@@ -224,8 +225,8 @@ void RemoteChain::submit(int64_t step, const StepBatch& batch, const torch::Tens
   try {
     m.link->send(m.first_rank, h, rows, x.to(torch::kCPU, m.dtype));
   } catch (const std::exception& e) {
-    m.lose_locked(std::string("sending step ") + std::to_string(step) + ": " + e.what());
-    throw StageUnavailable("the stage cluster broke while this step was sent: " + std::string(e.what()));
+    m.lose_locked("sending step " + std::to_string(step) + ": " + brief(e));
+    throw StageUnavailable("the stage cluster broke while this step was sent: " + brief(e));
   }
   m.in_flight.push_back(step);
 }
@@ -243,8 +244,8 @@ torch::Tensor RemoteChain::collect(int64_t step) {
       throw std::runtime_error("the chain answered step " + std::to_string(r.header.step) + " instead of " +
                                std::to_string(step));
   } catch (const std::exception& e) {
-    m.lose_locked(std::string("step ") + std::to_string(step) + ": " + e.what());
-    throw StageUnavailable("a stage worker was lost while step " + std::to_string(step) + " ran: " + e.what());
+    m.lose_locked("step " + std::to_string(step) + ": " + brief(e));
+    throw StageUnavailable("a stage worker was lost while step " + std::to_string(step) + " ran: " + brief(e));
   }
   m.in_flight.pop_front();
   if (r.header.kind == sw::Kind::error)

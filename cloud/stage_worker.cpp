@@ -104,7 +104,7 @@ void serve(ClusterLink& link, const WorkerPlan& plan, const WorkerPlan::Entry& m
       spdlog::error("step {} refused: {}", m.header.step, e.what());
       out.code = sw::Code::bad_step;
     } catch (const std::exception& e) {
-      spdlog::error("step {} failed: {}", m.header.step, e.what());
+      spdlog::error("step {} failed: {}", m.header.step, brief(e));
       out.code = sw::Code::failed;
     }
     if (out.code != sw::Code::none) {
@@ -151,6 +151,14 @@ int run_stage_worker(const StageWorkerOptions& opts, const std::atomic<bool>& st
                                                   std::to_string(st.kv_bytes_per_position));
       spdlog::info("generation {}: joining as rank {} of {} (layers {}-{} on {})", gen, me->rank, plan.world_size(),
                    me->first, me->last - 1, me->device);
+      // the process group forms once every worker has joined: the front door says so ("go"); a
+      // newer generation in the meantime means this one was given up
+      bool go = false;
+      while (!stop && !(go = store->check(pre + "go"))) {
+        if (std::stoll(store->get("gen")) != gen) break;
+        std::this_thread::sleep_for(20ms);
+      }
+      if (!go) continue;
       const auto comm = plan.backend == "nccl" ? parse_device(me->device) : c10::Device(c10::kCPU);
       ClusterLink link(*store, pre + "pg/", me->rank, plan.world_size(), opts.address, plan.backend == "nccl", comm,
                        opts.step_timeout);
@@ -161,7 +169,7 @@ int run_stage_worker(const StageWorkerOptions& opts, const std::atomic<bool>& st
       return 2;
     } catch (const std::exception& e) {
       if (stop) break;
-      spdlog::warn("cluster link lost (generation {}): {}; joining the next generation", served, e.what());
+      spdlog::warn("cluster link lost (generation {}): {}; joining the next generation", served, brief(e));
       // a broken store connection (the front door restarted, its generations start over): connect again
       try {
         if (store) store->check("gen");

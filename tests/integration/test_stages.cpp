@@ -77,7 +77,8 @@ int64_t layers_of(const std::string& model) { return Checkpoint(model).config().
 }  // namespace
 
 TEST_CASE("stage workers: split == monolithic over 1, 2 and 3 workers, greedy and sampled") {
-  for (const char* name : {"llama_gqa", "gemma2", "abc-folk"}) {
+  // llama_gqa (3 layers) and the bundled model; every fixture family is split in process by test_split
+  for (const char* name : {"llama_gqa", "abc-folk"}) {
     const std::string model = std::string(name) == "abc-folk" ? abc_model() : fixture_model(name);
     const auto greedy = fixed_options(20);
     const auto samp = fixed_options(20, sampled(77));
@@ -121,7 +122,7 @@ TEST_CASE("stage workers: a killed worker is detected, the front door serves aga
   }
   CHECK(failed);
   w2 = start_worker(model, "w2", f.port);
-  REQUIRE_MESSAGE(f.wait_ready(2), f.d->log() + "\nw1:\n" + w1->err() + w2->err());
+  REQUIRE_MESSAGE(f.wait_ready(2), (f.d->log() + "\nw1:\n" + w1->err() + w2->err()));
   check_serves(f.d->endpoint(), model);
   CHECK(f.d->stop() == 0);
 }
@@ -132,7 +133,7 @@ TEST_CASE("stage workers: a worker holding another model is refused, with a sent
   const auto status = w->wait_for(20s);
   REQUIRE(status.has_value());
   CHECK(*status == 2);
-  CHECK(w->err().find("holds model") != std::string::npos);
+  CHECK((w->out() + w->err()).find("holds model") != std::string::npos);
   std::this_thread::sleep_for(300ms);
   CHECK(f.d->log().find("stage worker 'w1' refused to join") != std::string::npos);
   CHECK(f.d->stop() == 0);
@@ -142,11 +143,110 @@ TEST_CASE("stage workers: the cluster address is never a wildcard") {
   auto r = run_process(cloud_binary(), secure_args(fixture_model("gpt2"), {"--plan", "cpu@w1=0-1", "--cluster-address",
                                                                             "0.0.0.0", "--cluster-allow-wildcard-store"}));
   CHECK(r.status == 1);
-  CHECK(r.err.find("wildcard") != std::string::npos);
+  CHECK((r.out + r.err).find("wildcard") != std::string::npos);
   r = run_process(cloud_binary(), secure_args(fixture_model("gpt2"), {"--plan", "cpu@w1=0-1"}));
   CHECK(r.status == 1);
-  CHECK(r.err.find("cluster_address") != std::string::npos);
+  CHECK((r.out + r.err).find("cluster_address") != std::string::npos);
   r = run_process(stage_binary(), {"--model", fixture_model("gpt2"), "--name", "w1", "--front", "127.0.0.1:1", "--address", "::"});
   CHECK(r.status == 1);
-  CHECK(r.err.find("wildcard") != std::string::npos);
+  CHECK((r.out + r.err).find("wildcard") != std::string::npos);
+}
+
+#include "cloud/pipeline.hpp"
+#include "cloud/step_wire.hpp"
+
+namespace {
+
+// The front door's Pipeline in this process, its workers as duet-stage processes.
+struct InProcessFront {
+  Checkpoint ckpt;
+  std::unique_ptr<cloud::Pipeline> remote, local;
+  std::vector<std::unique_ptr<ChildProcess>> workers;
+  explicit InProcessFront(const std::string& model, int n_workers) : ckpt(model) {
+    const int64_t layers = ckpt.config().num_layers;
+    const auto wplan = worker_plan(layers, n_workers);
+    std::string lplan = std::regex_replace(wplan, std::regex("@w[0-9]+"), "");
+    cloud::KvSizing kv;
+    kv.max_blocks = 64;
+    cloud::ClusterOptions co;
+    co.address = "127.0.0.1";
+    co.store_port = 0;
+    co.allow_wildcard_store = true;
+    co.step_timeout = 5s;
+    remote = std::make_unique<cloud::Pipeline>(ckpt, cloud::make_stage_plan(wplan, {}, layers), torch::kFloat, kv, co);
+    local = std::make_unique<cloud::Pipeline>(ckpt, cloud::make_stage_plan(lplan, {}, layers), torch::kFloat, kv);
+    for (int w = 1; w <= n_workers; ++w)
+      workers.push_back(start_worker(model, "w" + std::to_string(w), remote->remote()->store_port()));
+    REQUIRE_MESSAGE(remote->remote()->wait_ready(20s), remote->unavailable_reason());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("stage workers: two micro-batches in flight (submit/collect) == one step at a time == in process") {
+  InProcessFront f(abc_model(), 2);
+  const int64_t H = f.ckpt.config().hidden_size;
+  torch::manual_seed(5);
+  // sessions A (rows 0-1) and B (rows 2-3): a prefill of 5 each, then 6 decode steps
+  const auto prefill = torch::randn({4 * 5, H});
+  std::vector<torch::Tensor> decode;
+  for (int s = 0; s < 6; ++s) decode.push_back(torch::randn({4, H}));
+  auto run = [&](cloud::Pipeline& pl, bool pipelined) {
+    std::vector<BlockTable> t(4);
+    StepBatch pre;
+    for (auto& x : t) {
+      REQUIRE(pl.allocator().ensure(x, 12));
+      pre.rows.push_back({&x, 0, 5});
+    }
+    std::vector<torch::Tensor> out{pl.forward(pre, prefill)};
+    for (auto& x : t) x.length = 5;
+    for (int s = 0; s < 6; ++s) {
+      StepBatch a, b, all;
+      for (int i = 0; i < 4; ++i) (i < 2 ? a : b).rows.push_back({&t[size_t(i)], 5 + s, 1});
+      for (int i = 0; i < 4; ++i) all.rows.push_back({&t[size_t(i)], 5 + s, 1});
+      if (pipelined) {
+        const auto ta = pl.submit(a, decode[size_t(s)].narrow(0, 0, 2));
+        const auto tb = pl.submit(b, decode[size_t(s)].narrow(0, 2, 2));
+        out.push_back(torch::cat({pl.collect(ta), pl.collect(tb)}));
+      } else {
+        out.push_back(pl.forward(all, decode[size_t(s)]));
+      }
+      for (auto& x : t) x.length = 6 + s;
+    }
+    for (auto& x : t) pl.allocator().release(x);
+    return torch::cat(out);
+  };
+  const auto want = run(*f.local, false);
+  const auto seq = run(*f.remote, false);
+  const auto pipe = run(*f.remote, true);
+  REQUIRE(seq.sizes() == want.sizes());
+  CHECK(torch::allclose(seq, want, 1e-5, 1e-5));
+  CHECK(torch::allclose(pipe, want, 1e-5, 1e-5));
+  CHECK(f.remote->describe().find("127.0.0.1") != std::string::npos);  // the table shows where each worker joined from
+}
+
+TEST_CASE("step wire: the header and rows a worker receives are checked before use") {
+  namespace sw = cloud::step_wire;
+  sw::Header h;
+  h.rows = 1;
+  h.tokens = 1;
+  h.ids = 4;
+  h.hidden = 8;
+  auto words = sw::encode_header(h);
+  sw::Limits l;
+  l.hidden = 8;
+  CHECK(sw::decode_header(words.data(), words.size(), l).rows == 1);
+  words[1] = 2;  // another version
+  CHECK_THROWS_WITH_AS(sw::decode_header(words.data(), words.size(), l), doctest::Contains("version 2"), sw::WireError);
+  words[1] = sw::kVersion;
+  words[8] = 9;  // another hidden size
+  CHECK_THROWS_AS(sw::decode_header(words.data(), words.size(), l), sw::WireError);
+  // rows naming a block outside the pool
+  BlockTable t{{3}, 0};
+  StepBatch b;
+  b.rows.push_back({&t, 0, 1});
+  const auto rows = sw::encode_rows(b, 16);
+  h.hidden = 8;
+  CHECK(sw::decode_rows(rows.data(), rows.size(), h, 4, 16).batch.rows.size() == 1);
+  CHECK_THROWS_WITH_AS(sw::decode_rows(rows.data(), rows.size(), h, 3, 16), doctest::Contains("block 3"), sw::WireError);
 }
