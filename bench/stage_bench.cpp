@@ -76,7 +76,7 @@ Run measure(Pipeline& pl, int64_t n, int64_t prefill, int64_t steps, int64_t hid
       }
     } else {
       // A_s and B_s in flight together; A_{s+1} goes in as soon as A_s is back
-      std::vector<StepBatch> a(size_t(steps)), b(size_t(steps));
+      std::vector<StepBatch> a(static_cast<size_t>(steps)), b(static_cast<size_t>(steps));
       for (int64_t s = 0; s < steps; ++s) a[size_t(s)] = batch_of(0, h, prefill + s), b[size_t(s)] = batch_of(h, n, prefill + s);
       int64_t ta = pl.submit(a[0], torch::randn({h, hidden})), tb = -1;
       if (h < n) tb = pl.submit(b[0], torch::randn({n - h, hidden}));

@@ -250,3 +250,26 @@ TEST_CASE("step wire: the header and rows a worker receives are checked before u
   CHECK(sw::decode_rows(rows.data(), rows.size(), h, 4, 16).batch.rows.size() == 1);
   CHECK_THROWS_WITH_AS(sw::decode_rows(rows.data(), rows.size(), h, 3, 16), doctest::Contains("block 3"), sw::WireError);
 }
+
+TEST_CASE("stage workers: a hung worker (SIGSTOP) is detected within heartbeat + stage timeout") {
+  const std::string model = fixture_model("gpt2");
+  FrontDoor f(model, "cpu@w1=0-0,cpu@w2=1-1");  // --stage-timeout-ms 2000, heartbeat 1000
+  auto w1 = start_worker(model, "w1", f.port);
+  auto w2 = start_worker(model, "w2", f.port);
+  REQUIRE_MESSAGE(f.wait_ready(), f.d->log());
+  w1->signal(SIGSTOP);
+  const auto t0 = std::chrono::steady_clock::now();
+  bool lost = false;
+  while (!lost && std::chrono::steady_clock::now() - t0 < 6s) {
+    lost = f.d->log().find("stage cluster generation 1 lost") != std::string::npos;
+    std::this_thread::sleep_for(50ms);
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CAPTURE(secs);
+  CHECK(lost);
+  CHECK(secs < 1.0 + 2.0 + 1.0);  // heartbeat period + timeout, with a second of slack for a loaded machine
+  w1->signal(SIGCONT);  // it finds its links gone and rejoins: the cluster forms again
+  REQUIRE_MESSAGE(f.wait_ready(2), f.d->log());
+  check_serves(f.d->endpoint(), model);
+  CHECK(f.d->stop() == 0);
+}
