@@ -127,7 +127,7 @@ TEST_CASE("stage workers: a killed worker is detected, the front door serves aga
   CHECK(f.d->stop() == 0);
 }
 
-TEST_CASE("stage workers: a worker holding another model is refused, with a sentence on both sides") {
+TEST_CASE("stage workers: a worker holding another model, or not in the plan, is refused with a sentence") {
   FrontDoor f(fixture_model("llama_gqa"), "cpu@w1=0-2");
   auto w = start_worker(fixture_model("qwen2_bias"), "w1", f.port);
   const auto status = w->wait_for(20s);
@@ -136,6 +136,12 @@ TEST_CASE("stage workers: a worker holding another model is refused, with a sent
   CHECK((w->out() + w->err()).find("holds model") != std::string::npos);
   std::this_thread::sleep_for(300ms);
   CHECK(f.d->log().find("stage worker 'w1' refused to join") != std::string::npos);
+  // a worker the plan does not name is refused too
+  auto stray = start_worker(fixture_model("llama_gqa"), "w9", f.port);
+  const auto st2 = stray->wait_for(20s);
+  REQUIRE(st2.has_value());
+  CHECK(*st2 == 2);
+  CHECK((stray->out() + stray->err()).find("names no worker 'w9'") != std::string::npos);
   CHECK(f.d->stop() == 0);
 }
 
@@ -154,6 +160,7 @@ TEST_CASE("stage workers: the cluster address is never a wildcard") {
 
 #include "cloud/pipeline.hpp"
 #include "cloud/step_wire.hpp"
+#include "cloud/worker_plan.hpp"
 
 namespace {
 
@@ -162,9 +169,9 @@ struct InProcessFront {
   Checkpoint ckpt;
   std::unique_ptr<cloud::Pipeline> remote, local;
   std::vector<std::unique_ptr<ChildProcess>> workers;
-  explicit InProcessFront(const std::string& model, int n_workers) : ckpt(model) {
+  InProcessFront(const std::string& model, int n_workers, std::string wplan = "") : ckpt(model) {
     const int64_t layers = ckpt.config().num_layers;
-    const auto wplan = worker_plan(layers, n_workers);
+    if (wplan.empty()) wplan = worker_plan(layers, n_workers);
     std::string lplan = std::regex_replace(wplan, std::regex("@w[0-9]+"), "");
     cloud::KvSizing kv;
     kv.max_blocks = 64;
@@ -272,4 +279,53 @@ TEST_CASE("stage workers: a hung worker (SIGSTOP) is detected within heartbeat +
   REQUIRE_MESSAGE(f.wait_ready(2), f.d->log());
   check_serves(f.d->endpoint(), model);
   CHECK(f.d->stop() == 0);
+}
+
+TEST_CASE("stage workers: a plan mixing front-door stages and a worker == in process") {
+  // layer 0 and 5 here, 1-4 in the worker: the local stages before and after the chain run around it
+  InProcessFront f(abc_model(), 1, "cpu=0-0,cpu@w1=1-4,cpu=5-5");
+  const int64_t H = f.ckpt.config().hidden_size;
+  torch::manual_seed(9);
+  const auto x = torch::randn({7, H});
+  auto run = [&](cloud::Pipeline& pl) {
+    BlockTable t;
+    REQUIRE(pl.allocator().ensure(t, 8));
+    StepBatch b;
+    b.rows.push_back({&t, 0, 7});
+    auto y = pl.forward(b, x);
+    t.length = 7;
+    StepBatch d;
+    d.rows.push_back({&t, 7, 1});
+    auto y2 = pl.forward(d, x.narrow(0, 0, 1));
+    pl.allocator().release(t);
+    return torch::cat({y, y2});
+  };
+  CHECK(torch::allclose(run(*f.remote), run(*f.local), 1e-5, 1e-5));
+  CHECK(stage_count(f.remote->describe()) == 3);
+}
+
+TEST_CASE("stage plan: worker items parse, and bad ones are refused with a sentence") {
+  const auto p = cloud::make_stage_plan("cpu=0-0,cuda:1@gpu-b=1-2", {}, 3);
+  REQUIRE(p.size() == 2);
+  CHECK(p[0].worker.empty());
+  CHECK(p[1].worker == "gpu-b");
+  CHECK(p[1].device == "cuda:1");
+  CHECK_THROWS_WITH(cloud::make_stage_plan("cpu@a=0-0,cpu@a=1-2", {}, 3), doctest::Contains("already runs a stage"));
+  CHECK_THROWS_WITH(cloud::make_stage_plan("cpu@a=0-0,cpu=1-1,cpu@b=2-2", {}, 3), doctest::Contains("consecutive"));
+  CHECK_THROWS_WITH(cloud::make_stage_plan("cpu@a b=0-2", {}, 3), doctest::Contains("worker name"));
+  CHECK_THROWS_WITH(cloud::make_stage_plan("@a=0-2", {}, 3), doctest::Contains("worker name"));
+  // the published plan reads back as written, and its fingerprint changes with it
+  cloud::WorkerPlan w;
+  w.model = "abc";
+  w.dtype = "fp32";
+  w.hidden = 8;
+  w.num_blocks = 9;
+  w.block_size = 16;
+  w.workers.push_back({"gpu-b", "cuda:1", 1, 3, 1, 0, 0});
+  const auto back = cloud::WorkerPlan::parse(w.to_text());
+  CHECK(back.to_text() == w.to_text());
+  CHECK(back.fingerprint() == w.fingerprint());
+  w.num_blocks = 10;
+  CHECK(back.fingerprint() != w.fingerprint());
+  CHECK_THROWS_WITH(cloud::WorkerPlan::parse("duet-stage-plan 2\n"), doctest::Contains("bad line"));
 }
