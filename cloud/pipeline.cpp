@@ -115,6 +115,7 @@ torch::Tensor Pipeline::forward(const StepBatch& batch, const torch::Tensor& x_i
   if (stage_time) stage_time->clear();
   if (!pending_.empty()) throw std::logic_error("Pipeline::forward while submitted steps are not collected");
   if (!chain_) return run_local(0, stages_.size(), batch, x_in, stage_time);
+  check_kv_fresh(batch);
   auto x = run_local(0, chain_begin_, batch, x_in, stage_time);
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t step = ++next_ticket_;
@@ -126,6 +127,28 @@ torch::Tensor Pipeline::forward(const StepBatch& batch, const torch::Tensor& x_i
   return run_local(chain_end_, stages_.size(), batch, x, stage_time);
 }
 
+void Pipeline::check_kv_fresh(const StepBatch& batch) {
+  const uint64_t g = chain_->generation();
+  if (g != kv_generation_) {
+    kv_generation_ = g;
+    kv_fresh_.assign(static_cast<size_t>(allocator_->num_blocks()), 0);
+  }
+  const int64_t bs = allocator_->block_size();
+  for (const auto& r : batch.rows) {
+    const auto& ids = r.table->blocks;
+    const size_t read = std::min(ids.size(), static_cast<size_t>(KvBlockAllocator::blocks_for(r.start, bs)));
+    for (size_t k = 0; k < read; ++k)
+      if (ids[k] >= 0 && ids[k] < static_cast<int32_t>(kv_fresh_.size()) && !kv_fresh_[size_t(ids[k])])
+        throw StageUnavailable("this session's KV was written before the stage workers re-formed (generation " +
+                               std::to_string(g) + "): a restarted worker lost it; open a new session and replay");
+  }
+  for (const auto& r : batch.rows)  // the step writes [start, start + n): those blocks hold this generation's KV
+    for (size_t k = static_cast<size_t>(r.start / bs);
+         k < std::min(r.table->blocks.size(), static_cast<size_t>(KvBlockAllocator::blocks_for(r.start + r.n, bs))); ++k)
+      if (r.table->blocks[k] >= 0 && r.table->blocks[k] < static_cast<int32_t>(kv_fresh_.size()))
+        kv_fresh_[size_t(r.table->blocks[k])] = 1;
+}
+
 int64_t Pipeline::submit(const StepBatch& batch, const torch::Tensor& x_in) {
   torch::NoGradGuard no_grad;
   const int64_t ticket = ++next_ticket_;
@@ -133,6 +156,7 @@ int64_t Pipeline::submit(const StepBatch& batch, const torch::Tensor& x_in) {
     pending_.push_back({ticket, {}, run_local(0, stages_.size(), batch, x_in, nullptr)});
     return ticket;
   }
+  check_kv_fresh(batch);
   auto x = run_local(0, chain_begin_, batch, x_in, nullptr);
   chain_->submit(ticket, batch, x);
   pending_.push_back({ticket, batch, {}});

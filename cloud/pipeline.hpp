@@ -84,6 +84,12 @@ class Pipeline {
   std::unique_ptr<RemoteChain> chain_;
   size_t chain_begin_ = 0, chain_end_ = 0;  // stages [begin, end) run in workers
   int64_t next_ticket_ = 0;
+  // KV blocks written since the workers' current generation formed. A re-formed cluster may hold
+  // a restarted worker whose pool is empty: a row may read only blocks written since (its session
+  // replays otherwise), so a session that lived through a loss fails instead of reading zeros.
+  std::vector<uint8_t> kv_fresh_;
+  uint64_t kv_generation_ = 0;
+  void check_kv_fresh(const StepBatch& batch);
   struct Pending {
     int64_t ticket;
     StepBatch batch;

@@ -329,3 +329,52 @@ TEST_CASE("stage plan: worker items parse, and bad ones are refused with a sente
   CHECK(back.fingerprint() != w.fingerprint());
   CHECK_THROWS_WITH(cloud::WorkerPlan::parse("duet-stage-plan 2\n"), doctest::Contains("bad line"));
 }
+
+TEST_CASE("stage workers: a session that lived through a lost worker is refused, not served from an empty pool") {
+  InProcessFront f(fixture_model("llama_gqa"), 2);
+  const int64_t H = f.ckpt.config().hidden_size;
+  torch::manual_seed(3);
+  const auto x = torch::randn({6, H});
+  BlockTable a;
+  REQUIRE(f.remote->allocator().ensure(a, 8));
+  StepBatch pre;
+  pre.rows.push_back({&a, 0, 5});
+  f.remote->forward(pre, x.narrow(0, 0, 5));
+  a.length = 5;
+  // w2 dies and comes back: generation 2, its pool empty
+  f.workers[1]->signal(SIGKILL);
+  f.workers[1]->wait_for(5s);
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (f.remote->remote()->ready() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+  REQUIRE_FALSE(f.remote->remote()->ready());
+  // once w1 is back in the store (a fraction of a second), the sentence names the missing worker
+  const auto named_by = std::chrono::steady_clock::now() + 3s;
+  while (f.remote->unavailable_reason().find("'w2'") == std::string::npos && std::chrono::steady_clock::now() < named_by)
+    std::this_thread::sleep_for(20ms);
+  const auto reason = f.remote->unavailable_reason();
+  CAPTURE(reason);
+  CHECK(reason.find("waiting for worker") != std::string::npos);
+  CHECK(reason.find("'w2' (cpu@w2=2-2)") != std::string::npos);
+  f.workers[1] = start_worker(fixture_model("llama_gqa"), "w2", f.remote->remote()->store_port());
+  REQUIRE_MESSAGE(f.remote->remote()->wait_ready(20s), f.remote->unavailable_reason());
+  CHECK(f.remote->remote()->generation() == 2);
+  StepBatch dec;
+  dec.rows.push_back({&a, 5, 1});
+  CHECK_THROWS_WITH_AS(f.remote->forward(dec, x.narrow(0, 5, 1)), doctest::Contains("replay"), cloud::StageUnavailable);
+  f.remote->allocator().release(a);
+  // a new session (it may get the same blocks) runs, and equals the in-process pipeline
+  auto run = [&](cloud::Pipeline& pl) {
+    BlockTable t;
+    REQUIRE(pl.allocator().ensure(t, 8));
+    StepBatch p1;
+    p1.rows.push_back({&t, 0, 5});
+    auto y = pl.forward(p1, x.narrow(0, 0, 5));
+    t.length = 5;
+    StepBatch d1;
+    d1.rows.push_back({&t, 5, 1});
+    auto y2 = pl.forward(d1, x.narrow(0, 5, 1));
+    pl.allocator().release(t);
+    return torch::cat({y, y2});
+  };
+  CHECK(torch::allclose(run(*f.remote), run(*f.local), 1e-5, 1e-5));
+}
