@@ -116,10 +116,16 @@ CloudConfig CloudConfig::from_toml_file(const std::string& path) {
     r.str(t, "server", "authorized_keys", c.authorized_keys, true);
     r.list(t, "server", "wire_dtypes", c.wire_dtypes);
   }
-  if (auto* t = r.section("stages", {"devices", "plan", "first_block"})) {
+  if (auto* t = r.section("stages", {"devices", "plan", "first_block", "cluster_address", "cluster_port",
+                                     "cluster_allow_wildcard_store", "stage_timeout_ms", "stage_heartbeat_ms"})) {
     r.list(t, "stages", "devices", c.devices);
     r.str(t, "stages", "plan", c.plan);
     r.num(t, "stages", "first_block", c.first_block);
+    r.str(t, "stages", "cluster_address", c.cluster_address);
+    r.num(t, "stages", "cluster_port", c.cluster_port);
+    r.flag(t, "stages", "cluster_allow_wildcard_store", c.cluster_allow_wildcard_store);
+    r.num(t, "stages", "stage_timeout_ms", c.stage_timeout_ms);
+    r.num(t, "stages", "stage_heartbeat_ms", c.stage_heartbeat_ms);
   }
   if (auto* t = r.section("limits", {"max_sessions", "max_positions_per_session", "max_positions_per_forward",
                                      "kv_memory_mb", "idle_timeout_s", "max_message_mb", "max_queued_mb",
@@ -205,6 +211,8 @@ void CloudConfig::validate() const {
         "): a connection may hold one whole message plus the next arriving");
   if (reply_stall_timeout_ms == 0) bad("[connections] reply_stall_timeout_ms must be at least 1");
   if (send_queue_messages == 0) bad("[connections] send_queue_messages must be at least 1");
+  if (cluster_port > 65535) bad("[stages] cluster_port must be at most 65535");
+  if (stage_timeout_ms == 0 || stage_heartbeat_ms == 0) bad("[stages] stage_timeout_ms and stage_heartbeat_ms must be at least 1");
   if (max_batch_tokens < 1 || max_batch_rows < 1 || prefill_chunk < 1 || min_prefill_tokens < 1)
     bad("[scheduler] max_batch_tokens, max_batch_rows, prefill_chunk and min_prefill_tokens must be at least 1");
   if (!(step_latency_factor == 0 || step_latency_factor > 1.0))

@@ -26,6 +26,12 @@ struct CloudConfig {
   std::vector<std::string> devices = {"cpu"};
   std::string plan = "auto";  // or "DEVICE=FIRST-LAST,..." with inclusive layer ranges
   int64_t first_block = 0;    // run blocks [first_block, layers): the edges keep the first ones (--edge-blocks)
+  // stage workers on other hosts (plan items DEVICE@WORKER=FIRST-LAST; docs/STAGES.md)
+  std::string cluster_address;             // this machine's address on the cluster network (never a wildcard)
+  uint32_t cluster_port = 7710;            // the c10d store workers meet at (0: any free port, printed)
+  bool cluster_allow_wildcard_store = false;  // LibTorch < 2.4: its store listens on every interface
+  uint32_t stage_timeout_ms = 10000;       // a step or heartbeat unanswered this long loses the workers
+  uint32_t stage_heartbeat_ms = 1000;      // heartbeat period while no step is in flight
   // [limits]
   uint32_t max_sessions = 64;
   uint32_t max_positions_per_session = 4096;  // capped by the model's own limit

@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   app.add_option("--authorized-keys", authorized, "folder of client NAME.key files allowed to connect");
   app.add_flag("--insecure", insecure, "plain TCP without CURVE (warns; trusted networks and tests only)");
   app.add_option("--devices", devices, "comma-separated devices for the automatic plan, e.g. cuda:0,cuda:1 or cpu,cpu");
-  app.add_option("--plan", plan, "'auto' or explicit DEVICE=FIRST-LAST,... (inclusive layer ranges)");
+  app.add_option("--plan", plan, "'auto' or explicit DEVICE[@WORKER]=FIRST-LAST,... (inclusive layer ranges; @WORKER: a duet-stage worker)");
   app.add_option("--dtype", dtype, "compute dtype: fp32, fp16, bf16");
   int64_t first_block = -1;
   app.add_option("--first-block", first_block,
@@ -120,6 +120,16 @@ int main(int argc, char** argv) {
   app.add_option("--max-pending-input-mb", pending_mb, "input per connection not yet a whole message, MiB");
   app.add_option("--reply-stall-timeout-ms", stall_ms, "disconnect a peer whose reply queue stays full this long");
   app.add_option("--send-queue", sndq, "replies queued per peer before they are dropped");
+  std::string cluster_address;
+  int64_t cluster_port = -1, stage_timeout = -1;
+  bool cluster_wildcard = false;
+  app.add_option("--cluster-address", cluster_address,
+                 "this machine's address on the cluster network, for stage workers (plan items DEVICE@WORKER=FIRST-LAST; "
+                 "not encrypted: never where edges connect)");
+  app.add_option("--cluster-port", cluster_port, "port of the c10d store stage workers meet at (0: any free one)");
+  app.add_flag("--cluster-allow-wildcard-store", cluster_wildcard,
+               "accept a LibTorch (< 2.4) whose c10d store listens on every interface; firewall its port");
+  app.add_option("--stage-timeout-ms", stage_timeout, "a step or heartbeat unanswered this long loses the stage workers");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   CLI11_PARSE(app, argc, argv);
 
@@ -139,6 +149,10 @@ int main(int argc, char** argv) {
       for (std::string d; std::getline(ss, d, ',');) cfg.devices.push_back(d);
     }
     if (!plan.empty()) cfg.plan = plan;
+    if (!cluster_address.empty()) cfg.cluster_address = cluster_address;
+    if (cluster_port >= 0) cfg.cluster_port = static_cast<uint32_t>(cluster_port);
+    if (cluster_wildcard) cfg.cluster_allow_wildcard_store = true;
+    if (stage_timeout >= 0) cfg.stage_timeout_ms = static_cast<uint32_t>(stage_timeout);
     if (first_block >= 0) cfg.first_block = first_block;
     if (!dtype.empty()) cfg.dtype = dtype;
     if (!wire.empty()) cfg.wire_dtypes = wire;

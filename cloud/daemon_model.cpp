@@ -33,7 +33,14 @@ struct DaemonModel::Impl {
     // no more blocks than every session at its longest could use (+ the scratch block)
     kv.max_blocks = int64_t(cfg.max_sessions) * KvBlockAllocator::blocks_for(max_positions) + 1;
     const auto t0 = std::chrono::steady_clock::now();
-    pipeline = std::make_unique<Pipeline>(ckpt, plan, parse_dtype(cfg.dtype), kv);
+    ClusterOptions cluster;
+    cluster.address = cfg.cluster_address;
+    cluster.store_port = static_cast<uint16_t>(cfg.cluster_port);
+    cluster.allow_wildcard_store = cfg.cluster_allow_wildcard_store;
+    cluster.step_timeout = std::chrono::milliseconds(cfg.stage_timeout_ms);
+    cluster.heartbeat = std::chrono::milliseconds(cfg.stage_heartbeat_ms);
+    cluster.front_device = cfg.devices.empty() ? "cpu" : cfg.devices.front();
+    pipeline = std::make_unique<Pipeline>(ckpt, plan, parse_dtype(cfg.dtype), kv, cluster);
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     spdlog::info("model {} ({}, {} layers, hidden {}), {}, blocks loaded in {:.2f} s", cfg.model_path, mc.model_type,
                  mc.num_layers, mc.hidden_size, cfg.dtype, load_s);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cloud/remote_stage.hpp"
 #include "cloud/stage_plan.hpp"
 #include "common/batch.hpp"
 #include "common/kv_blocks.hpp"
@@ -21,7 +22,7 @@
 namespace duet::cloud {
 
 struct Stage {
-  StageSpec spec;
+  StageSpec spec;  // spec.worker set: runs in that stage worker (no blocks, no runner here)
   c10::Device device = c10::Device(c10::kCPU);
   std::vector<std::unique_ptr<Block>> blocks;
   std::unique_ptr<StepRunner> runner;  // this stage's KV pool and CUDA graphs
@@ -38,7 +39,11 @@ struct KvSizing {
 
 class Pipeline {
  public:
-  Pipeline(const Checkpoint& ckpt, const std::vector<StageSpec>& plan, c10::ScalarType dtype, KvSizing kv = {});
+  // Plan items that name a worker run there (cluster must then give the front door's cluster
+  // address); the rest load here.
+  Pipeline(const Checkpoint& ckpt, const std::vector<StageSpec>& plan, c10::ScalarType dtype, KvSizing kv = {},
+           const ClusterOptions& cluster = {});
+  ~Pipeline();
 
   const std::vector<Stage>& stages() const { return stages_; }
   c10::Device first_device() const { return stages_.front().device; }
@@ -55,7 +60,20 @@ class Pipeline {
   torch::Tensor forward(const StepBatch& batch, const torch::Tensor& x,
                         std::vector<std::chrono::nanoseconds>* stage_time = nullptr);
 
-  // The plan as a table: device, layers, weight bytes, KV blocks and their bytes per stage.
+  // Two or more steps in flight (stages pipelined): submit() runs the local stages before the
+  // workers and sends the step on; collect() takes the workers' output, runs the local stages
+  // after, and returns what forward() would have. Tickets are collected in submit order. Steps in
+  // flight together must not share a sequence (a row reads the KV its previous step wrote).
+  // Without workers, submit() runs the whole step. The batch's tables must live until collect().
+  int64_t submit(const StepBatch& batch, const torch::Tensor& x);
+  torch::Tensor collect(int64_t ticket);
+
+  // Workers: null without any. unavailable_reason() is empty when every stage can run; else a
+  // sentence naming the missing worker (the engine refuses new sessions with it).
+  RemoteChain* remote() { return chain_.get(); }
+  std::string unavailable_reason() const { return chain_ ? chain_->unavailable_reason() : std::string(); }
+
+  // The plan as a table: worker, host, device, layers, weight bytes, KV blocks and their bytes per stage.
   std::string describe() const;
   size_t graphs_captured() const;  // over every stage
 
@@ -63,6 +81,23 @@ class Pipeline {
   std::vector<Stage> stages_;
   c10::ScalarType dtype_;
   std::unique_ptr<KvBlockAllocator> allocator_;
+  std::unique_ptr<RemoteChain> chain_;
+  size_t chain_begin_ = 0, chain_end_ = 0;  // stages [begin, end) run in workers
+  int64_t next_ticket_ = 0;
+  // KV blocks written since the workers' current generation formed. A re-formed cluster may hold
+  // a restarted worker whose pool is empty: a row may read only blocks written since (its session
+  // replays otherwise), so a session that lived through a loss fails instead of reading zeros.
+  std::vector<uint8_t> kv_fresh_;
+  uint64_t kv_generation_ = 0;
+  void check_kv_fresh(const StepBatch& batch);
+  struct Pending {
+    int64_t ticket;
+    StepBatch batch;
+    torch::Tensor y;  // set when no worker is involved
+  };
+  std::vector<Pending> pending_;
+  torch::Tensor run_local(size_t begin, size_t end, const StepBatch& batch, torch::Tensor x,
+                          std::vector<std::chrono::nanoseconds>* stage_time);
 };
 
 }  // namespace duet::cloud

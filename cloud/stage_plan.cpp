@@ -77,7 +77,7 @@ std::vector<StageSpec> make_stage_plan(const std::string& plan, const std::vecto
     int64_t at = first_layer;
     for (size_t i = 0; i < devices.size(); ++i) {
       if (counts[i] == 0) continue;
-      stages.push_back({devices[i], at, at + counts[i]});
+      stages.push_back({devices[i], "", at, at + counts[i]});
       at += counts[i];
     }
     return stages;
@@ -90,9 +90,21 @@ std::vector<StageSpec> make_stage_plan(const std::string& plan, const std::vecto
     const auto eq = item.rfind('=');
     const auto dash = item.find('-', eq == std::string::npos ? 0 : eq);
     if (eq == std::string::npos || dash == std::string::npos)
-      throw std::invalid_argument("stage plan item '" + item + "' is not DEVICE=FIRST-LAST (e.g. cuda:0=0-11)");
+      throw std::invalid_argument("stage plan item '" + item +
+                                  "' is not DEVICE[@WORKER]=FIRST-LAST (e.g. cuda:0=0-11 or cuda:0@gpu-b=12-23)");
     StageSpec s;
     s.device = item.substr(0, eq);
+    if (const auto at = s.device.find('@'); at != std::string::npos) {
+      s.worker = s.device.substr(at + 1);
+      s.device = s.device.substr(0, at);
+      if (s.worker.empty() || s.device.empty() || s.worker.find_first_not_of(
+              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != std::string::npos)
+        throw std::invalid_argument("stage plan item '" + item + "': a worker name is letters, digits, '-', '_' or '.'");
+      for (const auto& prev : stages)
+        if (prev.worker == s.worker)
+          throw std::invalid_argument("stage plan item '" + item + "': worker '" + s.worker +
+                                      "' already runs a stage (one layer range per worker)");
+    }
     try {
       s.first = std::stoll(item.substr(eq + 1, dash - eq - 1));
       s.last = std::stoll(item.substr(dash + 1)) + 1;
@@ -104,6 +116,11 @@ std::vector<StageSpec> make_stage_plan(const std::string& plan, const std::vecto
                                   ", expected " + std::to_string(expect) + " (ranges must be in order, without gaps)");
     if (s.last <= s.first) throw std::invalid_argument("stage plan item '" + item + "' has no layers");
     expect = s.last;
+    if (!s.worker.empty() && !stages.empty() && stages.back().worker.empty())
+      for (const auto& prev : stages)
+        if (!prev.worker.empty())
+          throw std::invalid_argument("stage plan item '" + item +
+                                      "': the worker stages must be consecutive (one chain from the front door and back)");
     stages.push_back(s);
   }
   if (expect != num_layers)

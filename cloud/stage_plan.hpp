@@ -1,7 +1,9 @@
 #pragma once
 // Which layers run on which device. Explicit ("cpu=0-1,cpu=2-2", inclusive ranges, in order,
 // covering every layer once) or automatic: layers split over the devices in proportion to each
-// one's free memory (equal shares on CPU).
+// one's free memory (equal shares on CPU). An explicit item may name a stage worker on another
+// host: "cuda:0@gpu-b=12-23" runs layers 12-23 on cuda:0 of the worker that joins as "gpu-b"
+// (duet-stage --name gpu-b; docs/STAGES.md). The remote items must be consecutive.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -10,6 +12,7 @@ namespace duet::cloud {
 
 struct StageSpec {
   std::string device;
+  std::string worker;  // empty: in the front door's process; else the stage worker's name
   int64_t first = 0;  // layers [first, last)
   int64_t last = 0;
 };

@@ -22,6 +22,7 @@ done
 pkgs=(
   build-essential cmake ninja-build pkg-config ca-certificates
   libtorch-dev
+  libgloo-dev
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libssl-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   doctest-dev             # header only: the build's tests are configured in when present

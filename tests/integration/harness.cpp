@@ -184,7 +184,7 @@ int stage_count(const std::string& log) {
   int n = 0;
   bool table = false;
   for (std::string line; std::getline(in, line);) {
-    if (line.rfind("stage  device", 0) == 0) {
+    if (line.rfind("stage ", 0) == 0 && line.find("layers") != std::string::npos) {
       table = true;
       continue;
     }

@@ -1,0 +1,186 @@
+#include "cloud/stage_worker.hpp"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "cloud/cluster_link.hpp"
+#include "cloud/worker_plan.hpp"
+#include "common/checkpoint.hpp"
+#include "common/dtype.hpp"
+#include "common/pieces.hpp"
+#include "common/step_runner.hpp"
+#include "common/wire/tensor_frames.hpp"
+
+namespace duet::cloud {
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace sw = step_wire;
+
+class Refused : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// This worker's layers, loaded for one plan entry (kept across generations while they match).
+struct LoadedStage {
+  std::string device;
+  int64_t first = -1, last = -1, num_blocks = 0;
+  std::string dtype;
+  std::vector<std::unique_ptr<Block>> blocks;
+  std::unique_ptr<StepRunner> runner;
+  int64_t weight_bytes = 0, kv_bytes_per_position = 0;
+
+  bool matches(const WorkerPlan& p, const WorkerPlan::Entry& e) const {
+    return runner && device == e.device && first == e.first && last == e.last && dtype == p.dtype &&
+           num_blocks == p.num_blocks;
+  }
+  void load(const Checkpoint& ckpt, const WorkerPlan& p, const WorkerPlan::Entry& e) {
+    runner.reset();
+    blocks.clear();
+    device = e.device;
+    first = e.first;
+    last = e.last;
+    dtype = p.dtype;
+    num_blocks = p.num_blocks;
+    LoadOptions o{parse_dtype(p.dtype), parse_device(e.device)};
+    weight_bytes = kv_bytes_per_position = 0;
+    std::vector<const Block*> ptrs;
+    for (int64_t i = e.first; i < e.last; ++i) {
+      blocks.push_back(load_block(ckpt, i, o));
+      weight_bytes += blocks.back()->weight_bytes();
+      kv_bytes_per_position += blocks.back()->kv_bytes_per_position();
+      ptrs.push_back(blocks.back().get());
+    }
+    const int64_t initial = o.device.is_cuda() ? p.num_blocks : 64;
+    runner = std::make_unique<StepRunner>(std::move(ptrs), p.num_blocks, initial, o.dtype, o.device, StepRunnerOptions{},
+                                          p.block_size);
+  }
+};
+
+// Waits for a generation newer than `after` in the store; returns it (0 when stopped).
+int64_t next_generation(ClusterStore& store, int64_t after, const std::atomic<bool>& stop) {
+  while (!stop) {
+    if (store.check("gen")) {
+      const int64_t g = std::stoll(store.get("gen"));
+      if (g > after) return g;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  return 0;
+}
+
+// Runs steps until the link breaks (throws) or stop is set.
+void serve(ClusterLink& link, const WorkerPlan& plan, const WorkerPlan::Entry& me, LoadedStage& st,
+           const StageWorkerOptions& opts, const std::atomic<bool>& stop) {
+  const int64_t fp = plan.fingerprint();
+  const auto dtype = parse_dtype(plan.dtype);
+  sw::Limits limits;
+  limits.hidden = plan.hidden;
+  limits.max_ids = plan.num_blocks * 4 + 4 * limits.max_rows;
+  torch::NoGradGuard no_grad;
+  while (!stop) {
+    auto m = link.recv(me.prev, limits, dtype, opts.idle_timeout);
+    if (m.header.kind != sw::Kind::step) {  // heartbeat or an upstream error: pass it on
+      link.send(me.next, m.header, {}, {});
+      continue;
+    }
+    sw::Header out = m.header;
+    torch::Tensor y;
+    try {
+      if (m.header.plan != fp) {
+        spdlog::error("step {} carries plan fingerprint {}, this worker's is {}: refused", m.header.step, m.header.plan, fp);
+        out.code = sw::Code::plan_mismatch;
+      } else {
+        auto step = sw::decode_rows(m.rows.data(), m.rows.size(), m.header, plan.num_blocks, plan.block_size);
+        y = st.runner->run(step.batch, m.x.to(st.runner->device()));
+      }
+    } catch (const sw::WireError& e) {
+      spdlog::error("step {} refused: {}", m.header.step, e.what());
+      out.code = sw::Code::bad_step;
+    } catch (const std::exception& e) {
+      spdlog::error("step {} failed: {}", m.header.step, brief(e));
+      out.code = sw::Code::failed;
+    }
+    if (out.code != sw::Code::none) {
+      out.kind = sw::Kind::error;
+      out.rows = out.tokens = out.ids = 0;
+      link.send(me.next, out, {}, {});
+    } else {
+      link.send(me.next, out, m.rows, y);
+    }
+  }
+}
+
+}  // namespace
+
+int run_stage_worker(const StageWorkerOptions& opts, const std::atomic<bool>& stop) {
+  check_cluster_address(opts.address, "--address");
+  Checkpoint ckpt(opts.model_path);
+  const std::string fingerprint = model_fingerprint(ckpt);
+  spdlog::info("stage worker '{}': model {} (fingerprint {}), cluster address {}, front door {}:{}", opts.name,
+               opts.model_path, fingerprint, opts.address, opts.front_host, opts.front_port);
+  LoadedStage st;
+  int64_t served = 0;
+  std::unique_ptr<ClusterStore> store;
+  while (!stop) {
+    try {
+      if (!store) store = std::make_unique<ClusterStore>(ClusterStore::connect(opts.front_host, opts.front_port, 5s));
+      const int64_t gen = next_generation(*store, served, stop);
+      if (!gen) break;
+      served = gen;
+      const std::string pre = "g" + std::to_string(gen) + "/";
+      const auto plan = WorkerPlan::parse(store->get(pre + "plan"));
+      const auto* me = plan.find(opts.name);
+      std::string refusal;
+      if (!me) refusal = "the front door's plan names no worker '" + opts.name + "'";
+      else if (plan.model != fingerprint)
+        refusal = "worker '" + opts.name + "' holds model " + fingerprint + ", the front door serves " + plan.model;
+      if (!refusal.empty()) {
+        store->set(pre + "refused/" + opts.name, refusal);
+        throw Refused(refusal);
+      }
+      if (!st.matches(plan, *me)) st.load(ckpt, plan, *me);
+      store->set(pre + "joined/" + opts.name, "host " + opts.address + " device " + me->device + " weights " +
+                                                  std::to_string(st.weight_bytes) + " kv_per_position " +
+                                                  std::to_string(st.kv_bytes_per_position));
+      spdlog::info("generation {}: joining as rank {} of {} (layers {}-{} on {})", gen, me->rank, plan.world_size(),
+                   me->first, me->last - 1, me->device);
+      // the process group forms once every worker has joined: the front door says so ("go"); a
+      // newer generation in the meantime means this one was given up
+      bool go = false;
+      while (!stop && !(go = store->check(pre + "go"))) {
+        if (std::stoll(store->get("gen")) != gen) break;
+        std::this_thread::sleep_for(20ms);
+      }
+      if (!go) continue;
+      const auto comm = plan.backend == "nccl" ? parse_device(me->device) : c10::Device(c10::kCPU);
+      ClusterLink link(*store, pre + "pg/", me->rank, plan.world_size(), opts.address, plan.backend == "nccl", comm,
+                       opts.step_timeout);
+      spdlog::info("generation {}: serving over {}", gen, link.backend());
+      serve(link, plan, *me, st, opts, stop);
+    } catch (const Refused& e) {
+      spdlog::error("refused: {}", e.what());
+      return 2;
+    } catch (const std::exception& e) {
+      if (stop) break;
+      spdlog::warn("cluster link lost (generation {}): {}; joining the next generation", served, brief(e));
+      // a broken store connection (the front door restarted, its generations start over): connect again
+      try {
+        if (store) store->check("gen");
+      } catch (const std::exception&) {
+        store.reset();
+        served = 0;
+      }
+      std::this_thread::sleep_for(200ms);
+    }
+  }
+  return 0;
+}
+
+}  // namespace duet::cloud
