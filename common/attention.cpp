@@ -35,7 +35,7 @@ void build_paged_rows(const StepBatch& batch, int64_t bs, int64_t window, c10::D
   const int64_t T = in.tokens, R = static_cast<int64_t>(batch.rows.size());
   int64_t nb = 1;
   for (const auto& r : batch.rows) nb = std::max(nb, (r.start + r.n - 1) / bs - first_key(r.start, window) / bs + 1);
-  auto host = torch::zeros({R * nb + 3 * T}, torch::TensorOptions().dtype(torch::kLong).pinned_memory(true));
+  auto host = torch::zeros({R * nb + 3 * T}, torch::TensorOptions().dtype(torch::kLong).pinned_memory(device.is_cuda()));
   int64_t* tables = host.data_ptr<int64_t>();
   int64_t* tix = tables + R * nb;
   int64_t* koff = tix + T;
@@ -146,7 +146,7 @@ AttentionInput build_attention_input(const StepBatch& batch, int64_t bs, int64_t
     in.decode_slots = tab.gather(1, torch::div(kp, bs, "floor")) * bs + kp.remainder(bs);
     in.decode_mask = ar < len;
     if (!in.decode_only) in.decode_tokens = dev.narrow(0, 2 * T + 2 * Bp + Bp * nb, B);
-    if (in.decode_only && device.is_cuda()) {  // the kernels read the same tables
+    if (in.decode_only) {  // the kernels read the same tables
       in.paged.tables = tab;
       in.paged.key_offset = dev.narrow(0, 2 * T, Bp);
       in.paged.key_len = dev.narrow(0, 2 * T + Bp, Bp);
@@ -154,7 +154,7 @@ AttentionInput build_attention_input(const StepBatch& batch, int64_t bs, int64_t
     }
   }
   in.paged.block_size = bs;
-  if (!in.decode_only && device.is_cuda()) build_paged_rows(batch, bs, window, device, in);
+  if (!in.decode_only) build_paged_rows(batch, bs, window, device, in);
   const int64_t sk_base = total - span_keys;
   for (const auto& s : span_at) {
     AttentionInput::Span sp;

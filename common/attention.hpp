@@ -45,8 +45,9 @@ struct AttentionInput {
   };
   std::vector<Span> spans;
 
-  // The same step for the CUDA kernels (common/cuda/), built on CUDA only: one row per token of
-  // x, each reading its keys from the pool in place through a block table (no gathered copy).
+  // The same step for the CUDA kernels (common/cuda/): one row per token of x, each reading its
+  // keys from the pool in place through a block table (no gathered copy). Built on every device
+  // (cheap; the CPU tests check that they name the keys the masks above let through).
   // Token t's keys are positions key_offset[t] + j, j < key_len[t], of its table's blocks.
   struct PagedRows {
     torch::Tensor tables;       // [R, nb] int64 block ids, each from the block of the row's first key

@@ -43,6 +43,29 @@ __device__ __forceinline__ void load_floats(const T* p, float (&out)[N]) {
   }
 }
 
+// The same in two steps, so that several loads can be in flight before the first conversion.
+template <typename T, int N>
+struct Raw {
+  static_assert((N * sizeof(T)) % 16 == 0, "whole 16-byte loads");
+  static constexpr int chunks = N * int(sizeof(T)) / 16;
+  uint4 c[chunks];
+};
+template <typename T, int N>
+__device__ __forceinline__ void load_raw(const T* p, Raw<T, N>& r) {
+#pragma unroll
+  for (int c = 0; c < Raw<T, N>::chunks; ++c) r.c[c] = __ldg(reinterpret_cast<const uint4*>(p) + c);
+}
+template <typename T, int N>
+__device__ __forceinline__ void to_floats(const Raw<T, N>& r, float (&out)[N]) {
+  constexpr int per = 16 / sizeof(T);
+#pragma unroll
+  for (int c = 0; c < Raw<T, N>::chunks; ++c) {
+    const T* e = reinterpret_cast<const T*>(&r.c[c]);
+#pragma unroll
+    for (int i = 0; i < per; ++i) out[c * per + i] = to_f(e[i]);
+  }
+}
+
 template <typename T, int N>
 __device__ __forceinline__ void store_floats(T* p, const float (&in)[N]) {
   static_assert((N * sizeof(T)) % 16 == 0, "whole 16-byte stores");

@@ -26,7 +26,8 @@ template <typename T, int D>
 struct Shape {
   static constexpr int tpk = (D * int(sizeof(T)) / 16) < 32 ? D * int(sizeof(T)) / 16 : 32;  // threads per key
   static constexpr int vec = D / tpk;                                                         // dims per thread
-  static constexpr int groups = kThreads / tpk;                                               // keys in flight
+  static constexpr int groups = kThreads / tpk;                                               // key groups
+  static constexpr int unroll = vec * int(sizeof(T)) > 16 ? 2 : 4;                            // keys per group in flight
 };
 
 struct Partials {
@@ -70,34 +71,48 @@ __global__ void __launch_bounds__(kThreads) paged_attention_kernel(PagedAttentio
   const T* vp = static_cast<const T*>(a.v_pool);
   const int64_t bs = a.block_size, head_off = int64_t(kvh) * D + lane * VEC, slot_stride = a.kv_heads * D;
   // every thread runs the same trip count (the shuffles need the whole warp); a key group past
-  // the range computes nothing and loads nothing
-  for (int64_t base = js; base < je; base += NG) {
-    const int64_t j = base + kg;
-    const bool valid = j < je;
-    float kv[VEC], vv[VEC];
-    if (valid) {
-      const int64_t pos = koff + j;
-      const int64_t slot = table[pos / bs] * bs + pos % bs;
-      load_floats<T, VEC>(kp + slot * slot_stride + head_off, kv);
-      load_floats<T, VEC>(vp + slot * slot_stride + head_off, vv);
+  // the range computes nothing and loads nothing. U keys per key group are loaded before the
+  // first is used, so that several loads are in flight per thread.
+  constexpr int U = S::unroll;
+  for (int64_t base = js; base < je; base += int64_t(NG) * U) {
+    detail::Raw<T, VEC> kr[U], vr[U];
+    bool valid[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t j = base + int64_t(u) * NG + kg;
+      valid[u] = j < je;
+      if (valid[u]) {
+        const int64_t pos = koff + j;
+        const int64_t slot = table[pos / bs] * bs + pos % bs;
+        detail::load_raw<T, VEC>(kp + slot * slot_stride + head_off, kr[u]);
+        detail::load_raw<T, VEC>(vp + slot * slot_stride + head_off, vr[u]);
+      }
     }
 #pragma unroll
-    for (int g = 0; g < GC; ++g) {
-      float s = 0.f;
-      if (valid) {
-#pragma unroll
-        for (int i = 0; i < VEC; ++i) s += q[g][i] * kv[i];
+    for (int u = 0; u < U; ++u) {
+      float kv[VEC], vv[VEC];
+      if (valid[u]) {
+        detail::to_floats<T, VEC>(kr[u], kv);
+        detail::to_floats<T, VEC>(vr[u], vv);
       }
 #pragma unroll
-      for (int o = TPK / 2; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
-      if (valid) {
-        if (a.softcap > 0.f) s = a.softcap * tanhf(s / a.softcap);
-        const float mn = fmaxf(m[g], s);
-        const float alpha = __expf(m[g] - mn), p = __expf(s - mn);
-        l[g] = l[g] * alpha + p;
+      for (int g = 0; g < GC; ++g) {
+        float s = 0.f;
+        if (valid[u]) {
 #pragma unroll
-        for (int i = 0; i < VEC; ++i) acc[g][i] = acc[g][i] * alpha + p * vv[i];
-        m[g] = mn;
+          for (int i = 0; i < VEC; ++i) s += q[g][i] * kv[i];
+        }
+#pragma unroll
+        for (int o = TPK / 2; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (valid[u]) {
+          if (a.softcap > 0.f) s = a.softcap * tanhf(s / a.softcap);
+          const float mn = fmaxf(m[g], s);
+          const float alpha = __expf(m[g] - mn), p = __expf(s - mn);
+          l[g] = l[g] * alpha + p;
+#pragma unroll
+          for (int i = 0; i < VEC; ++i) acc[g][i] = acc[g][i] * alpha + p * vv[i];
+          m[g] = mn;
+        }
       }
     }
   }
