@@ -12,7 +12,8 @@
 #   e2e      issue 21: run_shared_server.sh (duet only) with the kernels on, then off
 #            (DUET_CUDA_KERNELS=0), same build, same card; NS (1 64), NEW (256)
 #   source .device/on-device.sh && PARTS="check models" bash scripts/bench/gpu_session.sh
-# Knobs: B (/tmp/b), PARTS, TARGETS (all; else the targets to build), and each part's own.
+# Knobs: B (/tmp/b), PARTS, TARGETS (all; else the targets to build), KEEP_GOING (1: build what
+# builds and run the parts anyway), and each part's own.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 B=${B:-/tmp/b}; PARTS=${PARTS:-check}
@@ -22,8 +23,8 @@ t0=$SECONDS
 nvidia-smi --query-gpu=name,memory.used,memory.total,driver_version --format=csv,noheader | tee -a "$OUT/session.log"
 cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_FUZZERS=OFF >"$OUT/configure.log" 2>&1 ||
   { tail -30 "$OUT/configure.log"; log "CONFIGURE FAILED"; exit 1; }
-cmake --build "$B" -j "$(nproc)" ${TARGETS:+--target $TARGETS} >"$OUT/build.log" 2>&1 ||
-  { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; log "BUILD FAILED"; exit 1; }
+cmake --build "$B" -j "$(nproc)" ${TARGETS:+--target $TARGETS} ${KEEP_GOING:+-- -k 0} >"$OUT/build.log" 2>&1 ||
+  { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; log "BUILD FAILED"; [ -n "${KEEP_GOING:-}" ] || exit 1; }
 log "built in $((SECONDS - t0)) s"
 for part in $PARTS; do
   p0=$SECONDS
