@@ -37,7 +37,7 @@ struct Partials {
 };
 
 template <typename T, int D, int GC>
-__global__ void __launch_bounds__(kThreads) paged_attention_kernel(PagedAttentionArgs a, Partials part) {
+__global__ void __launch_bounds__(kThreads) paged_attention_kernel(PagedAttentionArgs a, Partials part, int bs_shift) {
   using S = Shape<T, D>;
   constexpr int TPK = S::tpk, VEC = S::vec, NG = S::groups;
   const int64_t row = blockIdx.x;
@@ -82,8 +82,9 @@ __global__ void __launch_bounds__(kThreads) paged_attention_kernel(PagedAttentio
       const int64_t j = base + int64_t(u) * NG + kg;
       valid[u] = j < je;
       if (valid[u]) {
-        const int64_t pos = koff + j;
-        const int64_t slot = table[pos / bs] * bs + pos % bs;
+        const int64_t pos = koff + j;  // block size a power of two (shift, mask) or not (divide)
+        const int64_t slot = bs_shift >= 0 ? (table[pos >> bs_shift] << bs_shift) + (pos & (bs - 1))
+                                           : table[pos / bs] * bs + pos % bs;
         detail::load_raw<T, VEC>(kp + slot * slot_stride + head_off, kr[u]);
         detail::load_raw<T, VEC>(vp + slot * slot_stride + head_off, vr[u]);
       }
@@ -187,7 +188,10 @@ int heads_per_block(int64_t group) {
 template <typename T, int D, int GC>
 void launch(const PagedAttentionArgs& a, const Partials& p, cudaStream_t st) {
   const dim3 grid(unsigned(a.rows), unsigned(a.q_heads / GC), unsigned(a.splits));
-  paged_attention_kernel<T, D, GC><<<grid, kThreads, 0, st>>>(a, p);
+  int shift = -1;
+  for (int k = 0; k < 31; ++k)
+    if ((int64_t(1) << k) == a.block_size) shift = k;
+  paged_attention_kernel<T, D, GC><<<grid, kThreads, 0, st>>>(a, p, shift);
   detail::check_launch("paged attention");
   if (a.splits > 1) {
     combine_splits_kernel<T, D><<<dim3(unsigned(a.rows), unsigned(a.q_heads)), D, 0, st>>>(a, p);
