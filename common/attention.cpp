@@ -45,6 +45,7 @@ void build_paged_rows(const StepBatch& batch, int64_t bs, int64_t window, c10::D
     const auto& r = batch.rows[static_cast<size_t>(i)];
     const int64_t fb = first_key(r.start, window) / bs, last = (r.start + r.n - 1) / bs;
     for (int64_t b = fb; b <= last; ++b) tables[i * nb + b - fb] = r.table->blocks[static_cast<size_t>(b)];
+    in.paged.max_span = std::max(in.paged.max_span, r.n);
     for (int64_t j = 0; j < r.n; ++j, ++tok) {
       const int64_t p = r.start + j, kf = first_key(p, window);
       tix[tok] = i;
@@ -151,6 +152,7 @@ AttentionInput build_attention_input(const StepBatch& batch, int64_t bs, int64_t
       in.paged.key_offset = dev.narrow(0, 2 * T, Bp);
       in.paged.key_len = dev.narrow(0, 2 * T + Bp, Bp);
       in.paged.max_keys = L;
+      in.paged.max_span = 1;
     }
   }
   in.paged.block_size = bs;
@@ -210,8 +212,13 @@ torch::Tensor attend(const AttentionInput& in, const LayerKvView& kv, const torc
     throw std::invalid_argument("a layer with sliding window " + std::to_string(layer.window) +
                                 " in a step built for window " + std::to_string(in.window));
 #if DUET_WITH_CUDA_KERNELS
-  if (in.paged.key_len.defined() && cuda::kernels_enabled() && cuda::paged_attention_usable(q, kv.k) &&
-      cuda::write_kv_usable(kv.k, k, v)) {
+  // The kernel gives each query token its own pass over its keys: right for decode rows and short
+  // spans (drafts to verify, small prefill chunks), whose keys stay in L2 between the span's
+  // tokens; a long prompt reads its keys O(n^2) times, where LibTorch's tiled attention over a
+  // gathered copy is faster.
+  constexpr int64_t kMaxKernelSpan = 256;
+  if (in.paged.key_len.defined() && in.paged.max_span <= kMaxKernelSpan && cuda::kernels_enabled() &&
+      cuda::paged_attention_usable(q, kv.k) && cuda::write_kv_usable(kv.k, k, v)) {
     cuda::write_kv(kv.k, kv.v, k, v, in.write_slots);
     const auto& p = in.paged;
     return cuda::paged_attention({&p.tables, &p.table_index, &p.key_offset, &p.key_len, p.block_size, p.max_keys,

@@ -56,6 +56,7 @@ struct AttentionInput {
     torch::Tensor key_len;      // [T]
     int64_t block_size = 0;
     int64_t max_keys = 0;       // the most keys of any token
+    int64_t max_span = 0;       // the most tokens of one row (1: all decode)
   };
   PagedRows paged;
 

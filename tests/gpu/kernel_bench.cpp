@@ -121,6 +121,7 @@ int main(int argc, char** argv) {
       for (int64_t ctx : {384, 4096}) bench_attention(dt, B, ctx, 0);
     bench_attention(dt, 64, 4096, 512);
     bench_prefill(dt, 128);
+    bench_prefill(dt, 256);  // the longest span the kernel takes (attend()'s kMaxKernelSpan)
     bench_pointwise(dt);
   }
   return 0;
