@@ -63,6 +63,25 @@ else()
   set(DUET_TORCH_HAS_CUDA OFF)
 endif()
 
+# duet's own CUDA kernels (common/cuda/*.cu): only where LibTorch has CUDA AND a CUDA compiler is
+# found; elsewhere (Debian's CPU LibTorch, CI) nothing changes. Hopper (sm_90) unless set.
+set(DUET_CUDA_KERNELS OFF)
+option(DUET_BUILD_CUDA_KERNELS "Build duet's CUDA kernels where CUDA is found" ON)
+if(DUET_TORCH_HAS_CUDA AND DUET_BUILD_CUDA_KERNELS)
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER AND CUDAToolkit_FOUND AND TARGET CUDA::cudart)
+    # LibTorch's CMake config may have enabled CUDA already, with its own arch flags; duet's
+    # kernels name theirs on the target (common/CMakeLists.txt)
+    set(DUET_CUDA_ARCHITECTURES 90 CACHE STRING "CUDA architectures of duet's kernels (90: H100, H200)")
+    set(CMAKE_CUDA_STANDARD 17)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    enable_language(CUDA)
+    set(DUET_CUDA_KERNELS ON)
+  endif()
+  message(STATUS "duet: CUDA kernels ${DUET_CUDA_KERNELS} (compiler: ${CMAKE_CUDA_COMPILER})")
+endif()
+
 if(DUET_BUILD_TESTS)
   find_package(doctest REQUIRED)
 endif()

@@ -7,6 +7,9 @@
 #include <string>
 
 #include "common/ops.hpp"
+#if DUET_WITH_CUDA_KERNELS
+#include "common/cuda/torch_kernels.hpp"
+#endif
 
 namespace duet {
 
@@ -24,6 +27,38 @@ int64_t slot_of(const BlockTable& t, int64_t pos, int64_t bs, int64_t& max_block
   if (b < 1) throw std::invalid_argument("a block table names block " + std::to_string(b) + " (scratch or invalid)");
   max_block = std::max<int64_t>(max_block, b);
   return int64_t(b) * bs + pos % bs;
+}
+
+// The kernels' rows of a step that is not all decode: per token its batch row's table (from the
+// block of the row's first key) and its own keys (causal, under the window).
+void build_paged_rows(const StepBatch& batch, int64_t bs, int64_t window, c10::Device device, AttentionInput& in) {
+  const int64_t T = in.tokens, R = static_cast<int64_t>(batch.rows.size());
+  int64_t nb = 1;
+  for (const auto& r : batch.rows) nb = std::max(nb, (r.start + r.n - 1) / bs - first_key(r.start, window) / bs + 1);
+  auto host = torch::zeros({R * nb + 3 * T}, torch::TensorOptions().dtype(torch::kLong).pinned_memory(device.is_cuda()));
+  int64_t* tables = host.data_ptr<int64_t>();
+  int64_t* tix = tables + R * nb;
+  int64_t* koff = tix + T;
+  int64_t* klen = koff + T;
+  int64_t tok = 0;
+  for (int64_t i = 0; i < R; ++i) {
+    const auto& r = batch.rows[static_cast<size_t>(i)];
+    const int64_t fb = first_key(r.start, window) / bs, last = (r.start + r.n - 1) / bs;
+    for (int64_t b = fb; b <= last; ++b) tables[i * nb + b - fb] = r.table->blocks[static_cast<size_t>(b)];
+    in.paged.max_span = std::max(in.paged.max_span, r.n);
+    for (int64_t j = 0; j < r.n; ++j, ++tok) {
+      const int64_t p = r.start + j, kf = first_key(p, window);
+      tix[tok] = i;
+      koff[tok] = kf - fb * bs;
+      klen[tok] = p + 1 - kf;
+      in.paged.max_keys = std::max(in.paged.max_keys, klen[tok]);
+    }
+  }
+  auto dev = host.to(device, torch::kLong, /*non_blocking=*/true);
+  in.paged.tables = dev.narrow(0, 0, R * nb).view({R, nb});
+  in.paged.table_index = dev.narrow(0, R * nb, T);
+  in.paged.key_offset = dev.narrow(0, R * nb + T, T);
+  in.paged.key_len = dev.narrow(0, R * nb + 2 * T, T);
 }
 
 }  // namespace
@@ -112,7 +147,16 @@ AttentionInput build_attention_input(const StepBatch& batch, int64_t bs, int64_t
     in.decode_slots = tab.gather(1, torch::div(kp, bs, "floor")) * bs + kp.remainder(bs);
     in.decode_mask = ar < len;
     if (!in.decode_only) in.decode_tokens = dev.narrow(0, 2 * T + 2 * Bp + Bp * nb, B);
+    if (in.decode_only) {  // the kernels read the same tables
+      in.paged.tables = tab;
+      in.paged.key_offset = dev.narrow(0, 2 * T, Bp);
+      in.paged.key_len = dev.narrow(0, 2 * T + Bp, Bp);
+      in.paged.max_keys = L;
+      in.paged.max_span = 1;
+    }
   }
+  in.paged.block_size = bs;
+  if (!in.decode_only) build_paged_rows(batch, bs, window, device, in);
   const int64_t sk_base = total - span_keys;
   for (const auto& s : span_at) {
     AttentionInput::Span sp;
@@ -167,6 +211,21 @@ torch::Tensor attend(const AttentionInput& in, const LayerKvView& kv, const torc
   if (in.window > 0 && layer.window != in.window)
     throw std::invalid_argument("a layer with sliding window " + std::to_string(layer.window) +
                                 " in a step built for window " + std::to_string(in.window));
+#if DUET_WITH_CUDA_KERNELS
+  // The kernel gives each query token its own pass over its keys: right for decode rows and short
+  // spans (drafts to verify, small prefill chunks), whose keys stay in L2 between the span's
+  // tokens; a long prompt reads its keys O(n^2) times, where LibTorch's tiled attention over a
+  // gathered copy is faster.
+  constexpr int64_t kMaxKernelSpan = 256;
+  if (in.paged.key_len.defined() && in.paged.max_span <= kMaxKernelSpan && cuda::kernels_enabled() &&
+      cuda::paged_attention_usable(q, kv.k) && cuda::write_kv_usable(kv.k, k, v)) {
+    cuda::write_kv(kv.k, kv.v, k, v, in.write_slots);
+    const auto& p = in.paged;
+    return cuda::paged_attention({&p.tables, &p.table_index, &p.key_offset, &p.key_len, p.block_size, p.max_keys,
+                                  layer.window, scale, cap},
+                                 kv.k, kv.v, q);
+  }
+#endif
   const AttentionInput::WindowMasks* wm =
       layer.window > 0 && in.window == 0 ? &window_masks(in, layer.window) : nullptr;
   kv.k.index_copy_(0, in.write_slots, k);
@@ -203,6 +262,9 @@ torch::Tensor attend(const AttentionInput& in, const LayerKvView& kv, const torc
 }
 
 torch::Tensor apply_rope(const AttentionInput& in, const RopeTable& table, const torch::Tensor& x) {
+#if DUET_WITH_CUDA_KERNELS
+  if (cuda::kernels_enabled() && cuda::rope_usable(x, table.cos)) return cuda::rope(x, table.cos, table.sin, in.positions);
+#endif
   const AttentionInput::RopeRows* rows = nullptr;
   for (const auto& r : in.rope_memo)
     if (r.table == &table) rows = &r;

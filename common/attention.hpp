@@ -45,6 +45,21 @@ struct AttentionInput {
   };
   std::vector<Span> spans;
 
+  // The same step for the CUDA kernels (common/cuda/): one row per token of x, each reading its
+  // keys from the pool in place through a block table (no gathered copy). Built on every device
+  // (cheap; the CPU tests check that they name the keys the masks above let through).
+  // Token t's keys are positions key_offset[t] + j, j < key_len[t], of its table's blocks.
+  struct PagedRows {
+    torch::Tensor tables;       // [R, nb] int64 block ids, each from the block of the row's first key
+    torch::Tensor table_index;  // [T] table row of each token (undefined: token t uses row t)
+    torch::Tensor key_offset;   // [T]
+    torch::Tensor key_len;      // [T]
+    int64_t block_size = 0;
+    int64_t max_keys = 0;       // the most keys of any token
+    int64_t max_span = 0;       // the most tokens of one row (1: all decode)
+  };
+  PagedRows paged;
+
   // Computed by the first layer that needs them and reused by the others of the step: RoPE rows
   // at `positions` (per table) and the masks of a layer window narrower than the input's (per
   // window). Reset before each run of the blocks (a CUDA graph capture must record the lookup,

@@ -5,6 +5,9 @@
 #include <limits>
 
 #include "common/torch_compat.hpp"
+#if DUET_WITH_CUDA_KERNELS
+#include "common/cuda/torch_kernels.hpp"
+#endif
 
 namespace duet::ops {
 
@@ -49,9 +52,31 @@ torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k, 
 }
 
 torch::Tensor rms_norm_one_plus(const torch::Tensor& x, const torch::Tensor& one_plus_w, double eps) {
+#if DUET_WITH_CUDA_KERNELS
+  if (cuda::kernels_enabled() && cuda::rms_norm_usable(x, one_plus_w, true)) return cuda::rms_norm(x, one_plus_w, eps, true);
+#endif
   auto xf = x.to(torch::kFloat);
   auto normed = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
   return (normed * one_plus_w).to(x.scalar_type());
+}
+
+std::pair<torch::Tensor, torch::Tensor> add_rms_norm(const torch::Tensor& x, const torch::Tensor& a,
+                                                     const torch::Tensor& weight, double eps) {
+#if DUET_WITH_CUDA_KERNELS
+  if (cuda::kernels_enabled() && cuda::rms_norm_usable(x, weight, false) && a.sizes() == x.sizes() &&
+      a.scalar_type() == x.scalar_type())
+    return cuda::add_rms_norm(x, a, weight, eps, false);
+#endif
+  auto sum = x + a;
+  return {sum, rms_norm(sum, weight, eps)};
+}
+
+torch::Tensor gated_activation(const torch::Tensor& gu, Activation act) {
+#if DUET_WITH_CUDA_KERNELS
+  if (cuda::kernels_enabled() && cuda::gated_usable(gu)) return cuda::gated_activation(gu, static_cast<int>(act));
+#endif
+  const int64_t inter = gu.size(-1) / 2;
+  return activation(gu.narrow(-1, 0, inter), act) * gu.narrow(-1, inter, inter);
 }
 
 }  // namespace duet::ops

@@ -3,6 +3,8 @@
 // arithmetic (where it upcasts, in which order it multiplies).
 #include <torch/types.h>
 
+#include <utility>
+
 #include "common/model_config.hpp"
 
 namespace duet::ops {
@@ -21,5 +23,13 @@ torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k, 
 // Gemma's RMSNorm: x * rsqrt(mean(x^2) + eps) * (1 + w), all in fp32, then cast back.
 // `one_plus_w` is 1 + w in fp32, computed once at load.
 torch::Tensor rms_norm_one_plus(const torch::Tensor& x, const torch::Tensor& one_plus_w, double eps);
+
+// The residual sum and its RMSNorm: (x + a, rms_norm(x + a, weight)), one pass on CUDA.
+std::pair<torch::Tensor, torch::Tensor> add_rms_norm(const torch::Tensor& x, const torch::Tensor& a,
+                                                     const torch::Tensor& weight, double eps);
+
+// The gated MLP's middle: gu [T, 2 * inter] (gate, then up) -> act(gate) * up [T, inter], one pass
+// on CUDA.
+torch::Tensor gated_activation(const torch::Tensor& gu, Activation act);
 
 }  // namespace duet::ops

@@ -142,6 +142,9 @@ torch::Tensor StepRunner::run(const StepBatch& batch, const torch::Tensor& x) {
       g->in.write_slots.copy_(in.write_slots);
       g->in.decode_slots.copy_(in.decode_slots);
       g->in.decode_mask.copy_(in.decode_mask);
+      g->in.paged.tables.copy_(in.paged.tables);  // the CUDA kernels' view of the same rows
+      g->in.paged.key_offset.copy_(in.paged.key_offset);
+      g->in.paged.key_len.copy_(in.paged.key_len);
       g->x.narrow(0, 0, B).copy_(x);
       g->graph.replay();
       auto out = g->out.narrow(0, 0, B).clone();  // before any other replay reuses the shared pool
@@ -158,6 +161,9 @@ torch::Tensor StepRunner::run(const StepBatch& batch, const torch::Tensor& x) {
     g->in.write_slots = in.write_slots.clone();
     g->in.decode_slots = in.decode_slots.clone();
     g->in.decode_mask = in.decode_mask.clone();
+    g->in.paged.tables = in.paged.tables.clone();
+    g->in.paged.key_offset = in.paged.key_offset.clone();
+    g->in.paged.key_len = in.paged.key_len.clone();
     g->x = torch::zeros({pad.rows, x.size(1)}, x.options());  // padded rows stay zero: finite
     g->x.narrow(0, 0, B).copy_(x);
     const auto dev = x.device().index();

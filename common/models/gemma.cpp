@@ -62,7 +62,7 @@ class GemmaBlock final : public Block {
     auto r = x + ops::rms_norm_one_plus(torch::linear(attn, w_o), post_attn_norm, eps);
     auto h2 = ops::rms_norm_one_plus(r, pre_ff_norm, eps);
     auto gu = torch::linear(h2, w_gate_up);  // [T, 2 * inter]
-    auto act = torch::gelu(gu.narrow(1, 0, inter), "tanh") * gu.narrow(1, inter, inter);
+    auto act = ops::gated_activation(gu, Activation::gelu_tanh);
     return r + ops::rms_norm_one_plus(torch::linear(act, w_down), post_ff_norm, eps);
   }
   KvShape kv_shape() const override { return {kv_heads, d}; }

@@ -44,10 +44,9 @@ class LlamaBlock final : public Block {
   int64_t sliding_window() const override { return window; }
   // residual + o_proj(attn), then the MLP: attn [T, q_heads * d] -> [T, H]
   torch::Tensor finish(const torch::Tensor& x, const torch::Tensor& attn) const {
-    auto r = x + torch::linear(attn, w_o);
-    auto h2 = ops::rms_norm(r, post_norm, eps);
+    auto [r, h2] = ops::add_rms_norm(x, torch::linear(attn, w_o), post_norm, eps);
     auto gu = torch::linear(h2, w_gate_up, b_gate_up);  // [T, 2*inter]
-    auto act = torch::silu(gu.narrow(1, 0, inter)) * gu.narrow(1, inter, inter);
+    auto act = ops::gated_activation(gu, Activation::silu);
     return r + torch::linear(act, w_down, b_down);
   }
   int64_t weight_bytes() const override {
