@@ -7,6 +7,7 @@
 
 #include "cloud/engine_impl.hpp"
 #include "cloud/pipeline.hpp"
+#include "cloud/remote_stage.hpp"
 #include "common/step_cancel.hpp"
 
 namespace duet::cloud {
@@ -104,6 +105,10 @@ void Engine::Impl::run(const std::atomic<bool>& stop) {
         in_cv.wait_for(lock, std::chrono::milliseconds(100),
                        [&] { return !inbox.empty() || !gone_peers.empty() || stop.load(); });
       take_inbox(lock);
+    }
+    if (auto* chain = pipeline.remote(); chain && chain->generation() != workers_generation) {
+      if (workers_generation != 0) end_all_sessions("closed: the stage workers re-formed (their KV is gone); replay");
+      workers_generation = chain->generation();
     }
     gather_decoders(stop);
     auto rows = scheduler.next(active_decoders(Clock::now(), Impl::kDecoderMemory) > 0);

@@ -21,6 +21,8 @@ using engine_detail::StepOutcome;
 void Engine::Impl::admit(EngineRequest&& r) {
   try {
     if (auto* m = std::get_if<p::OpenSession>(&r.body)) {
+      if (const auto why = pipeline.unavailable_reason(); !why.empty())
+        throw ProtocolError(ErrorCode::stage_unavailable, why + "; retry shortly");
       Session& s = sessions.open(r.owner, m->max_positions);
       intake.opened(s.id, s.owner);  // before the reply: its first forward may follow at once
       ++st.sessions_opened;
@@ -139,6 +141,17 @@ void Engine::Impl::end_session(uint64_t session, const std::string& why) {
     for (auto& r : it->second) refuse(r.peer, r.request_id, ErrorCode::unknown_session, text);
     deferred.erase(it);
   }
+}
+
+void Engine::Impl::end_all_sessions(const std::string& why) {
+  std::vector<std::pair<std::string, uint64_t>> all;  // (owner, id)
+  for (uint64_t id : sessions.ids()) all.push_back({sessions.find(id)->owner, id});
+  for (const auto& [owner, id] : all) {
+    end_session(id, why);
+    sessions.close(owner, id);
+    ++st.sessions_closed;
+  }
+  if (!all.empty()) spdlog::warn("{} sessions {}", all.size(), why);
 }
 
 // A connection closed: what it queued and has not run is dropped unanswered (nobody reads it),

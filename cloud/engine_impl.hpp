@@ -44,6 +44,7 @@ struct StepOutcome {
   bool ok = false;
   std::string error;                              // when !ok
   bool cancelled = false;                         // !ok because the daemon is stopping
+  bool stage_lost = false;                        // !ok because a stage worker went away
   torch::Tensor y;                                // [T, H] on the host, rows in order (when ok)
   std::vector<std::chrono::nanoseconds> stage_time;
   Clock::time_point started;
@@ -116,6 +117,10 @@ struct Engine::Impl {
   size_t active_decoders(Clock::time_point now, std::chrono::milliseconds window = std::chrono::milliseconds(50));
   // The session goes away: its waiting forward and those behind it are answered, not run.
   void end_session(uint64_t session, const std::string& why);
+  // Every session ends (their waiting forwards answered with unknown_session and `why`): after a
+  // stage worker's loss or restart, their KV is gone from its pool.
+  void end_all_sessions(const std::string& why);
+  uint64_t workers_generation = 0;  // the stage workers' generation the sessions were opened in
   // A connection closed: what it queued and has not run is dropped unanswered (nobody reads it),
   // and the forwards queued behind them by other connections of the key go on.
   void drop_peer(const std::string& peer);
@@ -124,6 +129,7 @@ struct Engine::Impl {
   StepOutcome run_step(std::vector<PlannedRow> rows);
   void apply(StepOutcome&& o);
   void apply_failure(const StepOutcome& o);
+  void apply_stage_loss(const StepOutcome& o);
   void send_result(Job& j);
 
   // ---- the loop (engine.cpp)

@@ -5,6 +5,7 @@
 #include "cloud/pipeline.hpp"
 #include "common/batch.hpp"
 #include "common/step_cancel.hpp"
+#include "cloud/remote_stage.hpp"
 #include "common/wire/tensor_frames.hpp"
 
 namespace duet::cloud {
@@ -56,6 +57,9 @@ StepOutcome Engine::Impl::run_step(std::vector<PlannedRow> rows) {
     o.y = pipeline.forward(batch, x, &o.stage_time).to(torch::kCPU);  // one copy to the host for the whole step
     o.forward_seconds = std::chrono::duration<double>(Clock::now() - t1).count();
     o.ok = true;
+  } catch (const StageUnavailable& e) {
+    o.error = e.what();
+    o.stage_lost = true;
   } catch (const StepCancelled& e) {
     o.error = e.what();
     o.cancelled = true;
@@ -103,6 +107,7 @@ void Engine::Impl::apply(StepOutcome&& o) {
 }
 
 void Engine::Impl::apply_failure(const StepOutcome& o) {
+  if (o.stage_lost) return apply_stage_loss(o);
   if (!o.cancelled) spdlog::error("a step of {} rows failed: {}", o.rows.size(), o.error);
   // positions from each row's start on are undefined now: its session keeps [0, start)
   for (const auto& r : o.rows) sessions.rollback(jobs.at(r.job).session, r.start);
@@ -112,6 +117,23 @@ void Engine::Impl::apply_failure(const StepOutcome& o) {
     else refuse(j.peer, j.request_id, ErrorCode::internal, "the daemon failed to run this forward: " + o.error);
     finish(id);
   }
+}
+
+// A stage worker went away mid-step: the KV of every session lives partly in its pool, so all
+// sessions end (their edges replay into new ones once the worker is back, losing no token) and the
+// step's forwards are answered with the missing worker's name.
+void Engine::Impl::apply_stage_loss(const StepOutcome& o) {
+  spdlog::warn("a step of {} rows lost a stage worker: {}", o.rows.size(), o.error);
+  std::vector<std::pair<std::string, uint64_t>> step_forwards;
+  for (uint64_t id : scheduler.fail(o.rows)) {
+    const Job& j = jobs.at(id);
+    step_forwards.push_back({j.peer, j.request_id});
+    running_of.erase(j.session);
+    jobs.erase(id);
+  }
+  for (const auto& [peer, rid] : step_forwards)
+    refuse(peer, rid, ErrorCode::stage_unavailable, o.error + "; the session was closed: replay it once the worker is back");
+  end_all_sessions("closed: a stage worker went away (" + o.error + ")");
 }
 
 void Engine::Impl::send_result(Job& j) {

@@ -157,6 +157,12 @@ std::vector<uint64_t> SessionTable::expire(Clock::time_point now, const std::fun
   return gone;
 }
 
+std::vector<uint64_t> SessionTable::ids() const {
+  std::vector<uint64_t> out;
+  for (const auto& [id, s] : sessions_) out.push_back(id);
+  return out;
+}
+
 void SessionTable::close_all() {
   while (!sessions_.empty()) release(sessions_.begin());
 }

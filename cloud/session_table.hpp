@@ -69,6 +69,7 @@ class SessionTable {
   void close_all();  // at shutdown: every block back to the pool
 
   size_t size() const { return sessions_.size(); }
+  std::vector<uint64_t> ids() const;
   const SessionLimits& limits() const { return limits_; }
   const KvBlockAllocator& allocator() const { return allocator_; }
   const std::map<std::string, OwnerUsage>& usage() const { return usage_; }

@@ -27,6 +27,7 @@ std::string_view to_string(ErrorCode code) noexcept {
     case ErrorCode::quota_exceeded: return "quota_exceeded";
     case ErrorCode::non_finite: return "non_finite";
     case ErrorCode::server_busy: return "server_busy";
+    case ErrorCode::stage_unavailable: return "stage_unavailable";
   }
   return "unknown_error";
 }

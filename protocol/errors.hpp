@@ -32,6 +32,7 @@ enum class ErrorCode : std::uint16_t {
   quota_exceeded = 18,       // this client key's share (sessions or KV) is used up; others may still be served
   non_finite = 19,           // a tensor holds NaN or infinity (activations never do: refused, not computed)
   server_busy = 20,          // the daemon holds as many queued request bytes as it allows (this key's or all)
+  stage_unavailable = 21,    // a stage worker of the daemon is missing: retry shortly, replaying the session
 };
 
 // Stable snake_case name ("bad_shape"); "unknown_error" for a value this build does not know

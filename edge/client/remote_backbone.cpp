@@ -2,7 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "common/wire/tensor_frames.hpp"
 #include "protocol/validate.hpp"
@@ -103,6 +105,21 @@ void RemoteBackbone::note_timing(double request_ms, const p::Result& r) {
   for (size_t i = 0; i < t.stage_ms.size(); ++i) t.stage_ms[i] += r.timing->stage_us[i] / 1000.0;
 }
 
+// A daemon whose stage worker is away refuses opens with stage_unavailable until it is back:
+// wait for it (backing off, up to a minute), then go on; any other refusal is the caller's.
+void RemoteBackbone::open_when_ready() {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (auto pause = std::chrono::milliseconds(250);; pause = std::min(pause * 2, std::chrono::milliseconds(4000))) {
+    try {
+      open();
+      return;
+    } catch (const CloudError& e) {
+      if (e.protocol_code() != p::ErrorCode::stage_unavailable || std::chrono::steady_clock::now() + pause > deadline) throw;
+      std::this_thread::sleep_for(pause);
+    }
+  }
+}
+
 void RemoteBackbone::replay(int64_t upto) {
   // resend positions [0, upto); send_host splits them into forwards the daemon accepts
   if (upto == 0) return;
@@ -114,7 +131,7 @@ torch::Tensor RemoteBackbone::forward(const torch::Tensor& hidden, int64_t start
   if (start > static_cast<int64_t>(sent_.size()))
     throw std::invalid_argument("remote backbone: forward at position " + std::to_string(start) + " but only " +
                                 std::to_string(sent_.size()) + " positions were sent");
-  if (!session_) open();
+  if (!session_) open_when_ready();
   timing_ = RoundTiming{};
   // one device-to-host copy per step: the frame and the replay record both come from it
   auto host = hidden.to(torch::kCPU);
@@ -124,11 +141,12 @@ torch::Tensor RemoteBackbone::forward(const torch::Tensor& hidden, int64_t start
   } catch (const CloudError& e) {
     const auto code = e.protocol_code();
     const bool lost = e.failure() == CloudFailure::daemon_error &&
-                      (code == p::ErrorCode::unknown_session || code == p::ErrorCode::handshake_required);
+                      (code == p::ErrorCode::unknown_session || code == p::ErrorCode::handshake_required ||
+                       code == p::ErrorCode::stage_unavailable);
     if (!lost) throw;
     // the daemon forgot us (idle expiry, restart): shake hands again if needed, reopen, replay
     if (code == p::ErrorCode::handshake_required) conn_.hello();
-    open();
+    open_when_ready();
     ++resumes_;
     replay(start);
     out = send_host(host, start, last_only, hidden.device(), hidden.scalar_type());

@@ -31,6 +31,7 @@ class RemoteBackbone final : public Backbone {
 
  private:
   void open();
+  void open_when_ready();  // open(), waiting out stage_unavailable (a stage worker away) for up to a minute
   torch::Tensor send(const torch::Tensor& hidden, int64_t start, bool last_only);
   // hidden already on the host; the reply comes back on `device` in `dtype`
   torch::Tensor send_host(const torch::Tensor& host, int64_t start, bool last_only, c10::Device device,

@@ -112,18 +112,61 @@ TEST_CASE("stage workers: a killed worker is detected, the front door serves aga
   // within the heartbeat (1 s) the front door sees it; a forward in between gets an error
   std::this_thread::sleep_for(1500ms);
   REQUIRE_MESSAGE(f.d->log().find("stage cluster generation 1 lost") != std::string::npos, f.d->log());
-  bool failed = false;
-  try {
-    split_tokens(split_config(model, f.d->endpoint(), 3000), kPrompt, fixed_options(4));
-  } catch (const std::exception& e) {
-    failed = true;
-    INFO(e.what());
-    CHECK(std::string(e.what()).find("w2") != std::string::npos);  // the sentence names the missing worker
-  }
-  CHECK(failed);
+  // an edge that starts now is refused with stage_unavailable (naming w2), waits, and once w2 is
+  // back generates the reference tokens
+  const auto want = local_tokens(model, kPrompt, fixed_options(8));
+  std::vector<int32_t> got;
+  std::string error;
+  std::thread edge([&] {
+    try {
+      got = split_tokens(split_config(model, f.d->endpoint(), 3000), kPrompt, fixed_options(8));
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  std::this_thread::sleep_for(1500ms);
   w2 = start_worker(model, "w2", f.port);
+  edge.join();
+  CHECK_MESSAGE(error.empty(), error);
+  CHECK(got == want);
+  const auto log = f.d->log();
+  CHECK(log.find("stage_unavailable") != std::string::npos);
+  CHECK(log.find("w2") != std::string::npos);
   REQUIRE_MESSAGE(f.wait_ready(2), (f.d->log() + "\nw1:\n" + w1->err() + w2->err()));
   check_serves(f.d->endpoint(), model);
+  CHECK(f.d->stop() == 0);
+}
+
+TEST_CASE("stage workers: a worker killed mid-generation: the edge replays once it is back and loses no token") {
+  const std::string model = fixture_model("llama_gqa");
+  FrontDoor f(model, "cpu@w1=0-1,cpu@w2=2-2");
+  auto w1 = start_worker(model, "w1", f.port);
+  auto w2 = start_worker(model, "w2", f.port);
+  REQUIRE_MESSAGE(f.wait_ready(), f.d->log());
+  const auto opts = fixed_options(120, sampled(7));
+  const auto want = local_tokens(model, kPrompt, opts);
+  std::vector<int32_t> got;
+  std::string error;
+  int resumes = 0;
+  std::thread edge([&] {
+    try {
+      got = split_tokens(split_config(model, f.d->endpoint(), 3000), kPrompt, opts, &resumes);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  for (int i = 0; i < 400 && f.d->log().find("opened for") == std::string::npos; ++i) std::this_thread::sleep_for(5ms);
+  std::this_thread::sleep_for(40ms);  // mid-generation
+  w2->signal(SIGKILL);
+  w2->wait_for(5s);
+  std::this_thread::sleep_for(1000ms);
+  w2 = start_worker(model, "w2", f.port);
+  edge.join();
+  CHECK_MESSAGE(error.empty(), error);
+  CHECK(got == want);
+  INFO(f.d->log());
+  CHECK(resumes >= 1);  // the loss came mid-generation: the session was replayed
+  CHECK(f.wait_ready(2));
   CHECK(f.d->stop() == 0);
 }
 

@@ -53,6 +53,7 @@ TEST_CASE("error codes have stable numbers and names") {
   CHECK(static_cast<int>(ErrorCode::non_finite) == 19);
   CHECK(to_string(ErrorCode::server_busy) == "server_busy");
   CHECK(static_cast<int>(ErrorCode::server_busy) == 20);
+  CHECK(static_cast<int>(ErrorCode::stage_unavailable) == 21);
   CHECK(to_string(ErrorCode::frame_size_mismatch) == "frame_size_mismatch");
   CHECK(to_string(static_cast<ErrorCode>(999)) == "unknown_error");
   CHECK_FALSE(is_known(static_cast<ErrorCode>(999)));
