@@ -38,6 +38,23 @@ the real validation tunes from the corpus, cleaned the same way) it reports:
   * ends_on_tonic: share of tunes whose last note (ignoring rests) has the pitch
     letter of the key's tonic (K:), octave and accidentals ignored.
 
+  Issue 24's figures (scripts/abc/tune_figures.py), overall and per style ("per_style"; printed as
+  markdown tables, --table writes them to a file):
+  * bars_all_right_share: the pickup-aware bar check over every bar (a shorter bar is right next to
+    a bar line other than "|" or at the tune's start or end; none may be longer);
+  * abcm2ps_no_error_share: abcm2ps typesets the tune with no "error" line;
+  * monotonous_share: tunes where one bar (compared as music: same pitches and lengths however
+    written) makes up >= 25 % of the bars; distinct_bar_share: distinct bars as music / bars
+    (distinct_bar_share_as_written: the old figure, bars as written);
+  * ends_on_tonic_share: the last note's pitch class is the key's tonic (the old letter-only
+    figure is ends_on_tonic_letter_share);
+  * ended_by_itself_share (the end token before any budget rule) and ended_by_budget_share;
+  * median_bar_lines and length_in_range_share: bar lines per tune, and the share within the
+    style's p10-p90 (duet.json, --duet-json);
+  * longest_shared_bars_max/median: the most bars in a row a tune shares with one training tune
+    (with --data; counted up to 16), shared_within_2_bars_share;
+  * sample_ms_per_token_median: duet-edge's time per token in its logits processor and sampler.
+
     --set NAME=FILE.jsonl scores any file of rows with prompt, body, meter, unit
     (+ key, ended_with_eos), e.g. written by scripts/abc/sample_edge.py;
     --bars FILE.abc prints, per tune of an .abc file, the bars checked and right.
@@ -271,6 +288,9 @@ def evaluate_set(name, tunes, workdir, keep_dir=None, corpus=None, style_stats=N
         per.append(r)
     res = aggregate(per)
     res["mean_body_chars"] = sum(len(t["body"]) for t in tunes) / max(1, len(tunes))
+    cost = sorted(t["sample_ms_per_token"] for t in tunes if t.get("sample_ms_per_token") is not None)
+    if cost:  # duet-edge's mean time per token in the logits processor and the sampler, per tune
+        res["sample_ms_per_token_median"] = cost[len(cost) // 2]
     res["styles"] = len(set(r["style"] for r in per))
     res["problem_kinds"] = dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:12])
     by_style = {}
