@@ -47,19 +47,6 @@ Rational length_value(const std::string& s) {
   return {num, den};
 }
 
-// the smallest length any completion of the partly written suffix can take (nullopt-like: -1)
-Rational min_completion(const std::string& prefix, bool& any) {
-  any = false;
-  Rational best(0);
-  for (const char* l : kLengths) {
-    if (std::strncmp(l, prefix.c_str(), prefix.size()) != 0 || std::strlen(l) < prefix.size()) continue;
-    const Rational v = length_value(l);
-    if (!any || v < best) best = v;
-    any = true;
-  }
-  return best;
-}
-
 const Rational kMinLength(1, 8);  // "/8"
 constexpr int kMaxBarsPerLine = 8;
 constexpr int kMaxLineChars = 80;
@@ -750,6 +737,13 @@ struct BarConstraint::State {
     return s.mode == Mode::Body && s.acc.empty() && s.tup_left == 0 && s.broken_next == Rational(0) &&
            s.dur == s.limit();
   }
+  bool section_end_near() const {
+    State s = *this;
+    if (s.note && !s.commit_note(true)) return false;
+    if (s.mode != Mode::Body || !s.acc.empty() || s.tup_left > 0 || s.broken_next != Rational(0) || s.need_note)
+      return false;
+    return s.dur == o.bar || (s.pickup > Rational(0) && s.dur + s.pickup == o.bar && s.need == Rational(0));
+  }
   bool one_note_left() const {
     State s = *this;
     if (s.note && !s.commit_note(true)) return false;
@@ -813,7 +807,9 @@ bool BarConstraint::one_note_left() const { return state_->one_note_left(); }
 
 int64_t BarConstraint::bars_closed() const { return state_->bars; }
 
-std::vector<uint8_t> BarConstraint::toward_end(const std::vector<uint8_t>& allowed) const {
+bool BarConstraint::section_end_near() const { return state_->section_end_near(); }
+
+std::vector<uint8_t> BarConstraint::toward_end(const std::vector<uint8_t>& allowed, bool section_end) const {
   std::vector<uint8_t> out(texts_.size(), 0);
   auto after = [&](const State& from, size_t id, State& to) {
     to = from;
@@ -826,9 +822,10 @@ std::vector<uint8_t> BarConstraint::toward_end(const std::vector<uint8_t>& allow
     State s1(state_->o), s2(state_->o);
     for (size_t id = 0; id < texts_.size() && id < allowed.size(); ++id) {
       if (!allowed[id] || is_end_[id] || texts_[id].empty() || !after(*state_, id, s1)) continue;
-      bool ok = s1.can_end();
+      auto done = [&](const State& s) { return section_end ? s.ends_section() : s.can_end(); };
+      bool ok = done(s1);
       for (size_t id2 = 0; depth == 2 && !ok && id2 < texts_.size(); ++id2)
-        ok = !is_end_[id2] && !texts_[id2].empty() && after(s1, id2, s2) && s2.can_end();
+        ok = !is_end_[id2] && !texts_[id2].empty() && after(s1, id2, s2) && done(s2);
       out[id] = ok;
       any = any || ok;
     }

@@ -85,8 +85,12 @@ class BarConstraint {
   bool bar_full() const;                        // the bar being written is as long as the meter
   // Of the allowed tokens (allowed()'s answer), those after which an end token is allowed, or else
   // those after which one more token makes it so (a full bar inside an open repeat: ":" then "|").
-  // All 0 when no token gets there within two (the bar is not full yet).
-  std::vector<uint8_t> toward_end(const std::vector<uint8_t>& allowed) const;
+  // With section_end, only ends right after :| || or |]. All 0 when no token gets there within two
+  // (the bar is not full yet).
+  std::vector<uint8_t> toward_end(const std::vector<uint8_t>& allowed, bool section_end = false) const;
+  // Is the bar as long as a section's last bar may be (full, or the pickup's complement), with
+  // nothing pending? (where toward_end(.., true) can find something; cheap)
+  bool section_end_near() const;
   int64_t relaxed_steps() const { return relaxed_; }
   int64_t bars_closed() const;                  // bar lines written so far (opening included)
   // Was the last note written the key's tonic (letter as the tonic, no accidental against the key)?

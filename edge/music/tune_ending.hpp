@@ -17,8 +17,9 @@
 //     after another note, up to p90: off_tonic_bias (go on to a tonic cadence), past p90 the push
 //     again (a long tune must end); at a plain bar line: off_tonic_bias before p90 when off the
 //     tonic, and from 8 bars past p90 on the push, half as steep;
-//   - where no end is allowed but a full bar can close an open repeat (":|"), past start, the
-//     tokens that do get the push (steer_bias), so a long tune closes its repeat and can end;
+//   - past start, where the bar is as long as a section's last bar may be (full, or the pickup's
+//     complement), the tokens that lead to a section's end (":|", "||", "|]") get the push
+//     (steer_bias): a long tune closes its repeat or section and can end there;
 //   - from the bar before start on, where one more note can finish the bar, the tonic's notes get
 //     cadence_bias (so the section the tune ends with ends on the tonic more often);
 //   - fewer tokens left than three bars take so far (at least 12): the tune is ending. Where an end

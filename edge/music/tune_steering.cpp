@@ -69,8 +69,8 @@ SteerStep steer_step(BarConstraint& c, const std::optional<TuneEndingOptions>& e
       s.ended_by_budget = true;
     }
   }
-  if (push.steer_bias > 0 && c.bar_full()) {
-    const auto steer = c.toward_end(s.allowed);
+  if (push.steer_bias > 0 && c.section_end_near()) {  // towards :| || |] (then the end's push)
+    const auto steer = c.toward_end(s.allowed, /*section_end=*/true);
     for (size_t id = 0; id < steer.size() && id < vocab; ++id)
       if (steer[id]) s.bias[id] += static_cast<float>(push.steer_bias);
   }

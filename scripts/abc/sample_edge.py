@@ -19,7 +19,7 @@ the style's own meter, unit and key from duet.json, as a user gets it), tune j o
 `duet-edge generate`; --jobs runs that many duet-edge processes at once (one thread each).
 Each output row has what evaluate.py reads: model (= --name), i, style, meter, unit, key, prompt,
 body, n_new_tokens, ended_with_eos, ended_by_budget, seed, stop_reason, relaxed_steps, and
-sample_ms_per_token (the edge's mean time per token in the logits processor and sampler).
+sample_ms_per_token (the edge's median time per token in the logits processor and sampler).
 """
 import argparse
 import concurrent.futures
@@ -43,6 +43,11 @@ def requests(args):
     by_size = sorted(spec["style_defaults"].items(), key=lambda kv: -kv[1]["tunes"])
     styles = [s for s, _ in by_size[:args.top_styles]]
     return [(s, None, None, None, args.seed + j) for s in styles for j in range(args.per_style)]
+
+
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    return xs[len(xs) // 2] if xs else None
 
 
 def sample(args, req):
@@ -87,7 +92,7 @@ def main():
                    "ended_with_eos": j["stop_reason"] == "eos", "stop_reason": j["stop_reason"],
                    "seed": j["seed"], "relaxed_steps": t["relaxed_steps"],
                    "ended_by_budget": t.get("ended_by_budget", False),
-                   "sample_ms_per_token": j.get("per_token_ms", {}).get("sample")}
+                   "sample_ms_per_token": median([st["sample_ms"] for st in j["steps"][1:]])}
             fh.write(json.dumps(out) + "\n")
             fh.flush()
             print("%s %3d/%d %-22s %s %s %-5s %4d tokens %s" % (args.name, n + 1, len(reqs), t["style"], t["meter"],
