@@ -6,6 +6,8 @@
 #include <cctype>
 #include <limits>
 
+#include "edge/music/tune_steering.hpp"
+
 namespace duet::edge {
 
 namespace {
@@ -35,42 +37,14 @@ LogitsProcessor bar_constraint_processor(std::shared_ptr<music::BarConstraint> c
   const int64_t opening_bars = constraint->bars_closed();
   return [=](torch::Tensor& logits, const std::vector<int32_t>& history) {
     for (; *seen < history.size(); ++*seen) constraint->advance(history[*seen]);
-    auto ok = constraint->allowed();
-    ok.resize(static_cast<size_t>(logits.size(0)), 0);
-    music::EndingPush push;
-    if (ending) {
-      const int64_t bars = constraint->bars_closed();
-      const bool can_end = constraint->can_end();  // ends_section() only matters (and is only true) when it is
-      push = music::ending_push(*ending, static_cast<int64_t>(history.size() - prompt_len), bars, bars - opening_bars,
-                                can_end, can_end && constraint->ends_section());
-    }
-    if (push.ending) {  // steer towards an allowed end; inside a bar there is nothing to steer yet
-      auto toward = constraint->toward_end(ok);
-      if (std::find(toward.begin(), toward.end(), 1) != toward.end()) {
-        toward.resize(ok.size(), 0);
-        ok = toward;
-        if (ended_by_budget) *ended_by_budget = true;
-      }
-    }
-    std::vector<uint8_t> steer;
-    if (push.steer_bias > 0 && constraint->bar_full()) steer = constraint->toward_end(ok);
-    if (push.end_only) {
-      std::fill(ok.begin(), ok.end(), 0);
-      for (int32_t id : end_ids)
-        if (id >= 0 && static_cast<size_t>(id) < ok.size()) ok[id] = 1;
-      if (ended_by_budget) *ended_by_budget = true;
-    }
-    std::vector<uint8_t> forbid(ok.size());
-    for (size_t i = 0; i < forbid.size(); ++i) forbid[i] = !ok[i];
-    auto mask = torch::from_blob(forbid.data(), {static_cast<int64_t>(forbid.size())}, torch::kUInt8)
-                    .to(torch::kBool)
-                    .to(logits.device());
-    logits.masked_fill_(mask, -std::numeric_limits<float>::infinity());
-    if (push.end_bias > 0)
-      for (int32_t id : end_ids)
-        if (id >= 0 && id < logits.size(0)) logits[id] += push.end_bias;
-    for (size_t id = 0; id < steer.size() && id < static_cast<size_t>(logits.size(0)); ++id)
-      if (steer[id]) logits[static_cast<int64_t>(id)] += push.steer_bias;
+    const auto vocab = static_cast<size_t>(logits.size(0));
+    auto step = music::steer_step(*constraint, ending, static_cast<int64_t>(history.size() - prompt_len), opening_bars,
+                                  end_ids, vocab);
+    if (step.ended_by_budget && ended_by_budget) *ended_by_budget = true;
+    for (size_t i = 0; i < vocab; ++i)  // one add: the biases where allowed, -inf elsewhere
+      if (!step.allowed[i]) step.bias[i] = -std::numeric_limits<float>::infinity();
+    logits.add_(torch::from_blob(step.bias.data(), {static_cast<int64_t>(vocab)}, torch::kFloat)
+                    .to(logits.device(), logits.scalar_type()));
   };
 }
 
@@ -109,22 +83,14 @@ TuneSteering TuneMaker::steer(GenerationOptions& g, size_t prompt_len) const {
   TuneSteering s;
   s.ended_by_budget = std::make_shared<bool>(false);
   if (!req_.constrain) return s;
-  music::BarConstraintOptions bo;
-  bo.bar = opts_.meter.bar();
-  bo.unit = opts_.unit;
-  bo.compound = opts_.meter.compound();
-  bo.max_identical_bars = req_.max_identical_bars;
-  s.constraint = std::make_shared<music::BarConstraint>(bo, token_texts_, g.stop_ids);
+  s.constraint = std::make_shared<music::BarConstraint>(music::constraint_options(spec_, opts_, req_.max_identical_bars),
+                                                        token_texts_, g.stop_ids);
   s.constraint->observe(req_.opening);
   std::optional<music::TuneEndingOptions> ending;
   if (req_.ending_push && !g.stop_ids.empty()) {  // no end token (--ignore-eos): nothing to push towards
-    music::TuneEndingOptions eo;
-    auto st = spec_.style_stats.find(opts_.style);
-    if (st != spec_.style_stats.end()) eo.long_after_bars = st->second.bars_p90;
-    eo.budget_tokens = g.max_new_tokens;
-    if (g.max_positions > 0)
-      eo.budget_tokens = std::min<int64_t>(eo.budget_tokens, g.max_positions - static_cast<int64_t>(prompt_len));
-    ending = eo;
+    int64_t budget = g.max_new_tokens;
+    if (g.max_positions > 0) budget = std::min<int64_t>(budget, g.max_positions - static_cast<int64_t>(prompt_len));
+    ending = music::ending_options(spec_, opts_, budget);
   }
   g.logits_processor = bar_constraint_processor(s.constraint, prompt_len, ending, g.stop_ids, s.ended_by_budget);
   return s;

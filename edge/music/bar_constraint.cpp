@@ -11,10 +11,10 @@ namespace {
 
 // Note lengths the constraint lets a note or chord take (multiples of the unit), as written.
 const char* const kLengths[] = {"", "2", "3", "4", "6", "8", "12", "16", "/", "/2", "//", "/4", "/8", "3/2", "3/", "3/4"};
-// Bar lines and numbered endings, as written.
-// Numbered endings (|1 :|2) are left out: a first ending that the model never closes with :|2 left
-// tunes unable to end.
-const char* const kBarTokens[] = {"|", "||", "|]", "|:", ":|", "::", "[|"};
+// Bar lines and numbered endings, as written. A first ending |1 must be closed by :|2, and the
+// tune cannot end inside either ending, so a tune always has a way to an end. No "[|": abc2midi
+// does not end a bar at one that starts a line (60 of 1.3 M characters in the corpus).
+const char* const kBarTokens[] = {"|", "||", "|]", "|:", ":|", "::", "|1", ":|2"};
 
 bool is_length(const std::string& s) {
   for (const char* l : kLengths)
@@ -47,25 +47,34 @@ Rational length_value(const std::string& s) {
   return {num, den};
 }
 
-// the smallest length any completion of the partly written suffix can take (nullopt-like: -1)
-Rational min_completion(const std::string& prefix, bool& any) {
-  any = false;
-  Rational best(0);
-  for (const char* l : kLengths) {
-    if (std::strncmp(l, prefix.c_str(), prefix.size()) != 0 || std::strlen(l) < prefix.size()) continue;
-    const Rational v = length_value(l);
-    if (!any || v < best) best = v;
-    any = true;
-  }
-  return best;
-}
-
 const Rational kMinLength(1, 8);  // "/8"
+constexpr int kMaxBarsPerLine = 8;
+constexpr int kMaxLineChars = 80;
 
 bool note_letter(char c) { return (c >= 'A' && c <= 'G') || (c >= 'a' && c <= 'g') || c == 'z'; }
 bool accidental(char c) { return c == '^' || c == '_' || c == '='; }
 bool length_char(char c) { return (c >= '0' && c <= '9') || c == '/'; }
-bool decoration(char c) { return c == '.' || c == '~' || c == 'T' || c == 'H' || c == 'u' || c == 'v' || c == 'k'; }
+// decorations abc2midi and abcm2ps both know and that leave a note's length alone (H, a fermata,
+// lengthens it in abc2midi; k is no decoration: an abcm2ps error; after ".", a staccato, abc2midi
+// refuses a tie or a broken rhythm)
+bool decoration(char c) { return c == '~' || c == 'T' || c == 'u' || c == 'v'; }
+
+// an undotted length (a power of two times the unit): the only ones a > or < may lengthen and
+// shorten into lengths abcm2ps can draw ("A3>A": "note too much dotted")
+bool undotted(Rational v) {
+  return v.num > 0 && (v.num & (v.num - 1)) == 0 && (v.den & (v.den - 1)) == 0 && (v.num == 1 || v.den == 1);
+}
+
+int accidental_shift(const std::string& acc) {
+  int shift = 0;
+  for (char c : acc) shift += c == '^' ? 1 : c == '_' ? -1 : 0;
+  return shift;
+}
+
+uint64_t mix(uint64_t h, uint64_t v) {  // FNV-1a step over 8 bytes
+  for (int i = 0; i < 8; ++i) h = (h ^ ((v >> (8 * i)) & 0xff)) * 1099511628211ull;
+  return h;
+}
 
 Rational tuplet_ratio(int p, bool compound) {  // q/p with ABC's default q
   int q = compound ? 3 : 2;
@@ -75,6 +84,28 @@ Rational tuplet_ratio(int p, bool compound) {  // q/p with ABC's default q
 }
 
 using Notes = std::vector<std::pair<std::string, Rational>>;
+
+// a bar's music as one number: pitches (as the bar's accidentals leave them) and lengths
+uint64_t bar_hash(const Notes& notes) {
+  uint64_t h = 1469598103934665603ull;
+  for (const auto& [pitch, len] : notes) {
+    for (char c : pitch) h = mix(h, static_cast<uint64_t>(static_cast<unsigned char>(c)));
+    h = mix(mix(h, static_cast<uint64_t>(len.num)), static_cast<uint64_t>(len.den) | (uint64_t{1} << 62));
+  }
+  return h;
+}
+
+int count_of(const std::vector<std::pair<uint64_t, int>>& counts, uint64_t h) {
+  for (const auto& [k, n] : counts)
+    if (k == h) return n;
+  return 0;
+}
+
+void add_count(std::vector<std::pair<uint64_t, int>>& counts, uint64_t h) {
+  for (auto& [k, n] : counts)
+    if (k == h) return void(++n);
+  counts.emplace_back(h, 1);
+}
 
 }  // namespace
 
@@ -87,10 +118,18 @@ struct BarConstraint::State {
   bool line_start = true;
   // the bar being written
   Rational dur{0};
-  Notes notes;
-  bool short_ok = true;  // this bar may be shorter than the meter (pickup); true at the start
-  Rational pickup{0};    // the length of this section's pickup (0: none)
-  int64_t bars = 0;
+  Notes notes;                                          // its music (pitches as the bar's accidentals leave them)
+  std::vector<std::pair<std::string, std::string>> bar_acc;  // accidentals written in this bar: note -> accidental
+  int64_t bars = 0;       // bar lines closed (the empty bar of a "|:" starting a line included)
+  int64_t note_bars = 0;  // bars with notes closed
+  // bar lengths as abc2midi checks them (see the header)
+  Rational need{0};            // the next bar must be this long (the pickup after its complement); 0: any
+  bool pickup_known = false;   // the tune's first bar is closed: pickup is its length if short, else 0
+  Rational pickup{0};
+  bool region_known = false;   // the current repeat region's first bar is closed, with this length
+  Rational region_first{0};
+  bool implicit_ok = true;     // no bar line but | yet: a :| repeats from the tune's start
+  int ending = 0;              // 1: inside a first ending (|1 ... :|2), 2: inside a second (:|2 ... || |] |:)
   // a note whose length suffix is being read
   bool note = false;
   std::string pitch, suffix;
@@ -100,26 +139,44 @@ struct BarConstraint::State {
   // chord
   bool chord_first_done = false;
   Rational chord_first;
-  std::string chord_pitch;
+  std::string chord_pitch, chord_suffix;
   // tuplet, broken rhythm
   int tup_left = 0;
   Rational tup_ratio{1};
+  Rational tup_written{0};  // the tuplet's notes share its first note's written length (0: none yet)
   bool after_note = false;  // the last thing was a note (for > <)
   int broken_n = 0;
   char broken_c = 0;
   Rational broken_base, broken_next{0};
+  Rational broken_factor{1};    // the factor the marks so far gave the pair's first note
   Rational written{0};          // the last committed note's written length (base x suffix)
   Rational broken_written{0};   // abc2midi: both notes of a > pair have the same written length
-  bool need_note = false;       // a decoration was written: a note must follow
+  bool need_note = false;       // a decoration or grace notes were written: a note must follow
   bool tok_line_start = false;  // the bar line being read began a line
   bool pair_second = false;     // the last note was the second of a > pair (abc2midi: no A>B>c)
+  bool last_in_tuplet = false;  // the last note belonged to a tuplet (no > after it: off the grid)
   int grace_len = 0;
   std::string bar_tok;
   std::string last_bar;  // the last bar line closed ("|", ":|", "|]", ...)
-  // the repetition guard: the bars so far (the last few), full or not
-  std::vector<Notes> history;
-  // a tie: the next note must have this pitch (letter and octave)
-  std::string tie_pitch;
+  // slurs, line continuations, the last note
+  bool slur_open = false;
+  int slur_notes = 0;
+  bool backslash = false;   // a \ was written: only a line break may follow
+  bool line_blank = true;   // the line so far holds only spaces
+  int line_len = 0;         // characters on this line, spaces not counted
+  char line_first = 0;      // its first character but spaces
+  int line_bars = 0;        // bar lines on this line
+  int line_notes = 0;       // notes on this line
+  bool line_full = false;   // a bar line ended the line's room: a line break (or the end) comes next
+  bool continued = false;   // a line continuation with no music after it yet
+  bool last_tonic = false;  // the last note is the key's tonic
+  // the repetition guard: the last bars as music, and how often each full bar and 2-bar cell came
+  std::vector<uint64_t> history;
+  std::vector<std::pair<uint64_t, int>> bar_counts, cell_counts;
+  bool last_full = false;  // the bar closed last was full (a cell is two full bars)
+  // a tie: the next note must have this pitch (letter and octave), sounding the same (tie_sounding:
+  // accidentals as the bar leaves them: abc2midi ties only equal pitches)
+  std::string tie_pitch, tie_sounding;
   bool repeat_open = false;  // |: or :: without its :| yet
   bool closed_once = false;  // a :| came: the next one needs a |: (abc2midi assumes none)
   int chord_notes = 0;
@@ -127,11 +184,23 @@ struct BarConstraint::State {
 
   explicit State(const BarConstraintOptions& opts) : o(opts), grid(opts.unit / Rational(8)) {}
 
+  bool tuplet_fits() const {  // could a tuplet start here ("(" with a slur open can be nothing else)?
+    if (tup_left > 0 || broken_next != Rational(0)) return false;
+    for (int p = 2; p <= 9; ++p)
+      if (dur + obligations() + Rational(p) * o.unit * kMinLength * tuplet_ratio(p, o.compound) <= limit()) return true;
+    return false;
+  }
+
+  Rational limit() const { return need > Rational(0) ? need : o.bar; }  // the most this bar may hold
+
   Rational obligations() const {  // the least duration notes already promised must still add
     Rational r(0);
     if (broken_next != Rational(0)) r = r + broken_written * broken_next;  // the pair's second note
-    if (tup_left > 0) r = r + Rational(tup_left) * o.unit * kMinLength * tup_ratio;
+    if (tup_left > 0) r = r + Rational(tup_left) * tuplet_note() * tup_ratio;
     return r;
+  }
+  Rational tuplet_note() const {  // the least written length the tuplet's next notes take
+    return tup_written > Rational(0) ? tup_written : o.unit * kMinLength;
   }
   // the factor the next committed note gets (broken rhythm, tuplet)
   Rational next_factor() const {
@@ -140,27 +209,24 @@ struct BarConstraint::State {
     if (tup_left > 0) f = f * tup_ratio;
     return f;
   }
-  // can a note of base `b` whose suffix starts with `prefix` still fit the bar?
+  // can a note of base `b` whose suffix starts with `prefix` still fit the bar? (some length must
+  // also pass commit_note's checks, with room for the tuplet's other notes: no dead end later)
   bool note_fits(Rational b, const std::string& prefix) const {
-    bool any = false;
-    const Rational m = min_completion(prefix, any);
-    if (!any) return false;
-    Rational rest = obligations();
-    if (broken_next != Rational(0)) rest = rest - broken_written * broken_next;  // this note is that one
-    else if (tup_left > 0) rest = rest - o.unit * kMinLength * tup_ratio;
-    if (dur + b * m * next_factor() + rest > o.bar) return false;
-    // some length must also pass commit_note's checks (grid, repetition guard): no dead end later
     for (const char* l : kLengths) {
       if (std::strncmp(l, prefix.c_str(), prefix.size()) != 0 || std::strlen(l) < prefix.size()) continue;
-      if (broken_next != Rational(0) && b * length_value(l) != broken_written) continue;
-      const Rational d = b * length_value(l) * next_factor();
+      const Rational w = b * length_value(l);
+      if (broken_next != Rational(0) && w != broken_written) continue;
+      if (tup_left > 0 && tup_written > Rational(0) && w != tup_written) continue;
+      const Rational d = w * next_factor();
       const Rational after = dur + d;
       const bool tuplet_done = tup_left <= 1;
-      if (after + rest > o.bar || (tuplet_done && !after.multiple_of(grid))) continue;
+      const Rational rest = tuplet_done ? Rational(0) : Rational(tup_left - 1) * w * tup_ratio;
+      if (after + rest > limit() || (tuplet_done && !after.multiple_of(grid))) continue;
       if (after == o.bar && tuplet_done && broken_next == Rational(0) && o.max_identical_bars > 0 && guard) {
         State s = *this;
-        s.notes.emplace_back(pitch, d);
-        s.dur = after;
+        s.suffix = l;
+        s.base = b;
+        s.commit_note(false);
         if (s.loops()) continue;
       }
       return true;
@@ -168,15 +234,32 @@ struct BarConstraint::State {
     return false;
   }
 
-  // "C," and "c'": a comma lowers an upper-case note, an apostrophe raises a lower-case one
+  // "C," and "c'": a comma lowers an upper-case note, an apostrophe raises a lower-case one; never
+  // after a chord ("[GB],": abc2midi and abcm2ps stop there)
   bool octave_mark_fits(char c) const {
-    if ((c != ',' && c != '\'') || !suffix.empty() || pitch.size() > 6) return false;
+    if ((c != ',' && c != '\'') || !suffix.empty() || (!pitch.empty() && pitch[0] == '[') ||
+        std::count(pitch.begin(), pitch.end(), c) >= 3)
+      return false;  // at most three octave marks (a tied note can always take the first's)
     char letter = 0;
     for (char x : pitch)
       if (std::isalpha(static_cast<unsigned char>(x))) letter = x;
     if (!tie_pitch.empty() && tie_pitch.compare(0, strip_accidentals(pitch).size() + 1, strip_accidentals(pitch) + c) != 0)
       return false;  // a tied note takes the first note's octave
     return c == ',' ? (letter >= 'A' && letter <= 'G') : (letter >= 'a' && letter <= 'g');
+  }
+
+  // the note as it sounds in this bar: an accidental holds for the same note to the bar's end
+  std::string sounding_pitch(const std::string& p) {
+    if (p.empty() || p[0] == '[' || p == "z") return p;
+    const std::string plain = strip_accidentals(p);
+    const std::string written_acc = p.substr(0, p.size() - plain.size());
+    for (auto& [n, a] : bar_acc)
+      if (n == plain) {
+        if (!written_acc.empty()) a = written_acc;
+        return a + plain;
+      }
+    if (!written_acc.empty()) bar_acc.emplace_back(plain, written_acc);
+    return p;
   }
 
   bool commit_note(bool strict) {  // the pending note's length is known: add it to the bar
@@ -190,16 +273,32 @@ struct BarConstraint::State {
     broken_next = Rational(0);
     broken_n = 0;
     broken_c = 0;
+    last_in_tuplet = tup_left > 0;
+    const bool tuplet_ok = tup_left == 0 || tup_written == Rational(0) || w == tup_written;
+    if (tup_left > 0 && tup_written == Rational(0)) tup_written = w;
     if (tup_left > 0) --tup_left;
     dur = dur + d;
-    notes.emplace_back(pitch, d);
+    const std::string sounding = sounding_pitch(pitch);
+    const bool tie_ok = tie_pitch.empty() || (strip_accidentals(pitch) == tie_pitch && sounding == tie_sounding);
+    if (!tie_pitch.empty() && tie_ok && !notes.empty() && notes.back().first == sounding)
+      notes.back().second = notes.back().second + d;  // B//-B// is B/
+    else
+      notes.emplace_back(sounding, d);
     after_note = true;
+    ++line_notes;
     broken_base = d;
-    const bool tie_ok = tie_pitch.empty() || strip_accidentals(pitch) == tie_pitch;  // a tie joins equal notes
     tie_pitch.clear();
+    ++slur_notes;
+    if (pitch != "z") {
+      const std::string plain = strip_accidentals(sounding);
+      const std::string a = sounding.substr(0, sounding.size() - plain.size());
+      last_tonic = o.tonic != 0 && !plain.empty() && plain[0] != '[' &&
+                   std::toupper(static_cast<unsigned char>(plain[0])) == o.tonic &&
+                   (a.empty() || accidental_shift(a) == o.tonic_shift);
+    }
     if (!strict) return true;
-    if (!tie_ok || !broken_ok) return false;
-    if (dur + obligations() > o.bar) return false;
+    if (!tie_ok || !broken_ok || !tuplet_ok) return false;
+    if (dur + obligations() > limit()) return false;
     if (tup_left == 0 && !dur.multiple_of(grid)) return false;
     if (dur == o.bar && tup_left == 0 && loops()) return false;
     return true;
@@ -212,21 +311,24 @@ struct BarConstraint::State {
     return r;
   }
 
-  // The repetition guard: would closing the bar with `notes` make the last bars a loop? A loop is
-  // max_identical_bars + 1 identical bars in a row, or 3 times in a row the same 2 to 8 bars.
+  // The repetition guard: would closing the bar with `notes` make the last bars a loop, or repeat a
+  // bar or a 2-bar cell more often than the style's tunes do?
   bool loops() const {
     if (o.max_identical_bars <= 0 || !guard) return false;
-    std::vector<const Notes*> seq;
-    for (const auto& h : history) seq.push_back(&h);
-    seq.push_back(&notes);
-    const size_t n = seq.size();
+    const uint64_t h = bar_hash(notes);
+    const size_t n = history.size() + 1;
+    auto at = [&](size_t i) { return i + 1 == n ? h : history[i]; };
     for (size_t period = 1; period <= 8; ++period) {
       const size_t reps = period == 1 ? static_cast<size_t>(o.max_identical_bars) + 1 : 3;
       if (n < period * reps) continue;
       bool same = true;
-      for (size_t i = n - period * reps; i + period < n && same; ++i) same = *seq[i] == *seq[i + period];
+      for (size_t i = n - period * reps; i + period < n && same; ++i) same = at(i) == at(i + period);
       if (same) return true;
     }
+    if (o.max_bar_repeats > 0 && count_of(bar_counts, h) >= o.max_bar_repeats) return true;
+    if (o.max_cell_repeats > 0 && last_full && !history.empty() &&
+        count_of(cell_counts, mix(history.back(), h)) >= o.max_cell_repeats)
+      return true;
     return false;
   }
 
@@ -241,45 +343,86 @@ struct BarConstraint::State {
     return false;
   }
 
+  // may bar line t come here (repeats, endings, ties and slurs that must be closed first)?
+  bool structure_ok(const std::string& t) const {
+    const bool closes = t == ":|" || t == "::";
+    if (t != "|" && (!tie_pitch.empty() || slur_open)) return false;
+    if (t == "|:") return !repeat_open && ending != 1;
+    if (t == ":|2") return ending == 1;
+    if (ending == 1) return t == "|";  // a first ending is closed by :|2
+    if (t == "|1") return ending == 0 && region_known && (repeat_open || implicit_ok);
+    if (closes) return ending == 0 && (repeat_open || (implicit_ok && !closed_once));
+    if (t == "||" || t == "|]" || t == "[|") return !repeat_open;
+    return true;
+  }
+
+  // may the bar being written (dur > 0) end at bar line t? (the bar lengths abc2midi accepts)
+  bool length_ok(const std::string& t) const {
+    const Rational m = o.bar;
+    const bool plain = t == "|" || t == "|1";
+    if (dur > limit()) return false;
+    if (need > Rational(0)) {
+      if (dur != need) return false;
+    } else if (note_bars == 0) {
+      if (dur != m && dur + dur > m) return false;  // a pickup: at most half a bar
+    } else if (dur < m && (plain || !pickup_known || pickup == Rational(0) || dur + pickup != m)) {
+      return false;
+    }
+    if (t == ":|" || t == "::" || t == ":|2")  // a repeat's last and first bar make one bar, or both are full
+      return region_known && ((region_first == m && dur == m) || region_first + dur == m);
+    return true;
+  }
+
+  void close_bar(const std::string& t) {  // the bar (dur > 0) ends at bar line t
+    const Rational m = o.bar;
+    const bool first = note_bars == 0;
+    if (first) pickup_known = true, pickup = dur < m ? dur : Rational(0);
+    if (need > Rational(0)) need = Rational(0);
+    else if (!first && dur < m && t != ":|2") need = m - dur;  // a second ending starts afresh
+    if (!region_known) region_known = true, region_first = dur;
+    const uint64_t h = bar_hash(notes);
+    if (dur == m) {
+      add_count(bar_counts, h);
+      if (last_full && !history.empty()) add_count(cell_counts, mix(history.back(), h));
+    }
+    last_full = dur == m;
+    history.push_back(h);
+    if (history.size() > 24) history.erase(history.begin());
+    ++note_bars;
+  }
+
   bool finish_bar_line(bool strict) {  // bar_tok is complete: close the bar
-    const bool plain = bar_tok == "|";
-    if (strict && !is_bar_token(bar_tok)) return false;
-    // repeats as abc2midi reads them: |: ... :| (the first |: may be left out), :: closes and opens;
-    // an open repeat is closed before a double or final bar line
-    const bool closes = bar_tok == ":|" || bar_tok == "::";
-    const bool opens = bar_tok == "|:" || bar_tok == "::";
-    if (strict) {
-      if (bar_tok == "|:" && repeat_open) return false;
-      if (closes && !repeat_open && closed_once) return false;  // a second :| needs its |:
-      if (repeat_open && (bar_tok == "||" || bar_tok == "|]" || bar_tok == "[|")) return false;
-    }
-    if (closes) repeat_open = false, closed_once = true;
-    if (opens) repeat_open = true;
+    const std::string t = bar_tok;
+    if (strict && (!is_bar_token(t) || !structure_ok(t))) return false;
     if (dur > Rational(0)) {
-      if (strict && dur > o.bar) return false;
-      // shorter bars: a pickup (at most half a bar) where a section may start, or, at a section's
-      // end, the bar that completes the section's pickup
-      if (strict && dur < o.bar && !(short_ok && dur + dur <= o.bar) &&
-          !(!plain && pickup > Rational(0) && dur + pickup == o.bar))
-        return false;
-      history.push_back(notes);
-      if (history.size() > 24) history.erase(history.begin());
-      if (short_ok && dur < o.bar) pickup = dur;  // a full first bar keeps the pickup before |:
-    } else if (strict && (plain || !(bars == 0 || tok_line_start))) {
-      return false;  // "| |", "|| ||": an empty bar (a line may start with |: after one that ended with |)
+      if (strict && !length_ok(t)) return false;
+      close_bar(t);
+    } else if (strict && (t == "|" || t == "|1" || t == ":|" || t == "::" || t == ":|2" ||
+                          !(bars == 0 || tok_line_start))) {
+      return false;  // an empty bar: only "|:", "||", "|]" or "[|" starting a line after a bar line
     }
+    const bool closes = t == ":|" || t == "::" || t == ":|2";
+    if (closes) repeat_open = false, closed_once = true, region_known = false;
+    if (t == "|:" || t == "::") repeat_open = true, region_known = false;
+    if (t == "|1") ending = 1;
+    else if (t == ":|2") ending = 2;
+    else if (ending == 2 && t != "|") ending = 0;  // || |] |: [| close a second ending
+    if (t != "|" && t != "|1") implicit_ok = false;
     ++bars;
-    last_bar = bar_tok;
-    short_ok = !plain;
+    line_full = ++line_bars >= kMaxBarsPerLine || line_len >= kMaxLineChars;
+    last_bar = t;
     dur = Rational(0);
     notes.clear();
+    bar_acc.clear();
     after_note = false;
     mode = Mode::Body;
     return true;
   }
 
   bool start_bar_line(const std::string& tok, bool strict) {
-    if (strict && (tup_left > 0 || broken_next != Rational(0) || !bar_line_possible(tok))) return false;
+    if (strict && (tup_left > 0 || broken_next != Rational(0) || (slur_open && slur_notes == 0) ||
+                   !bar_line_possible(tok)))
+      return false;
     tup_left = 0;
     broken_next = Rational(0);
     bar_tok = tok;
@@ -287,19 +430,38 @@ struct BarConstraint::State {
     return true;
   }
 
+  // what a line allows, whatever it holds: a blank line ends the tune in ABC; "x:" at a line's
+  // start is a field; abcm2ps refuses a line that starts with ")"; a line holds at most
+  // kMaxBarsPerLine bars and ends at the first bar line past kMaxLineChars characters (abcm2ps:
+  // "line too much shrunk"); a line holds a note (abc2midi miscounts a line of only "|")
+  bool line_ok(char c) const {
+    if (c == '\n' || c == '\\') return line_notes > 0;  // no blank line, no line of bar lines only
+    if (c == ')') return !line_blank;
+    if (c == ':' && (line_len == 0 || (line_len == 1 && line_first != '|'))) return false;
+    if (line_full) return c == ' ' || c == '\t';
+    return true;
+  }
+  void follow_line(char c) {
+    if (c == '\n') {
+      line_blank = true, line_len = 0, line_bars = 0, line_notes = 0, line_first = 0, line_full = false;
+      return;
+    }
+    if (c == ' ' || c == '\t') return;  // line_len, line_first: the line's characters but spaces
+    if (line_len++ == 0) line_first = c;
+    line_blank = false;
+  }
+
   bool feed(char c, bool strict) {
+    if (backslash && c != '\n') {  // "\" continues a line: only a line break may follow it
+      if (strict) return false;
+      backslash = false;
+    }
+    if (strict && !line_ok(c)) return false;
+    follow_line(c);
+    if (c != ' ' && c != '\t' && c != '\n' && c != '\\') continued = false;
     switch (mode) {
       case Mode::Grace:
-        if (c == '}') {
-          if (strict && grace_len == 0) return false;
-          mode = Mode::Body;
-          return true;
-        }
-        if (note_letter(c) || accidental(c) || length_char(c) || c == ',' || c == '\'') {
-          ++grace_len;
-          return true;
-        }
-        return !strict;
+        return feed_grace(c, strict);
       case Mode::BarLine: {
         const std::string t = bar_tok + c;
         if (bar_token_prefix(t)) {
@@ -308,12 +470,13 @@ struct BarConstraint::State {
           return true;
         }
         if (!finish_bar_line(strict)) return false;
+        if (strict && line_full && c != ' ' && c != '\t' && c != '\n' && c != '\\') return false;
         break;  // c starts what follows the bar line
       }
       case Mode::Bracket:
         if (c == '|') return tok_line_start = false, start_bar_line("[|", strict);
         if ((note_letter(c) && c != 'z') || accidental(c)) {
-          if (strict && (!tie_pitch.empty() || !note_fits(o.unit, ""))) return false;
+          if (strict && (!tie_pitch.empty() || tup_left > 0 || !note_fits(o.unit, ""))) return false;
           mode = Mode::Chord;
           chord_first_done = false;
           chord_notes = 0;
@@ -324,65 +487,93 @@ struct BarConstraint::State {
         return true;
       case Mode::Paren:
         mode = Mode::Body;
-        if (c >= '2' && c <= '9') {
+        if (c == '2' || c == '3' || c == '4' || c == '6') {  // (5 (7 (9: abc2midi and the standard differ on q
           if (strict && (tup_left > 0 || broken_next != Rational(0))) return false;
           tup_left = c - '0';
           tup_ratio = tuplet_ratio(tup_left, o.compound);
+          tup_written = Rational(0);
           after_note = false;
-          return !strict || dur + obligations() <= o.bar;
+          return !strict || dur + obligations() <= limit();
         }
+        if (strict && slur_open) return false;  // abc2midi: "slur within slur"
+        slur_open = true;
+        slur_notes = 0;
         break;
       default:
         break;
     }
+    if (mode == Mode::Chord) return feed_chord(c, strict);
+    return feed_body(c, strict);
+  }
 
-    if (mode == Mode::Chord) {
-      if (note) {
-        if (octave_mark_fits(c)) {
-          pitch += c;
-          return true;
-        }
-        if (length_char(c)) {
-          suffix += c;
-          bool any = false;
-          min_completion(suffix, any);
-          return any || !strict;
-        }
-        if (strict && !is_length(suffix)) return false;
-        note = false;
-        if (!chord_first_done) {
-          chord_first_done = true;
-          chord_first = length_value(suffix);
-          chord_pitch = "[" + pitch;
-          if (strict && !note_fits(o.unit * chord_first, "")) return false;
-        }
-      }
-      if (!acc.empty()) {
-        if (note_letter(c) && c != 'z') {
-          pitch = acc + c, acc.clear(), suffix.clear(), note = true, ++chord_notes;
-          return true;
-        }
-        if (c == acc[0] && acc.size() < 2 && c != '=') return acc += c, true;
-        if (strict) return false;
-        acc.clear();
-      }
-      if (c == ']') {
-        if (strict && !chord_first_done) return false;
-        mode = Mode::Body;
-        note = true;
-        pitch = chord_pitch + "]";
-        base = o.unit * (chord_first_done ? chord_first : Rational(1));
-        suffix.clear();
-        note_at_line_start = false;
-        return !strict || note_fits(base, "");
-      }
-      if (strict && chord_notes >= 4 && (accidental(c) || note_letter(c))) return false;  // at most 4 notes
-      if (accidental(c)) return acc = std::string(1, c), true;
-      if (note_letter(c) && c != 'z') return pitch = std::string(1, c), suffix.clear(), note = true, ++chord_notes, true;
-      return !strict;
+  // grace notes: one to four plain notes, each with at most one accidental ({g}, {ag}, {^fg}); lengths
+  // and octave marks inside braces are where abc2midi and abcm2ps read them differently
+  bool feed_grace(char c, bool strict) {
+    const bool after_acc = !acc.empty();
+    if (c == '}') {
+      if (strict && (grace_len == 0 || after_acc)) return false;
+      mode = Mode::Body;
+      need_note = true;  // grace notes lead into a note
+      return true;
     }
+    if (accidental(c) && !after_acc && (!strict || grace_len < 4)) return acc = std::string(1, c), true;
+    if (note_letter(c) && c != 'z' && (!strict || grace_len < 4)) {
+      acc.clear();
+      ++grace_len;
+      return true;
+    }
+    return !strict;
+  }
 
-    // Mode::Body
+  bool feed_chord(char c, bool strict) {
+    if (note) {
+      if (octave_mark_fits(c)) {
+        pitch += c;
+        return true;
+      }
+      if (length_char(c)) {  // lengths inside a chord: abc2midi and abcm2ps read them differently
+        if (strict) return false;
+        suffix += c;
+        return true;
+      }
+      if (strict && !is_length(suffix)) return false;
+      note = false;
+      if (!chord_first_done) {
+        chord_first_done = true;
+        chord_first = length_value(suffix);
+        chord_suffix = suffix;
+        chord_pitch = "[" + pitch;
+        if (strict && !note_fits(o.unit * chord_first, "")) return false;
+      } else if (strict && suffix != chord_suffix) {
+        return false;  // the chord's notes share one length (its length is its first note's)
+      }
+    }
+    if (!acc.empty()) {
+      if (note_letter(c) && c != 'z') {
+        pitch = acc + c, acc.clear(), suffix.clear(), note = true, ++chord_notes;
+        return true;
+      }
+      if (c == acc[0] && acc.size() < 2 && c != '=') return acc += c, true;
+      if (strict) return false;
+      acc.clear();
+    }
+    if (c == ']') {
+      if (strict && !chord_first_done) return false;
+      mode = Mode::Body;
+      note = true;
+      pitch = chord_pitch + "]";
+      base = o.unit * (chord_first_done ? chord_first : Rational(1));
+      suffix.clear();
+      note_at_line_start = false;
+      return !strict || note_fits(base, "");
+    }
+    if (strict && chord_notes >= 4 && (accidental(c) || note_letter(c))) return false;  // at most 4 notes
+    if (accidental(c)) return acc = std::string(1, c), true;
+    if (note_letter(c) && c != 'z') return pitch = std::string(1, c), suffix.clear(), note = true, ++chord_notes, true;
+    return !strict;
+  }
+
+  bool feed_body(char c, bool strict) {
     if (note) {
       if (octave_mark_fits(c)) {
         pitch += c;
@@ -391,6 +582,7 @@ struct BarConstraint::State {
       if (length_char(c)) {
         suffix += c;
         if (!strict) return true;
+        if (!tie_pitch.empty() && strip_accidentals(pitch) != tie_pitch) return false;  // the tied octave first
         return note_fits(base, suffix);
       }
       if (strict && note_at_line_start && c == ':') return false;  // "A:" at a line start is a field
@@ -402,27 +594,14 @@ struct BarConstraint::State {
         c = 0;  // handled below as a note with these accidentals
       } else if (c == acc[0] && acc.size() < 2 && c != '=') {
         acc += c;
-        return true;
+        return !strict || tie_acc_possible();
       } else if (strict) {
         return false;
       } else {
         acc.clear();
       }
     }
-    if (c == 0 || note_letter(c)) {  // a note starts
-      const std::string p = c == 0 ? acc : std::string(1, c);
-      acc.clear();
-      need_note = false;
-      if (strict && !tie_pitch.empty() && strip_accidentals(p) != tie_pitch.substr(0, 1)) return false;
-      pitch = p;
-      suffix.clear();
-      base = o.unit;
-      note = true;
-      note_at_line_start = line_start;
-      line_start = false;
-      after_note = false;
-      return !strict || note_fits(base, "");
-    }
+    if (c == 0 || note_letter(c)) return start_note(c, strict);
     if (strict && need_note && !accidental(c) && !((c == '>' || c == '<') && broken_n > 0))
       return false;  // "T(": abc2midi wants "(T"; one decoration a note; a > pair's notes adjoin
     const bool was_after_note = after_note;
@@ -432,61 +611,86 @@ struct BarConstraint::State {
     line_start = c == '\n';
     // what comes before a note (accidentals, slurs, tuplets, grace notes, decorations) needs room for one
     if (strict && (accidental(c) || c == '(' || c == '{' || decoration(c)) && !note_fits(o.unit, "")) return false;
+    // abc2midi: "could not find note to be tied" past grace notes or a decoration
+    if (strict && !tie_pitch.empty() && (c == '{' || decoration(c))) return false;
+    return feed_symbol(c, strict, was_after_note, at_line_start);
+  }
+
+  // with a tie pending, can the accidentals read so far still give the tied note's sound?
+  bool tie_acc_possible() const {
+    if (tie_pitch.empty()) return true;
+    const std::string want = tie_sounding.substr(0, tie_sounding.size() - tie_pitch.size());
+    return want.compare(0, acc.size(), acc) == 0 && !(acc == "=" && want.empty());
+  }
+
+  bool start_note(char c, bool strict) {
+    const std::string p = c == 0 ? acc : std::string(1, c);
+    acc.clear();
+    need_note = false;
+    if (strict && !tie_pitch.empty() && strip_accidentals(p) != tie_pitch.substr(0, 1)) return false;
+    if (strict && !tie_pitch.empty()) {  // the accidental (written or held in the bar) must sound as the tied note's
+      State s = *this;
+      if (s.sounding_pitch(p + tie_pitch.substr(1)) != tie_sounding) return false;
+    }
+    pitch = p;
+    suffix.clear();
+    base = o.unit;
+    note = true;
+    note_at_line_start = line_start;
+    line_start = false;
+    after_note = false;
+    return !strict || note_fits(base, "");
+  }
+
+  bool feed_symbol(char c, bool strict, bool was_after_note, bool at_line_start) {
     switch (c) {
       case ' ':
       case '\t':
-      case 'y':
-      case '\\':
-      case ')':
         return true;
-      case '-':  // a tie: after a note, to a note of the same pitch
-        if (strict && (!was_after_note || notes.empty() || notes.back().first[0] == '[')) return false;
-        if (!notes.empty()) tie_pitch = strip_accidentals(notes.back().first);
+      case 'y':  // a spacer: no music, and abc2midi misreads some lines that hold one
+        return !strict;
+      case '\\':  // a line continuation: at a line's end (where a line may end), after something on the line
+        backslash = continued = true;
+        return !strict || (!at_line_start && tup_left == 0 && broken_next == Rational(0));
+      case ')':  // right after the slur's last note (abcm2ps: "bad character" after "(3" or a bar line)
+        if (strict && !(slur_open && slur_notes > 0 && was_after_note)) return false;
+        slur_open = false;
+        return true;
+      case '-':  // a tie: after a note (not a rest or chord), to a note of the same pitch
+        if (strict && (!was_after_note || notes.empty() || notes.back().first[0] == '[' ||
+                       notes.back().first == "z" || !tie_pitch.empty()))
+          return false;
+        if (!notes.empty()) tie_pitch = strip_accidentals(notes.back().first), tie_sounding = notes.back().first;
         after_note = false;  // "A-<B" is no broken rhythm for abc2midi
         return true;
       case '\n':
+        backslash = false;
         return !strict || (tup_left == 0 && broken_next == Rational(0));
       case '^':
       case '_':
       case '=':
         acc = std::string(1, c);
-        return true;
+        return !strict || tie_acc_possible();
       case '|':
         tok_line_start = at_line_start;
         return start_bar_line("|", strict);
       case ':':
         tok_line_start = at_line_start;
         return start_bar_line(":", strict);
-      case '[':  // a chord (not after a tie) or [|
+      case '[':  // a chord (not after a tie, not in a tuplet: abc2midi "different length notes in tuple") or [|
         mode = Mode::Bracket;
-        return !strict || (tie_pitch.empty() && note_fits(o.unit, "")) || bar_line_possible("[|");
-      case '(':
+        return !strict || (tie_pitch.empty() && tup_left == 0 && note_fits(o.unit, "")) ||
+               (tup_left == 0 && broken_next == Rational(0) && bar_line_possible("[|"));
+      case '(':  // a slur (none open) or a tuplet
         mode = Mode::Paren;
-        return true;
-      case '{':
+        return !strict || !slur_open || tuplet_fits();
+      case '{':  // grace notes (not inside a tuplet)
         mode = Mode::Grace;
         grace_len = 0;
-        return true;
+        return !strict || tup_left == 0;
       case '>':
-      case '<': {
-        const bool again = broken_n > 0 && broken_c == c;
-        if (strict && (tup_left > 0 || notes.empty() || (!was_after_note && !again) || broken_n >= 2 ||
-                       (broken_n > 0 && broken_c != c) || (pair_second && !again)))
-          return false;
-        need_note = true;  // abc2midi: the pair's second note right after > (no decoration, no slur)
-        if (notes.empty()) return true;
-        if (!again) broken_written = written;
-        broken_n = again ? broken_n + 1 : 1;
-        broken_c = c;
-        after_note = false;
-        const Rational small(1, int64_t{1} << broken_n);
-        const Rational big = Rational(2) - small;
-        const Rational first = c == '>' ? big : small, second = c == '>' ? small : big;
-        dur = dur - notes.back().second + broken_base * first;
-        notes.back().second = broken_base * first;
-        broken_next = second;
-        return !strict || dur + obligations() <= o.bar;
-      }
+      case '<':
+        return feed_broken(c, strict, was_after_note);
       default:
         if (decoration(c)) {
           need_note = true;
@@ -496,16 +700,62 @@ struct BarConstraint::State {
     }
   }
 
+  bool feed_broken(char c, bool strict, bool was_after_note) {
+    const bool again = broken_n > 0 && broken_c == c;
+    if (strict && (tup_left > 0 || notes.empty() || (!was_after_note && !again) || broken_n >= 2 || last_in_tuplet ||
+                   !undotted(written / o.unit) || written * Rational(1, int64_t{2} << broken_n) < Rational(1, 64) ||
+                   (broken_n > 0 && broken_c != c) || (pair_second && !again)))
+      return false;
+    need_note = true;  // abc2midi: the pair's second note right after > (no decoration, no slur)
+    if (notes.empty()) return true;
+    if (!again) broken_written = written;
+    broken_n = again ? broken_n + 1 : 1;
+    broken_c = c;
+    after_note = false;
+    const Rational small(1, int64_t{1} << broken_n);
+    const Rational big = Rational(2) - small;
+    const Rational first = c == '>' ? big : small, second = c == '>' ? small : big;
+    // the first note's length: broken_base (its length before any >) times this mark's factor
+    const Rational delta = broken_base * first - broken_base * (again ? broken_factor : Rational(1));
+    broken_factor = first;
+    dur = dur + delta;
+    notes.back().second = notes.back().second + delta;  // (a tied note: only its last part changes)
+    broken_next = second;
+    return !strict || dur + obligations() <= limit();
+  }
+
   bool can_end() const {
     State s = *this;
     if (s.mode == Mode::BarLine && !s.finish_bar_line(true)) return false;
     return s.mode == Mode::Body && !s.note && s.acc.empty() && s.tup_left == 0 && s.broken_next == Rational(0) &&
-           s.dur == Rational(0) && s.bars > 0 && !s.repeat_open;
+           s.dur == Rational(0) && s.note_bars > 0 && !s.repeat_open && s.ending == 0 && s.tie_pitch.empty() &&
+           !s.slur_open && !s.continued && !s.backslash && !s.need_note;
   }
   bool bar_full() const {  // a pending note counts with the length written so far
     State s = *this;
     if (s.note && !s.commit_note(true)) return false;
-    return s.mode == Mode::Body && s.acc.empty() && s.tup_left == 0 && s.broken_next == Rational(0) && s.dur == o.bar;
+    return s.mode == Mode::Body && s.acc.empty() && s.tup_left == 0 && s.broken_next == Rational(0) &&
+           s.dur == s.limit();
+  }
+  bool section_end_near() const {
+    State s = *this;
+    if (s.note && !s.commit_note(true)) return false;
+    if (s.mode != Mode::Body || !s.acc.empty() || s.tup_left > 0 || s.broken_next != Rational(0) || s.need_note)
+      return false;
+    return s.dur == o.bar || (s.pickup > Rational(0) && s.dur + s.pickup == o.bar && s.need == Rational(0));
+  }
+  bool one_note_left() const {
+    State s = *this;
+    if (s.note && !s.commit_note(true)) return false;
+    if (s.mode != Mode::Body || !s.acc.empty() || s.tup_left > 0 || s.broken_next != Rational(0)) return false;
+    const Rational rest = s.limit() - s.dur;
+    if (rest <= Rational(0) || rest + rest > o.bar) return false;
+    return is_length_value(rest / o.unit);
+  }
+  static bool is_length_value(Rational v) {
+    for (const char* l : kLengths)
+      if (length_value(l) == v) return true;
+    return false;
   }
   bool ends_section() const {  // an end allowed right after :| || or |]
     State s = *this;
@@ -516,9 +766,18 @@ struct BarConstraint::State {
 
 BarConstraint::BarConstraint(const BarConstraintOptions& opts, std::vector<std::string> token_texts,
                              std::vector<int32_t> end_ids)
-    : state_(std::make_unique<State>(opts)), texts_(std::move(token_texts)), is_end_(texts_.size(), 0) {
+    : state_(std::make_unique<State>(opts)),
+      texts_(std::move(token_texts)),
+      is_end_(texts_.size(), 0),
+      tonic_tokens_(texts_.size(), 0) {
   for (int32_t id : end_ids)
     if (id >= 0 && static_cast<size_t>(id) < is_end_.size()) is_end_[id] = 1;
+  for (size_t id = 0; id < texts_.size() && opts.tonic != 0; ++id) {
+    const auto& t = texts_[id];
+    const size_t at = t.find_first_not_of("^_=");
+    tonic_tokens_[id] = at != std::string::npos && std::toupper(static_cast<unsigned char>(t[at])) == opts.tonic &&
+                        note_letter(t[at]) && t[at] != 'z';
+  }
 }
 BarConstraint::~BarConstraint() = default;
 BarConstraint::BarConstraint(BarConstraint&&) noexcept = default;
@@ -542,9 +801,15 @@ bool BarConstraint::ends_section() const { return state_->ends_section(); }
 
 bool BarConstraint::bar_full() const { return state_->bar_full(); }
 
+bool BarConstraint::last_note_tonic() const { return state_->last_tonic; }
+
+bool BarConstraint::one_note_left() const { return state_->one_note_left(); }
+
 int64_t BarConstraint::bars_closed() const { return state_->bars; }
 
-std::vector<uint8_t> BarConstraint::toward_end(const std::vector<uint8_t>& allowed) const {
+bool BarConstraint::section_end_near() const { return state_->section_end_near(); }
+
+std::vector<uint8_t> BarConstraint::toward_end(const std::vector<uint8_t>& allowed, bool section_end) const {
   std::vector<uint8_t> out(texts_.size(), 0);
   auto after = [&](const State& from, size_t id, State& to) {
     to = from;
@@ -557,9 +822,10 @@ std::vector<uint8_t> BarConstraint::toward_end(const std::vector<uint8_t>& allow
     State s1(state_->o), s2(state_->o);
     for (size_t id = 0; id < texts_.size() && id < allowed.size(); ++id) {
       if (!allowed[id] || is_end_[id] || texts_[id].empty() || !after(*state_, id, s1)) continue;
-      bool ok = s1.can_end();
+      auto done = [&](const State& s) { return section_end ? s.ends_section() : s.can_end(); };
+      bool ok = done(s1);
       for (size_t id2 = 0; depth == 2 && !ok && id2 < texts_.size(); ++id2)
-        ok = !is_end_[id2] && !texts_[id2].empty() && after(s1, id2, s2) && s2.can_end();
+        ok = !is_end_[id2] && !texts_[id2].empty() && after(s1, id2, s2) && done(s2);
       out[id] = ok;
       any = any || ok;
     }

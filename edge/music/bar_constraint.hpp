@@ -1,28 +1,46 @@
 #pragma once
-// Bar-true sampling for ABC tunes: which tokens keep every bar's duration equal to the meter.
+// Bar-true, valid ABC for tunes: which tokens keep the text ABC that abc2midi and abcm2ps read
+// without an error, with every bar as long as the meter (issue 24). Random walks over the abc-folk
+// vocabulary through this grammar give no abc2midi error and no abcm2ps error but layout.
 //
 // The tune body is followed character by character (one ABC state machine, no LibTorch). A token is
 // allowed when every character of it keeps the tune inside the grammar below and no bar can end up
-// longer than the meter:
-//   - a note (accidentals ^ ^^ _ __ =, A-G a-g or the rest z, octave marks , ') with a length from
-//     a fixed set ("", 2 3 4 6 8 12 16 / /2 // /4 /8 3/2 3/ 3/4) that still fits the bar; chords
-//     [..] (length of their first note times the length after ]), tuplets (2 .. (9 with ABC's
-//     default ratios, broken rhythm > >> < <<, slurs ( ), ties -, grace notes {..}, decorations
-//     . ~ T H u v k, spaces, line breaks and line continuations;
-//   - bar lines | || |] |: :| :: [| (no numbered endings). A plain | is
-//     allowed only where the bar is full. Shorter bars only where ABC tunes have them: a pickup (the
-//     tune's first bar, the first bar after a repeat, double bar or ending), and, at a repeat, double
-//     bar or ending, the bar that completes the section's pickup (pickup + it = one bar). No bar is
-//     ever longer than the meter;
+// longer than it may be:
+//   - a note (accidentals ^ ^^ _ __ =, A-G a-g or the rest z, at most three octave marks , ') with
+//     a length from a fixed set ("", 2 3 4 6 8 12 16 / /2 // /4 /8 3/2 3/ 3/4) that still fits the
+//     bar; chords [..] of 1-4 notes with no length inside and no octave mark after ] ("[G2F2],,/"
+//     is an abc2midi error); tuplets (2 (3 (4 (6 whose notes share one written length, with no
+//     chord or grace notes inside ((5 (7 (9: abc2midi's default ratio is not the standard's);
+//     broken rhythm > >> < << between two undotted notes of one length; grace notes {..} of 1-4
+//     plain notes before a note; decorations ~ T u v (H lengthens a note in abc2midi, k is none,
+//     after . abc2midi refuses a tie or >); spaces, line breaks, line continuations \ at a line's end;
+//   - ties - from a note (not a rest or chord) to the next note, which sounds the same and comes
+//     with no decoration or grace note before it; never into a repeat, section end, ending or the
+//     tune's end ("G3-:|" then the end: "could not find note to be tied");
+//   - slurs ( ... ) not nested (abc2midi: "slur within slur"), closed right after a note (abcm2ps:
+//     ")" after "(3" or a bar line is a bad character), before a repeat, section end or the end;
+//   - lines: no blank line (it ends the tune), a note on every line, no "x:" at a line's start
+//     (a field), at most 8 bars or 80 characters a line (abcm2ps: "line too much shrunk");
+//   - bar lines | || |] |: :| :: and numbered endings |1 ... :|2 ... (closed by || |] or |:).
+//     Bar lengths as abc2midi checks them: the tune's first bar may be a pickup of at most half a
+//     bar; any other shorter bar sits at a bar line other than | and is the pickup's complement
+//     (pickup + it = one bar), and then the next bar is the pickup again; a repeat's last bar and
+//     its first bar add up to one bar (or are both full). So tunes with a pickup keep it through
+//     every section, as abc2midi wants ("|:A|...|G3G2:|"). No bar is ever longer than the meter;
 //   - note values stay on a grid of unit/8 outside tuplets, so a bar can always be completed;
-//   - no field lines or inline fields (K:, M:, L:, [K:..]), no !..! decorations, "..", +..+, x or Z:
-//     the meter and unit stay the ones the constraint counts in;
-//   - the end of the tune (an end token) only right after a bar line;
+//   - no field lines or inline fields (K:, M:, L:, [K:..]), no !..! decorations, "..", +..+, x, y,
+//     Z or [|: the meter and unit stay the ones the constraint counts in;
+//   - the end of the tune (an end token) only right after a bar line, with no repeat, ending, tie,
+//     slur, decoration or line continuation open;
 //   - repeats as abc2midi reads them: a second :| needs its |:, an open repeat closes before || |];
-//   - the repetition guard: a full bar may not be the (max_identical_bars+1)-th identical bar in a
-//     row (same notes, same lengths), nor complete a third run in a row of the same 2 to 8 bars;
-//     notes that could only complete such a bar are refused at their start. 0 turns the guard off
-//     (and it is dropped for a step where it would leave nothing allowed).
+//     a :| without |: only in the tune's first section;
+//   - the repetition guard, on bars compared as music (the same pitches and lengths however
+//     written: B/2 = B/, A>B = A3/2B/, B//-B// = B/, an accidental holds to the bar's end): a full
+//     bar may not be the (max_identical_bars+1)-th equal bar in a row, nor complete a third run in a
+//     row of the same 2 to 8 bars, nor come more often in the tune than max_bar_repeats, nor
+//     complete a 2-bar cell that came max_cell_repeats times already (the style's corpus figures);
+//     notes that could only complete such a bar are refused at their start. max_identical_bars 0
+//     turns the guard off (and it is dropped for a step where it would leave nothing allowed).
 // If nothing is allowed (only reachable from an opening that already broke these rules), allowed()
 // lifts the mask for that step and counts it in relaxed_steps().
 #include <cstdint>
@@ -39,6 +57,10 @@ struct BarConstraintOptions {
   Rational unit{1, 8};      // L:
   bool compound = false;    // 6/8, 9/8, 12/8: ABC's default ratio for (5 (7 (9 is 3 instead of 2
   int max_identical_bars = 3;
+  int max_bar_repeats = 0;   // the most times one bar may come in a tune (0: no limit)
+  int max_cell_repeats = 0;  // the most times one 2-bar cell may come in a tune (0: no limit)
+  char tonic = 0;            // the key's tonic letter (upper case; 0: unknown), for last_note_tonic()
+  int tonic_shift = 0;       // its accidental in the key (+1 sharp, -1 flat)
 };
 
 class BarConstraint {
@@ -63,16 +85,28 @@ class BarConstraint {
   bool bar_full() const;                        // the bar being written is as long as the meter
   // Of the allowed tokens (allowed()'s answer), those after which an end token is allowed, or else
   // those after which one more token makes it so (a full bar inside an open repeat: ":" then "|").
-  // All 0 when no token gets there within two (the bar is not full yet).
-  std::vector<uint8_t> toward_end(const std::vector<uint8_t>& allowed) const;
+  // With section_end, only ends right after :| || or |]. All 0 when no token gets there within two
+  // (the bar is not full yet).
+  std::vector<uint8_t> toward_end(const std::vector<uint8_t>& allowed, bool section_end = false) const;
+  // Is the bar as long as a section's last bar may be (full, or the pickup's complement), with
+  // nothing pending? (where toward_end(.., true) can find something; cheap)
+  bool section_end_near() const;
   int64_t relaxed_steps() const { return relaxed_; }
   int64_t bars_closed() const;                  // bar lines written so far (opening included)
+  // Was the last note written the key's tonic (letter as the tonic, no accidental against the key)?
+  bool last_note_tonic() const;
+  // Can one more note finish the bar being written, with a length a musician writes at a cadence
+  // (the rest of the bar is at most half a bar)? The cadence preference looks at the note there.
+  bool one_note_left() const;
+  // The tokens that start a note with the tonic's letter (both octaves); all 0 without a tonic.
+  const std::vector<uint8_t>& tonic_tokens() const { return tonic_tokens_; }
 
  private:
   struct State;
   std::unique_ptr<State> state_;
   std::vector<std::string> texts_;
   std::vector<uint8_t> is_end_;
+  std::vector<uint8_t> tonic_tokens_;
   int64_t relaxed_ = 0;
 };
 

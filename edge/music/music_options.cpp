@@ -31,7 +31,12 @@ std::optional<MusicModelSpec> MusicModelSpec::from_model_dir(const std::string& 
         st.unit = v.at("unit").get<std::string>();
         st.key = v.at("key").get<std::string>();
         st.tunes = v.value("tunes", int64_t{0});
+        st.bars_p10 = v.value("bars_p10", int64_t{0});
+        st.bars_p50 = v.value("bars_p50", int64_t{0});
         st.bars_p90 = v.value("bars_p90", int64_t{0});
+        st.max_bar_repeats = v.value("max_bar_repeats", int64_t{0});
+        st.max_cell_repeats = v.value("max_cell_repeats", int64_t{0});
+        st.tonic_endings = v.value("tonic_endings", 0.0);
         if (v.contains("combos")) st.combos = v["combos"].get<std::map<std::string, int64_t>>();
         s.style_stats[style] = st;
       }

@@ -21,7 +21,11 @@ namespace duet::music {
 struct StyleStats {
   std::string meter, unit, key;       // the style's most frequent (unit: most frequent with that meter)
   int64_t tunes = 0;                  // training tunes of this style
+  int64_t bars_p10 = 0, bars_p50 = 0;  // 10th percentile and median of bar lines per training tune (0: unknown)
   int64_t bars_p90 = 0;               // 90th percentile of bar lines per training tune (0: unknown)
+  int64_t max_bar_repeats = 0;        // 90th percentile of how often a tune's most frequent bar comes (0: unknown)
+  int64_t max_cell_repeats = 0;       // 95th percentile of the same for 2-bar cells (0: unknown)
+  double tonic_endings = 0;           // share of training tunes whose last note is the tonic
   std::map<std::string, int64_t> combos;  // "6/8 1/8" -> training tunes
 };
 

@@ -1,18 +1,27 @@
 #pragma once
-// Ending a tune in time: a push towards the end token once a tune is longer than the style's
-// human tunes, and a clean end at a bar line before the token budget or the context runs out.
+// Ending a tune in time and on the tonic: a push towards the end token once a tune is as long as
+// the style's human tunes, a preference for the tonic where it can be the last note, and a clean
+// end at a bar line before the token budget or the context runs out.
 //
 // Why: the bar constraint keeps bars right and the repetition guard stops exact loops, but the
-// small model then writes near-repeats and runs to the budget, cut mid-bar (11 of 100 tunes). Human
-// tunes end at a section's end (:| || |]: 99 % of the training tunes) after a length the style
-// keeps to (its 90th percentile of bars is in duet.json, `style_defaults.<style>.bars_p90`).
+// small model then writes near-repeats and runs to the budget, cut mid-bar, and ends on the tonic
+// half as often as people do (issue 24). Human tunes end at a section's end (:| || |]: 99 % of the
+// training tunes) after a length the style keeps to, mostly on the tonic. duet.json has each
+// style's 10th, 50th and 90th percentile of bars per tune and its share of tonic endings
+// (`style_defaults.<style>`, scripts/abc/style_stats.py).
 //
-// The rule, applied only where the bar constraint allows an end (right after a bar line, no repeat
-// open):
-//   - bars closed > bars_p90: the end token's logit gets +2 at a section's end, one more per bar
-//     beyond, at most +12; at a plain bar line the same from 8 bars beyond on, half as steep; where
-//     no end is allowed but a full bar can close an open repeat (":|"), the tokens that do get the
-//     section's push (steer_bias), so a long tune closes its repeat and can end;
+// The rule, applied only where the bar constraint allows an end (right after a bar line, nothing
+// open), with start = the style's median bars (or p90 when unknown):
+//   - bars closed < p10: the end token's logit gets early_bias (a tune shorter than the style's);
+//   - at a section's end after the tonic, past start: +1, one more per bar beyond, at most +12;
+//     after another note, up to p90: off_tonic_bias (go on to a tonic cadence), past p90 the push
+//     again (a long tune must end); at a plain bar line: off_tonic_bias before p90 when off the
+//     tonic, and from 8 bars past p90 on the push, half as steep;
+//   - past start, where the bar is as long as a section's last bar may be (full, or the pickup's
+//     complement), the tokens that lead to a section's end (":|", "||", "|]") get the push
+//     (steer_bias): a long tune closes its repeat or section and can end there;
+//   - from the bar before start on, where one more note can finish the bar, the tonic's notes get
+//     cadence_bias (so the section the tune ends with ends on the tonic more often);
 //   - fewer tokens left than three bars take so far (at least 12): the tune is ending. Where an end
 //     is allowed, only the end token is; where a token or two can make it allowed (a full bar inside
 //     an open repeat needs ":|"), only those tokens are; inside a bar, the bar is finished as
@@ -24,19 +33,26 @@ namespace duet::music {
 
 struct TuneEndingOptions {
   int64_t long_after_bars = 0;  // the style's 90th percentile of bars (0: no push, only the clean end)
+  int64_t start_bars = 0;       // the style's median bars: the push and the cadence start (0: at long_after_bars)
+  int64_t min_bars = 0;         // the style's 10th percentile of bars (0: none)
   int64_t budget_tokens = 0;    // new tokens the tune may take (budget or context left; 0: no limit)
+  double off_tonic_bias = 0;    // added to the end token after a note other than the tonic (before p90)
+  double early_bias = 0;        // added to the end token before min_bars
+  double cadence_bias = 0;      // added to the tonic's notes where one note can finish the bar (past start - 1)
 };
 
 struct EndingPush {
-  double end_bias = 0;    // added to the end token's logit
-  bool end_only = false;  // only the end token is allowed
-  bool ending = false;    // the budget is nearly spent: no end allowed here yet, so steer towards one
-  double steer_bias = 0;  // no end allowed here: add this to the tokens that lead to one (at a full bar)
+  double end_bias = 0;      // added to the end token's logit
+  bool end_only = false;    // only the end token is allowed
+  bool ending = false;      // the budget is nearly spent: no end allowed here yet, so steer towards one
+  double steer_bias = 0;    // no end allowed here: add this to the tokens that lead to one (at a full bar)
+  double cadence_bias = 0;  // add this to the tonic's notes where one more note can finish the bar
 };
 
 // new_tokens: written so far (the prompt not counted); bars: bars closed in the whole tune;
-// new_bars: bars closed in the tokens written; can_end / ends_section: BarConstraint's answers now.
+// new_bars: bars closed in the tokens written; can_end / ends_section / last_tonic: BarConstraint's
+// answers now (last_tonic: the last note written is the key's tonic).
 EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t bars, int64_t new_bars, bool can_end,
-                       bool ends_section);
+                       bool ends_section, bool last_tonic = true);
 
 }  // namespace duet::music

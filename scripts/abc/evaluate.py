@@ -38,6 +38,23 @@ the real validation tunes from the corpus, cleaned the same way) it reports:
   * ends_on_tonic: share of tunes whose last note (ignoring rests) has the pitch
     letter of the key's tonic (K:), octave and accidentals ignored.
 
+  Issue 24's figures (scripts/abc/tune_figures.py), overall and per style ("per_style"; printed as
+  markdown tables, --table writes them to a file):
+  * bars_all_right_share: the pickup-aware bar check over every bar (a shorter bar is right next to
+    a bar line other than "|" or at the tune's start or end; none may be longer);
+  * abcm2ps_no_error_share: abcm2ps typesets the tune with no "error" line;
+  * monotonous_share: tunes where one bar (compared as music: same pitches and lengths however
+    written) makes up >= 25 % of the bars; distinct_bar_share: distinct bars as music / bars
+    (distinct_bar_share_as_written: the old figure, bars as written);
+  * ends_on_tonic_share: the last note's pitch class is the key's tonic (the old letter-only
+    figure is ends_on_tonic_letter_share);
+  * ended_by_itself_share (the end token before any budget rule) and ended_by_budget_share;
+  * median_bar_lines and length_in_range_share: bar lines per tune, and the share within the
+    style's p10-p90 (duet.json, --duet-json);
+  * longest_shared_bars_max/median: the most bars in a row a tune shares with one training tune
+    (with --data; counted up to 16), shared_within_2_bars_share;
+  * sample_ms_per_token_median: duet-edge's time per token in its logits processor and sampler.
+
     --set NAME=FILE.jsonl scores any file of rows with prompt, body, meter, unit
     (+ key, ended_with_eos), e.g. written by scripts/abc/sample_edge.py;
     --bars FILE.abc prints, per tune of an .abc file, the bars checked and right.
@@ -52,268 +69,9 @@ import sys
 import tempfile
 from fractions import Fraction
 
-DECORATION_LETTERS = set(".~HLMOPSTuvJRk")   # single-character decorations / ignorable marks
-
-
-def frac(s):
-    n, d = s.split("/")
-    return Fraction(int(n), int(d))
-
-
-class BarChecker:
-    """Sums note lengths per bar.  Durations are Fractions of a whole note."""
-
-    NOTE_LEN = re.compile(r"(\d*)(/*)(\d*)")
-    BARLINE = re.compile(r":*\[\|:*|:*\|\]|:*\|\|:*|:*\|:*|::+")
-    ENDING = re.compile(r"\s*\[?\d+([,-]\d+)*")
-
-    def __init__(self, meter, unit):
-        self.meter = None if meter in ("none", "", None) else self._meter(meter)
-        self.unit = frac(unit)
-        self.compound = False
-        self.bars = []            # (duration, checkable, reasons)
-        self.unparsed = 0
-
-    def _meter(self, m):
-        m = m.strip()
-        if m == "C":
-            m = "4/4"
-        if m == "C|":
-            m = "2/2"
-        try:
-            f = frac(m)
-            num = int(m.split("/")[0])
-            self.compound = num % 3 == 0 and num > 3
-            return f
-        except Exception:
-            return None
-
-    def _len(self, s, i):
-        m = self.NOTE_LEN.match(s, i)
-        num = int(m.group(1)) if m.group(1) else 1
-        if m.group(2):
-            den = int(m.group(3)) * 2 ** (len(m.group(2)) - 1) if m.group(3) else 2 ** len(m.group(2))
-            if den == 0:
-                self.unparsed += 1
-                self._bad_len = True
-                den = 1
-        else:
-            den = 1
-        return Fraction(num, den), m.end()
-
-    def check(self, body):
-        # state of the bar being read
-        cur = {"dur": Fraction(0), "notes": 0, "bad": set(), "start_plain": False, "ending": False}
-        self._start_bar(cur, plain=False, ending=False)
-        last_note = None            # index into cur["elems"] for broken rhythm
-        tuplet = None               # [remaining notes, factor]
-        broken_next = None          # factor for the next note
-        lines = body.split("\n")
-        for line in lines:
-            fm = re.match(r"^([A-Za-z]):(.*)$", line)
-            if fm:
-                f, v = fm.group(1), fm.group(2).strip()
-                if f == "M":
-                    self.meter = None if v in ("none", "") else self._meter(v)
-                    cur["bad"].add("meter change")
-                elif f == "L":
-                    try:
-                        self.unit = frac(v)
-                    except Exception:
-                        cur["bad"].add("unit")
-                    cur["bad"].add("unit change")
-                continue
-            s = line
-            i = 0
-            n = len(s)
-            while i < n:
-                c = s[i]
-                if c == "%":
-                    break
-                if c in " \t\\`y":
-                    i += 1
-                    continue
-                if c == '"':
-                    j = s.find('"', i + 1)
-                    i = n if j < 0 else j + 1
-                    continue
-                if c == "!":
-                    j = s.find("!", i + 1)
-                    if j < 0:
-                        cur["bad"].add("unparsed"); self.unparsed += 1
-                        i += 1
-                    else:
-                        i = j + 1
-                    continue
-                if c == "{":
-                    j = s.find("}", i + 1)
-                    i = n if j < 0 else j + 1
-                    continue
-                if c == "+":
-                    cur["bad"].add("+chord+")
-                    j = s.find("+", i + 1)
-                    i = n if j < 0 else j + 1
-                    continue
-                # bar lines
-                if c in "|:" or (c == "[" and i + 1 < n and s[i + 1] == "|"):
-                    m = self.BARLINE.match(s, i)
-                    if m:
-                        tok = m.group(0)
-                        i = m.end()
-                        e = self.ENDING.match(s, i) if "|" in tok or tok.startswith("::") else None
-                        ending = bool(e)           # "|1", ":|2", "|[1", "| 2": a numbered ending
-                        if e:
-                            i = e.end()
-                        self._end_bar(cur, plain_end=(tok == "|"))
-                        self._start_bar(cur, plain=(tok == "|" and not ending), ending=ending)
-                        last_note = None
-                        broken_next = None
-                        continue
-                    cur["bad"].add("unparsed"); self.unparsed += 1
-                    i += 1
-                    continue
-                if c == "[":
-                    if i + 1 < n and s[i + 1].isdigit():      # "[1" ending after a space
-                        e = self.ENDING.match(s, i)
-                        i = e.end()
-                        cur["ending"] = True
-                        cur["bad"].add("ending")
-                        continue
-                    fm = re.match(r"\[([A-Za-z]):([^\]]*)\]", s[i:])
-                    if fm:
-                        f, v = fm.group(1), fm.group(2).strip()
-                        if f == "M":
-                            self.meter = None if v in ("none", "") else self._meter(v)
-                            cur["bad"].add("meter change")
-                        elif f == "L":
-                            try:
-                                self.unit = frac(v)
-                            except Exception:
-                                pass
-                            cur["bad"].add("unit change")
-                        i += fm.end()
-                        continue
-                    # chord: duration of its first note times the length after "]"
-                    j = s.find("]", i + 1)
-                    if j < 0:
-                        cur["bad"].add("unparsed"); self.unparsed += 1
-                        i += 1
-                        continue
-                    inner = s[i + 1:j]
-                    nm = re.search(r"[_^=]*[A-Ga-gzx][,']*", inner)
-                    if not nm:
-                        cur["bad"].add("unparsed"); self.unparsed += 1
-                        i = j + 1
-                        continue
-                    d0, _ = self._len(inner, nm.end())
-                    d1, i = self._len(s, j + 1)
-                    d = d0 * d1
-                    d, tuplet, broken_next = self._apply(d, tuplet, broken_next)
-                    cur["elems"].append(d)
-                    last_note = len(cur["elems"]) - 1
-                    continue
-                if c == "(":
-                    m = re.match(r"\((\d)(?::(\d*))?(?::(\d*))?", s[i:])
-                    if m and int(m.group(1)) < 2 or m and m.group(2) == "0":
-                        cur["bad"].add("unparsed"); self.unparsed += 1
-                        i += m.end()
-                    elif m:
-                        p = int(m.group(1))
-                        q = int(m.group(2)) if m.group(2) else None
-                        r = int(m.group(3)) if m.group(3) else p
-                        if q is None:
-                            q = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}.get(p, 3 if self.compound else 2)
-                        tuplet = [r, Fraction(q, p)]
-                        i += m.end()
-                    else:
-                        i += 1                      # slur
-                    continue
-                if c in ")-":                       # slur end, tie: no duration
-                    i += 1
-                    continue
-                if c == ">" or c == "<":
-                    j = i
-                    while j < n and s[j] == c:
-                        j += 1
-                    k = j - i
-                    big = 2 - Fraction(1, 2 ** k)       # > : 3/2, >> : 7/4
-                    small = Fraction(1, 2 ** k)
-                    first, second = (big, small) if c == ">" else (small, big)
-                    if last_note is not None:
-                        cur["elems"][last_note] *= first
-                        broken_next = second
-                    else:
-                        cur["bad"].add("unparsed"); self.unparsed += 1
-                    i = j
-                    continue
-                if c in "^_=":
-                    m = re.match(r"(\^\^|__|\^|_|=)([A-Ga-g])", s[i:])
-                    if not m:
-                        cur["bad"].add("unparsed"); self.unparsed += 1
-                        i += 1
-                        continue
-                    i += len(m.group(1))
-                    c = s[i]
-                if c in "ABCDEFGabcdefgzx":
-                    i += 1
-                    while i < n and s[i] in ",'":
-                        i += 1
-                    d, i = self._len(s, i)
-                    d, tuplet, broken_next = self._apply(d, tuplet, broken_next)
-                    cur["elems"].append(d)
-                    last_note = len(cur["elems"]) - 1
-                    continue
-                if c == "Z":
-                    cur["bad"].add("Z rest")
-                    _, i = self._len(s, i + 1)
-                    continue
-                if c in DECORATION_LETTERS or c == ".":
-                    i += 1
-                    continue
-                cur["bad"].add("unparsed"); self.unparsed += 1
-                i += 1
-        self._end_bar(cur, plain_end=False)
-        return self.bars
-
-    def _apply(self, d, tuplet, broken_next):
-        d = d * self.unit
-        if broken_next is not None:
-            d *= broken_next
-            broken_next = None
-        if tuplet:
-            d *= tuplet[1]
-            tuplet[0] -= 1
-            if tuplet[0] <= 0:
-                tuplet = None
-        return d, tuplet, broken_next
-
-    def _start_bar(self, cur, plain, ending):
-        cur["elems"] = []
-        cur["bad"] = set()
-        cur["start_plain"] = plain
-        cur["ending"] = ending
-        cur["meter"] = self.meter
-        self._bad_len = False
-
-    def _end_bar(self, cur, plain_end):
-        if not cur["elems"]:
-            # an empty bar (e.g. "|\\\n|"): it is no bar; keep the start kind of the one before
-            return
-        dur = sum(cur["elems"], Fraction(0))
-        reasons = set(cur["bad"])
-        if not cur["start_plain"]:
-            reasons.add("after non-plain bar line")
-        if not plain_end:
-            reasons.add("before non-plain bar line")
-        if cur["ending"]:
-            reasons.add("ending")
-        if self._bad_len:
-            reasons.add("unparsed")
-        meter = cur["meter"]
-        if meter is None:
-            reasons.add("no meter")
-        self.bars.append((dur, meter, not reasons, reasons))
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from abc_bars import BarChecker, frac  # noqa: E402
+from tune_figures import CorpusIndex, tune_figures  # noqa: E402
 
 def check_bars(meter, unit, body):
     bc = BarChecker(meter, unit)
@@ -419,63 +177,149 @@ def run_abc2midi(path, workdir):
     return ok, problems
 
 
-def evaluate_set(name, tunes, workdir, keep_dir=None):
+def run_abcm2ps(path, workdir):
+    """abcm2ps's error lines for a tune (typesetting it to a throw-away file); layout warnings are not errors."""
+    try:
+        p = subprocess.run(["abcm2ps", "-q", path, "-O", os.path.join(workdir, "out.ps")], capture_output=True,
+                           text=True, errors="replace", timeout=20)
+    except subprocess.TimeoutExpired:
+        return ["timeout"]
+    errors = [l for l in (p.stdout + p.stderr).splitlines() if re.search(r"error", l, re.I)]
+    if p.returncode != 0 and not errors:
+        errors.append("abcm2ps exit code %d" % p.returncode)
+    return errors
+
+
+def style_of(t):
+    return t.get("style") or re.search(r"^S:(.*)$", t["prompt"], re.M).group(1)
+
+
+def tune_record(name, i, t, workdir, corpus, style_stats):
+    """Every figure of one tune (see the module's doc)."""
+    text = "X:1\nT:%s %d\n%s%s" % (name, i + 1, t["prompt"], t["body"])
+    if not text.endswith("\n"):
+        text += "\n"
+    path = os.path.join(workdir, "%s_%03d.abc" % (name, i + 1))
+    with open(path, "w") as fh:
+        fh.write(text)
+    ok, problems = run_abc2midi(path, workdir)
+    ps_errors = run_abcm2ps(path, workdir) if shutil.which("abcm2ps") else None
+    key = t.get("key") or re.search(r"^K:\s*(\S+)", t["prompt"], re.M).group(1)
+    b = check_bars(t["meter"], t["unit"], t["body"])
+    rep = repetition_stats(t["body"])
+    fig = tune_figures(t["meter"], t["unit"], key, t["body"])
+    keys = fig.pop("bar_keys")
+    last = last_note_letter(t["body"])
+    style = style_of(t)
+    r = {"i": i + 1, "style": style, "path": path, "abc2midi_clean": ok, "problems": problems[:5],
+         "abc2midi_no_error": not any(re.search(r"error|exit code|no MIDI|no notes|unreadable|timeout", p, re.I)
+                                      for p in problems),
+         "abcm2ps_errors": ps_errors[:3] if ps_errors is not None else None,
+         "on_tonic_letter": last is not None and last == key[0].upper(), **rep, **b, **fig}
+    if "ended_with_eos" in t:
+        r["ended_by_budget"] = bool(t.get("ended_by_budget"))
+        r["ended_by_itself"] = bool(t["ended_with_eos"]) and not r["ended_by_budget"]
+        r["cut"] = not t["ended_with_eos"]
+    st = style_stats.get(style, {})
+    if "bars_p10" in st and "bars_p90" in st:
+        r["length_in_range"] = st["bars_p10"] <= fig["bar_lines"] <= st["bars_p90"]
+    if corpus is not None:
+        r["longest_shared_bars"] = corpus.longest_shared(keys)
+    return r
+
+
+def aggregate(per):
+    """The set's figures from its tunes' records."""
+    n = max(1, len(per))
+
+    def share(k):
+        return sum(bool(r[k]) for r in per) / n
+
+    res = {"n": len(per),
+           "abc2midi_clean": sum(r["abc2midi_clean"] for r in per), "abc2midi_clean_share": share("abc2midi_clean"),
+           "abc2midi_no_error": sum(r["abc2midi_no_error"] for r in per),
+           "abc2midi_no_error_share": share("abc2midi_no_error"),
+           "bars_checked": sum(r["checked"] for r in per), "bars_good": sum(r["good"] for r in per),
+           "bars_total": sum(r["bars"] for r in per),
+           "tunes_with_checked_bars": sum(bool(r["checked"]) for r in per),
+           "tunes_all_bars_ok": sum(bool(r["checked"]) and r["checked"] == r["good"] for r in per),
+           "unparsed_tokens": sum(r["unparsed"] for r in per),
+           "bars_all": sum(r["bars_all"] for r in per), "bars_all_right": sum(r["bars_all_right"] for r in per),
+           "identical_run4_share": sum(r["longest_identical_run"] >= 4 for r in per) / n,
+           "distinct_bar_share_as_written": sum(r["distinct"] for r in per) / max(1, sum(r["n_bars"] for r in per)),
+           "distinct_bar_share": sum(r["distinct_bars"] for r in per) / max(1, sum(r["n_bars"] for r in per)),
+           "monotonous_share": sum(r["top_bar_share"] >= 0.25 for r in per) / n,
+           "ends_on_tonic_share": share("ends_on_tonic"), "ends_on_tonic_letter_share": share("on_tonic_letter"),
+           "median_bar_lines": sorted(r["bar_lines"] for r in per)[len(per) // 2] if per else 0}
+    res["bar_ok_share"] = res["bars_good"] / max(1, res["bars_checked"])
+    res["bars_all_right_share"] = res["bars_all_right"] / max(1, res["bars_all"])
+    res["tunes_all_bars_ok_share"] = res["tunes_all_bars_ok"] / n
+    if per and per[0]["abcm2ps_errors"] is not None:
+        res["abcm2ps_no_error_share"] = sum(not r["abcm2ps_errors"] for r in per) / n
+    if per and "ended_by_itself" in per[0]:
+        res["ended_with_eos_share"] = 1 - share("cut")
+        res["ended_by_itself_share"] = share("ended_by_itself")
+        res["ended_by_budget_share"] = share("ended_by_budget")
+    if per and "length_in_range" in per[0]:
+        res["length_in_range_share"] = share("length_in_range")
+    if per and "longest_shared_bars" in per[0]:
+        shared = sorted(r["longest_shared_bars"] for r in per)
+        res["longest_shared_bars_max"] = shared[-1]
+        res["longest_shared_bars_median"] = shared[len(shared) // 2]
+        res["shared_within_2_bars_share"] = sum(x <= 2 for x in shared) / n
+    return res
+
+
+def evaluate_set(name, tunes, workdir, keep_dir=None, corpus=None, style_stats=None):
     """tunes: list of dicts with prompt, body, meter, unit (+ ended_with_eos for model sets)."""
-    res = {"n": len(tunes), "identical_run4": 0, "ends_on_tonic": 0, "bars_written": 0, "bars_distinct": 0,
-           "abc2midi_clean": 0, "abc2midi_no_error": 0, "bars_checked": 0, "bars_good": 0, "bars_total": 0,
-           "tunes_with_checked_bars": 0, "tunes_all_bars_ok": 0, "unparsed_tokens": 0,
-           "problem_kinds": {}}
     per = []
+    kinds = {}
     for i, t in enumerate(tunes):
-        text = "X:1\nT:%s %d\n%s%s" % (name, i + 1, t["prompt"], t["body"])
-        if not text.endswith("\n"):
-            text += "\n"
-        path = os.path.join(workdir, "%s_%03d.abc" % (name, i + 1))
-        with open(path, "w") as fh:
-            fh.write(text)
-        ok, problems = run_abc2midi(path, workdir)
-        res["abc2midi_clean"] += ok
-        res["abc2midi_no_error"] += not any(re.search(r"error|exit code|no MIDI|no notes|unreadable|timeout", p, re.I)
-                                            for p in problems)
-        for p in problems:
+        r = tune_record(name, i, t, workdir, corpus, style_stats or {})
+        for p in r["problems"]:
             kind = re.sub(r"^(Error|Warning) in line(-char)? [\d-]+ : ", r"\1: ", p)
             kind = re.sub(r"\d+", "N", kind)[:70]
-            res["problem_kinds"][kind] = res["problem_kinds"].get(kind, 0) + 1
-        b = check_bars(t["meter"], t["unit"], t["body"])
-        res["bars_total"] += b["bars"]
-        res["bars_checked"] += b["checked"]
-        res["bars_good"] += b["good"]
-        res["unparsed_tokens"] += b["unparsed"]
-        if b["checked"]:
-            res["tunes_with_checked_bars"] += 1
-            res["tunes_all_bars_ok"] += b["checked"] == b["good"]
-        rep = repetition_stats(t["body"])
-        res["identical_run4"] += rep["longest_identical_run"] >= 4
-        res["bars_written"] += rep["n_bars"]
-        res["bars_distinct"] += rep["distinct"]
-        key = t.get("key") or re.search(r"^K:\s*(\S+)", t["prompt"], re.M).group(1)
-        last = last_note_letter(t["body"])
-        on_tonic = last is not None and last == key[0].upper()
-        res["ends_on_tonic"] += on_tonic
-        per.append({"i": i + 1, "abc2midi_clean": ok, "problems": problems[:5], "on_tonic": on_tonic, **rep, **b})
+            kinds[kind] = kinds.get(kind, 0) + 1
+        for p in r["abcm2ps_errors"] or []:
+            kind = "abcm2ps: " + re.sub(r"\d+", "N", re.sub(r"^.*?error: ", "", p))[:60]
+            kinds[kind] = kinds.get(kind, 0) + 1
         if keep_dir:
-            shutil.copy(path, keep_dir)
-    n = max(1, len(tunes))
-    res["abc2midi_clean_share"] = res["abc2midi_clean"] / n
-    res["abc2midi_no_error_share"] = res["abc2midi_no_error"] / n
-    res["bar_ok_share"] = res["bars_good"] / max(1, res["bars_checked"])
-    res["tunes_all_bars_ok_share"] = res["tunes_all_bars_ok"] / n
-    if tunes and "ended_with_eos" in tunes[0]:
-        res["ended_with_eos_share"] = sum(bool(t["ended_with_eos"]) for t in tunes) / n
-    if tunes and "ended_by_budget" in tunes[0]:  # duet-edge's ending push ended these at a bar line
-        res["ended_by_budget_share"] = sum(bool(t["ended_by_budget"]) for t in tunes) / n
-    res["mean_body_chars"] = sum(len(t["body"]) for t in tunes) / n
-    res["identical_run4_share"] = res["identical_run4"] / n
-    res["ends_on_tonic_share"] = res["ends_on_tonic"] / n
-    res["distinct_bar_share"] = res["bars_distinct"] / max(1, res["bars_written"])
-    res["styles"] = len(set(t.get("style") or re.search(r"^S:(.*)$", t["prompt"], re.M).group(1) for t in tunes))
-    res["problem_kinds"] = dict(sorted(res["problem_kinds"].items(), key=lambda kv: -kv[1])[:12])
+            shutil.copy(r["path"], keep_dir)
+        per.append(r)
+    res = aggregate(per)
+    res["mean_body_chars"] = sum(len(t["body"]) for t in tunes) / max(1, len(tunes))
+    cost = sorted(t["sample_ms_per_token"] for t in tunes if t.get("sample_ms_per_token") is not None)
+    if cost:  # duet-edge's mean time per token in the logits processor and the sampler, per tune
+        res["sample_ms_per_token_median"] = cost[len(cost) // 2]
+    res["styles"] = len(set(r["style"] for r in per))
+    res["problem_kinds"] = dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:12])
+    by_style = {}
+    for r in per:
+        by_style.setdefault(r["style"], []).append(r)
+    if len(by_style) > 1:
+        res["per_style"] = {s: aggregate(rs) for s, rs in sorted(by_style.items(), key=lambda kv: -len(kv[1]))}
     return res, per
+
+
+def pct(x):
+    return "%.0f %%" % (100 * x) if x is not None else "-"
+
+
+def style_table(name, res):
+    """The set's figures per style as a markdown table (issue 24's targets)."""
+    rows = [("all", res)] + list(res.get("per_style", {}).items())
+    out = ["| %s | n | bars right (all / interior) | abc2midi no error / clean | abcm2ps no error | ended by itself "
+           "(budget) | median bars (in p10-p90) | one bar >= 25 %% | distinct bars | ends on tonic | longest shared "
+           "(max / median bars) |" % name,
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for style, r in rows:
+        out.append("| %s | %d | %s / %s | %s / %s | %s | %s (%s) | %d (%s) | %s | %s | %s | %s |" % (
+            style, r["n"], pct(r["bars_all_right_share"]), pct(r["bar_ok_share"]), pct(r["abc2midi_no_error_share"]),
+            pct(r["abc2midi_clean_share"]), pct(r.get("abcm2ps_no_error_share")), pct(r.get("ended_by_itself_share")),
+            pct(r.get("ended_by_budget_share")), r["median_bar_lines"], pct(r.get("length_in_range_share")),
+            pct(r["monotonous_share"]), pct(r["distinct_bar_share"]), pct(r["ends_on_tonic_share"]),
+            "%s / %s" % (r.get("longest_shared_bars_max", "-"), r.get("longest_shared_bars_median", "-"))))
+    return "\n".join(out)
 
 
 def bars_of_file(path):
@@ -516,6 +360,11 @@ def main():
     ap.add_argument("--set", action="append", default=[], metavar="NAME=FILE",
                     help="score the rows of FILE (jsonl: prompt, body, meter, unit, key, ended_with_eos) as NAME")
     ap.add_argument("--bars", metavar="FILE.abc", help="print, per tune of FILE.abc, the bars checked and right (JSON)")
+    ap.add_argument("--duet-json", default="models/abc-folk/duet.json",
+                    help="the model's duet.json: each style's bars_p10/bars_p90 (style_stats.py) for the length check")
+    ap.add_argument("--no-corpus-sets", action="store_true",
+                    help="with --data: use the corpus only to find shared passages, do not score it as a set")
+    ap.add_argument("--table", help="markdown file to write the per-style tables to")
     args = ap.parse_args()
     if args.bars:
         print(json.dumps(bars_of_file(args.bars)))
@@ -539,18 +388,30 @@ def main():
     for spec in args.set:
         name, _, path = spec.partition("=")
         sets.append((name, read_jsonl(path)))
+    corpus = None
     if args.data:
-        sets.append(("corpus_validation", read_jsonl(os.path.join(args.data, "validation.jsonl"))))
-        if args.corpus_all:
-            sets.append(("corpus_train", read_jsonl(os.path.join(args.data, "train.jsonl"))))
+        train = read_jsonl(os.path.join(args.data, "train.jsonl"))
+        # the training tunes as bars of music: a tune's longest passage shared with any of them
+        corpus = CorpusIndex([tune_figures(t["meter"], t["unit"], t["key"], t["body"])["bar_keys"] for t in train])
+        if not args.no_corpus_sets:
+            sets.append(("corpus_validation", read_jsonl(os.path.join(args.data, "validation.jsonl"))))
+            if args.corpus_all:
+                sets.append(("corpus_train", train))
+    style_stats = {}
+    if args.duet_json and os.path.exists(args.duet_json):
+        style_stats = json.load(open(args.duet_json)).get("style_defaults", {})
     details = {}
+    tables = []
     with tempfile.TemporaryDirectory() as work:
         for name, tunes in sets:
             keep = None
             if args.keep:
                 keep = os.path.join(args.keep, name)
                 os.makedirs(keep, exist_ok=True)
-            res, per = evaluate_set(name, tunes, work, keep)
+            res, per = evaluate_set(name, tunes, work, keep, None if name == "corpus_train" else corpus, style_stats)
+            for r in per:
+                r.pop("path")
+            tables.append(style_table(name, res))
             report[name] = res
             details[name] = per
             print("%-18s n=%4d abc2midi clean %5.1f%% (no error %5.1f%%)  bars ok %5.1f%% (%d of %d checked, %d total)  "
@@ -563,11 +424,17 @@ def main():
                        if "ended_with_eos_share" in res else "") +
                       (" (%.0f%% as the budget ran out)" % (100 * res["ended_by_budget_share"])
                        if "ended_by_budget_share" in res else "")))
-            print("%-18s %d styles  4+ identical bars in a row %5.1f%%  distinct bars %5.1f%%  ends on the tonic %5.1f%%" % (
-                "", res["styles"], 100 * res["identical_run4_share"], 100 * res["distinct_bar_share"],
-                100 * res["ends_on_tonic_share"]))
+            print("%-18s %d styles  4+ identical bars in a row %5.1f%%  distinct bars %5.1f%% (as written %5.1f%%)  "
+                  "ends on the tonic %5.1f%%  one bar >= 25%% of bars %5.1f%%" % (
+                      "", res["styles"], 100 * res["identical_run4_share"], 100 * res["distinct_bar_share"],
+                      100 * res["distinct_bar_share_as_written"], 100 * res["ends_on_tonic_share"],
+                      100 * res["monotonous_share"]))
             for k, v in list(res["problem_kinds"].items())[:6]:
                 print("    %4d  %s" % (v, k))
+    print("\n\n".join(tables))
+    if args.table:
+        with open(args.table, "w") as fh:
+            fh.write("\n\n".join(tables) + "\n")
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(report, fh, indent=1)

@@ -8,17 +8,29 @@ From the training split (the tunes the model learnt from) it writes, per style:
   meter, unit, key: the most frequent of each (unit: the most frequent with that meter);
   tunes: how many training tunes have the style;
   combos: "meter unit" -> number of tunes, every combination the style was trained on;
-  bars_p90: the 90th percentile of bar lines per tune (| || |] |: :| :: [| each count once), the
-    length past which duet-edge's ending push starts (edge/music/tune_ending.hpp).
+  bars_p10, bars_p50, bars_p90: the 10th, 50th and 90th percentile of bar lines per tune (| || |]
+    |: :| :: [| each count once): duet-edge's ending push discourages an end before p10, starts at
+    the median and pushes hard past p90 (edge/music/tune_ending.hpp);
+  tonic_endings: the share of tunes whose last note is the key's tonic (pitch class);
+  max_bar_repeats: the 90th percentile of how often a tune's most frequent bar comes (bars compared
+    as music: scripts/abc/tune_figures.py), max_cell_repeats: the 95th percentile of the same for
+    2-bar cells: the repetition guard's limits (edge/music/bar_constraint.hpp).
 The global "defaults" become the default style's own (so a bare `duet-edge generate` asks for a
 combination the model knows) and "units" lists every unit seen. Other keys of duet.json are kept.
 """
 import argparse
 import collections
 import json
-import re
+import os
+import sys
 
-BAR_LINE = re.compile(r"::|:\||\|:|\|\]|\|\||\[\||\|")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tune_figures import tune_figures  # noqa: E402
+
+
+def percentile(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
 def main():
@@ -31,7 +43,7 @@ def main():
     keys = collections.defaultdict(collections.Counter)
     meters = collections.defaultdict(collections.Counter)
     units = collections.Counter()
-    bars = collections.defaultdict(list)
+    figures = collections.defaultdict(list)
     for r in rows:
         if r["meter"] == "none":
             continue
@@ -39,7 +51,7 @@ def main():
         meters[r["style"]][r["meter"]] += 1
         keys[r["style"]][r["key"]] += 1
         units[r["unit"]] += 1
-        bars[r["style"]].append(len(BAR_LINE.findall(r["body"])))
+        figures[r["style"]].append(tune_figures(r["meter"], r["unit"], r["key"], r["body"]))
     spec = json.load(open(args.duet_json))
     out = {}
     for style in spec["styles"]:
@@ -51,8 +63,15 @@ def main():
             "meter": meter, "unit": unit, "key": keys[style].most_common(1)[0][0],
             "tunes": sum(combos[style].values()),
             "combos": {"%s %s" % mu: n for mu, n in combos[style].most_common()},
-            "bars_p90": sorted(bars[style])[int(0.9 * len(bars[style]))],
         }
+        f = figures[style]
+        bars = [x["bar_lines"] for x in f]
+        out[style].update({
+            "bars_p10": percentile(bars, 0.1), "bars_p50": percentile(bars, 0.5), "bars_p90": percentile(bars, 0.9),
+            "tonic_endings": round(sum(x["ends_on_tonic"] for x in f) / len(f), 3),
+            "max_bar_repeats": percentile([x["top_bar_count"] for x in f], 0.9),
+            "max_cell_repeats": percentile([x["top_cell_count"] for x in f], 0.95),
+        })
     spec["style_defaults"] = out
     spec["units"] = [u for u, _ in units.most_common()]
     d = spec["defaults"]["style"]

@@ -143,7 +143,7 @@ std::vector<std::pair<Rational, bool>> bar_lengths(const std::string& s, Rationa
 }  // namespace
 
 TEST_CASE("bar constraint: a random walk over allowed tokens never writes a wrong bar") {
-  const std::string chars = "Ac23468/|> ";
+  const std::string chars = "Ac23468/|> \n";  // a line break: a line holds at most 8 bars
   const auto vocab = char_vocab(chars);
   std::mt19937 rng(11);
   for (auto [bar, unit] : {std::pair{Rational(3, 4), Rational(1, 8)}, std::pair{Rational(1), Rational(1, 8)},
@@ -203,18 +203,180 @@ TEST_CASE("bar constraint: overfull notes and early bar lines are masked; the en
   CHECK_FALSE(c.accepts("\"Am\""));
 }
 
-TEST_CASE("bar constraint: pickups and their complements, repeats") {
+TEST_CASE("bar constraint: pickups and their complements, repeats, as abc2midi checks them") {
   auto c = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
   CHECK(c.accepts("A|"));       // a pickup of 1/8
   CHECK_FALSE(c.accepts("d2d d|"));  // 4/8 is more than half a bar
+  CHECK(c.accepts("|:A|d2d dcB|A2G F2:|"));  // the repeat's first bar (1/8) and last (5/8) make a bar
   c.observe("A|:d2d dcB|");
-  CHECK(c.accepts("A2G F2:|"));   // 5/8 + the pickup's 1/8 = one bar, at a repeat
-  CHECK_FALSE(c.accepts("A2G F2|"));  // but not at a plain bar line
+  // abc2midi: "Bar 1 has 11 time units ... in repeat": the repeat starts with a full bar here, so
+  // it must end with one (the old rule allowed the pickup's complement)
+  CHECK_FALSE(c.accepts("A2G F2:|"));
+  CHECK_FALSE(c.accepts("A2G F2|"));  // nor at a plain bar line
   CHECK_FALSE(c.accepts("A2G F:|"));  // 4/8 completes nothing
   CHECK_FALSE(c.accepts("A2G FED||"));  // the repeat is open: close it first
   c.observe("A2G FED:|");
   CHECK_FALSE(c.accepts("d2d d2d:|"));  // a second :| without its |:
   CHECK(c.accepts("d2d d2d|"));
+  CHECK_FALSE(c.accepts("A|"));  // a short bar after a full one: abc2midi warns
+
+  auto p = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  p.observe("A|d2d dcB|A2G F2:|");  // no |: : the repeat starts at the tune's start, with the pickup
+  CHECK_FALSE(p.accepts("d2d dcB|"));  // after the pickup's complement comes the pickup
+  CHECK(p.accepts("A|"));
+  CHECK(p.accepts("\n|:A|"));
+  p.observe("|:A|d2d dcB|");
+  CHECK_FALSE(p.accepts("A2G FED:|"));  // this repeat starts with the pickup: it ends with its complement
+  CHECK(p.accepts("A2G F2:|"));
+  auto none = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  none.observe("d2d dcB|");  // no pickup: no shorter bar anywhere
+  CHECK_FALSE(none.accepts("A2G F2||"));
+  CHECK(none.accepts("A2G FED||"));
+}
+
+TEST_CASE("bar constraint: issue 24's invalid ABC is refused (chords, ties, symbols, continuations, slurs)") {
+  auto c = make(Rational(1, 2), Rational(1, 16), char_vocab("x"));  // ryans-hornpipe: 2/4, L:1/16
+  c.observe("A2|d2B2 A2G2|");
+  CHECK(c.accepts("[GF]2"));
+  CHECK_FALSE(c.accepts("[GF]2,"));   // "[G2F2],,/": abc2midi "Unrecognized character: ,"
+  CHECK_FALSE(c.accepts("[GF],"));
+  CHECK_FALSE(c.accepts("[G2F2]"));   // lengths inside a chord: abc2midi and abcm2ps read them apart
+  CHECK_FALSE(c.accepts("kA"));       // "k": abcm2ps "Bad character", abc2midi ignores it
+  CHECK_FALSE(c.accepts("HA"));       // a fermata lengthens the note in abc2midi
+  CHECK(c.accepts("~A"));
+  CHECK(c.accepts("TA"));
+  auto w = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));  // nottingham-waltz shape
+  w.observe("G2|c2 B2 A2|");
+  CHECK_FALSE(w.accepts("G6-:|"));  // a tie into a repeat ("G3-:|" then the end: "could not find note to be tied")
+  CHECK(w.accepts("G6-|G6|"));
+  w.observe("G6-|");
+  CHECK_FALSE(w.can_end());         // the tie is open
+  CHECK_FALSE(w.accepts("A6|"));    // ... to a note of the same pitch
+  CHECK_FALSE(w.accepts("z6|"));
+  w.observe("G6|");
+  CHECK(w.can_end());
+  CHECK_FALSE(w.accepts("z-"));     // no tie from a rest
+  CHECK(w.accepts("\\\n"));        // a line continuation at a line's end
+  CHECK_FALSE(w.accepts("\\ A"));   // ... and only there
+  w.observe("\\\n");
+  CHECK_FALSE(w.can_end());         // not on a continuation
+  CHECK(w.accepts("(A2 B2 c2)|"));
+  CHECK_FALSE(w.accepts("((A2 B2) c2)|"));  // abc2midi: "slur within slur"
+  CHECK_FALSE(w.accepts("A2 B2 c2)|"));     // no slur to close
+  CHECK(w.accepts("(3ABc (A2 B2)|"));       // a tuplet is no slur
+  w.observe("(A2 B2 c2|");
+  CHECK_FALSE(w.can_end());         // the slur is open
+  CHECK_FALSE(w.accepts("d6||"));   // and closes before a section's end
+  CHECK(w.accepts("d6)||"));
+}
+
+TEST_CASE("bar constraint: what random walks found abc2midi or abcm2ps refuse is refused") {
+  auto c = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  c.observe("d2d dcB|");
+  CHECK_FALSE(c.accepts("\n\n"));       // a blank line ends the tune
+  CHECK_FALSE(c.accepts("\n)"));         // abcm2ps: a line starting with ")"
+  CHECK_FALSE(c.accepts("\nz:"));        // "z:" at a line's start is a field
+  CHECK_FALSE(c.accepts("\n:|"));
+  CHECK(c.accepts("\n|:d2d dcB|"));
+  CHECK_FALSE(c.accepts("(5ABcde"));      // abc2midi's default ratio for (5 is not the standard's
+  CHECK(c.accepts("(3ABc d2ed|"));
+  CHECK_FALSE(c.accepts("(3A2Bc"));       // a tuplet's notes share one length
+  CHECK_FALSE(c.accepts("(3A[Bd]"));      // no chord in a tuplet
+  CHECK_FALSE(c.accepts("(3A)"));         // ... and no ")" right after "(3"
+  CHECK_FALSE(c.accepts(".A"));           // after ".", abc2midi refuses a tie or >
+  CHECK_FALSE(c.accepts("yA"));
+  CHECK_FALSE(c.accepts("A3>A"));         // "note too much dotted"
+  CHECK(c.accepts("A2>A2 B2|"));
+  CHECK_FALSE(c.accepts("A-~A"));         // "could not find note to be tied"
+  CHECK_FALSE(c.accepts("A-{g}A"));
+  CHECK(c.accepts("^A-A"));               // the bar's ^ holds: the same sound
+  CHECK_FALSE(c.accepts("^A-=A"));        // abc2midi ties only equal pitches
+  CHECK(c.accepts("{ag}A"));
+  CHECK_FALSE(c.accepts("{a2}A"));        // grace notes: plain notes
+  CHECK_FALSE(c.accepts("[|"));
+  auto l = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  l.observe("d6|d6|d6|e6|d6|d6|f6|d6|");  // eight bars on a line
+  CHECK_FALSE(l.accepts("d6|"));
+  CHECK(l.accepts("\nd6|"));
+}
+
+TEST_CASE("bar constraint: numbered endings open inside a repeat, close with :|2 and a section's end") {
+  auto c = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  CHECK(c.accepts("|:d2d dcB|A2G FED|1 d2d dcB:|2 A2G FED|]"));
+  c.observe("|:d2d dcB|A2G FED|1 d2d dcB");
+  CHECK_FALSE(c.accepts("||"));   // a first ending closes with :|2
+  CHECK_FALSE(c.accepts(":|d"));
+  CHECK(c.accepts(":|2"));
+  CHECK_FALSE(c.can_end());
+  c.observe(":|2 A2G FED|");
+  CHECK_FALSE(c.can_end());       // inside the second ending
+  CHECK_FALSE(c.accepts(":|"));
+  c.observe("d2d dcB||");
+  CHECK(c.can_end());
+  CHECK_FALSE(c.accepts("|1"));   // no repeat open
+  auto p = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  CHECK_FALSE(p.accepts("A|d2d dcB|1 A2G FED:|2"));  // the first ending's last bar completes the pickup
+  auto q = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  q.observe("A|d2d dcB|1 A2G ");
+  CHECK_FALSE(q.accepts("FED:|2"));
+  CHECK(q.accepts("F2:|2 A2G FED|]"));
+}
+
+TEST_CASE("bar constraint: the repetition guard compares bars as music (respellings are equal)") {
+  auto c = make(Rational(1, 2), Rational(1, 8), char_vocab("x"));
+  c.observe("dB A3/2B/2|dB A3/2B/|dB A3/2B//-B//|");  // issue 24, seed 25: one bar written three ways
+  CHECK_FALSE(c.accepts("dB A>B|"));
+  CHECK(c.accepts("dB A>c|"));
+  auto a = make(Rational(1, 2), Rational(1, 8), char_vocab("x"));
+  a.observe("^c2 c2|^c2 ^c2|^c2 c2|");  // an accidental holds to the bar's end
+  CHECK_FALSE(a.accepts("^c2 ^c2|"));
+  CHECK(a.accepts("^c2 =c2|"));
+}
+
+TEST_CASE("bar constraint: a bar or a 2-bar cell no more often than the style's tunes have them") {
+  BarConstraintOptions o;
+  o.bar = Rational(3, 4);
+  o.unit = Rational(1, 8);
+  o.max_bar_repeats = 2;
+  auto c = BarConstraint(o, char_vocab("x"), {1});
+  c.observe("d2d dcB|A2G FED|d2d dcB|B2A GFE|");
+  CHECK_FALSE(c.accepts("d2d dcB|"));  // a third time
+  CHECK(c.accepts("d2d dBG|"));
+  o.max_bar_repeats = 0;
+  o.max_cell_repeats = 2;
+  auto cell = BarConstraint(o, char_vocab("x"), {1});
+  cell.observe("d2d dcB|A2G FED|d2d dcB|A2G FED|B2A GFE|d2d dcB|");
+  CHECK_FALSE(cell.accepts("A2G FED|"));  // the cell "d2d dcB|A2G FED" a third time
+  CHECK(cell.accepts("A2G FEF|"));
+}
+
+TEST_CASE("bar constraint: the last note's tonic, and where one note finishes the bar") {
+  BarConstraintOptions o;
+  o.bar = Rational(3, 4);
+  o.unit = Rational(1, 8);
+  o.tonic = 'D';
+  auto vocab = char_vocab("dD^Ac2|");
+  auto c = BarConstraint(o, vocab, {static_cast<int32_t>(vocab.size() - 1)});
+  CHECK(c.tonic_tokens()[0]);
+  CHECK(c.tonic_tokens()[1]);
+  CHECK_FALSE(c.tonic_tokens()[3]);
+  c.observe("A|d2");
+  CHECK_FALSE(c.one_note_left());  // 4/8 of a 6/8 bar left: more than half a bar
+  c.observe("d ");
+  CHECK(c.last_note_tonic());
+  CHECK(c.one_note_left());        // 3/8 left: one dotted quarter
+  c.observe("c2 ");
+  CHECK_FALSE(c.last_note_tonic());
+  CHECK(c.one_note_left());        // 1/8 left
+  c.observe("^d|");
+  CHECK_FALSE(c.last_note_tonic());  // D sharp is no tonic in D
+  o.tonic = 'B';
+  o.tonic_shift = -1;              // B flat
+  auto b = BarConstraint(o, vocab, {static_cast<int32_t>(vocab.size() - 1)});
+  b.observe("B ");
+  CHECK(b.last_note_tonic());
+  b.observe("=B ");
+  CHECK_FALSE(b.last_note_tonic());
 }
 
 TEST_CASE("bar constraint: the repetition guard refuses a fourth identical bar, and a third run of two") {
@@ -294,6 +456,22 @@ TEST_CASE("ending push: nothing before the style's length, a growing push at a s
   CHECK_FALSE(ending_push(o, 360, 36, 36, true, false).end_only);
   CHECK(ending_push(o, 390, 39, 39, false, false).ending);
   CHECK_FALSE(ending_push(o, 390, 39, 39, false, false).end_only);
+  // with the style's median and p10 and the tonic preferences (issue 24)
+  TuneEndingOptions t = o;
+  t.start_bars = 16;
+  t.min_bars = 12;
+  t.off_tonic_bias = -2;
+  t.early_bias = -3;
+  t.cadence_bias = 1.5;
+  CHECK(ending_push(t, 100, 10, 10, true, true, true).end_bias == doctest::Approx(-3.0));  // shorter than p10
+  CHECK(ending_push(t, 100, 14, 14, true, true, true).end_bias == 0);     // the model's own choice
+  CHECK(ending_push(t, 100, 14, 14, false, false).cadence_bias == 0);
+  CHECK(ending_push(t, 100, 15, 15, false, false).cadence_bias == doctest::Approx(1.5));  // the bar before start
+  CHECK(ending_push(t, 200, 18, 18, true, true, true).end_bias == doctest::Approx(3.0));  // past the median, tonic
+  CHECK(ending_push(t, 200, 18, 18, true, true, false).end_bias == doctest::Approx(-2.0));  // off the tonic
+  CHECK(ending_push(t, 200, 18, 18, true, false, false).end_bias == doctest::Approx(-2.0));
+  CHECK(ending_push(t, 200, 18, 18, false, false).steer_bias == doctest::Approx(3.0));
+  CHECK(ending_push(t, 200, 23, 23, true, true, false).end_bias == doctest::Approx(4.0));  // past p90: end anyway
   // no style statistics: no push, but still the clean end
   TuneEndingOptions bare;
   bare.budget_tokens = 64;

@@ -1,0 +1,94 @@
+#include "edge/music/tune_steering.hpp"
+
+#include <algorithm>
+
+namespace duet::music {
+
+namespace {
+
+// How strongly the ending prefers the tonic (logit units): after another note, an end is ~e^2 times
+// less likely before the style's p90 of bars; where one note can finish a bar near the end, the
+// tonic's notes are e^1.5 times more likely. Chosen on development seeds (models/abc-folk/README.md).
+constexpr double kOffTonicBias = -2.0;
+constexpr double kEarlyBias = -3.0;
+constexpr double kCadenceBias = 1.5;
+
+const StyleStats* stats_of(const MusicModelSpec& spec, const CheckedMusicOptions& opts) {
+  auto it = spec.style_stats.find(opts.style);
+  return it == spec.style_stats.end() ? nullptr : &it->second;
+}
+
+}  // namespace
+
+BarConstraintOptions constraint_options(const MusicModelSpec& spec, const CheckedMusicOptions& opts,
+                                        int max_identical_bars) {
+  BarConstraintOptions bo;
+  bo.bar = opts.meter.bar();
+  bo.unit = opts.unit;
+  bo.compound = opts.meter.compound();
+  bo.max_identical_bars = max_identical_bars;
+  if (const StyleStats* st = stats_of(spec, opts); st && max_identical_bars > 0) {
+    bo.max_bar_repeats = static_cast<int>(st->max_bar_repeats);
+    bo.max_cell_repeats = static_cast<int>(st->max_cell_repeats);
+  }
+  bo.tonic = opts.key.tonic;
+  bo.tonic_shift = opts.key.accidental == '#' ? 1 : opts.key.accidental == 'b' ? -1 : 0;
+  return bo;
+}
+
+TuneEndingOptions ending_options(const MusicModelSpec& spec, const CheckedMusicOptions& opts, int64_t budget_tokens) {
+  TuneEndingOptions eo;
+  eo.budget_tokens = budget_tokens;
+  if (const StyleStats* st = stats_of(spec, opts)) {
+    eo.long_after_bars = st->bars_p90;
+    eo.start_bars = st->bars_p50;
+    eo.min_bars = st->bars_p10;
+  }
+  eo.off_tonic_bias = kOffTonicBias;
+  eo.early_bias = kEarlyBias;
+  eo.cadence_bias = kCadenceBias;
+  return eo;
+}
+
+SteerStep steer_step(BarConstraint& c, const std::optional<TuneEndingOptions>& ending, int64_t new_tokens,
+                     int64_t opening_bars, const std::vector<int32_t>& end_ids, size_t vocab) {
+  SteerStep s;
+  s.allowed = c.allowed();
+  s.allowed.resize(vocab, 0);
+  s.bias.assign(vocab, 0.0f);
+  if (!ending) return s;
+  const int64_t bars = c.bars_closed();
+  const bool can_end = c.can_end();  // ends_section() only matters (and is only true) when it is
+  const EndingPush push = ending_push(*ending, new_tokens, bars, bars - opening_bars, can_end,
+                                      can_end && c.ends_section(), c.last_note_tonic());
+  if (push.ending) {  // steer towards an allowed end; inside a bar there is nothing to steer yet
+    auto toward = c.toward_end(s.allowed);
+    if (std::find(toward.begin(), toward.end(), 1) != toward.end()) {
+      toward.resize(vocab, 0);
+      s.allowed = toward;
+      s.ended_by_budget = true;
+    }
+  }
+  if (push.steer_bias > 0 && c.section_end_near()) {  // towards :| || |] (then the end's push)
+    const auto steer = c.toward_end(s.allowed, /*section_end=*/true);
+    for (size_t id = 0; id < steer.size() && id < vocab; ++id)
+      if (steer[id]) s.bias[id] += static_cast<float>(push.steer_bias);
+  }
+  if (push.end_only) {
+    std::fill(s.allowed.begin(), s.allowed.end(), 0);
+    for (int32_t id : end_ids)
+      if (id >= 0 && static_cast<size_t>(id) < vocab) s.allowed[id] = 1;
+    s.ended_by_budget = true;
+  }
+  if (push.end_bias != 0)
+    for (int32_t id : end_ids)
+      if (id >= 0 && static_cast<size_t>(id) < vocab) s.bias[id] += static_cast<float>(push.end_bias);
+  if (push.cadence_bias > 0 && c.one_note_left()) {
+    const auto& tonic = c.tonic_tokens();
+    for (size_t id = 0; id < tonic.size() && id < vocab; ++id)
+      if (tonic[id]) s.bias[id] += static_cast<float>(push.cadence_bias);
+  }
+  return s;
+}
+
+}  // namespace duet::music
