@@ -43,8 +43,8 @@ Ticket Intake::admit(const std::string& owner, uint64_t session, uint64_t bytes)
     auto it = owner_of_.find(session);
     if (it == owner_of_.end() || it->second != owner)
       throw ProtocolError(ErrorCode::unknown_session, "session " + std::to_string(session) +
-                                                          " is not open for this client (closed, expired, or never "
-                                                          "opened); its forward was not queued");
+                                                          " is not open for this client (closed, expired after the idle "
+                                                          "timeout, or never opened); its forward was not queued");
   }
   uint64_t& mine = per_key_[owner];
   if (mine + bytes > limits_.max_queued_bytes_per_key || total_ + bytes > limits_.max_queued_bytes) {

@@ -213,7 +213,8 @@ TEST_CASE("KV budget (--kv-memory-mb 2 on abc-folk): refused opens and growth ge
   // positions (96 KiB): 2 MiB hold 21 blocks, one of them scratch, so 320 positions in all. A
   // session takes one block at open and more as it grows.
   const std::string model = abc_model();
-  DaemonProcess d(secure_args(model, {"--kv-memory-mb", "2"}));
+  // one key may take the whole pool here (the fair default would stop it at half: test_isolation)
+  DaemonProcess d(secure_args(model, {"--kv-memory-mb", "2", "--key-kv-share", "1"}));
   INFO(d.log());
   RawClient c = authorized(d);
   const uint32_t H = c.hello(fingerprint_of(model)).hidden_size;

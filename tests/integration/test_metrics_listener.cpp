@@ -35,13 +35,6 @@ int64_t status_kib(pid_t pid, const std::string& field) {
   return -1;
 }
 
-int metrics_port(const DaemonProcess& d) {
-  const std::string log = d.log();
-  const auto at = log.find("on http://127.0.0.1:");
-  REQUIRE(at != std::string::npos);
-  return std::stoi(log.substr(at + 20));
-}
-
 int connect_to(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
