@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
                  "ZeroMQ I/O threads doing the connections' CURVE work (0: a quarter of the cores, 1 to 4)");
   app.add_option("--step-latency-factor", latency_factor,
                  "a step carrying decode rows lasts at most this many decode-only steps: its prefill is cut to fit "
-                 "(default 1.2; 0: no cap)");
+                 "(default 1.1; 0: no cap)");
   app.add_option("--max-step-ms", max_step_ms, "no step's prefill makes it last longer than this (default 250; 0: no cap)");
   app.add_option("--min-prefill-tokens", min_prefill, "prefill positions a step carries at least when prompts wait");
   app.add_option("--key-max-sessions", key_sessions,

@@ -149,7 +149,9 @@ void Engine::Impl::send_result(Job& j) {
   res.timing = timing_of(j);
   reply(j.peer, j.request_id, res, std::move(t));
   ++st.forwards_served;
-  if (j.n == 1) recent_decoders[j.session] = Clock::now();
+  // a session whose prompt is done decodes next: from now on it counts as mid-generation, so
+  // another key's prefill is time-capped before its first decode arrives
+  recent_decoders[j.session] = Clock::now();
 }
 
 }  // namespace duet::cloud

@@ -26,7 +26,7 @@ struct SchedulerLimits {
   int64_t prefill_chunk = 512;      // positions of one forward in one step, at most
   // A step with decode rows lasts at most this many decode-only steps (its prefill is cut to
   // fit); 0: no time cap (prefill fills max_batch_tokens).
-  double step_latency_factor = 1.2;
+  double step_latency_factor = 1.1;
   double max_step_seconds = 0.25;   // no step's prefill makes it longer than this (0: no cap)
   int64_t min_prefill_tokens = 1;   // a step with prefill waiting carries at least this many
 };
