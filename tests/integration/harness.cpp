@@ -373,6 +373,13 @@ std::optional<std::string> http_get(int port, const std::string& path) {
 
 namespace duet::itest {
 
+int64_t proc_status_kib(pid_t pid, const std::string& field) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
+  return -1;
+}
+
 int metrics_port(const DaemonProcess& d) {
   std::smatch m;
   const std::string log = d.log();

@@ -157,6 +157,9 @@ class RawClient {
 // The error a reply carries; REQUIREs that it is an Error with `code`.
 protocol::Error expect_error(const std::optional<protocol::DecodedMessage>& reply, protocol::ErrorCode code);
 
+// A /proc/PID/status field in KiB ("VmRSS": resident now, "VmHWM": the peak); -1 when absent.
+int64_t proc_status_kib(pid_t pid, const std::string& field);
+
 // The port of "metrics (Prometheus text) on http://127.0.0.1:PORT/metrics" in the daemon's log.
 int metrics_port(const DaemonProcess& d);
 // A sample's value in Prometheus text, e.g. metric(text, "duet_kv_blocks", "state=\"used\""); REQUIREs it.

@@ -57,14 +57,6 @@ std::vector<int32_t> timed_greedy(const EdgePieces& pieces, const std::string& m
   return g.tokens;
 }
 
-// Peak resident memory of a process in KiB (VmHWM).
-int64_t peak_rss_kib(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(f, line);)
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6));
-  return -1;
-}
-
 int tcp_connect(int port) {
   int s = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -249,7 +241,7 @@ TEST_CASE("an endless multipart message is cut off at --max-pending-input-mb; th
   DaemonProcess d({"--model", model, "--listen", "tcp://127.0.0.1:*", "--insecure", "--max-message-mb", "4",
                    "--max-pending-input-mb", "32"});
   INFO(d.log());
-  const int64_t before = peak_rss_kib(d.process().pid());
+  const int64_t before = proc_status_kib(d.process().pid(), "VmHWM");
   const int fd = tcp_connect(port_of(d.endpoint()));
   REQUIRE(fd >= 0);
   timeval tv{2, 0};  // a closed peer may leave our send waiting on a zero window instead of failing
@@ -282,7 +274,7 @@ TEST_CASE("an endless multipart message is cut off at --max-pending-input-mb; th
   }
   ::close(fd);
   for (int i = 0; i < 20 && !contains(d.log(), "never became a whole message"); ++i) std::this_thread::sleep_for(100ms);
-  const int64_t after = peak_rss_kib(d.process().pid());
+  const int64_t after = proc_status_kib(d.process().pid(), "VmHWM");
   MESSAGE("sent " << sent_mib << " MiB before the daemon closed the connection; daemon peak RSS " << before / 1024
                << " MiB before, " << after / 1024 << " MiB after");
   REQUIRE(contains(d.log(), "never became a whole message"));

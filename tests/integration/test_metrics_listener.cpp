@@ -27,14 +27,6 @@ namespace {
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-// A /proc/PID/status field in KiB (VmRSS: resident now, VmHWM: the peak).
-int64_t status_kib(pid_t pid, const std::string& field) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(f, line);)
-    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
-  return -1;
-}
-
 int connect_to(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -108,7 +100,7 @@ TEST_CASE("/metrics: a 256 MiB POST, a 64 MiB header, a million headers and a ch
   const int port = metrics_port(d);
   REQUIRE(http_get(port, "/metrics").has_value());  // the page once, so its buffers are counted
   const pid_t pid = d.process().pid();
-  const int64_t peak_before = status_kib(pid, "VmHWM"), rss_before = status_kib(pid, "VmRSS");
+  const int64_t peak_before = proc_status_kib(pid, "VmHWM"), rss_before = proc_status_kib(pid, "VmRSS");
   const std::string mib(1 << 20, 'a');
 
   const auto post = attack(port, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 268435456\r\n\r\n",
@@ -123,7 +115,7 @@ TEST_CASE("/metrics: a 256 MiB POST, a 64 MiB header, a million headers and a ch
   const int put = status_of(port, "PUT /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
   const int other = status_of(port, "GET /admin HTTP/1.1\r\nHost: x\r\n\r\n");
 
-  const int64_t peak_after = status_kib(pid, "VmHWM"), rss_after = status_kib(pid, "VmRSS");
+  const int64_t peak_after = proc_status_kib(pid, "VmHWM"), rss_after = proc_status_kib(pid, "VmRSS");
   MESSAGE("POST: " << post.status << " after " << (post.sent >> 10) << " KiB; 64 MiB header: " << big_header.status
                    << " after " << (big_header.sent >> 10) << " KiB; a million headers: " << many.status << " after "
                    << (many.sent >> 10) << " KiB; chunked: " << chunked.status << " after " << (chunked.sent >> 10)
