@@ -41,6 +41,7 @@ void Engine::Impl::publish() {
   st.per_owner = sessions.usage();
   st.decode_step_seconds = scheduler.cost().decode_step_seconds();
   st.prefill_token_seconds = scheduler.cost().prefill_token_seconds();
+  st.turnaround_hist = decoders.histogram();
   {
     std::lock_guard<std::mutex> lock(stats_mu);
     published = st;
@@ -78,19 +79,27 @@ void Engine::Impl::take_inbox(std::unique_lock<std::mutex>& lock) {
   for (auto& r : in) admit(std::move(r));
 }
 
-// The batching window (EngineOptions::batch_wait): admits what arrives until as many decode
-// rows wait as sessions decoded lately, or the window of the oldest waiting forward closes.
+// The batching window (EngineOptions::batch_wait): admits what arrives while a session replied
+// to is predicted back (cloud/decoder_turnaround.hpp) before the window of the oldest waiting
+// forward closes. A session on a slow link is not predicted inside the window and holds no one.
 void Engine::Impl::gather_decoders(const std::atomic<bool>& stop) {
   const auto by_step = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::duration<double>(opts.batch_wait_step_fraction * scheduler.cost().decode_step_seconds()));
   const auto window = std::max(opts.batch_wait, by_step);
   if (window.count() <= 0 || scheduler.waiting() == 0) return;
   const auto deadline = scheduler.oldest_arrival() + window;
-  while (!stop.load() && scheduler.decode_waiting() < active_decoders(Clock::now()) && Clock::now() < deadline) {
+  const auto t0 = Clock::now();
+  bool waited = false;
+  while (!stop.load() && Clock::now() < deadline && decoders.due_by(deadline) > 0) {
+    waited = true;
     std::unique_lock<std::mutex> lock(in_mu);
     in_cv.wait_until(lock, deadline, [&] { return !inbox.empty() || !gone_peers.empty() || stop.load(); });
     take_inbox(lock);
     if (!pending.empty()) publish();  // refusals and opens need not wait for the step
+  }
+  if (waited) {
+    ++st.gathers;
+    st.gather_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
   }
 }
 
@@ -137,11 +146,14 @@ void Engine::Impl::shut_down() {
   for (auto& [id, j] : jobs) refuse(j.peer, j.request_id, ErrorCode::shutting_down, "the daemon is stopping");
   jobs.clear();
   const double per = st.steps ? 1e3 / double(st.steps) : 0.0;
-  spdlog::info("engine stopping: {} forwards served in {} steps ({:.1f} rows and {:.2f} ms a step: {:.2f} inputs, {:.2f} "
-               "forward, {:.2f} replies); {} CUDA graphs captured; closing {} sessions",
+  spdlog::info("engine stopping: {} forwards served in {} steps ({:.1f} rows of {:.1f} live sessions and {:.2f} ms a "
+               "step: {:.2f} inputs, {:.2f} forward, {:.2f} replies; {:.2f} ms waited for due sessions in {} of "
+               "them; turnaround p50 {} ms, p90 {} ms); {} CUDA graphs captured; closing {} sessions",
                st.forwards_served, st.steps, st.steps ? double(st.rows_total) / st.steps : 0.0,
-               per * st.step_seconds_total, per * st.step_prep_seconds, per * st.step_forward_seconds,
-               per * st.step_reply_seconds, pipeline.graphs_captured(), sessions.size());
+               st.steps ? double(st.live_sessions_total) / st.steps : 0.0, per * st.step_seconds_total,
+               per * st.step_prep_seconds, per * st.step_forward_seconds, per * st.step_reply_seconds,
+               st.gathers ? 1e3 * st.gather_seconds / double(st.gathers) : 0.0, st.gathers,
+               decoders.quantile_ms(0.5), decoders.quantile_ms(0.9), pipeline.graphs_captured(), sessions.size());
   sessions.close_all();
   publish();
 }

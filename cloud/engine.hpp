@@ -65,6 +65,11 @@ struct EngineStats {
   // where a step's time goes: inputs gathered and copied, the forward (to the host copy of its
   // output, so it includes waiting for the device), replies built
   double step_prep_seconds = 0, step_forward_seconds = 0, step_reply_seconds = 0;
+  // the batching window: steps that waited for sessions predicted back, and how long in all
+  uint64_t gathers = 0;
+  double gather_seconds = 0;
+  // decoding sessions' turnarounds (a reply to their next forward), by DecoderTurnaround::kBucketsMs
+  std::vector<uint64_t> turnaround_hist;
 };
 
 class Engine {

@@ -39,6 +39,7 @@ void Engine::Impl::admit(EngineRequest&& r) {
     } else {
       const auto& f = std::get<p::Forward>(r.body);
       sessions.get(r.owner, f.session_id);
+      if (f.n_positions == 1) decoders.arrived(f.session_id, r.received);
       if (running_of.count(f.session_id)) {  // one forward per session runs at a time
         auto& q = deferred[f.session_id];
         if (q.size() >= opts.max_waiting_per_session)
@@ -110,24 +111,9 @@ void Engine::Impl::finish(uint64_t job) {
   admit_next(s);
 }
 
-// Sessions that decoded lately: the rows the next step should carry.
-size_t Engine::Impl::active_decoders(Clock::time_point now, std::chrono::milliseconds window) {
-  size_t n = 0;
-  for (auto it = recent_decoders.begin(); it != recent_decoders.end();) {
-    const auto age = now - it->second;
-    if (age > kDecoderMemory) {
-      it = recent_decoders.erase(it);
-      continue;
-    }
-    n += age <= window;
-    ++it;
-  }
-  return n;
-}
-
 // The session goes away: its waiting forward and those behind it are answered, not run.
 void Engine::Impl::end_session(uint64_t session, const std::string& why) {
-  recent_decoders.erase(session);
+  decoders.forget(session);
   intake.closed(session);
   const std::string text = "session " + std::to_string(session) + " was " + why + " before this forward ran";
   if (auto it = running_of.find(session); it != running_of.end()) {

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 
+#include "cloud/decoder_turnaround.hpp"
 #include "cloud/engine.hpp"
 #include "cloud/pipeline.hpp"
 #include "protocol/errors.hpp"
@@ -80,7 +81,7 @@ struct Engine::Impl {
   std::map<uint64_t, std::deque<EngineRequest>> deferred;  // session -> forwards behind its job
   uint64_t next_job = 1;
   std::vector<EngineReply> pending;  // replies of this iteration
-  std::map<uint64_t, Clock::time_point> recent_decoders;  // session -> its last single-position reply
+  DecoderTurnaround decoders;  // when each decoding session's next forward is due
 
   Impl(Pipeline& pl, EngineOptions o, std::function<void()> cb)
       : pipeline(pl), opts(std::move(o)), on_replies(std::move(cb)),
@@ -113,8 +114,10 @@ struct Engine::Impl {
   // Sessions whose last single-position reply is at most `window` old: with the default, the rows
   // the next step should carry; with a longer one, whether anyone is mid-generation (a decode may
   // arrive during the next step, so its prefill is time-capped even over a slow link).
-  static constexpr std::chrono::milliseconds kDecoderMemory{2000};
-  size_t active_decoders(Clock::time_point now, std::chrono::milliseconds window = std::chrono::milliseconds(50));
+  static constexpr std::chrono::milliseconds kDecoderMemory = DecoderTurnaround::kMemory;
+  size_t active_decoders(Clock::time_point now, std::chrono::milliseconds window = std::chrono::milliseconds(50)) {
+    return decoders.recent(now, window);
+  }
   // The session goes away: its waiting forward and those behind it are answered, not run.
   void end_session(uint64_t session, const std::string& why);
   // Every session ends (their waiting forwards answered with unknown_session and `why`): after a
@@ -140,8 +143,8 @@ struct Engine::Impl {
   // What the socket thread handed over: closed connections first (their queued work is not
   // admitted), then requests in arrival order.
   void take_inbox(std::unique_lock<std::mutex>& lock);
-  // The batching window (EngineOptions::batch_wait): admits what arrives until as many decode
-  // rows wait as sessions decoded lately, or the window of the oldest waiting forward closes.
+  // The batching window (EngineOptions::batch_wait): admits what arrives while a session replied
+  // to is predicted back before the window of the oldest waiting forward closes.
   void gather_decoders(const std::atomic<bool>& stop);
   void run(const std::atomic<bool>& stop);
   // Stopping: what waits is answered, every session closed.

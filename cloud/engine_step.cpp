@@ -151,7 +151,7 @@ void Engine::Impl::send_result(Job& j) {
   ++st.forwards_served;
   // a session whose prompt is done decodes next: from now on it counts as mid-generation, so
   // another key's prefill is time-capped before its first decode arrives
-  recent_decoders[j.session] = Clock::now();
+  decoders.replied(j.session, Clock::now());
 }
 
 }  // namespace duet::cloud

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "cloud/decoder_turnaround.hpp"
+
 namespace duet::cloud {
 
 void NetworkStats::refuse(const std::string& code) {
@@ -40,6 +42,12 @@ std::string label(const std::string& v) {
     out += c;
   }
   return out;
+}
+
+std::string seconds_label(double s) {
+  std::ostringstream o;
+  o << s;
+  return o.str();
 }
 
 struct Writer {
@@ -101,6 +109,20 @@ std::string render_metrics(const EngineStats& e, const NetworkSnapshot& n) {
     w.value("duet_batch_rows_bucket", cum, std::string("le=\"") + les[i] + "\"");
   }
   w.value("duet_batch_rows_count", cum);
+  w.head("duet_decode_turnaround_seconds", "histogram",
+         "From a decoding session's reply to its next forward's arrival (the edge's round trip).");
+  cum = 0;
+  for (size_t i = 0; i < e.turnaround_hist.size(); ++i) {
+    cum += e.turnaround_hist[i];
+    const bool last = i + 1 == e.turnaround_hist.size();
+    w.value("duet_decode_turnaround_seconds_bucket", cum,
+            "le=\"" + (last ? std::string("+Inf") : seconds_label(DecoderTurnaround::kBucketsMs[i] / 1e3)) + "\"");
+  }
+  w.value("duet_decode_turnaround_seconds_count", cum);
+  w.head("duet_batch_wait_seconds_total", "counter", "Time steps waited for sessions predicted back (the batching window).");
+  w.value("duet_batch_wait_seconds_total", e.gather_seconds);
+  w.head("duet_batch_wait_steps_total", "counter", "Steps that waited for sessions predicted back.");
+  w.value("duet_batch_wait_steps_total", e.gathers);
   w.head("duet_kv_blocks", "gauge", "KV pool blocks by state.");
   w.value("duet_kv_blocks", e.kv_blocks_used, "state=\"used\"");
   w.value("duet_kv_blocks", e.kv_blocks_free, "state=\"free\"");

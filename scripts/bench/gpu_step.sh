@@ -5,8 +5,8 @@
 #   gpu      ctest -L gpu (each kernel against the LibTorch path) and duet-kernel-bench's table
 #   cuda     batched CUDA decoding == the CPU's (graphs on), kernels on and off
 #   shared   run_shared_server.sh at NS sessions: duet (defaults) and transformers static cache
-#   ab       duet at 64 and 128 sessions: kernels off; one ZeroMQ I/O thread; batching window of
-#            half a measured decode step
+#   ab       duet at 64 and 128 sessions: kernels off; batching window of one and of half a
+#            measured decode step (waiting for the sessions predicted back)
 #   split    duet-bench at batch 1: monolithic vs split over CURVE (the split's own cost)
 #   llama    llama-batched-bench at NS sequences
 # Everything lands in $OUT (rewritten as it goes); the daemons' "engine stopping" lines give rows
@@ -107,7 +107,7 @@ if has shared; then
 fi
 if has ab; then
   [ $KERNELS = 1 ] && { DUET_CUDA_KERNELS=0 cloud 7796 && { load 7796 ab-kernels-off 64,128; stop_cloud 7796; }; }
-  cloud 7797 --io-threads 1 && { load 7797 ab-io1 64,128; stop_cloud 7797; }
+  cloud 7797 --batch-wait-step-fraction 1.0 && { load 7797 ab-wait-one 64,128; stop_cloud 7797; }
   cloud 7798 --batch-wait-step-fraction 0.5 && { load 7798 ab-wait-half 64,128; stop_cloud 7798; }
 fi
 if has split; then
