@@ -1,10 +1,14 @@
 #include "cloud/cluster_link.hpp"
 
+#if defined(DUET_WITH_GLOO)
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO 1  // the c10d headers hide the Gloo group without it
 #endif
+#endif
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#if defined(DUET_WITH_GLOO)
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #if defined(DUET_WITH_NCCL)
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
@@ -171,9 +175,14 @@ ClusterLink::ClusterLink(ClusterStore& store, const std::string& prefix, int ran
 #else
   if (use_nccl) throw std::invalid_argument("this build has no NCCL process group (LibTorch without CUDA)");
 #endif
+#if defined(DUET_WITH_GLOO)
   auto o = c10d::ProcessGroupGloo::Options::create(timeout);
   o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(address));
   impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, rank, world, o);
+#else
+  throw std::invalid_argument("this build has no Gloo process group (its LibTorch came without gloo's headers: "
+                              "install libgloo-dev and rebuild, or link the stages with NCCL)");
+#endif
 }
 
 ClusterLink::~ClusterLink() = default;
