@@ -140,13 +140,14 @@ CloudConfig CloudConfig::from_toml_file(const std::string& path) {
     r.num(t, "limits", "max_message_mb", c.max_message_mb);
   }
   if (auto* t = r.section("scheduler", {"max_batch_tokens", "max_batch_rows", "prefill_chunk", "batch_wait_us",
-                                        "batch_wait_step_fraction",
+                                        "batch_wait_step_fraction", "steps_in_flight",
                                         "step_latency_factor", "min_prefill_tokens", "max_step_ms"})) {
     r.num(t, "scheduler", "max_step_ms", c.max_step_ms);
     r.real(t, "scheduler", "step_latency_factor", c.step_latency_factor);
     r.num(t, "scheduler", "min_prefill_tokens", c.min_prefill_tokens);
     r.num(t, "scheduler", "batch_wait_us", c.batch_wait_us);
     r.real(t, "scheduler", "batch_wait_step_fraction", c.batch_wait_step_fraction);
+    r.num(t, "scheduler", "steps_in_flight", c.steps_in_flight);
     r.num(t, "scheduler", "max_batch_tokens", c.max_batch_tokens);
     r.num(t, "scheduler", "max_batch_rows", c.max_batch_rows);
     r.num(t, "scheduler", "prefill_chunk", c.prefill_chunk);
@@ -213,6 +214,7 @@ void CloudConfig::validate() const {
   if (send_queue_messages == 0) bad("[connections] send_queue_messages must be at least 1");
   if (cluster_port > 65535) bad("[stages] cluster_port must be at most 65535");
   if (stage_timeout_ms == 0 || stage_heartbeat_ms == 0) bad("[stages] stage_timeout_ms and stage_heartbeat_ms must be at least 1");
+  if (steps_in_flight > 16) bad("[scheduler] steps_in_flight must be 0 (automatic) to 16");
   if (max_batch_tokens < 1 || max_batch_rows < 1 || prefill_chunk < 1 || min_prefill_tokens < 1)
     bad("[scheduler] max_batch_tokens, max_batch_rows, prefill_chunk and min_prefill_tokens must be at least 1");
   if (!(step_latency_factor == 0 || step_latency_factor > 1.0))

@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
   double key_kv = -1, latency_factor = -1;
   int64_t io_threads = -1, max_step_ms = -1;
   double wait_fraction = -1;
+  int64_t in_flight = -1;
   app.add_option("--model", model, "model folder (config.json + safetensors)");
   app.add_option("--listen", listen, "ZeroMQ endpoint to bind, e.g. tcp://127.0.0.1:7700 (port * = any free)");
   app.add_option("--secret-key", secret, "the server's NAME.key_secret (duet-keygen)");
@@ -95,6 +96,9 @@ int main(int argc, char** argv) {
   app.add_option("--batch-wait-us", batch_wait, "wait this long at most for lately decoding sessions to fill a step");
   app.add_option("--batch-wait-step-fraction", wait_fraction,
                  "or wait up to this fraction of a measured decode-only step, when that is longer (0: off)");
+  app.add_option("--steps-in-flight", in_flight,
+                 "steps of disjoint sessions in flight at once, stages pipelined (0: one per stage when stage "
+                 "workers run some stages, else 1)");
   app.add_option("--io-threads", io_threads,
                  "ZeroMQ I/O threads doing the connections' CURVE work (0: a quarter of the cores, 1 to 4)");
   app.add_option("--step-latency-factor", latency_factor,
@@ -167,6 +171,7 @@ int main(int argc, char** argv) {
     if (chunk >= 0) cfg.prefill_chunk = chunk;
     if (batch_wait >= 0) cfg.batch_wait_us = batch_wait;
     if (wait_fraction >= 0) cfg.batch_wait_step_fraction = wait_fraction;
+    if (in_flight >= 0) cfg.steps_in_flight = static_cast<uint32_t>(in_flight);
     if (!metrics_listen.empty()) cfg.metrics_listen = metrics_listen;
     if (io_threads >= 0) cfg.io_threads = static_cast<uint32_t>(io_threads);
     if (latency_factor >= 0) cfg.step_latency_factor = latency_factor;

@@ -110,7 +110,7 @@ void Engine::Impl::run(const std::atomic<bool>& stop) {
   while (!stop.load()) {
     {
       std::unique_lock<std::mutex> lock(in_mu);
-      if (inbox.empty() && gone_peers.empty() && scheduler.waiting() == 0)
+      if (inbox.empty() && gone_peers.empty() && scheduler.waiting() == 0 && in_flight.empty())
         in_cv.wait_for(lock, std::chrono::milliseconds(100),
                        [&] { return !inbox.empty() || !gone_peers.empty() || stop.load(); });
       take_inbox(lock);
@@ -119,9 +119,17 @@ void Engine::Impl::run(const std::atomic<bool>& stop) {
       if (workers_generation != 0) end_all_sessions("closed: the stage workers re-formed (their KV is gone); replay");
       workers_generation = chain->generation();
     }
-    gather_decoders(stop);
-    auto rows = scheduler.next(active_decoders(Clock::now(), Impl::kDecoderMemory) > 0);
-    if (!rows.empty()) apply(run_step(std::move(rows)));
+    if (in_flight.empty()) gather_decoders(stop);
+    while (in_flight.size() < max_in_flight) {
+      // stages pipelined: what waits is cut into as many micro-batches as there are free slots,
+      // so each stage has a step to run
+      const size_t slots = max_in_flight - in_flight.size();
+      const int64_t cap = max_in_flight > 1 ? int64_t((scheduler.waiting() + slots - 1) / slots) : 0;
+      auto rows = scheduler.next(active_decoders(Clock::now(), Impl::kDecoderMemory) > 0, cap);
+      if (rows.empty()) break;
+      launch(std::move(rows));
+    }
+    if (!in_flight.empty()) apply(land());
     const auto now = Clock::now();
     if (now >= next_expiry) {
       expire(now);
@@ -132,8 +140,10 @@ void Engine::Impl::run(const std::atomic<bool>& stop) {
   shut_down();
 }
 
-// Stopping: what waits is answered, every session closed.
+// Stopping: the steps in flight land (cancelled where they run here), what waits is answered,
+// every session closed.
 void Engine::Impl::shut_down() {
+  while (!in_flight.empty()) apply(land());
   std::deque<EngineRequest> in;
   {
     std::lock_guard<std::mutex> lock(in_mu);
@@ -148,12 +158,14 @@ void Engine::Impl::shut_down() {
   const double per = st.steps ? 1e3 / double(st.steps) : 0.0;
   spdlog::info("engine stopping: {} forwards served in {} steps ({:.1f} rows of {:.1f} live sessions and {:.2f} ms a "
                "step: {:.2f} inputs, {:.2f} forward, {:.2f} replies; {:.2f} ms waited for due sessions in {} of "
-               "them; turnaround p50 {} ms, p90 {} ms); {} CUDA graphs captured; closing {} sessions",
+               "them; turnaround p50 {} ms, p90 {} ms; {} launched behind another in flight); {} CUDA graphs "
+               "captured; closing {} sessions",
                st.forwards_served, st.steps, st.steps ? double(st.rows_total) / st.steps : 0.0,
                st.steps ? double(st.live_sessions_total) / st.steps : 0.0, per * st.step_seconds_total,
                per * st.step_prep_seconds, per * st.step_forward_seconds, per * st.step_reply_seconds,
                st.gathers ? 1e3 * st.gather_seconds / double(st.gathers) : 0.0, st.gathers,
-               decoders.quantile_ms(0.5), decoders.quantile_ms(0.9), pipeline.graphs_captured(), sessions.size());
+               decoders.quantile_ms(0.5), decoders.quantile_ms(0.9), st.steps_pipelined, pipeline.graphs_captured(),
+               sessions.size());
   sessions.close_all();
   publish();
 }

@@ -45,6 +45,9 @@ struct EngineOptions {
   // when a step costs about the same at any row count.
   double batch_wait_step_fraction = 0;
   IntakeLimits intake;  // request bytes queued at most, per key and in all
+  // Steps in flight at once, of disjoint sessions (stages pipelined: stage 1 runs step k+1 while
+  // stage 2 runs step k). 0: one per stage when stage workers run some stages, else 1.
+  size_t steps_in_flight = 0;
 };
 
 // A snapshot for metrics and logs.
@@ -67,6 +70,7 @@ struct EngineStats {
   double step_prep_seconds = 0, step_forward_seconds = 0, step_reply_seconds = 0;
   // the batching window: steps that waited for sessions predicted back, and how long in all
   uint64_t gathers = 0;
+  uint64_t steps_pipelined = 0;  // steps launched while another was in flight (stages pipelined)
   double gather_seconds = 0;
   // decoding sessions' turnarounds (a reply to their next forward), by DecoderTurnaround::kBucketsMs
   std::vector<uint64_t> turnaround_hist;

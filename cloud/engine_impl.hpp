@@ -87,6 +87,7 @@ struct Engine::Impl {
       : pipeline(pl), opts(std::move(o)), on_replies(std::move(cb)),
         sessions(pl.allocator(), opts.sessions), scheduler(opts.scheduler), intake(opts.intake) {
     st.batch_rows_hist.assign(9, 0);
+    max_in_flight = opts.steps_in_flight > 0 ? opts.steps_in_flight : pl.remote() ? pl.stages().size() : 1;
   }
 
   void reply(const std::string& peer, uint64_t rid, protocol::MessageBody body, std::vector<zmq::message_t> t = {}) {
@@ -128,8 +129,17 @@ struct Engine::Impl {
   // and the forwards queued behind them by other connections of the key go on.
   void drop_peer(const std::string& peer);
 
-  // ---- a step: run (compute only), then apply: the one owner of what a step changes (engine_step.cpp)
-  StepOutcome run_step(std::vector<PlannedRow> rows);
+  // ---- a step: launched and landed (compute only), then applied: the one owner of what a step
+  // changes (engine_step.cpp). With stage workers, up to max_in_flight steps of disjoint sessions
+  // are in flight at once (stages pipelined); otherwise one runs whole at a time.
+  struct InFlight {
+    int64_t ticket = 0;  // Pipeline::submit's; 0: ran whole in launch()
+    StepOutcome o;
+  };
+  std::deque<InFlight> in_flight;
+  size_t max_in_flight = 1;
+  void launch(std::vector<PlannedRow> rows);
+  StepOutcome land();  // the oldest step in flight, waited for
   void apply(StepOutcome&& o);
   void apply_failure(const StepOutcome& o);
   void apply_stage_loss(const StepOutcome& o);

@@ -37,8 +37,31 @@ size_t hist_bucket(size_t rows) {
 
 }  // namespace
 
-StepOutcome Engine::Impl::run_step(std::vector<PlannedRow> rows) {
-  StepOutcome o;
+namespace {
+
+// What a throwing step says, sorted by what the engine does about it.
+template <class Fn>
+void run_guarded(StepOutcome& o, Fn&& fn) {
+  try {
+    fn();
+  } catch (const StageUnavailable& e) {
+    o.error = e.what();
+    o.stage_lost = true;
+  } catch (const StepCancelled& e) {
+    o.error = e.what();
+    o.cancelled = true;
+  } catch (const std::exception& e) {
+    o.error = e.what();
+  }
+}
+
+}  // namespace
+
+// One step in flight: the whole step at once (forward(), with each stage's time) or, with stages
+// pipelined, handed to the first worker (submit()) and taken back by land().
+void Engine::Impl::launch(std::vector<PlannedRow> rows) {
+  InFlight f;
+  StepOutcome& o = f.o;
   o.rows = std::move(rows);
   o.started = Clock::now();
   StepBatch batch;
@@ -49,31 +72,46 @@ StepOutcome Engine::Impl::run_step(std::vector<PlannedRow> rows) {
     xs.push_back(j.x.narrow(0, r.start - j.start, r.n));
     (r.n == 1 && j.n == 1 ? o.decode_rows : o.prefill_tokens) += r.n;
   }
-  try {
+  const bool pipelined = max_in_flight > 1;
+  if (!in_flight.empty()) ++st.steps_pipelined;
+  run_guarded(o, [&] {
     auto x = xs.size() == 1 ? xs[0] : torch::cat(xs);  // [T, H] on the host
     if (pipeline.first_device().is_cuda()) x = x.pin_memory().to(pipeline.first_device(), /*non_blocking=*/true);
     const auto t1 = Clock::now();
     o.prep_seconds = std::chrono::duration<double>(t1 - o.started).count();
+    if (pipelined) {
+      f.ticket = pipeline.submit(batch, x);
+      return;
+    }
     o.y = pipeline.forward(batch, x, &o.stage_time).to(torch::kCPU);  // one copy to the host for the whole step
     o.forward_seconds = std::chrono::duration<double>(Clock::now() - t1).count();
     o.ok = true;
-  } catch (const StageUnavailable& e) {
-    o.error = e.what();
-    o.stage_lost = true;
-  } catch (const StepCancelled& e) {
-    o.error = e.what();
-    o.cancelled = true;
-  } catch (const std::exception& e) {
-    o.error = e.what();
-  }
-  return o;
+  });
+  in_flight.push_back(std::move(f));
 }
 
+StepOutcome Engine::Impl::land() {
+  InFlight f = std::move(in_flight.front());
+  in_flight.pop_front();
+  StepOutcome& o = f.o;
+  if (f.ticket == 0 || !o.error.empty()) return std::move(o);  // ran whole, or failed as it was handed over
+  run_guarded(o, [&] {
+    o.y = pipeline.collect(f.ticket).to(torch::kCPU);
+    o.ok = true;
+  });
+  // from the hand-over on: the stages' time, and the wait behind the steps ahead of it; per stage
+  // it is one span (as forward() counts the workers' stages), on the last
+  o.forward_seconds = std::chrono::duration<double>(Clock::now() - o.started).count() - o.prep_seconds;
+  o.stage_time.assign(pipeline.stages().size(), std::chrono::nanoseconds(0));
+  o.stage_time.back() = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(o.forward_seconds));
+  return std::move(o);
+}
+
+// Rows whose job is gone belong to a session that ended while the step was in flight: its
+// forward was answered then, and nothing of it is applied now.
 void Engine::Impl::apply(StepOutcome&& o) {
-  for (const auto& r : o.rows) {
-    Job& j = jobs.at(r.job);
-    if (!j.first_step) j.first_step = o.started;
-  }
+  for (const auto& r : o.rows)
+    if (auto it = jobs.find(r.job); it != jobs.end() && !it->second.first_step) it->second.first_step = o.started;
   if (!o.ok) return apply_failure(o);
   const auto t2 = Clock::now();
   st.step_prep_seconds += o.prep_seconds;
@@ -85,9 +123,11 @@ void Engine::Impl::apply(StepOutcome&& o) {
   scheduler.observe(o.decode_rows, o.prefill_tokens, std::chrono::duration<double>(t2 - o.started).count());
   int64_t off = 0;
   for (const auto& r : o.rows) {
-    Job& j = jobs.at(r.job);
     auto yr = o.y.narrow(0, off, r.n);
     off += r.n;
+    auto it = jobs.find(r.job);
+    if (it == jobs.end()) continue;
+    Job& j = it->second;
     // the whole step's stage times count for every forward in it: each waited that long
     if (j.stage_time.size() < o.stage_time.size()) j.stage_time.resize(o.stage_time.size());
     for (size_t i = 0; i < o.stage_time.size(); ++i) j.stage_time[i] += o.stage_time[i];
@@ -98,6 +138,7 @@ void Engine::Impl::apply(StepOutcome&& o) {
     else if (r.start + r.n == j.start + j.n) j.out.push_back(yr.narrow(0, r.n - 1, 1));
   }
   for (uint64_t id : scheduler.complete(o.rows)) {
+    if (!jobs.count(id)) continue;
     send_result(jobs.at(id));
     finish(id);
   }
@@ -110,8 +151,10 @@ void Engine::Impl::apply_failure(const StepOutcome& o) {
   if (o.stage_lost) return apply_stage_loss(o);
   if (!o.cancelled) spdlog::error("a step of {} rows failed: {}", o.rows.size(), o.error);
   // positions from each row's start on are undefined now: its session keeps [0, start)
-  for (const auto& r : o.rows) sessions.rollback(jobs.at(r.job).session, r.start);
+  for (const auto& r : o.rows)
+    if (auto it = jobs.find(r.job); it != jobs.end()) sessions.rollback(it->second.session, r.start);
   for (uint64_t id : scheduler.fail(o.rows)) {
+    if (!jobs.count(id)) continue;
     Job& j = jobs.at(id);
     if (o.cancelled) refuse(j.peer, j.request_id, ErrorCode::shutting_down, "the daemon is stopping");
     else refuse(j.peer, j.request_id, ErrorCode::internal, "the daemon failed to run this forward: " + o.error);
@@ -125,12 +168,19 @@ void Engine::Impl::apply_failure(const StepOutcome& o) {
 void Engine::Impl::apply_stage_loss(const StepOutcome& o) {
   spdlog::warn("a step of {} rows lost a stage worker: {}", o.rows.size(), o.error);
   std::vector<std::pair<std::string, uint64_t>> step_forwards;
-  for (uint64_t id : scheduler.fail(o.rows)) {
-    const Job& j = jobs.at(id);
-    step_forwards.push_back({j.peer, j.request_id});
-    running_of.erase(j.session);
-    jobs.erase(id);
-  }
+  auto fail_step = [&](const std::vector<PlannedRow>& rows) {
+    for (uint64_t id : scheduler.fail(rows)) {
+      auto it = jobs.find(id);
+      if (it == jobs.end()) continue;
+      step_forwards.push_back({it->second.peer, it->second.request_id});
+      running_of.erase(it->second.session);
+      jobs.erase(it);
+    }
+  };
+  fail_step(o.rows);
+  // the steps behind it in flight went with the workers' generation (Pipeline::collect dropped them)
+  for (const auto& f : in_flight) fail_step(f.o.rows);
+  in_flight.clear();
   for (const auto& [peer, rid] : step_forwards)
     refuse(peer, rid, ErrorCode::stage_unavailable, o.error + "; the session was closed: replay it once the worker is back");
   end_all_sessions("closed: a stage worker went away (" + o.error + ")");

@@ -99,6 +99,8 @@ std::string render_metrics(const EngineStats& e, const NetworkSnapshot& n) {
   w.value("duet_tokens_total", e.prefill_tokens, "phase=\"prefill\"");
   w.head("duet_steps_total", "counter", "Engine steps (one batched forward through every stage).");
   w.value("duet_steps_total", e.steps);
+  w.head("duet_steps_pipelined_total", "counter", "Steps launched while another was in flight (stages pipelined).");
+  w.value("duet_steps_pipelined_total", e.steps_pipelined);
   w.head("duet_step_seconds_total", "counter", "Time spent running steps.");
   w.value("duet_step_seconds_total", e.step_seconds_total);
   w.head("duet_batch_rows", "histogram", "Rows (sessions) per step.");

@@ -153,13 +153,19 @@ int64_t Pipeline::submit(const StepBatch& batch, const torch::Tensor& x_in) {
   torch::NoGradGuard no_grad;
   const int64_t ticket = ++next_ticket_;
   if (!chain_) {
-    pending_.push_back({ticket, {}, run_local(0, stages_.size(), batch, x_in, nullptr)});
+    pending_.push_back({ticket, {}, {}, run_local(0, stages_.size(), batch, x_in, nullptr)});
     return ticket;
   }
   check_kv_fresh(batch);
   auto x = run_local(0, chain_begin_, batch, x_in, nullptr);
   chain_->submit(ticket, batch, x);
-  pending_.push_back({ticket, batch, {}});
+  Pending p{ticket, {}, batch, {}};
+  p.tables.reserve(batch.rows.size());
+  for (auto& r : p.batch.rows) {
+    p.tables.push_back(*r.table);
+    r.table = &p.tables.back();  // reserved: no reallocation moves them
+  }
+  pending_.push_back(std::move(p));
   return ticket;
 }
 

@@ -64,7 +64,9 @@ class Pipeline {
   // workers and sends the step on; collect() takes the workers' output, runs the local stages
   // after, and returns what forward() would have. Tickets are collected in submit order. Steps in
   // flight together must not share a sequence (a row reads the KV its previous step wrote).
-  // Without workers, submit() runs the whole step. The batch's tables must live until collect().
+  // Without workers, submit() runs the whole step. The step keeps its own copy of the batch's
+  // block tables: a session may close while its step is in flight (its blocks, reused by a later
+  // step, are written in step order on every stage, so the later one's KV wins).
   int64_t submit(const StepBatch& batch, const torch::Tensor& x);
   torch::Tensor collect(int64_t ticket);
 
@@ -92,6 +94,7 @@ class Pipeline {
   void check_kv_fresh(const StepBatch& batch);
   struct Pending {
     int64_t ticket;
+    std::vector<BlockTable> tables;  // batch.rows point here
     StepBatch batch;
     torch::Tensor y;  // set when no worker is involved
   };

@@ -32,6 +32,7 @@ struct Scheduler::Pick {
   std::vector<PlannedRow> rows;
   std::vector<bool> taken;  // by queue index
   int64_t tokens = 0;
+  int64_t max_rows = 0;
 };
 
 Scheduler::Scheduler(SchedulerLimits limits) : limits_(limits) {
@@ -56,7 +57,7 @@ void Scheduler::take_decode_rows(Pick& p) {
     any = false;
     for (auto& [key, idx] : groups) {
       if (idx.empty()) continue;
-      if (int64_t(p.rows.size()) >= limits_.max_batch_rows || p.tokens >= limits_.max_batch_tokens) return;
+      if (int64_t(p.rows.size()) >= p.max_rows || p.tokens >= limits_.max_batch_tokens) return;
       const size_t i = idx.front();
       idx.pop_front();
       const ScheduledForward& f = queue_[i];
@@ -84,7 +85,7 @@ void Scheduler::take_prefill(Pick& p, int64_t budget) {
         const ScheduledForward& f = queue_[i];
         auto [it, fresh] = row_of.try_emplace(i, p.rows.size());
         if (fresh) {
-          if (int64_t(p.rows.size()) >= limits_.max_batch_rows) return;
+          if (int64_t(p.rows.size()) >= p.max_rows) return;
           p.rows.push_back({f.job, f.start + f.done, 0});
           running_.push_back(f);
           p.taken[i] = true;
@@ -103,9 +104,9 @@ void Scheduler::take_prefill(Pick& p, int64_t budget) {
   }
 }
 
-std::vector<PlannedRow> Scheduler::next(bool decoders_active) {
-  if (!running_.empty()) throw std::logic_error("Scheduler::next before the last step was completed or failed");
+std::vector<PlannedRow> Scheduler::next(bool decoders_active, int64_t max_rows) {
   Pick p;
+  p.max_rows = max_rows > 0 ? std::min(max_rows, limits_.max_batch_rows) : limits_.max_batch_rows;
   p.taken.assign(queue_.size(), false);
   take_decode_rows(p);
   int64_t budget = limits_.max_batch_tokens - p.tokens;
@@ -129,14 +130,18 @@ std::vector<PlannedRow> Scheduler::next(bool decoders_active) {
 
 std::vector<uint64_t> Scheduler::complete(const std::vector<PlannedRow>& rows) {
   std::vector<uint64_t> done;
-  std::vector<ScheduledForward> unfinished;
+  std::vector<ScheduledForward> unfinished, still_running;
   for (auto& f : running_) {
     auto it = std::find_if(rows.begin(), rows.end(), [&](const PlannedRow& r) { return r.job == f.job; });
-    if (it != rows.end()) f.done += it->n;
+    if (it == rows.end()) {  // in another step still in flight
+      still_running.push_back(f);
+      continue;
+    }
+    f.done += it->n;
     if (f.remaining() <= 0) done.push_back(f.job);
     else unfinished.push_back(f);
   }
-  running_.clear();
+  running_.swap(still_running);
   // a forward with positions left goes back in front of younger ones: it keeps its age
   for (auto it = unfinished.rbegin(); it != unfinished.rend(); ++it) {
     auto pos = std::find_if(queue_.begin(), queue_.end(), [&](const ScheduledForward& q) { return q.arrived > it->arrived; });
@@ -145,10 +150,15 @@ std::vector<uint64_t> Scheduler::complete(const std::vector<PlannedRow>& rows) {
   return done;
 }
 
-std::vector<uint64_t> Scheduler::fail(const std::vector<PlannedRow>&) {
+std::vector<uint64_t> Scheduler::fail(const std::vector<PlannedRow>& rows) {
   std::vector<uint64_t> jobs;
-  for (const auto& f : running_) jobs.push_back(f.job);
-  running_.clear();
+  std::vector<ScheduledForward> still_running;
+  for (const auto& f : running_) {
+    const bool in_step = std::any_of(rows.begin(), rows.end(), [&](const PlannedRow& r) { return r.job == f.job; });
+    if (in_step) jobs.push_back(f.job);
+    else still_running.push_back(f);
+  }
+  running_.swap(still_running);
   return jobs;
 }
 

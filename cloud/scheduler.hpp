@@ -53,13 +53,16 @@ class Scheduler {
 
   void add(const ScheduledForward& f);  // arrival order is kept
   // The next step's rows: decode rows first, then prefill chunks (see above). Empty when nothing
-  // waits. Rows are taken out of the queue until complete() or fail() is called for them.
+  // waits. Rows are taken out of the queue until complete() or fail() is called for them; steps
+  // may be in flight together (pipelined stages): a forward is in at most one of them, so two
+  // steps in flight never carry the same session.
   // `decoders_active`: sessions are mid-generation (they decoded a moment ago), so a decode may
   // arrive while this step runs: its prefill is time-capped even if no decode row waits now.
-  std::vector<PlannedRow> next(bool decoders_active = false);
-  // The rows of the last step ran: advances each forward; returns the jobs now complete.
+  // `max_rows` (> 0): at most that many rows in this step (a micro-batch of pipelined stages).
+  std::vector<PlannedRow> next(bool decoders_active = false, int64_t max_rows = 0);
+  // The rows of a step ran: advances each forward; returns the jobs now complete.
   std::vector<uint64_t> complete(const std::vector<PlannedRow>& rows);
-  // The rows of the last step failed: their forwards are dropped; returns their jobs.
+  // The rows of a step failed: their forwards are dropped; returns their jobs.
   std::vector<uint64_t> fail(const std::vector<PlannedRow>& rows);
   // Drops a waiting forward (its session closed or expired, its client gone); false when not waiting.
   bool cancel(uint64_t job);

@@ -275,6 +275,45 @@ TEST_CASE("stage workers: two micro-batches in flight (submit/collect) == one st
   CHECK(f.remote->describe().find("127.0.0.1") != std::string::npos);  // the table shows where each worker joined from
 }
 
+TEST_CASE("stage workers: the engine keeps steps of disjoint sessions in flight: several edges == monolithic") {
+  // two workers, so the front door keeps two steps in flight (steps_in_flight automatic); four
+  // edges at once, greedy and sampled, each gets its monolithic tokens
+  const std::string model = fixture_model("llama_gqa");
+  FrontDoor f(model, "cpu@w1=0-1,cpu@w2=2-2");
+  auto w1 = start_worker(model, "w1", f.port);
+  auto w2 = start_worker(model, "w2", f.port);
+  REQUIRE_MESSAGE(f.wait_ready(), f.d->log());
+  constexpr int kEdges = 4;
+  std::vector<GenerationOptions> opts;
+  std::vector<std::vector<int32_t>> want(kEdges), got(kEdges);
+  std::vector<std::string> errors(kEdges);
+  for (int e = 0; e < kEdges; ++e) {
+    opts.push_back(e % 2 ? fixed_options(24, sampled(100 + uint64_t(e))) : fixed_options(24));
+    want[size_t(e)] = local_tokens(model, kPrompt, opts.back());
+  }
+  std::vector<std::thread> edges;
+  for (int e = 0; e < kEdges; ++e)
+    edges.emplace_back([&, e] {
+      try {
+        got[size_t(e)] = split_tokens(split_config(model, f.d->endpoint()), kPrompt, opts[size_t(e)]);
+      } catch (const std::exception& x) {
+        errors[size_t(e)] = x.what();
+      }
+    });
+  for (auto& t : edges) t.join();
+  for (int e = 0; e < kEdges; ++e) {
+    CAPTURE(e);
+    CHECK_MESSAGE(errors[size_t(e)].empty(), errors[size_t(e)]);
+    CHECK(got[size_t(e)] == want[size_t(e)]);
+  }
+  REQUIRE(f.d->stop() == 0);
+  // the stop line counts the steps launched while another was in flight: the stages overlapped
+  std::smatch m;
+  const auto log = f.d->log();
+  REQUIRE_MESSAGE(std::regex_search(log, m, std::regex("([0-9]+) launched behind another in flight")), log);
+  CHECK(std::stoi(m[1]) > 0);
+}
+
 TEST_CASE("step wire: the header and rows a worker receives are checked before use") {
   namespace sw = cloud::step_wire;
   sw::Header h;
