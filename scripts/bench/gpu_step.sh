@@ -100,7 +100,7 @@ load() {  # PORT NAME SESSIONS
 stop_cloud() { kill $CP; wait $CP; grep -h "engine stopping" "$OUT"/cloud-$1.log | tee -a "$OUT/step.log"; }
 
 if has shared; then
-  OUT=$OUT/shared BUILD=$B NS="$NS" HF=1 HF_VARIANTS=static T_HF=${T_HF:-110} T_BUILD=200 CLOUD_EXTRA="--log-level info" \
+  OUT=$OUT/shared BUILD=$B NS="$NS" HF=1 HF_VARIANTS=static T_HF=${T_HF:-80} T_BUILD=200 CLOUD_EXTRA="--log-level info" \
     bash scripts/bench/run_shared_server.sh >"$OUT/shared.log" 2>&1
   grep -E "^ +[0-9]+ +[0-9.]+ |tok/s" "$OUT/shared.log" | tail -10 | tee -a "$OUT/step.log"
   grep -h "engine stopping" "$OUT"/shared/cloud-*.log | tee -a "$OUT/step.log"
@@ -108,7 +108,7 @@ fi
 if has ab; then
   [ $KERNELS = 1 ] && { DUET_CUDA_KERNELS=0 cloud 7796 && { load 7796 ab-kernels-off 64,128; stop_cloud 7796; }; }
   cloud 7797 --batch-wait-step-fraction 1.0 && { load 7797 ab-wait-one 64,128; stop_cloud 7797; }
-  cloud 7798 --batch-wait-step-fraction 0.5 && { load 7798 ab-wait-half 64,128; stop_cloud 7798; }
+  [ -n "${AB_HALF:-}" ] && cloud 7798 --batch-wait-step-fraction 0.5 && { load 7798 ab-wait-half 64,128; stop_cloud 7798; }
 fi
 if has split; then
   timeout 45 $B/bench/duet-bench --model $M/llama-1b --dtype bf16 --device cuda --modes mono,curve --name llama-1b \
