@@ -314,6 +314,36 @@ TEST_CASE("stage workers: the engine keeps steps of disjoint sessions in flight:
   CHECK(std::stoi(m[1]) > 0);
 }
 
+TEST_CASE("stage workers: a step in flight keeps its own block tables (its session may close before it lands)") {
+  // a front-door stage after the worker runs at collect(): it must read the tables the step was
+  // submitted with, not the session's, which the engine may have released by then
+  InProcessFront f(fixture_model("llama_gqa"), 1, "cpu@w1=0-1,cpu=2-2");
+  const int64_t H = f.ckpt.config().hidden_size;
+  torch::manual_seed(9);
+  const auto prefill = torch::randn({5, H}), step = torch::randn({1, H});
+  auto run = [&](cloud::Pipeline& pl, bool close_in_flight) {
+    auto t = std::make_unique<BlockTable>();
+    REQUIRE(pl.allocator().ensure(*t, 8));
+    StepBatch pre;
+    pre.rows.push_back({t.get(), 0, 5});
+    pl.forward(pre, prefill);
+    t->length = 5;
+    StepBatch dec;
+    dec.rows.push_back({t.get(), 5, 1});
+    const auto ticket = pl.submit(dec, step);
+    if (close_in_flight) {  // the session closes: its table released, overwritten and freed
+      pl.allocator().release(*t);
+      t->blocks.assign(t->blocks.size() + 3, 1 << 20);
+      t.reset();
+    }
+    auto y = pl.collect(ticket);
+    if (t) pl.allocator().release(*t);
+    return y;
+  };
+  const auto want = run(*f.local, false);
+  CHECK(torch::allclose(run(*f.remote, true), want, 1e-5, 1e-5));
+}
+
 TEST_CASE("step wire: the header and rows a worker receives are checked before use") {
   namespace sw = cloud::step_wire;
   sw::Header h;
