@@ -5,6 +5,7 @@
 #   gpu      ctest -L gpu (each kernel against the LibTorch path) and duet-kernel-bench's table
 #   cuda     batched CUDA decoding == the CPU's (graphs on), kernels on and off
 #   shared   run_shared_server.sh at NS sessions: duet (defaults) and transformers static cache
+#   duet     (not by default) duet-load at NS sessions on the defaults, no peers: for a short lease
 #   ab       duet at 64 and 128 sessions: kernels off; batching window of one and of half a
 #            measured decode step (waiting for the sessions predicted back)
 #   split    duet-bench at batch 1: monolithic vs split over CURVE (the split's own cost)
@@ -104,6 +105,9 @@ if has shared; then
     bash scripts/bench/run_shared_server.sh >"$OUT/shared.log" 2>&1
   grep -E "^ +[0-9]+ +[0-9.]+ |tok/s" "$OUT/shared.log" | tail -10 | tee -a "$OUT/step.log"
   grep -h "engine stopping" "$OUT"/shared/cloud-*.log | tee -a "$OUT/step.log"
+fi
+if has duet; then  # duet alone at NS sessions (defaults), without the peers (a short lease)
+  cloud 7795 && { load 7795 duet-default "$ns_csv"; stop_cloud 7795; }
 fi
 if has ab; then
   [ $KERNELS = 1 ] && { DUET_CUDA_KERNELS=0 cloud 7796 && { load 7796 ab-kernels-off 64,128; stop_cloud 7796; }; }
