@@ -120,7 +120,9 @@ int main(int argc, char** argv) {
   gen->add_option("--unit", unit, "music models: unit note length L:, e.g. 1/8 (default: the style's)");
   gen->add_option("--key", key, "music models: key, e.g. D, Ador, Em, F#m, A dorian (default: the style's)");
   gen->add_option("--title", title, "music models: the tune's T: field (default: rhythm, key and seed)");
-  auto* o_tempo = gen->add_option("--tempo", tempo, "music models: Q: beats per minute (default: the rhythm's)")
+  auto* o_tempo = gen->add_option("--tempo", tempo,
+                                  "music models: Q: beats per minute of the rhythm's beat (1/2 for a 4/4 reel, "
+                                  "3/8 for a jig; default: the rhythm's)")
                       ->check(CLI::Range(1, 400));
   gen->add_option("--continue", continue_path, "music models: continue the tune in FILE.abc (its M:, L:, K:, S:)")
       ->check(CLI::ExistingFile);
