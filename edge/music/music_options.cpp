@@ -72,7 +72,7 @@ CheckedMusicOptions check_music_options(const MusicModelSpec& spec, const MusicR
   if (!spec.styles.empty() && std::find(spec.styles.begin(), spec.styles.end(), o.style) == spec.styles.end()) {
     std::string known;
     for (const auto& x : spec.styles) known += (known.empty() ? "" : ", ") + x;
-    throw AbcFieldError("unknown style '" + o.style + "'; this model knows: " + known);
+    throw AbcFieldError("style", "unknown style '" + o.style + "'; this model knows: " + known);
   }
   const StyleStats* st = nullptr;
   if (auto it = spec.style_stats.find(o.style); it != spec.style_stats.end()) st = &it->second;

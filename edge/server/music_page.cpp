@@ -140,8 +140,8 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
       std::optional<TuneMaker> maker;
       try {
         maker.emplace(ctx.client, *ctx.music, tune);
-      } catch (const std::invalid_argument& e) {
-        throw ApiError(400, e.what(), "style", "invalid_value");
+      } catch (const music::AbcFieldError& e) {
+        throw ApiError(400, e.what(), e.field(), "invalid_value");  // the option that was wrong
       }
       std::string header = maker->prompt_text();
       for (const auto& w : maker->warnings()) header = "% warning: " + w + "\n" + header;

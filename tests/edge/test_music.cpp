@@ -35,6 +35,18 @@ TEST_CASE("ABC meter, unit and key: canonical texts and refusals with a sentence
   CHECK(parse_key("G Major").text == "G");
   for (const char* bad : {"H", "", "D\nX:2", "Dfoo", "D =c", "h", "Dmixm", "C##"})
     CHECK_THROWS_WITH_AS(parse_key(bad), doctest::Contains("key"), AbcFieldError);
+  // each refusal names the option it came from (the HTTP API's error.param)
+  auto field_of = [](auto&& parse, const char* text) {
+    try {
+      parse(text);
+    } catch (const AbcFieldError& e) {
+      return e.field();
+    }
+    return std::string("(accepted)");
+  };
+  CHECK(field_of(parse_meter, "7/x") == "meter");
+  CHECK(field_of(parse_unit, "1/3") == "unit");
+  CHECK(field_of(parse_key, "H") == "key");
   CHECK(default_unit(parse_meter("2/4")) == Rational(1, 16));
   CHECK(default_unit(parse_meter("6/8")) == Rational(1, 8));
 }
@@ -64,6 +76,12 @@ TEST_CASE("music options: per-style defaults, warnings for combinations the styl
   CHECK_THROWS_AS(check_music_options(*spec, {"oneills-jig", "7/x", "", ""}), AbcFieldError);
   CHECK_THROWS_AS(check_music_options(*spec, {"oneills-jig", "", "1/3", ""}), AbcFieldError);
   CHECK_THROWS_AS(check_music_options(*spec, {"oneills-jig", "", "", "H"}), AbcFieldError);
+  try {
+    check_music_options(*spec, {"polka-from-mars", "", "", ""});
+    FAIL("an unknown style was accepted");
+  } catch (const AbcFieldError& e) {
+    CHECK(e.field() == "style");
+  }
   CHECK(tempo_field(*spec, jig) == "Q:3/8=" + std::to_string(spec->tempos.at("jig")));
   CHECK(tempo_field(*spec, reel, 120) == "Q:1/2=120");  // --tempo counts the same beat as the model's
 }
