@@ -11,6 +11,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "common/percentile.hpp"
 #include "edge/client/edge_client.hpp"
 #include "edge/client/generation_report.hpp"
 #include "edge/client/model_defaults.hpp"
@@ -38,12 +39,6 @@ std::vector<int32_t> parse_ids(const std::string& s) {
     }
   }
   return ids;
-}
-
-double percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(q * (v.size() - 1) + 0.5)];
 }
 
 void warn(const std::string& s) { std::fprintf(stderr, "duet-edge: warning: %s\n", s.c_str()); }
@@ -421,8 +416,8 @@ int main(int argc, char** argv) {
         j["tokens_per_round_trip"] = res.steps.empty() ? 0.0 : double(res.tokens.size()) / double(res.steps.size());
         j["tokens_per_decode_round_trip"] =
             res.steps.size() < 2 ? 0.0 : double(res.tokens.size() - 1) / double(res.steps.size() - 1);
-        j["decode_ms_p50"] = percentile(decode_ms, 0.5);
-        j["decode_ms_p99"] = percentile(decode_ms, 0.99);
+        j["decode_ms_p50"] = duet::percentile(decode_ms, 0.5);
+        j["decode_ms_p99"] = duet::percentile(decode_ms, 0.99);
         std::cout << j.dump() << "\n";
       } else {
         // the same words the page and the API's stop_reason use
@@ -430,7 +425,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "duet-edge: %s%zu tokens (%s: %s), seed %llu, %s, decode p50 %.2f ms/token\n",
                      count > 1 ? ("tune " + std::to_string(i + 1) + ": ").c_str() : "", res.tokens.size(),
                      to_string(why), describe(why), static_cast<unsigned long long>(s),
-                     local ? "local" : ("via " + cfg.server).c_str(), percentile(decode_ms, 0.5));
+                     local ? "local" : ("via " + cfg.server).c_str(), duet::percentile(decode_ms, 0.5));
       }
     }
     if (!abc_out.empty()) {  // whole or nothing: a failed run leaves no half-written file behind

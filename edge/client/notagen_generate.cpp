@@ -16,6 +16,7 @@
 #include "common/backbone.hpp"
 #include "common/checkpoint.hpp"
 #include "common/dtype.hpp"
+#include "common/percentile.hpp"
 #include "common/wire/tensor_frames.hpp"
 #include "edge/client/cloud_connection.hpp"
 #include "edge/client/edge_client.hpp"
@@ -52,12 +53,6 @@ std::string one_line(const char* what, const std::string& v) {
   for (unsigned char c : v)
     if (c >= 128) throw std::invalid_argument(std::string(what) + " '" + v + "': NotaGen reads ASCII only");
   return v;
-}
-
-double percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5)];
 }
 
 // The .abc file's tune without the lines duet-edge or a reader adds (X:, T:, Q:, % comments).
