@@ -233,7 +233,8 @@ int main(int argc, char** argv) {
     if (o_seed->count()) cfg.sampling.seed = static_cast<uint64_t>(seed);
     if (cfg.sampling.top_p <= 0) throw std::invalid_argument("--top-p must be above 0 (1 = off)");
 
-    if (duet::edge::is_notagen_model(cfg.model_path)) {  // hierarchical: a patch per round trip
+    // the model's family picks the loop: NotaGen's writes a patch per round trip
+    if (!cfg.model_path.empty() && duet::edge::is_notagen_model(cfg.model_path)) {
       if (!prompt_ids.empty()) throw std::invalid_argument("NotaGen models take text prompts: use --prompt, not --prompt-ids");
       if (ignore_eos) throw std::invalid_argument("--ignore-eos does not apply to NotaGen models (see --max-patches)");
       duet::edge::NotagenRequest nr;
@@ -387,25 +388,21 @@ int main(int argc, char** argv) {
 
       std::vector<double> decode_ms;
       for (size_t k = 1; k < res.steps.size(); ++k) decode_ms.push_back(res.steps[k].edge_ms + res.steps[k].backbone_ms);
+      // the same reason the page and the API give
+      const auto why = duet::edge::stop_reason_of(res.stop_reason, tune.ended_by_budget);
       if (json) {
-        nlohmann::json j;
-        j["mode"] = local ? "local" : "split";
-        j["model"] = cfg.model_path;
-        j["seed"] = s;
+        nlohmann::json j = duet::edge::record_json({local, cfg.model_path, s, text, why, load_ms});
         j["prompt_ids"] = ids;
         j["tokens"] = res.tokens;
-        j["text"] = text;
-        j["stop_reason"] = res.stop_reason;
-        j["load_ms"] = load_ms;
         j["resumes"] = client.resumes();
         if (tune_mode) {
-          const auto& mo = maker->options();
-          j["tune"] = {{"index", i + 1},        {"abc", tune.abc()},         {"title", tune.title},
-                       {"style", mo.style},     {"meter", mo.meter.text},    {"unit", mo.unit_text()},
-                       {"key", mo.key.text},    {"prompt", prompt_text},     {"bar_constraint", req.constrain},
-                       {"relaxed_steps", tune.relaxed_steps}, {"ending_push", req.ending_push && req.constrain},
-                       {"ended_by_budget", tune.ended_by_budget}, {"warnings", maker->warnings()},
-                       {"tune_warnings", tune.warnings}};
+          auto t = duet::edge::tune_json(i + 1, tune.abc(), tune.title, maker->options(), prompt_text, req.constrain,
+                                         tune.relaxed_steps);
+          t["ending_push"] = req.ending_push && req.constrain;
+          t["ended_by_budget"] = tune.ended_by_budget;
+          t["warnings"] = maker->warnings();
+          t["tune_warnings"] = tune.warnings;
+          j["tune"] = t;
         }
         nlohmann::json steps = nlohmann::json::array();
         for (const auto& st : res.steps) steps.push_back(duet::edge::round_json(st));
@@ -420,23 +417,14 @@ int main(int argc, char** argv) {
         j["decode_ms_p99"] = duet::percentile(decode_ms, 0.99);
         std::cout << j.dump() << "\n";
       } else {
-        // the same words the page and the API's stop_reason use
-        const auto why = duet::edge::stop_reason_of(res.stop_reason, tune.ended_by_budget);
-        std::fprintf(stderr, "duet-edge: %s%zu tokens (%s: %s), seed %llu, %s, decode p50 %.2f ms/token\n",
+        std::fprintf(stderr, "duet-edge: %s%zu tokens (%s), seed %llu, %s, decode p50 %.2f ms/token\n",
                      count > 1 ? ("tune " + std::to_string(i + 1) + ": ").c_str() : "", res.tokens.size(),
-                     to_string(why), describe(why), static_cast<unsigned long long>(s),
+                     duet::edge::stop_text(why).c_str(), static_cast<unsigned long long>(s),
                      local ? "local" : ("via " + cfg.server).c_str(), duet::percentile(decode_ms, 0.5));
       }
     }
     if (!abc_out.empty()) {  // whole or nothing: a failed run leaves no half-written file behind
-      const std::string tmp = abc_out + ".part";
-      {
-        std::ofstream f(tmp);
-        if (!f) throw std::runtime_error("cannot write " + abc_out);
-        f << abc_text;
-        if (!f.flush()) throw std::runtime_error("cannot write " + abc_out);
-      }
-      std::filesystem::rename(tmp, abc_out);
+      duet::music::write_abc_file(abc_out, abc_text);
       std::fprintf(stderr, "duet-edge: wrote %s (%lld tune%s, seed%s %llu%s)\n", abc_out.c_str(),
                    static_cast<long long>(count), count > 1 ? "s" : "", count > 1 ? "s" : "",
                    static_cast<unsigned long long>(seed0),

@@ -16,10 +16,12 @@
 #include "common/backbone.hpp"
 #include "common/checkpoint.hpp"
 #include "common/dtype.hpp"
+#include "common/model_config.hpp"
 #include "common/percentile.hpp"
 #include "common/wire/tensor_frames.hpp"
 #include "edge/client/cloud_connection.hpp"
 #include "edge/client/edge_client.hpp"
+#include "edge/client/generation_report.hpp"
 #include "edge/client/remote_backbone.hpp"
 #include "edge/music/abc_file.hpp"
 #include "edge/music/bar_constraint.hpp"
@@ -117,16 +119,7 @@ class BarFilter final : public notagen::CharFilter {
 
 }  // namespace
 
-bool is_notagen_model(const std::string& dir) {
-  std::ifstream in(dir + "/config.json");
-  if (!in) return false;
-  try {
-    auto j = json::parse(in);
-    return j.is_object() && j.value("model_type", "") == "notagen";
-  } catch (const std::exception&) {
-    return false;
-  }
-}
+bool is_notagen_model(const std::string& dir) { return ModelConfig::from_dir(dir).family == Family::notagen; }
 
 int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest& req) {
   const json dj = read_duet_json(cfg.model_path);
@@ -299,20 +292,15 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
       if (k > 0) patch_ms.push_back(res.steps[k].edge_ms + res.steps[k].backbone_ms);
     }
     const double secs = gen_ms / 1000.0;
+    const StopReason why = stop_reason_of(res.stop_reason);
     if (req.json) {
-      json j;
-      j["mode"] = local ? "local" : "split";
-      j["model"] = cfg.model_path;
-      j["seed"] = seed;
+      json j = record_json({local, cfg.model_path, seed, res.text, why, load_ms});
       j["prompt"] = prompt;
-      j["text"] = res.text;
       j["abc"] = abc;
-      j["stop_reason"] = res.stop_reason;
       j["patches"] = res.patches.size();
       j["chars"] = res.text.size();
       j["chars_run"] = chars_run;
       j["cuts"] = res.cuts;
-      j["load_ms"] = load_ms;
       j["generate_ms"] = gen_ms;
       j["chars_per_s"] = secs > 0 ? static_cast<double>(res.text.size()) / secs : 0.0;
       j["patches_per_s"] = secs > 0 ? static_cast<double>(res.patches.size()) / secs : 0.0;
@@ -321,10 +309,7 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
       std::vector<int32_t> codes(res.text.begin(), res.text.end());
       j["tokens"] = codes;  // the characters written, as codes (what token-level tools read)
       if (folk)  // the fields abc-folk's tunes carry (scripts/abc/sample_edge.py reads them)
-        j["tune"] = {{"index", i + 1}, {"abc", abc}, {"title", title}, {"style", folk->style},
-                     {"meter", folk->meter.text}, {"unit", folk->unit_text()}, {"key", folk->key.text},
-                     {"prompt", prompt}, {"bar_constraint", constrained},
-                     {"relaxed_steps", bars ? bars->relaxed_steps() : 0}};
+        j["tune"] = tune_json(i + 1, abc, title, *folk, prompt, constrained, bars ? bars->relaxed_steps() : 0);
       json steps = json::array();
       for (const auto& st : res.steps)
         steps.push_back({{"positions", st.positions}, {"chars", st.chars}, {"edge_ms", st.edge_ms},
@@ -335,7 +320,7 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
       std::fprintf(stderr,
                    "duet-edge: %s%zu characters in %zu patches (%s%s), seed %llu, %s, %.2f ms/patch p50, %.0f chars/s\n",
                    req.count > 1 ? ("piece " + std::to_string(i + 1) + ": ").c_str() : "", res.text.size(),
-                   res.patches.size(), res.stop_reason.c_str(),
+                   res.patches.size(), stop_text(why).c_str(),
                    res.cuts ? (", " + std::to_string(res.cuts) + " cut(s) past the context").c_str() : "",
                    static_cast<unsigned long long>(seed), local ? "local" : ("via " + cfg.server).c_str(),
                    percentile(patch_ms, 0.5), secs > 0 ? static_cast<double>(res.text.size()) / secs : 0.0);
@@ -345,14 +330,7 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
     }
   }
   if (!req.abc_out.empty()) {
-    const std::string tmp = req.abc_out + ".part";
-    {
-      std::ofstream f(tmp);
-      if (!f) throw std::runtime_error("cannot write " + req.abc_out);
-      f << abc_all;
-      if (!f.flush()) throw std::runtime_error("cannot write " + req.abc_out);
-    }
-    std::filesystem::rename(tmp, req.abc_out);
+    music::write_abc_file(req.abc_out, abc_all);
     std::fprintf(stderr, "duet-edge: wrote %s (%lld piece%s)\n", req.abc_out.c_str(), static_cast<long long>(req.count),
                  req.count > 1 ? "s" : "");
   }

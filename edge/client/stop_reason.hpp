@@ -15,15 +15,16 @@ enum class StopReason {
   cancelled,    // the reader went away, or the server stopped
 };
 
-// From the generation loop's reason ("eos", "max_new_tokens", "max_positions", "stop",
-// "cancelled"); ended_by_rule: the ending push ended it (TuneSteering::ended_by_budget).
+// From the generation loop's reason (the token loop's "eos", "max_new_tokens", "max_positions",
+// "stop", "cancelled"; NotaGen's piece loop's "eos", "max_chars", "max_patches");
+// ended_by_rule: the ending push ended it (TuneSteering::ended_by_budget).
 inline StopReason stop_reason_of(const std::string& loop_reason, bool ended_by_rule = false) {
   if (ended_by_rule) return StopReason::ending_rule;
   if (loop_reason == "eos") return StopReason::eos;
   if (loop_reason == "stop") return StopReason::stop_string;
   if (loop_reason == "max_positions") return StopReason::context;
   if (loop_reason == "cancelled") return StopReason::cancelled;
-  return StopReason::budget;
+  return StopReason::budget;  // max_new_tokens, max_chars, max_patches
 }
 
 // The name in JSON and logs.

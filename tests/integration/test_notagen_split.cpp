@@ -93,6 +93,10 @@ TEST_CASE("duet-edge generate on a NotaGen folder: local and split give the same
   REQUIRE(l.status == 0);
   auto jl = nlohmann::json::parse(l.out);
   CHECK(jl["mode"] == "local");
+  // the stop reason every front end gives (stop_reason.hpp), not the piece loop's own words
+  const std::string why = jl["stop_reason"].get<std::string>();
+  CHECK((why == "eos" || why == "max_new_tokens"));  // was "max_patches" for a piece the limit cut
+  CHECK(jl["finish_reason"] == (why == "eos" ? "stop" : "length"));
   CHECK(jl["patches"].get<int>() >= 1);
   CHECK(jl["prompt"] == kPromptText);  // the duet.json defaults: Classical, Beethoven, Keyboard
   const std::string abc = read_file(tmp / "piece.abc");
