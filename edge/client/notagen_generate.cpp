@@ -122,6 +122,11 @@ class BarFilter final : public notagen::CharFilter {
 bool is_notagen_model(const std::string& dir) { return ModelConfig::from_dir(dir).family == Family::notagen; }
 
 int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest& req) {
+  // the piece loop sends the patch embeddings themselves: a daemon started at --first-block K
+  // would take them for block K's input and write garbage
+  if (!local && cfg.edge_blocks > 0)
+    throw std::invalid_argument("--edge-blocks " + std::to_string(cfg.edge_blocks) +
+                                ": NotaGen models keep every block on the daemon (run it without --first-block)");
   const json dj = read_duet_json(cfg.model_path);
   const std::string form = dj.value("prompt_form", dj.contains("styles") ? "abc-header" : "period-composer-instrumentation");
   auto spec = music::MusicModelSpec::from_model_dir(cfg.model_path);
