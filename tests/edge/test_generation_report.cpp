@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <unistd.h>
@@ -25,6 +26,15 @@ TEST_CASE("stop reasons: NotaGen's piece loop and the token loop map to the one 
   CHECK(stop_reason_of("eos", /*ended_by_rule=*/true) == StopReason::ending_rule);
   CHECK(stop_text(StopReason::ending_rule) ==
         "ending_rule: the ending rule closed it at a bar line as the token budget ran out");
+  // every reason in the list the page gets (GET /api/music), each with its own name and words
+  std::set<std::string> names, words;
+  for (StopReason r : kStopReasons) {
+    names.insert(to_string(r));
+    words.insert(describe(r));
+    CHECK(stop_reason_of(to_string(r)) == (r == StopReason::ending_rule ? StopReason::budget : r));
+  }
+  CHECK(names.size() == 6);
+  CHECK(words.size() == 6);
 }
 
 TEST_CASE("record_json: the fields every --json record opens with, the API's reason names") {

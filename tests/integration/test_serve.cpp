@@ -261,6 +261,11 @@ TEST_CASE("duet-edge serve: model defaults, a daemon idle timeout and restart, /
   const auto info = http(port, "GET", "/api/music");
   REQUIRE(info.status == 200);
   CHECK(nlohmann::json::parse(info.body)["temperature"].get<double>() > 0);
+  // the stop reasons' words, for the page's status: the CLI's (edge/client/stop_reason.hpp)
+  const auto reasons = nlohmann::json::parse(info.body)["stop_reasons"];
+  CHECK(reasons.size() == 6);
+  CHECK(reasons["ending_rule"] == "the ending rule closed it at a bar line as the token budget ran out");
+  CHECK(reasons["eos"] == "the model ended it");
   const auto a = complete(R"(,"seed":1)"), b = complete(R"(,"seed":2)"), a2 = complete(R"(,"seed":1)");
   REQUIRE(a.status == 200);
   REQUIRE(b.status == 200);
