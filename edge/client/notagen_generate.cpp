@@ -22,7 +22,6 @@
 #include "edge/client/cloud_connection.hpp"
 #include "edge/client/edge_client.hpp"
 #include "edge/client/generation_report.hpp"
-#include "edge/client/remote_backbone.hpp"
 #include "edge/music/abc_file.hpp"
 #include "edge/music/bar_constraint.hpp"
 #include "edge/notagen/piece_generator.hpp"
@@ -217,16 +216,10 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
   Checkpoint ckpt(cfg.model_path);
   const LoadOptions lo{parse_dtype(cfg.dtype), parse_device(cfg.device)};
   notagen::PieceGenerator gen(ckpt, lo);
-  std::unique_ptr<CloudConnection> conn;
-  std::unique_ptr<Backbone> backbone;
-  if (local) {
-    backbone = std::make_unique<LocalBackbone>(ckpt, lo, ckpt.config().max_positions);
-  } else {
-    conn = std::make_unique<CloudConnection>(connection_options(cfg), model_fingerprint(ckpt));
-    const auto limit = conn->server().limits.max_positions_per_session;
-    backbone = std::make_unique<RemoteBackbone>(*conn, limit);
-    po.context = po.context > 0 ? std::min<int64_t>(po.context, limit) : static_cast<int64_t>(limit);
-  }
+  BlocksLink link = open_blocks(cfg, local, ckpt, lo, model_fingerprint(ckpt));
+  Backbone* backbone = link.backbone.get();
+  if (!local)  // the daemon's limit per session; local: the model's own context (po.context 0)
+    po.context = po.context > 0 ? std::min<int64_t>(po.context, link.max_positions) : link.max_positions;
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
 
   const bool streaming = req.stream && !req.json;
