@@ -34,6 +34,7 @@
 #include "common/step_runner.hpp"
 #include "common/dtype.hpp"
 #include "common/generator.hpp"
+#include "common/percentile.hpp"
 #include "common/wire/tensor_frames.hpp"
 #include "edge/client/cloud_connection.hpp"
 #include "edge/client/remote_backbone.hpp"
@@ -50,13 +51,6 @@ namespace {
 
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const double idx = p / 100.0 * double(v.size() - 1);
-  const size_t lo = static_cast<size_t>(idx), hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (idx - double(lo));
-}
 double mean(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;
@@ -122,22 +116,22 @@ json summarize(const ModeResult& m, const std::vector<int32_t>& reference) {
     }
   }
   j["repeats"] = m.runs.size();
-  j["ttft_ms"] = percentile(ttft, 50);
-  j["token_ms_p50"] = percentile(tok, 50);
-  j["token_ms_p99"] = percentile(tok, 99);
+  j["ttft_ms"] = duet::percentile(ttft, 0.5);
+  j["token_ms_p50"] = duet::percentile(tok, 0.5);
+  j["token_ms_p99"] = duet::percentile(tok, 0.99);
   j["token_ms_mean"] = mean(tok);
-  j["decode_tok_s"] = percentile(tps, 50);
+  j["decode_tok_s"] = duet::percentile(tps, 0.5);
   j["decode_tok_s_runs"] = tps;
   j["step_edge_ms"] = mean(edge_ms);
   j["step_backbone_ms"] = mean(rt_ms);
   if (!cloud_ms.empty()) {
     j["step_cloud_ms"] = mean(cloud_ms);
     j["step_transport_ms"] = mean(transport_ms);
-    j["step_transport_ms_p50"] = percentile(transport_ms, 50);
+    j["step_transport_ms_p50"] = duet::percentile(transport_ms, 0.5);
   }
-  j["prefill_edge_ms"] = percentile(pre_edge, 50);
-  j["prefill_backbone_ms"] = percentile(pre_rt, 50);
-  if (!pre_cloud.empty()) j["prefill_cloud_ms"] = percentile(pre_cloud, 50);
+  j["prefill_edge_ms"] = duet::percentile(pre_edge, 0.5);
+  j["prefill_backbone_ms"] = duet::percentile(pre_rt, 0.5);
+  if (!pre_cloud.empty()) j["prefill_cloud_ms"] = duet::percentile(pre_cloud, 0.5);
   j["edge_gpu_mib"] = m.edge_gpu_mib;
   j["cloud_gpu_mib"] = m.cloud_gpu_mib;
   j["edge_alloc_peak_mib"] = m.edge_alloc_peak_mib;
@@ -281,7 +275,10 @@ json zmq_ping(size_t bytes, int n) {
     if (i >= 10) rt.push_back(ms(Clock::now() - t0));
   }
   echo.join();
-  return json{{"bytes", bytes}, {"round_trips", n}, {"rtt_ms_p50", percentile(rt, 50)}, {"rtt_ms_p99", percentile(rt, 99)}};
+  return json{{"bytes", bytes},
+              {"round_trips", n},
+              {"rtt_ms_p50", duet::percentile(rt, 0.5)},
+              {"rtt_ms_p99", duet::percentile(rt, 0.99)}};
 }
 
 }  // namespace

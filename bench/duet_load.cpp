@@ -32,6 +32,7 @@
 #include "bench/load_run.hpp"
 #include "common/dtype.hpp"
 #include "common/generator.hpp"
+#include "common/percentile.hpp"
 #include "common/wire/tensor_frames.hpp"
 #include "edge/client/remote_backbone.hpp"
 
@@ -40,13 +41,6 @@ namespace b = duet::bench;
 
 namespace {
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return -1;
-  std::sort(v.begin(), v.end());
-  const double idx = p / 100.0 * double(v.size() - 1);
-  const size_t lo = static_cast<size_t>(idx), hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (idx - double(lo));
-}
 
 // Records what the daemon returned at each step of the reference run, for the check's diagnostics.
 class RecordingBackbone final : public duet::Backbone {
@@ -98,7 +92,7 @@ json summarize(size_t n, const b::RunResult& run, const std::vector<b::RowCheck>
     prefill.push_back(s.prefill_ms);
     if (s.prefill_cloud_ms >= 0) prefill_cloud.push_back(s.prefill_cloud_ms);
     decode_tokens += int64_t(s.step_ms.size());
-    json ps{{"session", i}, {"prefill_ms", s.prefill_ms}, {"token_ms_p50", percentile(s.step_ms, 50)}};
+    json ps{{"session", i}, {"prefill_ms", s.prefill_ms}, {"token_ms_p50", duet::percentile(s.step_ms, 0.5, -1)}};
     if (i < checks.size()) {
       const auto& c = checks[i];
       mismatched += c.mismatches > 0;
@@ -124,13 +118,13 @@ json summarize(size_t n, const b::RunResult& run, const std::vector<b::RowCheck>
   j["decode_tokens"] = decode_tokens;
   j["decode_wall_s"] = run.decode_wall_s;
   j["aggregate_tok_s"] = run.decode_wall_s > 0 ? double(decode_tokens) / run.decode_wall_s : 0;
-  j["token_ms_p50"] = percentile(step, 50);
-  j["token_ms_p99"] = percentile(step, 99);
-  j["token_ms_max"] = percentile(step, 100);
-  j["prefill_ms_p50"] = percentile(prefill, 50);
-  j["prefill_ms_max"] = percentile(prefill, 100);
-  j["cloud_token_ms_p50"] = percentile(cloud, 50);  // -1: the daemon reported none
-  j["cloud_prefill_ms_p50"] = percentile(prefill_cloud, 50);
+  j["token_ms_p50"] = duet::percentile(step, 0.5, -1);
+  j["token_ms_p99"] = duet::percentile(step, 0.99, -1);
+  j["token_ms_max"] = duet::percentile(step, 1.0, -1);
+  j["prefill_ms_p50"] = duet::percentile(prefill, 0.5, -1);
+  j["prefill_ms_max"] = duet::percentile(prefill, 1.0, -1);
+  j["cloud_token_ms_p50"] = duet::percentile(cloud, 0.5, -1);  // -1: the daemon reported none
+  j["cloud_prefill_ms_p50"] = duet::percentile(prefill_cloud, 0.5, -1);
   j["connect_s"] = run.connect_s;
   j["daemon_gpu_mib"] = daemon_mib;
   j["errors"] = errors;
@@ -259,7 +253,7 @@ int main(int argc, char** argv) {
     int64_t head_flips = 0;
     for (const auto& r : refs) head_flips += b::check_rows(edge, r.hidden.to(dev), r.tokens, 0).mismatches;
     std::fprintf(stderr, "[load] %zu reference runs of %lld tokens; single-session decode round trip p50 %.3f ms\n",
-                 refs.size(), (long long)new_tokens, percentile(ref_ms, 50));
+                 refs.size(), (long long)new_tokens, duet::percentile(ref_ms, 0.5, -1));
 
     json out;
     out["name"] = name;
@@ -280,8 +274,8 @@ int main(int argc, char** argv) {
     out["stagger_ms"] = stagger_ms;
     out["warmup_steps"] = warmup_steps;
     out["seed"] = seed;
-    out["reference"] = {{"token_ms_p50", percentile(ref_ms, 50)},
-                        {"token_ms_p99", percentile(ref_ms, 99)},
+    out["reference"] = {{"token_ms_p50", duet::percentile(ref_ms, 0.5, -1)},
+                        {"token_ms_p99", duet::percentile(ref_ms, 0.99, -1)},
                         {"batched_head_disagreements", head_flips}};
     json runs = json::array();
     bool bad = false;
@@ -290,8 +284,8 @@ int main(int argc, char** argv) {
                 cfg.model_type.c_str(), (long long)cfg.num_layers, (long long)cfg.hidden_size, dtype.c_str(),
                 std::string(duet::protocol::dtype_name(wire_dt)).c_str(), (long long)prompt_len, (long long)new_tokens,
                 (long long)prompts, insecure ? "plain TCP" : "CURVE");
-    std::printf("single-session reference (real edge): decode p50 %.3f ms, p99 %.3f ms\n", percentile(ref_ms, 50),
-                percentile(ref_ms, 99));
+    std::printf("single-session reference (real edge): decode p50 %.3f ms, p99 %.3f ms\n",
+                duet::percentile(ref_ms, 0.5, -1), duet::percentile(ref_ms, 0.99, -1));
     std::printf("%6s %10s %9s %9s %11s %10s %9s %10s %8s\n", "N", "tok/s", "p50 ms", "p99 ms", "prefill ms", "cloud ms",
                 "ok/N", "mismatch", "GPU MiB");
 

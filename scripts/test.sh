@@ -10,4 +10,11 @@ if [ -f "$dir/CMakeCache.txt" ] && grep -q '^DUET_BUILD_TESTS:BOOL=OFF' "$dir/CM
   cmake -S . -B "$dir" -DDUET_BUILD_TESTS=ON >/dev/null
 fi
 bash scripts/build.sh
-ctest --test-dir "$dir" --output-on-failure "$@"
+# ctest shows a skipped test's name only: its reason (the command that failed, what it said) is
+# printed after the summary
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+rc=0
+ctest --test-dir "$dir" --output-on-failure "$@" | tee "$out" || rc=$?
+bash scripts/skip_reasons.sh "$dir" "$out"
+exit $rc

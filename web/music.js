@@ -15,15 +15,9 @@ function status(text, error) {
   if (error) window.duet.error = text;
 }
 
-// duet's stop reasons (edge/client/stop_reason.hpp) as the page says them
-const STOP_TEXT = {
-  eos: "the model ended the tune",
-  ending_rule: "the ending rule closed it at a bar line as the token budget ran out",
-  stop: "a stop string appeared",
-  max_new_tokens: "token budget reached",
-  max_positions: "the model's context was full",
-  length: "token budget reached",
-};
+// duet's stop reasons in words (edge/client/stop_reason.hpp), from GET /api/music: the same
+// words as duet-edge generate's summary line
+let STOP_TEXT = {};
 
 function headers() {
   const h = { "Content-Type": "application/json" };
@@ -52,6 +46,7 @@ async function loadChoices() {
   const j = await r.json();
   if (!r.ok) { status(j.error ? j.error.message : "cannot read /api/music", true); return false; }
   $("model").textContent = j.model;
+  STOP_TEXT = j.stop_reasons || {};
   fill($("style"), j.styles, j.defaults.style);
   fill($("meter"), j.meters, j.defaults.meter);
   fill($("unit"), j.units, j.defaults.unit);

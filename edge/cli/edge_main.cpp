@@ -1,61 +1,46 @@
 // duet-edge: generates text with the embedding, final norm, head and sampler here and the
-// transformer blocks on a duet-cloud daemon (or, with --local, in this process).
+// transformer blocks on a duet-cloud daemon (or, with --local, in this process). This file reads
+// the command line into an EdgeConfig (config file < the model's duet.json < flags) and hands it
+// to the subcommand: styles (here), serve (edge/server), generate (generate_command, or
+// NotaGen's patch loop when the model's family is NotaGen).
 //   duet-edge generate --config configs/edge.toml --style oneills-jig --abc-out tune.abc
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
-#include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <sstream>
+#include <string>
+#include <vector>
 
-#include "edge/client/edge_client.hpp"
-#include "edge/client/generation_report.hpp"
+#include "edge/cli/generate_command.hpp"
+#include "edge/client/cloud_connection.hpp"
 #include "edge/client/model_defaults.hpp"
-#include "edge/client/stop_reason.hpp"
-#include "edge/client/music_generation.hpp"
 #include "edge/client/notagen_generate.hpp"
-#include "edge/music/abc_file.hpp"
+#include "edge/music/music_options.hpp"
 #ifdef DUET_HAVE_SERVE
 #include "edge/server/serve.hpp"
 #endif
 
 namespace {
 
-std::vector<int32_t> parse_ids(const std::string& s) {
-  std::vector<int32_t> ids;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');) {
-    try {
-      size_t used = 0;
-      long v = std::stol(item, &used);
-      if (used != item.size() || v < 0 || v > INT32_MAX) throw std::invalid_argument(item);
-      ids.push_back(static_cast<int32_t>(v));
-    } catch (const std::exception&) {
-      throw std::invalid_argument("--prompt-ids: '" + item + "' is not a token id (comma-separated integers)");
-    }
+// duet-edge styles: what a music model knows, from its duet.json
+int list_styles(const duet::edge::EdgeConfig& cfg) {
+  auto spec = duet::music::MusicModelSpec::from_model_dir(cfg.model_path);
+  if (!spec) throw std::invalid_argument(cfg.model_path + " has no duet.json: it is not a music model");
+  auto list = [](const char* name, const std::vector<std::string>& v) {
+    std::printf("%s:", name);
+    for (const auto& s : v) std::printf(" %s", s.c_str());
+    std::printf("\n");
+  };
+  list("styles", spec->styles);
+  list("meters", spec->meters);
+  list("units", spec->units);
+  list("keys", spec->keys);
+  std::printf("per style (default meter, unit, key; trained meter/unit combinations):\n");
+  for (const auto& [name, st] : spec->style_stats) {
+    std::printf("  %-22s M:%s L:%s K:%s ", name.c_str(), st.meter.c_str(), st.unit.c_str(), st.key.c_str());
+    for (const auto& [combo, n] : st.combos) std::printf(" [%s: %lld]", combo.c_str(), static_cast<long long>(n));
+    std::printf("\n");
   }
-  return ids;
-}
-
-double percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(q * (v.size() - 1) + 0.5)];
-}
-
-void warn(const std::string& s) { std::fprintf(stderr, "duet-edge: warning: %s\n", s.c_str()); }
-
-// a field from --continue's file, unless a flag says otherwise (then both must agree)
-std::string merge_field(const char* flag, const std::string& given, const std::string& from_file,
-                        const std::string& file, std::string (*canon)(const std::string&)) {
-  if (given.empty() || from_file.empty()) return given.empty() ? from_file : given;
-  if (canon(given) != canon(from_file))
-    throw std::invalid_argument(std::string(flag) + " " + given + " disagrees with " + file + " (" + from_file +
-                                "): leave the flag out to continue the tune as written");
-  return given;
+  return 0;
 }
 
 }  // namespace
@@ -68,13 +53,12 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "serve an OpenAI-compatible API (and, for music models, the music page) "
                                             "over HTTP, each request its own cloud session");
 
-  std::string config_path, model, server, server_key, client_key, device, dtype, wire, prompt, prompt_ids;
-  std::string style, meter, unit, key, abc_out, continue_path, title, draft;
+  duet::edge::cli::GenerateArgs ga;  // what generate needs past the config (and the flags it keeps as given)
+  std::string config_path, model, server, server_key, client_key, device, dtype, wire, draft;
   int64_t draft_k = -1, edge_blocks = -1;
   bool draft_fixed = false;
-  bool local = false, json = false, insecure = false, no_stream = false, ignore_eos = false, no_constraint = false,
-       no_ending_push = false;
-  int64_t max_new = 0, top_k = 0, timeout_ms = 0, seed = 0, tempo = 0, max_identical = 0, count = 1;
+  bool local = false, insecure = false, no_constraint = false, no_ending_push = false;
+  int64_t max_new = 0, top_k = 0, timeout_ms = 0, seed = 0, tempo = 0, max_identical = 0;
   double temperature = 0, top_p = 0, rep = 0;
   for (auto* sc : {gen, styles, serve}) {
     sc->add_option("-c,--config", config_path, "TOML config (see configs/edge.toml)")->check(CLI::ExistingFile);
@@ -113,16 +97,18 @@ int main(int argc, char** argv) {
                     "browser; repeatable (default: only the server's own pages)");
   auto* o_active = serve->add_option("--max-active", max_active, "requests generating at once (each its own cloud session)")
                        ->check(CLI::PositiveNumber);
-  gen->add_option("-p,--prompt", prompt, "prompt text (needs the model's tokenizer.json)");
-  gen->add_option("--prompt-ids", prompt_ids, "prompt as comma-separated token ids");
-  gen->add_option("--style", style, "music models: style of the tune (see `duet-edge styles`)");
-  gen->add_option("--meter", meter, "music models: meter, e.g. 6/8, 3/4, C (default: the style's)");
-  gen->add_option("--unit", unit, "music models: unit note length L:, e.g. 1/8 (default: the style's)");
-  gen->add_option("--key", key, "music models: key, e.g. D, Ador, Em, F#m, A dorian (default: the style's)");
-  gen->add_option("--title", title, "music models: the tune's T: field (default: rhythm, key and seed)");
-  auto* o_tempo = gen->add_option("--tempo", tempo, "music models: Q: beats per minute (default: the rhythm's)")
+  gen->add_option("-p,--prompt", ga.prompt, "prompt text (needs the model's tokenizer.json)");
+  gen->add_option("--prompt-ids", ga.prompt_ids, "prompt as comma-separated token ids");
+  gen->add_option("--style", ga.style, "music models: style of the tune (see `duet-edge styles`)");
+  gen->add_option("--meter", ga.meter, "music models: meter, e.g. 6/8, 3/4, C (default: the style's)");
+  gen->add_option("--unit", ga.unit, "music models: unit note length L:, e.g. 1/8 (default: the style's)");
+  gen->add_option("--key", ga.key, "music models: key, e.g. D, Ador, Em, F#m, A dorian (default: the style's)");
+  gen->add_option("--title", ga.title, "music models: the tune's T: field (default: rhythm, key and seed)");
+  auto* o_tempo = gen->add_option("--tempo", tempo,
+                                  "music models: Q: beats per minute of the rhythm's beat (1/2 for a 4/4 reel, "
+                                  "3/8 for a jig; default: the rhythm's)")
                       ->check(CLI::Range(1, 400));
-  gen->add_option("--continue", continue_path, "music models: continue the tune in FILE.abc (its M:, L:, K:, S:)")
+  gen->add_option("--continue", ga.continue_path, "music models: continue the tune in FILE.abc (its M:, L:, K:, S:)")
       ->check(CLI::ExistingFile);
   gen->add_flag("--no-constraint", no_constraint,
                 "music models: sample without the bar constraint and repetition guard (on by default)");
@@ -132,8 +118,8 @@ int main(int argc, char** argv) {
   auto* o_ident = gen->add_option("--max-identical-bars", max_identical,
                                   "music models: the repetition guard's limit of identical bars in a row (0 = off)")
                       ->check(CLI::NonNegativeNumber);
-  gen->add_option("--count", count, "music models: how many tunes (seeds SEED, SEED+1, ...)")->check(CLI::Range(1, 1000));
-  gen->add_option("--abc-out", abc_out, "music models: write the tune(s) to this .abc file (X:1, X:2, ...)");
+  gen->add_option("--count", ga.count, "music models: how many tunes (seeds SEED, SEED+1, ...)")->check(CLI::Range(1, 1000));
+  gen->add_option("--abc-out", ga.abc_out, "music models: write the tune(s) to this .abc file (X:1, X:2, ...)");
   auto* o_max = gen->add_option("-n,--max-new-tokens", max_new, "token budget")->check(CLI::PositiveNumber);
   auto* o_temp = gen->add_option("--temperature", temperature, "0 = greedy")->check(CLI::NonNegativeNumber);
   auto* o_topk = gen->add_option("--top-k", top_k, "keep the k most likely tokens (0 = off)")->check(CLI::NonNegativeNumber);
@@ -155,12 +141,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(4, 1 << 20));
   gen->add_flag("--full-patches", full_patches,
                 "NotaGen models: draw all 16 characters of every patch, as NotaGen's loop does (default: stop at its EOS)");
-  gen->add_flag("--json", json,
+  gen->add_flag("--json", ga.json,
                 "print one JSON record per tune (ids, text, each round trip's timings and a summary) instead of streaming");
-  gen->add_flag("--no-stream", no_stream, "print the text once at the end");
-  gen->add_flag("--ignore-eos", ignore_eos, "run to the token budget even past EOS (benchmarks)");
-  bool check_only = false;
-  gen->add_flag("--check", check_only,
+  gen->add_flag("--no-stream", ga.no_stream, "print the text once at the end");
+  gen->add_flag("--ignore-eos", ga.ignore_eos, "run to the token budget even past EOS (benchmarks)");
+  gen->add_flag("--check", ga.check_only,
                 "check the options (style, meter, unit, key, ...) and exit: no model is loaded, no daemon contacted");
   CLI11_PARSE(app, argc, argv);
 
@@ -169,26 +154,7 @@ int main(int argc, char** argv) {
     if (!config_path.empty()) cfg = duet::edge::EdgeConfig::from_toml_file(config_path);
     if (!model.empty()) cfg.model_path = model;
 
-    if (styles->parsed()) {
-      auto spec = duet::music::MusicModelSpec::from_model_dir(cfg.model_path);
-      if (!spec) throw std::invalid_argument(cfg.model_path + " has no duet.json: it is not a music model");
-      auto list = [](const char* name, const std::vector<std::string>& v) {
-        std::printf("%s:", name);
-        for (const auto& s : v) std::printf(" %s", s.c_str());
-        std::printf("\n");
-      };
-      list("styles", spec->styles);
-      list("meters", spec->meters);
-      list("units", spec->units);
-      list("keys", spec->keys);
-      std::printf("per style (default meter, unit, key; trained meter/unit combinations):\n");
-      for (const auto& [name, st] : spec->style_stats) {
-        std::printf("  %-22s M:%s L:%s K:%s ", name.c_str(), st.meter.c_str(), st.unit.c_str(), st.key.c_str());
-        for (const auto& [combo, n] : st.combos) std::printf(" [%s: %lld]", combo.c_str(), static_cast<long long>(n));
-        std::printf("\n");
-      }
-      return 0;
-    }
+    if (styles->parsed()) return list_styles(cfg);
 
     // the model's duet.json under the config file; flags (here) and API requests (serve) on top
     duet::edge::apply_model_defaults(cfg);
@@ -219,16 +185,15 @@ int main(int argc, char** argv) {
 #endif
     }
     if (o_max->count()) cfg.max_new_tokens = max_new, cfg.max_new_tokens_set = true;
-    if (!style.empty()) cfg.style = style;
-    if (!meter.empty()) cfg.meter = meter;
-    if (!unit.empty()) cfg.unit = unit;
-    if (!key.empty()) cfg.key = key;
+    if (!ga.style.empty()) cfg.style = ga.style;
+    if (!ga.meter.empty()) cfg.meter = ga.meter;
+    if (!ga.unit.empty()) cfg.unit = ga.unit;
+    if (!ga.key.empty()) cfg.key = ga.key;
     if (no_constraint) cfg.bar_constraint = false;
     if (no_ending_push) cfg.ending_push = false;
     if (o_ident->count()) cfg.max_identical_bars = max_identical;
     if (o_tempo->count()) cfg.tempo_bpm = tempo;
 
-    auto music = duet::music::MusicModelSpec::from_model_dir(cfg.model_path);
     if (o_temp->count()) cfg.sampling.temperature = temperature;
     if (o_topk->count()) cfg.sampling.top_k = top_k;
     if (o_topp->count()) cfg.sampling.top_p = top_p;
@@ -236,216 +201,37 @@ int main(int argc, char** argv) {
     if (o_seed->count()) cfg.sampling.seed = static_cast<uint64_t>(seed);
     if (cfg.sampling.top_p <= 0) throw std::invalid_argument("--top-p must be above 0 (1 = off)");
 
-    if (duet::edge::is_notagen_model(cfg.model_path)) {  // hierarchical: a patch per round trip
-      if (!prompt_ids.empty()) throw std::invalid_argument("NotaGen models take text prompts: use --prompt, not --prompt-ids");
-      if (ignore_eos) throw std::invalid_argument("--ignore-eos does not apply to NotaGen models (see --max-patches)");
+    // the model's family picks the loop: NotaGen's writes a patch per round trip
+    if (!cfg.model_path.empty() && duet::edge::is_notagen_model(cfg.model_path)) {
+      if (!ga.prompt_ids.empty()) throw std::invalid_argument("NotaGen models take text prompts: use --prompt, not --prompt-ids");
+      if (ga.ignore_eos) throw std::invalid_argument("--ignore-eos does not apply to NotaGen models (see --max-patches)");
       duet::edge::NotagenRequest nr;
-      nr.prompt = prompt;
+      nr.prompt = ga.prompt;
       nr.period = period, nr.composer = composer, nr.instrumentation = instrumentation;
       nr.folk = {cfg.style, cfg.meter, cfg.unit, cfg.key};
-      nr.continue_path = continue_path;
-      nr.title = title;
+      nr.continue_path = ga.continue_path;
+      nr.title = ga.title;
       nr.tempo_bpm = cfg.tempo_bpm;
-      nr.count = count;
-      nr.abc_out = abc_out;
-      nr.json = json;
-      nr.stream = !no_stream;
+      nr.count = ga.count;
+      nr.abc_out = ga.abc_out;
+      nr.json = ga.json;
+      nr.stream = !ga.no_stream;
       nr.max_chars = o_max->count() ? max_new : 0;
       nr.max_patches = max_patches;
       nr.context = patch_context;
       nr.full_patches = full_patches;
       nr.constrain = cfg.bar_constraint;
       nr.max_identical_bars = static_cast<int>(cfg.max_identical_bars);
-      if (check_only) return 0;
+      if (ga.check_only) return 0;
       return duet::edge::run_notagen_generate(cfg, local, nr);
     }
     if (!period.empty() || !composer.empty() || !instrumentation.empty() || max_patches || patch_context || full_patches)
       throw std::invalid_argument("--period, --composer, --instrumentation, --max-patches, --patch-context and "
                                   "--full-patches are for NotaGen models (" + cfg.model_path + " is not one)");
-    // a tune (music model, no raw prompt) or plain text/ids
-    const bool tune_mode = music && prompt.empty() && prompt_ids.empty();
-    const bool music_flags = !style.empty() || !meter.empty() || !unit.empty() || !key.empty() || !title.empty() ||
-                             o_tempo->count() || !continue_path.empty() || no_constraint || o_ident->count() ||
-                             no_ending_push;
-    if (!tune_mode && music_flags)
-      throw std::invalid_argument(music ? "--style/--meter/--unit/--key/--title/--tempo/--continue/--no-constraint "
-                                          "build the prompt of a tune: leave out --prompt/--prompt-ids"
-                                        : cfg.model_path + " has no duet.json: it is not a music model, so --style, "
-                                          "--meter, --unit, --key, --title, --tempo, --continue and --no-constraint "
-                                          "do not apply");
-    if (!tune_mode && (count != 1 || !abc_out.empty()))
-      throw std::invalid_argument("--count and --abc-out are for tunes of a music model (no --prompt/--prompt-ids)");
-
-    // options are checked before any model is loaded or daemon contacted
-    duet::edge::TuneRequest req;
-    std::string origin;
-    if (tune_mode) {
-      req.options = {cfg.style, cfg.meter, cfg.unit, cfg.key};
-      if (!continue_path.empty()) {
-        const auto op = duet::music::read_abc_opening(continue_path);
-        auto canon_meter = [](const std::string& s) { return duet::music::parse_meter(s).text; };
-        auto canon_unit = [](const std::string& s) { return duet::music::parse_unit(s).str(); };
-        auto canon_key = [](const std::string& s) { return duet::music::parse_key(s).text; };
-        auto same = [](const std::string& s) { return s; };
-        try {
-          req.options.style = merge_field("--style", style, op.style, continue_path, +same);
-          if (req.options.style.empty()) req.options.style = cfg.style;
-          req.options.meter = merge_field("--meter", meter, op.meter, continue_path, +canon_meter);
-          // ABC: no L: means the meter's default unit, not the style's
-          std::string file_unit = op.unit;
-          if (file_unit.empty() && !op.meter.empty())
-            file_unit = duet::music::default_unit(duet::music::parse_meter(op.meter)).str();
-          req.options.unit = merge_field("--unit", unit, file_unit, continue_path, +canon_unit);
-          req.options.key = merge_field("--key", key, op.key, continue_path, +canon_key);
-        } catch (const duet::music::AbcFieldError& e) {
-          throw std::invalid_argument(continue_path + ": " + e.what());
-        }
-        req.opening = op.body;
-        req.title = op.title;
-        origin = continue_path;
-      }
-      if (!title.empty()) req.title = title;
-      req.tempo_bpm = cfg.tempo_bpm;
-      req.constrain = cfg.bar_constraint;
-      req.max_identical_bars = static_cast<int>(cfg.max_identical_bars);
-      req.ending_push = cfg.ending_push;
-      (void)duet::music::check_music_options(*music, req.options);  // refuse before loading anything
-    }
-    if (check_only) return 0;
-
-    const auto t_load = std::chrono::steady_clock::now();
-    duet::edge::EdgeClient client(cfg, local);
-    const double load_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
-    const auto& tok = client.tokenizer();
-
-    auto opts = client.default_options();
-    if (ignore_eos) opts.stop_ids.clear();
-
-    std::optional<duet::edge::TuneMaker> maker;
-    std::vector<int32_t> ids;
-    std::string prompt_text;
-    if (tune_mode) {
-      maker.emplace(client, *music, req);
-      for (const auto& w : maker->warnings()) warn(w);
-      prompt_text = maker->prompt_text();
-      ids = tok->encode(prompt_text, true);
-      if (!req.opening.empty())
-        std::fprintf(stderr, "duet-edge: continuing %s (%zu characters of tune body)\n", origin.c_str(), req.opening.size());
-    } else if (!prompt_ids.empty()) {
-      ids = parse_ids(prompt_ids);
-    } else {
-      prompt_text = prompt;
-      if (prompt_text.empty()) throw std::invalid_argument("no prompt: give --prompt TEXT or --prompt-ids 1,2,3");
-      if (!tok) throw std::invalid_argument(cfg.model_path + " has no tokenizer.json: give the prompt as --prompt-ids");
-      ids = tok->encode(prompt_text, true);
-    }
-    if (opts.max_positions > 0 && static_cast<int64_t>(ids.size()) + opts.max_new_tokens > opts.max_positions)
-      warn("the prompt (" + std::to_string(ids.size()) + " tokens) and -n " + std::to_string(opts.max_new_tokens) +
-           " go past the " + std::to_string(opts.max_positions) + " positions the model (or daemon) allows: " +
-           "generation stops at that limit");
-
-    const bool streaming = !json && !no_stream && tok;
-    std::string abc_text;
-    const uint64_t seed0 = cfg.sampling.seed;
-    for (int64_t i = 0; i < count; ++i) {
-      const uint64_t s = seed0 + static_cast<uint64_t>(i);
-      std::optional<duet::tokenizer::StreamDecoder> stream;
-      std::string head;
-      if (tune_mode) head = maker->header(static_cast<int>(i + 1), s);
-      if (streaming) {
-        stream.emplace(*tok, true);
-        std::fputs((i ? "\n" : ""), stdout);
-        std::fputs((head + prompt_text).c_str(), stdout);
-        std::fflush(stdout);
-      }
-      auto on_token = [&](int32_t id) {
-        if (!streaming) return;
-        std::fputs(stream->push(id).c_str(), stdout);
-        std::fflush(stdout);
-      };
-      duet::edge::Tune tune;
-      duet::GenerationResult res;
-      std::string text;
-      if (tune_mode) {
-        tune = maker->make(static_cast<int>(i + 1), s, opts, on_token);
-        res = tune.result;
-        text = tune.text;
-        abc_text += (i ? "\n" : "") + tune.abc();
-      } else {
-        auto o = opts;
-        o.sampling.seed = s;
-        res = client.generate(ids, o, on_token);
-        text = tok ? tok->decode(res.tokens, true) : "";
-      }
-      if (streaming) {
-        std::fputs(stream->flush().c_str(), stdout);
-        std::fputs("\n", stdout);
-      } else if (!json) {
-        std::printf("%s%s%s\n", head.c_str(), prompt_text.c_str(), text.c_str());
-      }
-      if (!tune_mode && res.stop_reason == "max_positions")
-        warn("generation reached the context limit (" + std::to_string(opts.max_positions) + " positions) and stopped");
-      for (const auto& w : tune.warnings) warn(w);
-
-      std::vector<double> decode_ms;
-      for (size_t k = 1; k < res.steps.size(); ++k) decode_ms.push_back(res.steps[k].edge_ms + res.steps[k].backbone_ms);
-      if (json) {
-        nlohmann::json j;
-        j["mode"] = local ? "local" : "split";
-        j["model"] = cfg.model_path;
-        j["seed"] = s;
-        j["prompt_ids"] = ids;
-        j["tokens"] = res.tokens;
-        j["text"] = text;
-        j["stop_reason"] = res.stop_reason;
-        j["load_ms"] = load_ms;
-        j["resumes"] = client.resumes();
-        if (tune_mode) {
-          const auto& mo = maker->options();
-          j["tune"] = {{"index", i + 1},        {"abc", tune.abc()},         {"title", tune.title},
-                       {"style", mo.style},     {"meter", mo.meter.text},    {"unit", mo.unit_text()},
-                       {"key", mo.key.text},    {"prompt", prompt_text},     {"bar_constraint", req.constrain},
-                       {"relaxed_steps", tune.relaxed_steps}, {"ending_push", req.ending_push && req.constrain},
-                       {"ended_by_budget", tune.ended_by_budget}, {"warnings", maker->warnings()},
-                       {"tune_warnings", tune.warnings}};
-        }
-        nlohmann::json steps = nlohmann::json::array();
-        for (const auto& st : res.steps) steps.push_back(duet::edge::round_json(st));
-        j["steps"] = steps;  // one per round trip
-        j["summary"] = duet::edge::timing_summary(res);
-        j["draft"] = cfg.draft;
-        // the prefill's round trip included: what a user waits for; decode rounds alone: the drafting's gain
-        j["tokens_per_round_trip"] = res.steps.empty() ? 0.0 : double(res.tokens.size()) / double(res.steps.size());
-        j["tokens_per_decode_round_trip"] =
-            res.steps.size() < 2 ? 0.0 : double(res.tokens.size() - 1) / double(res.steps.size() - 1);
-        j["decode_ms_p50"] = percentile(decode_ms, 0.5);
-        j["decode_ms_p99"] = percentile(decode_ms, 0.99);
-        std::cout << j.dump() << "\n";
-      } else {
-        // the same words the page and the API's stop_reason use
-        const auto why = duet::edge::stop_reason_of(res.stop_reason, tune.ended_by_budget);
-        std::fprintf(stderr, "duet-edge: %s%zu tokens (%s: %s), seed %llu, %s, decode p50 %.2f ms/token\n",
-                     count > 1 ? ("tune " + std::to_string(i + 1) + ": ").c_str() : "", res.tokens.size(),
-                     to_string(why), describe(why), static_cast<unsigned long long>(s),
-                     local ? "local" : ("via " + cfg.server).c_str(), percentile(decode_ms, 0.5));
-      }
-    }
-    if (!abc_out.empty()) {  // whole or nothing: a failed run leaves no half-written file behind
-      const std::string tmp = abc_out + ".part";
-      {
-        std::ofstream f(tmp);
-        if (!f) throw std::runtime_error("cannot write " + abc_out);
-        f << abc_text;
-        if (!f.flush()) throw std::runtime_error("cannot write " + abc_out);
-      }
-      std::filesystem::rename(tmp, abc_out);
-      std::fprintf(stderr, "duet-edge: wrote %s (%lld tune%s, seed%s %llu%s)\n", abc_out.c_str(),
-                   static_cast<long long>(count), count > 1 ? "s" : "", count > 1 ? "s" : "",
-                   static_cast<unsigned long long>(seed0),
-                   count > 1 ? ("-" + std::to_string(seed0 + static_cast<uint64_t>(count) - 1)).c_str() : "");
-    }
-    return 0;
+    ga.music_flags = !ga.style.empty() || !ga.meter.empty() || !ga.unit.empty() || !ga.key.empty() ||
+                     !ga.title.empty() || o_tempo->count() || !ga.continue_path.empty() || no_constraint ||
+                     o_ident->count() || no_ending_push;
+    return duet::edge::cli::run_generate(cfg, local, ga);
   } catch (const duet::edge::CloudError& e) {
     std::fprintf(stderr, "duet-edge: %s\n", e.what());
     return 2;

@@ -26,6 +26,20 @@ ConnectionOptions connection_options(const EdgeConfig& cfg) {
   return co;
 }
 
+BlocksLink open_blocks(const EdgeConfig& cfg, bool local, const Checkpoint& ckpt, const LoadOptions& lo,
+                       const std::string& fingerprint) {
+  BlocksLink link;
+  if (local) {
+    link.max_positions = ckpt.config().max_positions;
+    link.backbone = std::make_unique<LocalBackbone>(ckpt, lo, link.max_positions);
+    return link;
+  }
+  link.conn = std::make_unique<CloudConnection>(connection_options(cfg), fingerprint);
+  link.max_positions = link.conn->server().limits.max_positions_per_session;
+  link.backbone = std::make_unique<RemoteBackbone>(*link.conn, static_cast<uint32_t>(link.max_positions));
+  return link;
+}
+
 EdgeClient::EdgeClient(const EdgeConfig& cfg, bool local)
     : cfg_(cfg), local_(local), device_(parse_device(cfg.device)) {
   check_draft_settings(cfg.draft, cfg.draft_k);
@@ -36,16 +50,13 @@ EdgeClient::EdgeClient(const EdgeConfig& cfg, bool local)
   pieces_ = EdgePieces::load(*ckpt_, o);
   const std::string tok = cfg.model_path + "/tokenizer.json";
   if (std::filesystem::exists(tok)) tokenizer_ = duet::tokenizer::Tokenizer::from_file(tok);
-  if (local) {
-    backbone_ = std::make_unique<LocalBackbone>(*ckpt_, o, ckpt_->config().max_positions);
-    return;
-  }
-  if (cfg.edge_blocks < 0 || cfg.edge_blocks >= ckpt_->config().num_layers)
+  if (!local && (cfg.edge_blocks < 0 || cfg.edge_blocks >= ckpt_->config().num_layers))
     throw std::invalid_argument("--edge-blocks " + std::to_string(cfg.edge_blocks) + " is out of range: the model has " +
                                 std::to_string(ckpt_->config().num_layers) +
                                 " blocks and the daemon must run at least one");
-  conn_ = std::make_unique<CloudConnection>(connection_options(cfg), fingerprint_);
-  backbone_ = std::make_unique<RemoteBackbone>(*conn_, conn_->server().limits.max_positions_per_session);
+  auto link = open_blocks(cfg, local, *ckpt_, o, fingerprint_);
+  conn_ = std::move(link.conn);
+  backbone_ = std::move(link.backbone);
 }
 
 EdgeClient::~EdgeClient() {

@@ -33,6 +33,17 @@ struct StopGeneration {
 // The [cloud] part of a config as connection options; throws when CURVE is on without keys.
 ConnectionOptions connection_options(const EdgeConfig& cfg);
 
+// Where a generation's blocks run: every block in this process (local), or on the daemon the
+// config names, greeted with the model's fingerprint. EdgeClient and NotaGen's piece loop both
+// open theirs here. Members in this order: the backbone (its session) goes before the connection.
+struct BlocksLink {
+  std::unique_ptr<CloudConnection> conn;  // null when local
+  std::unique_ptr<Backbone> backbone;
+  int64_t max_positions = 0;              // per session: the model's (local) or the daemon's limit
+};
+BlocksLink open_blocks(const EdgeConfig& cfg, bool local, const Checkpoint& ckpt, const LoadOptions& lo,
+                       const std::string& fingerprint);
+
 class EdgeClient {
  public:
   EdgeClient(const EdgeConfig& cfg, bool local);

@@ -9,6 +9,26 @@ namespace {
 nlohmann::json ms_or_null(double ms) { return ms >= 0 ? nlohmann::json(ms) : nlohmann::json(nullptr); }
 }  // namespace
 
+nlohmann::json record_json(const RecordHead& h) {
+  return {{"mode", h.local ? "local" : "split"},
+          {"model", h.model},
+          {"seed", h.seed},
+          {"text", h.text},
+          {"stop_reason", to_string(h.stop)},
+          {"finish_reason", finish_reason(h.stop)},
+          {"load_ms", h.load_ms}};
+}
+
+nlohmann::json tune_json(int64_t index, const std::string& abc, const std::string& title,
+                         const music::CheckedMusicOptions& o, const std::string& prompt, bool bar_constraint,
+                         int64_t relaxed_steps) {
+  return {{"index", index},      {"abc", abc},       {"title", title},   {"style", o.style},
+          {"meter", o.meter.text}, {"unit", o.unit_text()}, {"key", o.key.text}, {"prompt", prompt},
+          {"bar_constraint", bar_constraint}, {"relaxed_steps", relaxed_steps}};
+}
+
+std::string stop_text(StopReason r) { return std::string(to_string(r)) + ": " + describe(r); }
+
 nlohmann::json round_json(const StepStats& st) {
   const RoundTiming& b = st.backbone;
   return {{"positions", st.positions},

@@ -51,9 +51,9 @@ LogitsProcessor bar_constraint_processor(std::shared_ptr<music::BarConstraint> c
 TuneMaker::TuneMaker(EdgeClient& client, const music::MusicModelSpec& spec, const TuneRequest& req)
     : client_(client), spec_(spec), req_(req), opts_(music::check_music_options(spec, req.options)) {
   if (req_.title.find_first_of("\r\n") != std::string::npos || req_.title.size() > 200)
-    throw std::invalid_argument("the title must be one line of at most 200 characters");
+    throw music::AbcFieldError("title", "the title must be one line of at most 200 characters");
   if (req_.tempo_bpm < 0 || req_.tempo_bpm > 400)
-    throw std::invalid_argument("tempo " + std::to_string(req_.tempo_bpm) + ": give 1 to 400 beats per minute");
+    throw music::AbcFieldError("tempo", "tempo " + std::to_string(req_.tempo_bpm) + ": give 1 to 400 beats per minute");
   if (req_.max_identical_bars < 0) throw std::invalid_argument("max identical bars must be >= 0 (0 turns the guard off)");
   if (!client.tokenizer()) throw std::invalid_argument("this model has no tokenizer.json: it cannot write tunes as text");
   prompt_ = opts_.prompt + req_.opening;

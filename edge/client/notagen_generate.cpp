@@ -16,10 +16,12 @@
 #include "common/backbone.hpp"
 #include "common/checkpoint.hpp"
 #include "common/dtype.hpp"
+#include "common/model_config.hpp"
+#include "common/percentile.hpp"
 #include "common/wire/tensor_frames.hpp"
 #include "edge/client/cloud_connection.hpp"
 #include "edge/client/edge_client.hpp"
-#include "edge/client/remote_backbone.hpp"
+#include "edge/client/generation_report.hpp"
 #include "edge/music/abc_file.hpp"
 #include "edge/music/bar_constraint.hpp"
 #include "edge/notagen/piece_generator.hpp"
@@ -52,12 +54,6 @@ std::string one_line(const char* what, const std::string& v) {
   for (unsigned char c : v)
     if (c >= 128) throw std::invalid_argument(std::string(what) + " '" + v + "': NotaGen reads ASCII only");
   return v;
-}
-
-double percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5)];
 }
 
 // The .abc file's tune without the lines duet-edge or a reader adds (X:, T:, Q:, % comments).
@@ -120,31 +116,26 @@ class BarFilter final : public notagen::CharFilter {
   music::BarConstraint c_;
 };
 
-}  // namespace
+// The prompt as the model was trained on it (its duet.json's prompt_form), with the title and
+// tempo of the pieces' headers; checked before anything is loaded.
+struct PiecePrompt {
+  std::string prompt, title, tempo;
+  std::optional<music::CheckedMusicOptions> folk;  // header-form models: the tune's options
+  std::string opening;                             // a continued tune's body (the bar constraint follows it)
+};
 
-bool is_notagen_model(const std::string& dir) {
-  std::ifstream in(dir + "/config.json");
-  if (!in) return false;
-  try {
-    auto j = json::parse(in);
-    return j.is_object() && j.value("model_type", "") == "notagen";
-  } catch (const std::exception&) {
-    return false;
-  }
-}
-
-int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest& req) {
-  const json dj = read_duet_json(cfg.model_path);
+PiecePrompt piece_prompt(const EdgeConfig& cfg, const json& dj, const NotagenRequest& req) {
   const std::string form = dj.value("prompt_form", dj.contains("styles") ? "abc-header" : "period-composer-instrumentation");
-  auto spec = music::MusicModelSpec::from_model_dir(cfg.model_path);
+  const auto spec = music::MusicModelSpec::from_model_dir(cfg.model_path);
   const bool pci_fields = !req.period.empty() || !req.composer.empty() || !req.instrumentation.empty();
   const bool folk_fields = !req.folk.style.empty() || !req.folk.meter.empty() || !req.folk.unit.empty() ||
                            !req.folk.key.empty();
 
-  // the prompt, checked before anything is loaded
-  std::string prompt, title = req.title, tempo;
-  std::optional<music::CheckedMusicOptions> folk;
-  std::string opening;  // a continued tune's body (the bar constraint follows it)
+  PiecePrompt pp;
+  std::string& prompt = pp.prompt;
+  std::string& title = pp.title;
+  std::optional<music::CheckedMusicOptions>& folk = pp.folk;
+  title = req.title;
   if (!req.prompt.empty()) {
     if (pci_fields || !req.continue_path.empty())
       throw std::invalid_argument("--prompt is the whole prompt: leave out --period/--composer/--instrumentation/--continue");
@@ -196,7 +187,7 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
       if (title.empty()) title = op.title;
     }
     folk = music::check_music_options(*spec, r);
-    opening = body;
+    pp.opening = body;
     for (const auto& w : folk->warnings) std::fprintf(stderr, "duet-edge: warning: %s\n", w.c_str());
     prompt = folk->prompt + body;
     if (title.empty()) {  // "Jig in D", as abc-folk's tunes are titled
@@ -204,10 +195,88 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
       r[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(r[0])));
       title = r + " in " + folk->key.text;
     }
-    tempo = music::tempo_field(*spec, *folk, req.tempo_bpm);
+    pp.tempo = music::tempo_field(*spec, *folk, req.tempo_bpm);
   }
   if (!req.prompt.empty() && folk_fields) throw std::invalid_argument("--prompt is the whole prompt: leave out --style/--meter/--unit/--key");
   if (notagen::split_piece(prompt).body.empty() && !prompt.empty() && prompt.back() != '\n') prompt += "\n";
+  return pp;
+}
+
+// One piece's outcome: a --json record, or the summary line (and a warning when the budget ran out).
+struct PieceRun {
+  int64_t index = 1;  // X:
+  uint64_t seed = 0;
+  const notagen::PieceResult* res = nullptr;
+  std::string abc;
+  double gen_ms = 0, load_ms = 0;
+  int64_t weight_bytes = 0;  // the edge's weights
+  bool constrained = false;
+  int64_t relaxed_steps = 0;
+  int64_t max_chars = 0;
+};
+
+void report_piece(const EdgeConfig& cfg, bool local, const NotagenRequest& req, const PiecePrompt& pp,
+                  const PieceRun& r) {
+  std::vector<double> patch_ms;
+  int64_t chars_run = 0;
+  for (size_t k = 0; k < r.res->steps.size(); ++k) {
+    chars_run += r.res->steps[k].chars;
+    if (k > 0) patch_ms.push_back(r.res->steps[k].edge_ms + r.res->steps[k].backbone_ms);
+  }
+  const double secs = r.gen_ms / 1000.0;
+  const StopReason why = stop_reason_of(r.res->stop_reason);
+  if (req.json) {
+    json j = record_json({local, cfg.model_path, r.seed, r.res->text, why, r.load_ms});
+    j["prompt"] = pp.prompt;
+    j["abc"] = r.abc;
+    j["patches"] = r.res->patches.size();
+    j["chars"] = r.res->text.size();
+    j["chars_run"] = chars_run;
+    j["cuts"] = r.res->cuts;
+    j["generate_ms"] = r.gen_ms;
+    j["chars_per_s"] = secs > 0 ? static_cast<double>(r.res->text.size()) / secs : 0.0;
+    j["patches_per_s"] = secs > 0 ? static_cast<double>(r.res->patches.size()) / secs : 0.0;
+    j["patch_ms_p50"] = percentile(patch_ms, 0.5);
+    j["edge_weight_bytes"] = r.weight_bytes;
+    std::vector<int32_t> codes(r.res->text.begin(), r.res->text.end());
+    j["tokens"] = codes;  // the characters written, as codes (what token-level tools read)
+    if (pp.folk)  // the fields abc-folk's tunes carry (scripts/abc/sample_edge.py reads them)
+      j["tune"] = tune_json(r.index, r.abc, pp.title, *pp.folk, pp.prompt, r.constrained, r.relaxed_steps);
+    json steps = json::array();
+    for (const auto& st : r.res->steps)
+      steps.push_back({{"positions", st.positions}, {"chars", st.chars}, {"edge_ms", st.edge_ms},
+                       {"round_trip_ms", st.backbone_ms}, {"cloud_ms", st.cloud_ms}});
+    j["steps"] = steps;
+    std::cout << j.dump() << "\n";
+  } else {
+    std::fprintf(stderr,
+                 "duet-edge: %s%zu characters in %zu patches (%s%s), seed %llu, %s, %.2f ms/patch p50, %.0f chars/s\n",
+                 req.count > 1 ? ("piece " + std::to_string(r.index) + ": ").c_str() : "", r.res->text.size(),
+                 r.res->patches.size(), stop_text(why).c_str(),
+                 r.res->cuts ? (", " + std::to_string(r.res->cuts) + " cut(s) past the context").c_str() : "",
+                 static_cast<unsigned long long>(r.seed), local ? "local" : ("via " + cfg.server).c_str(),
+                 percentile(patch_ms, 0.5), secs > 0 ? static_cast<double>(r.res->text.size()) / secs : 0.0);
+    if (r.res->stop_reason == "max_chars")
+      std::fprintf(stderr, "duet-edge: warning: the piece used the whole budget of %lld characters before it ended\n",
+                   static_cast<long long>(r.max_chars));
+  }
+}
+
+}  // namespace
+
+bool is_notagen_model(const std::string& dir) { return ModelConfig::from_dir(dir).family == Family::notagen; }
+
+int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest& req) {
+  // the piece loop sends the patch embeddings themselves: a daemon started at --first-block K
+  // would take them for block K's input and write garbage
+  if (!local && cfg.edge_blocks > 0)
+    throw std::invalid_argument("--edge-blocks " + std::to_string(cfg.edge_blocks) +
+                                ": NotaGen models keep every block on the daemon (run it without --first-block)");
+  const json dj = read_duet_json(cfg.model_path);
+  const PiecePrompt pp = piece_prompt(cfg, dj, req);
+  const std::string& prompt = pp.prompt;
+  const std::string& title = pp.title;
+  const auto& folk = pp.folk;
 
   notagen::PieceOptions po;
   po.sampling = cfg.sampling;
@@ -224,16 +293,10 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
   Checkpoint ckpt(cfg.model_path);
   const LoadOptions lo{parse_dtype(cfg.dtype), parse_device(cfg.device)};
   notagen::PieceGenerator gen(ckpt, lo);
-  std::unique_ptr<CloudConnection> conn;
-  std::unique_ptr<Backbone> backbone;
-  if (local) {
-    backbone = std::make_unique<LocalBackbone>(ckpt, lo, ckpt.config().max_positions);
-  } else {
-    conn = std::make_unique<CloudConnection>(connection_options(cfg), model_fingerprint(ckpt));
-    const auto limit = conn->server().limits.max_positions_per_session;
-    backbone = std::make_unique<RemoteBackbone>(*conn, limit);
-    po.context = po.context > 0 ? std::min<int64_t>(po.context, limit) : static_cast<int64_t>(limit);
-  }
+  BlocksLink link = open_blocks(cfg, local, ckpt, lo, model_fingerprint(ckpt));
+  Backbone* backbone = link.backbone.get();
+  if (!local)  // the daemon's limit per session; local: the model's own context (po.context 0)
+    po.context = po.context > 0 ? std::min<int64_t>(po.context, link.max_positions) : link.max_positions;
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
 
   const bool streaming = req.stream && !req.json;
@@ -250,114 +313,38 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
       bo.unit = folk->unit;
       bo.compound = folk->meter.compound();
       bo.max_identical_bars = req.max_identical_bars;
-      bars = std::make_shared<BarFilter>(bo, opening);
+      bars = std::make_shared<BarFilter>(bo, pp.opening);
     }
     po.filter = bars;
     std::string head = "X:" + std::to_string(i + 1) + "\nT:" +
                        (title.empty() ? std::string("NotaGen piece") : title) + " (duet seed " + std::to_string(seed) + ")\n";
-    if (!tempo.empty()) head += tempo + "\n";
+    if (!pp.tempo.empty()) head += pp.tempo + "\n";
     head += "% duet-edge: seed " + std::to_string(seed) + ", notagen, " + (local ? "local" : "split") +
             (folk ? std::string(", bar constraint ") + (constrained ? "on" : "off") : std::string()) + "\n";
     if (streaming) {
       std::fputs(((i ? "\n" : "") + head + notagen::strip_stream_markers(prompt)).c_str(), stdout);
       std::fflush(stdout);
     }
-    // stream markers start lines: hold a line's start back until it cannot be one, then drop it
-    std::string held;
-    bool mid_line = false;
+    // the stream shows the text as the .abc file has it: without the stream markers
+    notagen::StreamMarkerFilter markers(prompt.empty() || prompt.back() == '\n');
     auto on_text = [&](const std::string& t) {
       if (!streaming) return;
-      held += t;
-      while (!held.empty()) {
-        if (!mid_line) {
-          const bool open = held.find_first_of("]\n") == std::string::npos;
-          if (open && (held.rfind("[r:", 0) == 0 || std::string("[r:").compare(0, held.size(), held) == 0)) break;
-          if (held.rfind("[r:", 0) == 0) {
-            const size_t close = held.find(']');
-            if (close != std::string::npos && close < held.find('\n')) held.erase(0, close + 1);
-          }
-          mid_line = true;
-        }
-        const size_t nl = held.find('\n');
-        std::fputs(held.substr(0, nl == std::string::npos ? held.size() : nl + 1).c_str(), stdout);
-        if (nl == std::string::npos) {
-          held.clear();
-        } else {
-          held.erase(0, nl + 1);
-          mid_line = false;
-        }
-      }
+      std::fputs(markers.push(t).c_str(), stdout);
       std::fflush(stdout);
     };
     const auto t0 = std::chrono::steady_clock::now();
     auto res = gen.generate(*backbone, prompt, po, on_text);
     const double gen_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (streaming) std::fputs((held + "\n").c_str(), stdout);
+    if (streaming) std::fputs((markers.finish() + "\n").c_str(), stdout);
     std::string abc = head + notagen::strip_stream_markers(prompt + res.text);
     if (abc.back() != '\n') abc += "\n";
     abc_all += (i ? "\n" : "") + abc;
 
-    std::vector<double> patch_ms;
-    int64_t chars_run = 0;
-    for (size_t k = 0; k < res.steps.size(); ++k) {
-      chars_run += res.steps[k].chars;
-      if (k > 0) patch_ms.push_back(res.steps[k].edge_ms + res.steps[k].backbone_ms);
-    }
-    const double secs = gen_ms / 1000.0;
-    if (req.json) {
-      json j;
-      j["mode"] = local ? "local" : "split";
-      j["model"] = cfg.model_path;
-      j["seed"] = seed;
-      j["prompt"] = prompt;
-      j["text"] = res.text;
-      j["abc"] = abc;
-      j["stop_reason"] = res.stop_reason;
-      j["patches"] = res.patches.size();
-      j["chars"] = res.text.size();
-      j["chars_run"] = chars_run;
-      j["cuts"] = res.cuts;
-      j["load_ms"] = load_ms;
-      j["generate_ms"] = gen_ms;
-      j["chars_per_s"] = secs > 0 ? static_cast<double>(res.text.size()) / secs : 0.0;
-      j["patches_per_s"] = secs > 0 ? static_cast<double>(res.patches.size()) / secs : 0.0;
-      j["patch_ms_p50"] = percentile(patch_ms, 0.5);
-      j["edge_weight_bytes"] = gen.weight_bytes();
-      std::vector<int32_t> codes(res.text.begin(), res.text.end());
-      j["tokens"] = codes;  // the characters written, as codes (what token-level tools read)
-      if (folk)  // the fields abc-folk's tunes carry (scripts/abc/sample_edge.py reads them)
-        j["tune"] = {{"index", i + 1}, {"abc", abc}, {"title", title}, {"style", folk->style},
-                     {"meter", folk->meter.text}, {"unit", folk->unit_text()}, {"key", folk->key.text},
-                     {"prompt", prompt}, {"bar_constraint", constrained},
-                     {"relaxed_steps", bars ? bars->relaxed_steps() : 0}};
-      json steps = json::array();
-      for (const auto& st : res.steps)
-        steps.push_back({{"positions", st.positions}, {"chars", st.chars}, {"edge_ms", st.edge_ms},
-                         {"round_trip_ms", st.backbone_ms}, {"cloud_ms", st.cloud_ms}});
-      j["steps"] = steps;
-      std::cout << j.dump() << "\n";
-    } else {
-      std::fprintf(stderr,
-                   "duet-edge: %s%zu characters in %zu patches (%s%s), seed %llu, %s, %.2f ms/patch p50, %.0f chars/s\n",
-                   req.count > 1 ? ("piece " + std::to_string(i + 1) + ": ").c_str() : "", res.text.size(),
-                   res.patches.size(), res.stop_reason.c_str(),
-                   res.cuts ? (", " + std::to_string(res.cuts) + " cut(s) past the context").c_str() : "",
-                   static_cast<unsigned long long>(seed), local ? "local" : ("via " + cfg.server).c_str(),
-                   percentile(patch_ms, 0.5), secs > 0 ? static_cast<double>(res.text.size()) / secs : 0.0);
-      if (res.stop_reason == "max_chars")
-        std::fprintf(stderr, "duet-edge: warning: the piece used the whole budget of %lld characters before it ended\n",
-                     static_cast<long long>(po.max_chars));
-    }
+    report_piece(cfg, local, req, pp, {i + 1, seed, &res, abc, gen_ms, load_ms, gen.weight_bytes(), constrained,
+                                       bars ? bars->relaxed_steps() : 0, po.max_chars});
   }
   if (!req.abc_out.empty()) {
-    const std::string tmp = req.abc_out + ".part";
-    {
-      std::ofstream f(tmp);
-      if (!f) throw std::runtime_error("cannot write " + req.abc_out);
-      f << abc_all;
-      if (!f.flush()) throw std::runtime_error("cannot write " + req.abc_out);
-    }
-    std::filesystem::rename(tmp, req.abc_out);
+    music::write_abc_file(req.abc_out, abc_all);
     std::fprintf(stderr, "duet-edge: wrote %s (%lld piece%s)\n", req.abc_out.c_str(), static_cast<long long>(req.count),
                  req.count > 1 ? "s" : "");
   }

@@ -29,7 +29,9 @@ struct NotagenRequest {
   int max_identical_bars = 3;                     // its repetition guard (0 = off)
 };
 
-// True when <dir>/config.json says model_type "notagen" (false when it cannot be read).
+// True when the model's family (common/model_config: config.json's model_type) is NotaGen's, whose
+// generation runs a patch per round trip. Throws naming the file when config.json cannot be read
+// or names a family duet does not run.
 bool is_notagen_model(const std::string& dir);
 // cfg.sampling holds the sampling already resolved (duet.json, config file, flags). Returns the
 // process exit code; throws std::invalid_argument with a sentence for bad options.

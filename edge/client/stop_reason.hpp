@@ -14,16 +14,19 @@ enum class StopReason {
   context,      // the model's (or daemon's) positions ran out
   cancelled,    // the reader went away, or the server stopped
 };
+constexpr StopReason kStopReasons[] = {StopReason::eos,    StopReason::ending_rule, StopReason::stop_string,
+                                       StopReason::budget, StopReason::context,     StopReason::cancelled};
 
-// From the generation loop's reason ("eos", "max_new_tokens", "max_positions", "stop",
-// "cancelled"); ended_by_rule: the ending push ended it (TuneSteering::ended_by_budget).
+// From the generation loop's reason (the token loop's "eos", "max_new_tokens", "max_positions",
+// "stop", "cancelled"; NotaGen's piece loop's "eos", "max_chars", "max_patches");
+// ended_by_rule: the ending push ended it (TuneSteering::ended_by_budget).
 inline StopReason stop_reason_of(const std::string& loop_reason, bool ended_by_rule = false) {
   if (ended_by_rule) return StopReason::ending_rule;
   if (loop_reason == "eos") return StopReason::eos;
   if (loop_reason == "stop") return StopReason::stop_string;
   if (loop_reason == "max_positions") return StopReason::context;
   if (loop_reason == "cancelled") return StopReason::cancelled;
-  return StopReason::budget;
+  return StopReason::budget;  // max_new_tokens, max_chars, max_patches
 }
 
 // The name in JSON and logs.
@@ -45,7 +48,8 @@ inline const char* finish_reason(StopReason r) {
   return r == StopReason::eos || r == StopReason::stop_string ? "stop" : "length";
 }
 
-// For people: "the model ended the tune" and the like (the page and the CLI say this).
+// For people: "the model ended it" and the like (the CLI's summary line; the page gets these
+// words from GET /api/music's stop_reasons).
 inline const char* describe(StopReason r) {
   switch (r) {
     case StopReason::eos: return "the model ended it";

@@ -42,21 +42,21 @@ Meter parse_meter(const std::string& text) {
   const std::string help = " (ABC meters: N/D with N from 1 to 32 and D one of 1, 2, 4, 8, 16, 32, 64, or C for 4/4 "
                            "and C| for 2/2; e.g. 6/8, 4/4, 3/4)";
   if (t.find_first_of("\n\r") != std::string::npos || t.empty())
-    throw AbcFieldError("meter " + shown(text) + " is not an ABC meter" + help);
+    throw AbcFieldError("meter", "meter " + shown(text) + " is not an ABC meter" + help);
   if (t == "C") return {4, 4, "4/4"};
   if (t == "C|") return {2, 2, "2/2"};
   if (t == "none" || t == "free")
-    throw AbcFieldError("meter " + shown(text) + ": free meter has no bars to keep; give a meter" + help);
+    throw AbcFieldError("meter", "meter " + shown(text) + ": free meter has no bars to keep; give a meter" + help);
   const auto slash = t.find('/');
   int n = 0, d = 0;
   if (slash == std::string::npos || !small_int(t.substr(0, slash), n) || !small_int(t.substr(slash + 1), d)) {
     if (t.find('+') != std::string::npos)
-      throw AbcFieldError("meter " + shown(text) + ": additive meters are not supported" + help);
-    throw AbcFieldError("meter " + shown(text) + " is not an ABC meter" + help);
+      throw AbcFieldError("meter", "meter " + shown(text) + ": additive meters are not supported" + help);
+    throw AbcFieldError("meter", "meter " + shown(text) + " is not an ABC meter" + help);
   }
-  if (n < 1 || n > 32) throw AbcFieldError("meter " + shown(text) + ": " + std::to_string(n) + " beats" + help);
+  if (n < 1 || n > 32) throw AbcFieldError("meter", "meter " + shown(text) + ": " + std::to_string(n) + " beats" + help);
   if (!power_of_two(d) || d > 64)
-    throw AbcFieldError("meter " + shown(text) + ": the beat value " + std::to_string(d) + " is not a note value" + help);
+    throw AbcFieldError("meter", "meter " + shown(text) + ": the beat value " + std::to_string(d) + " is not a note value" + help);
   return {n, d, std::to_string(n) + "/" + std::to_string(d)};
 }
 
@@ -67,9 +67,9 @@ Rational parse_unit(const std::string& text) {
   int n = 0, d = 0;
   if (t.find_first_of("\n\r") != std::string::npos || slash == std::string::npos ||
       !small_int(t.substr(0, slash), n) || !small_int(t.substr(slash + 1), d))
-    throw AbcFieldError("unit " + shown(text) + " is not an ABC unit note length" + help);
+    throw AbcFieldError("unit", "unit " + shown(text) + " is not an ABC unit note length" + help);
   if (n != 1 || !power_of_two(d) || d > 64)
-    throw AbcFieldError("unit " + shown(text) + " is not a note value" + help);
+    throw AbcFieldError("unit", "unit " + shown(text) + " is not a note value" + help);
   return {1, d};
 }
 
@@ -83,9 +83,9 @@ Key parse_key(const std::string& text) {
       " (ABC keys: a tonic A-G, optionally # or b, then a mode: major (nothing), m or minor, dor, phr, lyd, mix, "
       "loc, aeo, ion, spelt out or not, any case; e.g. G, Em, F#m, Bb, Ador, D mixolydian)";
   if (t.empty() || t.find_first_of("\n\r\t") != std::string::npos)
-    throw AbcFieldError("key " + shown(text) + " is not an ABC key" + help);
+    throw AbcFieldError("key", "key " + shown(text) + " is not an ABC key" + help);
   Key k;
-  if (t[0] < 'A' || t[0] > 'G') throw AbcFieldError("key " + shown(text) + ": '" + t.substr(0, 1) + "' is not a tonic" + help);
+  if (t[0] < 'A' || t[0] > 'G') throw AbcFieldError("key", "key " + shown(text) + ": '" + t.substr(0, 1) + "' is not a tonic" + help);
   k.tonic = t[0];
   size_t i = 1;
   if (i < t.size() && (t[i] == '#' || t[i] == 'b')) k.accidental = t[i++];
@@ -93,7 +93,7 @@ Key parse_key(const std::string& text) {
   std::string low;
   for (char c : mode) low += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (!std::all_of(low.begin(), low.end(), [](unsigned char c) { return std::isalpha(c); }))
-    throw AbcFieldError("key " + shown(text) + ": '" + mode + "' is not a mode (explicit accidentals and clefs are "
+    throw AbcFieldError("key", "key " + shown(text) + ": '" + mode + "' is not a mode (explicit accidentals and clefs are "
                         "not supported)" + help);
   static const std::map<std::string, std::pair<std::string, std::string>> modes = {
       {"maj", {"", "major"}}, {"ion", {"", "ionian"}},       {"min", {"m", "minor"}},    {"aeo", {"m", "aeolian"}},
@@ -107,7 +107,7 @@ Key parse_key(const std::string& text) {
     auto it = low.size() >= 3 ? modes.find(low.substr(0, 3)) : modes.end();
     // the first three letters decide; a longer word must be that mode's name
     if (it == modes.end() || it->second.second.compare(0, low.size(), low) != 0)
-      throw AbcFieldError("key " + shown(text) + ": '" + mode + "' is not a mode" + help);
+      throw AbcFieldError("key", "key " + shown(text) + ": '" + mode + "' is not a mode" + help);
     k.mode = it->second.first;
   }
   k.text = std::string(1, k.tonic) + (k.accidental ? std::string(1, k.accidental) : "") + k.mode;

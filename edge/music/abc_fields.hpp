@@ -5,13 +5,21 @@
 // wrong and what is accepted. No LibTorch: the HTTP API and the CLI share these.
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "edge/music/rational.hpp"
 
 namespace duet::music {
 
+// What was wrong, and which option it came from ("style", "meter", "unit", "key", "title",
+// "tempo"), so that the HTTP API's error can name its parameter.
 struct AbcFieldError : std::invalid_argument {
-  using std::invalid_argument::invalid_argument;
+  AbcFieldError(std::string field, const std::string& message)
+      : std::invalid_argument(message), field_(std::move(field)) {}
+  const std::string& field() const { return field_; }
+
+ private:
+  std::string field_;
 };
 
 struct Meter {

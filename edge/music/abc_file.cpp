@@ -1,5 +1,6 @@
 #include "edge/music/abc_file.hpp"
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -52,6 +53,23 @@ AbcOpening parse_abc_opening(const std::string& text, const std::string& origin)
 done:
   if (!in_body) throw std::invalid_argument(origin + ": no tune in it (no K: line)");
   return o;
+}
+
+void write_abc_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".part";
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    if (!f) throw std::runtime_error("cannot write " + path + " (opening " + tmp + " failed)");
+    f << text;
+    if (!f.flush()) {
+      std::remove(tmp.c_str());
+      throw std::runtime_error("cannot write " + path + " (the disk refused " + tmp + ")");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw std::runtime_error("cannot write " + path + " (renaming " + tmp + " onto it failed)");
+  }
 }
 
 }  // namespace duet::music

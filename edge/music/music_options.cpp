@@ -72,7 +72,7 @@ CheckedMusicOptions check_music_options(const MusicModelSpec& spec, const MusicR
   if (!spec.styles.empty() && std::find(spec.styles.begin(), spec.styles.end(), o.style) == spec.styles.end()) {
     std::string known;
     for (const auto& x : spec.styles) known += (known.empty() ? "" : ", ") + x;
-    throw AbcFieldError("unknown style '" + o.style + "'; this model knows: " + known);
+    throw AbcFieldError("style", "unknown style '" + o.style + "'; this model knows: " + known);
   }
   const StyleStats* st = nullptr;
   if (auto it = spec.style_stats.find(o.style); it != spec.style_stats.end()) st = &it->second;
@@ -129,14 +129,22 @@ CheckedMusicOptions check_music_options(const MusicModelSpec& spec, const MusicR
   return o;
 }
 
+Rational tempo_beat(const std::string& rhythm, const Meter& m) {
+  if (m.compound()) return {3, m.beat_unit};  // 6/8, 9/8, 12/8: a dotted beat (3/8)
+  // reels, hornpipes and strathspeys are danced two beats a bar: a half note in 4/4 and 2/2, a
+  // quarter in 2/4 (where the corpus writes them in 1/16s)
+  const bool in_two = rhythm == "reel" || rhythm == "hornpipe" || rhythm == "strathspey";
+  if (in_two && m.beats % 2 == 0) return {m.beats / 2, m.beat_unit};
+  return {1, m.beat_unit};
+}
+
 std::string tempo_field(const MusicModelSpec& spec, const CheckedMusicOptions& o, int64_t bpm) {
   if (bpm <= 0) {
     auto it = spec.tempos.find(o.rhythm());
     bpm = it != spec.tempos.end() ? it->second : spec.tempo_default;
   }
   if (bpm <= 0) return "";
-  const std::string beat = o.meter.compound() ? "3/" + std::to_string(o.meter.beat_unit) : "1/" + std::to_string(o.meter.beat_unit);
-  return "Q:" + beat + "=" + std::to_string(bpm);
+  return "Q:" + tempo_beat(o.rhythm(), o.meter).str() + "=" + std::to_string(bpm);
 }
 
 }  // namespace duet::music

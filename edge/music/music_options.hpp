@@ -66,7 +66,12 @@ struct CheckedMusicOptions {
 // unit or key ABC does not define.
 CheckedMusicOptions check_music_options(const MusicModelSpec& spec, const MusicRequest& req);
 
-// "Q:3/8=110": the model's tempo for the style's rhythm (or bpm when > 0), on the meter's beat.
+// The note a rhythm's tempo counts: 3/8 in 6/8, 9/8 and 12/8 (3/4 in 6/4); half a bar for reels,
+// hornpipes and strathspeys in 4/4, 2/2 and 2/4 (1/2, 1/2, 1/4); else the meter's own beat (1/4 in
+// 3/4). `rhythm` as CheckedMusicOptions::rhythm() gives it ("reel", "" when the style has none).
+Rational tempo_beat(const std::string& rhythm, const Meter& m);
+// "Q:3/8=110", "Q:1/2=100": the model's tempo for the style's rhythm (or bpm when > 0), on
+// tempo_beat's note.
 std::string tempo_field(const MusicModelSpec& spec, const CheckedMusicOptions& o, int64_t bpm = 0);
 
 }  // namespace duet::music

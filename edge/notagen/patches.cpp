@@ -190,4 +190,37 @@ std::string strip_stream_markers(const std::string& text) {
   return out;
 }
 
+std::string StreamMarkerFilter::push(const std::string& text) {
+  static const std::string marker = "[r:";
+  std::string out;
+  held_ += text;
+  while (!held_.empty()) {
+    if (!mid_line_) {
+      // a line's start: wait while it may still become "[r:...]"
+      const bool open = held_.find_first_of("]\n") == std::string::npos;
+      if (open && (held_.rfind(marker, 0) == 0 || marker.compare(0, held_.size(), held_) == 0)) break;
+      if (held_.rfind(marker, 0) == 0) {
+        const size_t close = held_.find(']');
+        if (close != std::string::npos && close < held_.find('\n')) held_.erase(0, close + 1);
+      }
+      mid_line_ = true;
+    }
+    const size_t nl = held_.find('\n');
+    out += held_.substr(0, nl == std::string::npos ? held_.size() : nl + 1);
+    if (nl == std::string::npos) {
+      held_.clear();
+    } else {
+      held_.erase(0, nl + 1);
+      mid_line_ = false;
+    }
+  }
+  return out;
+}
+
+std::string StreamMarkerFilter::finish() {
+  std::string rest;
+  rest.swap(held_);
+  return rest;
+}
+
 }  // namespace duet::notagen

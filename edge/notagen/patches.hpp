@@ -52,4 +52,19 @@ EncodedPrompt reencode_tail(const std::string& text, int64_t size, int64_t budge
 // "[r:3/12]" at the start of each line removed (the stream markers are for the model only).
 std::string strip_stream_markers(const std::string& text);
 
+// strip_stream_markers for text that arrives in pieces (a piece as it is generated): push()
+// returns what can be shown now, holding a line's start back until it cannot be a marker;
+// finish() returns what is still held. The pieces' outputs joined == strip_stream_markers of the
+// text joined (at_line_start: the text before these pieces ended with a newline, or there was none).
+class StreamMarkerFilter {
+ public:
+  explicit StreamMarkerFilter(bool at_line_start = true) : mid_line_(!at_line_start) {}
+  std::string push(const std::string& text);
+  std::string finish();
+
+ private:
+  std::string held_;
+  bool mid_line_;
+};
+
 }  // namespace duet::notagen

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "edge/client/music_generation.hpp"
+#include "edge/client/stop_reason.hpp"
 #include "edge/server/completion.hpp"
 #include "edge/server/http_reply.hpp"
 #include "edge/server/http_routes.hpp"
@@ -121,6 +122,10 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
                 {"style_defaults", style_defaults(m)},
                 {"temperature", ctx.defaults.sampling.temperature},
                 {"max_tokens", ctx.defaults.max_new_tokens}};
+      // the words for the last chunk's stop_reason, so the page says what the CLI says
+      json reasons = json::object();
+      for (StopReason r : kStopReasons) reasons[to_string(r)] = describe(r);
+      j["stop_reasons"] = reasons;
       res.set_content(json_text(j), "application/json");
     } catch (...) {
       reply_error(res, to_api_error(std::current_exception()));
@@ -140,8 +145,8 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
       std::optional<TuneMaker> maker;
       try {
         maker.emplace(ctx.client, *ctx.music, tune);
-      } catch (const std::invalid_argument& e) {
-        throw ApiError(400, e.what(), "style", "invalid_value");
+      } catch (const music::AbcFieldError& e) {
+        throw ApiError(400, e.what(), e.field(), "invalid_value");  // the option that was wrong
       }
       std::string header = maker->prompt_text();
       for (const auto& w : maker->warnings()) header = "% warning: " + w + "\n" + header;

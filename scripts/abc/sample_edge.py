@@ -89,7 +89,8 @@ def main():
             t = j["tune"]
             out = {"model": args.name, "i": n + 1, "style": t["style"], "meter": t["meter"], "unit": t["unit"],
                    "key": t["key"], "prompt": t["prompt"], "body": j["text"], "n_new_tokens": len(j["tokens"]),
-                   "ended_with_eos": j["stop_reason"] == "eos", "stop_reason": j["stop_reason"],
+                   "ended_with_eos": j["stop_reason"] in ("eos", "ending_rule"),  # the push ends with EOS too
+                   "stop_reason": j["stop_reason"],
                    "seed": j["seed"], "relaxed_steps": t["relaxed_steps"],
                    "ended_by_budget": t.get("ended_by_budget", False),
                    "sample_ms_per_token": median([st["sample_ms"] for st in j["steps"][1:]])}

@@ -20,26 +20,38 @@ DEV=lab0
 
 die() { echo "netns.sh: $*" >&2; exit 1; }
 
+# probe CMD...: runs CMD; when it fails, sets `why` to the command and what it wrote on stderr
+probe() {
+  local said
+  if ! said=$("$@" 2>&1 >/dev/null); then
+    why="'$*' failed: ${said:-(no message)}"
+    why=${why//$'\n'/; }
+    return 1
+  fi
+}
+
 check() {
   [ "$(id -u)" = 0 ] || { echo "netns.sh: needs root (network namespaces and tc)" >&2; return 1; }
   command -v ip >/dev/null || { echo "netns.sh: iproute2's ip is not installed" >&2; return 1; }
   command -v tc >/dev/null || { echo "netns.sh: iproute2's tc is not installed" >&2; return 1; }
-  local probe="duetprobe$$"
-  if ! ip netns add "$probe-a" 2>/dev/null; then
-    echo "netns.sh: cannot create a network namespace here (a container without CAP_SYS_ADMIN?)" >&2
-    return 1
+  local probe="duetprobe$$" why="" hint=""
+  # each step what the lab itself does, in its order; the first failure is the reason, given as
+  # the command and its own message (a chroot fails at `ip netns exec`, which mounts /sys)
+  if ! probe ip netns add "$probe-a"; then
+    hint="creating a network namespace needs CAP_SYS_ADMIN and a writable /run/netns"
+  elif ! probe ip netns add "$probe-b"; then
+    hint="cannot create a second namespace"
+  elif ! probe ip link add $DEV netns "$probe-a" type veth peer name $DEV netns "$probe-b"; then
+    hint="no veth pair (no veth module?)"
+  elif ! probe ip netns exec "$probe-a" true; then
+    hint="ip netns exec cannot enter a namespace: it needs its own mount namespace and to mount /sys, which a "
+    hint+="chroot or a container without CAP_SYS_ADMIN does not allow"
+  elif ! probe ip netns exec "$probe-a" tc qdisc add dev $DEV root tbf rate 10mbit burst 16kb latency 100ms; then
+    hint="tc tbf is not available (no sch_tbf?)"
   fi
-  local ok=0 why=""
-  if ! ip netns add "$probe-b" 2>/dev/null; then ok=1; why="cannot create a second namespace"
-  elif ! ip link add $DEV netns "$probe-a" type veth peer name $DEV netns "$probe-b" 2>/dev/null; then
-    ok=1; why="cannot create a veth pair (no veth module?)"
-  elif ! ip netns exec "$probe-a" tc qdisc add dev $DEV root tbf rate 10mbit burst 16kb latency 100ms 2>/dev/null; then
-    ok=1; why="tc tbf is not available (no sch_tbf?)"
-  fi
-  ip netns del "$probe-a" 2>/dev/null || true
-  ip netns del "$probe-b" 2>/dev/null || true
-  [ $ok = 0 ] || echo "netns.sh: $why" >&2
-  return $ok
+  ip netns del "$probe-a" >/dev/null 2>&1 || true
+  ip netns del "$probe-b" >/dev/null 2>&1 || true
+  [ -z "$why" ] || { echo "netns.sh: $hint: $why" >&2; return 1; }
 }
 
 valid_name() {

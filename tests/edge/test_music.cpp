@@ -35,6 +35,18 @@ TEST_CASE("ABC meter, unit and key: canonical texts and refusals with a sentence
   CHECK(parse_key("G Major").text == "G");
   for (const char* bad : {"H", "", "D\nX:2", "Dfoo", "D =c", "h", "Dmixm", "C##"})
     CHECK_THROWS_WITH_AS(parse_key(bad), doctest::Contains("key"), AbcFieldError);
+  // each refusal names the option it came from (the HTTP API's error.param)
+  auto field_of = [](auto&& parse, const char* text) {
+    try {
+      parse(text);
+    } catch (const AbcFieldError& e) {
+      return e.field();
+    }
+    return std::string("(accepted)");
+  };
+  CHECK(field_of(parse_meter, "7/x") == "meter");
+  CHECK(field_of(parse_unit, "1/3") == "unit");
+  CHECK(field_of(parse_key, "H") == "key");
   CHECK(default_unit(parse_meter("2/4")) == Rational(1, 16));
   CHECK(default_unit(parse_meter("6/8")) == Rational(1, 8));
 }
@@ -64,8 +76,55 @@ TEST_CASE("music options: per-style defaults, warnings for combinations the styl
   CHECK_THROWS_AS(check_music_options(*spec, {"oneills-jig", "7/x", "", ""}), AbcFieldError);
   CHECK_THROWS_AS(check_music_options(*spec, {"oneills-jig", "", "1/3", ""}), AbcFieldError);
   CHECK_THROWS_AS(check_music_options(*spec, {"oneills-jig", "", "", "H"}), AbcFieldError);
+  try {
+    check_music_options(*spec, {"polka-from-mars", "", "", ""});
+    FAIL("an unknown style was accepted");
+  } catch (const AbcFieldError& e) {
+    CHECK(e.field() == "style");
+  }
   CHECK(tempo_field(*spec, jig) == "Q:3/8=" + std::to_string(spec->tempos.at("jig")));
-  CHECK(tempo_field(*spec, reel, 120) == "Q:1/4=120");
+  CHECK(tempo_field(*spec, reel, 120) == "Q:1/2=120");  // --tempo counts the same beat as the model's
+}
+
+TEST_CASE("music options: Q: counts the rhythm's beat, so every style plays at its dance speed") {
+  auto spec = MusicModelSpec::from_model_dir(std::string(DUET_SOURCE_DIR) + "/models/abc-folk");
+  REQUIRE(spec.has_value());
+  auto q = [&](const std::string& style, const std::string& meter = "") {
+    return tempo_field(*spec, check_music_options(*spec, {style, meter, "", ""}));
+  };
+  // reels, hornpipes and strathspeys: two beats a bar, whichever meter the corpus wrote them in
+  CHECK(q("nottingham-reel") == "Q:1/2=100");  // 4/4 L:1/4; was Q:1/4=100, half speed
+  CHECK(q("aird-reel") == "Q:1/2=100");        // 4/4 L:1/8
+  CHECK(q("oneills-reel") == "Q:1/2=100");     // 2/2
+  CHECK(q("ryans-reel") == "Q:1/4=100");       // 2/4 L:1/16: the same bars per minute as 2/2
+  CHECK(q("nottingham-hornpipe") == "Q:1/2=90");
+  CHECK(q("ryans-strathspey") == "Q:1/2=64");  // 32 bars a minute
+  // compound meters: a dotted beat
+  CHECK(q("oneills-jig") == "Q:3/8=110");
+  CHECK(q("oneills-slipjig") == "Q:3/8=110");  // 9/8
+  CHECK(q("oneills-slide") == "Q:3/8=120");    // 12/8
+  CHECK(q("oneills-march") == "Q:3/8=100");    // 6/8
+  // the meter's own beat
+  CHECK(q("nottingham-waltz") == "Q:1/4=150");
+  CHECK(q("aird-waltz") == "Q:1/8=150");       // 3/8
+  CHECK(q("aird-minuet") == "Q:1/4=120");
+  CHECK(q("nottingham-polka") == "Q:1/4=110");
+  CHECK(q("aird-march") == "Q:1/4=100");       // 4/4: a march is four beats a bar
+  CHECK(q("oneills", "6/4") == "Q:3/4=100");   // no rhythm: the model's default tempo
+  // every style of the model, at its own meter: a whole number of beats a bar, between 20 and 60
+  // bars a minute (a 4/4 reel on 1/4 was 25, its dance speed 50; a jig is 55)
+  for (const auto& style : spec->styles) {
+    auto o = check_music_options(*spec, {style, "", "", ""});
+    const Rational beat = tempo_beat(o.rhythm(), o.meter);
+    INFO(style, " ", o.meter.text, " ", tempo_field(*spec, o));
+    CHECK(o.meter.bar().multiple_of(beat));
+    auto it = spec->tempos.find(o.rhythm());
+    const double bpm = double(it != spec->tempos.end() ? it->second : spec->tempo_default);
+    const Rational beats_per_bar = o.meter.bar() / beat;
+    const double bars_per_minute = bpm / double(beats_per_bar.num);
+    CHECK(bars_per_minute >= 20);
+    CHECK(bars_per_minute <= 60);
+  }
 }
 
 TEST_CASE("abc opening: header fields and body; no K: is an error") {

@@ -178,6 +178,11 @@ def main():
         if not (st["abc"].startswith("X:1\nT:") and "\nQ:" in st["abc"] and "seed 7" in st["abc"]
                 and "\nS:oneills-jig\nM:6/8\nL:1/8\nK:D\n" in st["abc"]):
             raise RuntimeError(f"the tune does not start with the chosen header: {st['abc'][:200]!r}")
+        # the status says why the tune ended in the server's words (GET /api/music's stop_reasons,
+        # the CLI's summary line), not a bare name
+        words = js("fetch('/api/music').then(r => r.json()).then(j => Object.values(j.stop_reasons || {}))")
+        if not words or not any("(" + w + ")" in st["status"] for w in words):
+            raise RuntimeError(f"the status does not give the stop reason in words: {st['status']!r} ({words})")
         for name, disabled, href in st["links"]:
             if disabled != "false" or href != "blob:":
                 raise RuntimeError(f"download {name} is not ready ({disabled}, {href!r})")

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <thread>
 
+#include "common/percentile.hpp"
 #include "edge_helpers.hpp"
 
 using namespace duet;
@@ -51,11 +52,6 @@ std::vector<float> embedding_like(uint32_t hidden, int seed) {
   std::vector<float> v(hidden);
   for (uint32_t i = 0; i < hidden; ++i) v[i] = 0.02f * std::sin(0.37f * float(i) + 1.3f * float(seed));
   return v;
-}
-
-double percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(q * double(v.size())))];
 }
 
 }  // namespace

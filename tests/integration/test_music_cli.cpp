@@ -111,7 +111,17 @@ TEST_CASE("duet-edge --count, seeds, titles and --continue") {
   REQUIRE(cut.status == 0);
   CHECK(cut.err.find("used the whole token budget") != std::string::npos);
   CHECK(json::parse(cut.out)["stop_reason"] == "max_new_tokens");
+  CHECK(json::parse(cut.out)["finish_reason"] == "length");
   CHECK(json::parse(cut.out)["tune"]["ended_by_budget"] == false);
+  // with the push: the record gives the same reason as the summary line and the API (was "eos")
+  auto pushed = edge({"--style", "oneills-jig", "--seed", "5", "-n", "60", "--json"});
+  INFO(pushed.err);
+  REQUIRE(pushed.status == 0);
+  CHECK(json::parse(pushed.out)["tune"]["ended_by_budget"] == true);
+  CHECK(json::parse(pushed.out)["stop_reason"] == "ending_rule");
+  CHECK(json::parse(pushed.out)["finish_reason"] == "length");
+  auto pushed_line = edge({"--style", "oneills-jig", "--seed", "5", "-n", "60", "--no-stream"});
+  CHECK(pushed_line.err.find("(ending_rule: the ending rule closed it") != std::string::npos);
   // --ignore-eos (benchmarks): no end token, so nothing to push towards; the budget is used whole
   auto all = edge({"--style", "oneills-jig", "--seed", "5", "-n", "90", "--ignore-eos", "--json"});
   INFO(all.err);

@@ -93,6 +93,10 @@ TEST_CASE("duet-edge generate on a NotaGen folder: local and split give the same
   REQUIRE(l.status == 0);
   auto jl = nlohmann::json::parse(l.out);
   CHECK(jl["mode"] == "local");
+  // the stop reason every front end gives (stop_reason.hpp), not the piece loop's own words
+  const std::string why = jl["stop_reason"].get<std::string>();
+  CHECK((why == "eos" || why == "max_new_tokens"));  // was "max_patches" for a piece the limit cut
+  CHECK(jl["finish_reason"] == (why == "eos" ? "stop" : "length"));
   CHECK(jl["patches"].get<int>() >= 1);
   CHECK(jl["prompt"] == kPromptText);  // the duet.json defaults: Classical, Beethoven, Keyboard
   const std::string abc = read_file(tmp / "piece.abc");
@@ -130,6 +134,12 @@ TEST_CASE("duet-edge generate on a NotaGen folder: local and split give the same
   auto bad = run_process(edge_binary(), {"generate", "--model", tiny(), "--local", "--prompt-ids", "1,2"});
   CHECK(bad.status == 1);
   CHECK(bad.err.find("text prompts") != std::string::npos);
+  // the edge's first blocks (a daemon at --first-block K) are not run by the piece loop: refused
+  // before any daemon is contacted (nothing listens on port 1)
+  auto bad_blocks = run_process(edge_binary(), {"generate", "--model", tiny(), "--server", "tcp://127.0.0.1:1",
+                                                "--insecure", "--edge-blocks", "1", "--max-patches", "2"});
+  CHECK(bad_blocks.status == 1);
+  CHECK(bad_blocks.err.find("--edge-blocks 1: NotaGen models keep every block on the daemon") != std::string::npos);
   auto bad2 = run_process(edge_binary(), {"generate", "--model", tiny(), "--local", "--period", "Caf\xc3\xa9"});
   CHECK(bad2.status == 1);
   CHECK(bad2.err.find("ASCII") != std::string::npos);

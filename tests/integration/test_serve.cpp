@@ -261,6 +261,11 @@ TEST_CASE("duet-edge serve: model defaults, a daemon idle timeout and restart, /
   const auto info = http(port, "GET", "/api/music");
   REQUIRE(info.status == 200);
   CHECK(nlohmann::json::parse(info.body)["temperature"].get<double>() > 0);
+  // the stop reasons' words, for the page's status: the CLI's (edge/client/stop_reason.hpp)
+  const auto reasons = nlohmann::json::parse(info.body)["stop_reasons"];
+  CHECK(reasons.size() == 6);
+  CHECK(reasons["ending_rule"] == "the ending rule closed it at a bar line as the token budget ran out");
+  CHECK(reasons["eos"] == "the model ended it");
   const auto a = complete(R"(,"seed":1)"), b = complete(R"(,"seed":2)"), a2 = complete(R"(,"seed":1)");
   REQUIRE(a.status == 200);
   REQUIRE(b.status == 200);
@@ -353,6 +358,30 @@ TEST_CASE("duet-edge serve hardening: nesting, body limit, origins, content type
       CHECK(r.status == 400);
     }
     CHECK(http(port, "POST", "/v1/completions", std::string(R"({"prompt":")") + "\xff\xfe" + R"("})").status == 400);
+  }
+  SUBCASE("/api/music's errors name the parameter that was wrong (all were 'style')") {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {R"("style":"polka-from-mars")", "style"},
+        {R"("meter":"7/x")", "meter"},
+        {R"("unit":"1/3")", "unit"},
+        {R"("key":"H")", "key"},
+        {R"("key":5)", "key"},
+        {R"("constraint":"yes")", "constraint"},
+        {R"("temperature":5)", "temperature"},
+        {R"("top_k":-1)", "top_k"},
+        {R"("top_p":0)", "top_p"},
+        {R"("seed":"x")", "seed"},
+        {R"("max_tokens":0)", "max_tokens"},
+    };
+    for (const auto& [field, param] : cases) {
+      const auto r = http(port, "POST", "/api/music", R"({"style":"oneills-jig",)" + field + "}");
+      INFO(field << " -> " << r.status << " " << r.body);
+      CHECK(r.status == 400);
+      const auto j = nlohmann::json::parse(r.body, nullptr, false);
+      REQUIRE(j.contains("error"));
+      CHECK(j["error"]["param"] == param);
+      CHECK(j["error"]["code"] == "invalid_value");
+    }
   }
   SUBCASE("node_modules and package*.json are not served; the page's files are") {
     CHECK(http(port, "GET", "/web/package.json").status == 404);

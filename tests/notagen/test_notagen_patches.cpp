@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <random>
 #include <nlohmann/json.hpp>
 
 #include "edge/notagen/patches.hpp"
@@ -102,4 +103,35 @@ TEST_CASE("the long-piece rule keeps the metadata and the last body lines, withi
   const auto huge = reencode_tail("K:C\n" + std::string(5000, 'a'), 16, 20);
   CHECK(huge.patches.size() <= 20u);
   CHECK(huge.patches.size() >= 2u);
+}
+
+TEST_CASE("stream markers removed as a piece streams: any cut of the text gives the file's text") {
+  const std::vector<std::string> texts = {
+      "[r:0/2]|:abcd efga|\n[r:1/1]|bagf edcB:|\n[r:2/0]|]\n",
+      "[r:0/1][V:1]abc|\n\n[r:1/0]def|]\nK:D",
+      "[r:12/3",                     // a marker never closed: kept
+      "[r:1\n]abc|\n[x:1]de|\n",   // closed past the line's end: kept; another field: kept
+      "[r",                          // the text ends inside what could have been one
+      "|ab[r:1/2]c|\n[r:3/4]",       // mid-line: kept; at a line's start: removed
+      "",
+  };
+  std::mt19937 rng(7);
+  for (const auto& text : texts) {
+    CAPTURE(text);
+    const std::string want = strip_stream_markers(text);
+    for (int trial = 0; trial < 200; ++trial) {
+      StreamMarkerFilter f;
+      std::string got;
+      for (size_t i = 0; i < text.size();) {
+        const size_t n = trial == 0 ? 1 : 1 + rng() % 6;  // one character at a time, then random cuts
+        got += f.push(text.substr(i, n));
+        i += n;
+      }
+      got += f.finish();
+      CHECK(got == want);
+    }
+  }
+  // after a prompt that ends mid-line, the first line is not at its start
+  StreamMarkerFilter mid(/*at_line_start=*/false);
+  CHECK(mid.push("[r:1/2]ab\n[r:2/1]cd\n") == "[r:1/2]ab\ncd\n");
 }
