@@ -13,7 +13,8 @@
 # Everything lands in $OUT (rewritten as it goes); the daemons' "engine stopping" lines give rows
 # per step and the step's parts.
 #   source .device/on-device.sh && bash scripts/bench/gpu_step.sh      (carry .device and .anchors)
-# Knobs: NS ("1 64 128"), PROMPT (128), NEW (256), B (/tmp/b), PARTS ("gpu cuda shared ab split llama").
+# Knobs: NS ("1 64 128"), PROMPT (128), NEW (256), B (/tmp/b), PARTS ("gpu cuda shared ab split llama"),
+# TARGETS (what is built besides the kernels' tests; "test_common" for PARTS="gpu cuda").
 set -uo pipefail
 OUT=${OUT:-$PWD/bench-out}; mkdir -p "$OUT"
 B=${B:-/tmp/b}; NS=${NS:-"1 64 128"}; PROMPT=${PROMPT:-128}; NEW=${NEW:-256}
@@ -37,7 +38,7 @@ python3 scripts/bench/make_bench_models.py --out $M --only llama-1b >"$OUT/model
 MPID=$!
 configure() { cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_FUZZERS=OFF "$@" >"$OUT/cfg.log" 2>&1; }
 build() {
-  cmake --build "$B" -j14 --target duet-cloud duet-load duet-keygen duet-bench test_common \
+  cmake --build "$B" -j14 --target ${TARGETS:-duet-cloud duet-load duet-keygen duet-bench test_common} \
     $([ $KERNELS = 1 ] && echo test_gpu_kernels duet-kernel-bench) \
     >"$OUT/build.log" 2>&1
 }
