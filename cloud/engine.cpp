@@ -118,6 +118,7 @@ void Engine::Impl::run(const std::atomic<bool>& stop) {
     if (auto* chain = pipeline.remote(); chain && chain->generation() != workers_generation) {
       if (workers_generation != 0) end_all_sessions("closed: the stage workers re-formed (their KV is gone); replay");
       workers_generation = chain->generation();
+      st.stages = pipeline.stage_rows();  // where the workers joined from
     }
     if (in_flight.empty()) gather_decoders(stop);
     while (in_flight.size() < max_in_flight) {

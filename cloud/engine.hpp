@@ -25,6 +25,7 @@
 #include "cloud/intake.hpp"
 #include "cloud/scheduler.hpp"
 #include "cloud/session_table.hpp"
+#include "cloud/stage_plan.hpp"
 
 namespace duet::cloud {
 
@@ -74,6 +75,7 @@ struct EngineStats {
   double gather_seconds = 0;
   // decoding sessions' turnarounds (a reply to their next forward), by DecoderTurnaround::kBucketsMs
   std::vector<uint64_t> turnaround_hist;
+  std::vector<StageRow> stages;  // the plan: where each layer range runs, its weights and KV
 };
 
 class Engine {

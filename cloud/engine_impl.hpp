@@ -87,7 +87,9 @@ struct Engine::Impl {
       : pipeline(pl), opts(std::move(o)), on_replies(std::move(cb)),
         sessions(pl.allocator(), opts.sessions), scheduler(opts.scheduler), intake(opts.intake) {
     st.batch_rows_hist.assign(9, 0);
+    st.stages = pl.stage_rows();
     max_in_flight = opts.steps_in_flight > 0 ? opts.steps_in_flight : pl.remote() ? pl.stages().size() : 1;
+    published = st;  // /metrics may be read before the loop's first turn
   }
 
   void reply(const std::string& peer, uint64_t rid, protocol::MessageBody body, std::vector<zmq::message_t> t = {}) {

@@ -125,6 +125,15 @@ std::string render_metrics(const EngineStats& e, const NetworkSnapshot& n) {
   w.value("duet_batch_wait_seconds_total", e.gather_seconds);
   w.head("duet_batch_wait_steps_total", "counter", "Steps that waited for sessions predicted back.");
   w.value("duet_batch_wait_steps_total", e.gathers);
+  w.head("duet_stage_weight_bytes", "gauge",
+         "The stage plan: each stage's weights (-1: its worker has not joined), labelled with where it runs.");
+  auto stage_labels = [&](size_t i, const StageRow& r) {
+    return "stage=\"" + std::to_string(i) + "\",worker=\"" + label(r.worker) + "\",host=\"" + label(r.host) +
+           "\",device=\"" + label(r.device) + "\",layers=\"" + std::to_string(r.first) + "-" + std::to_string(r.last) + "\"";
+  };
+  for (size_t i = 0; i < e.stages.size(); ++i) w.value("duet_stage_weight_bytes", e.stages[i].weight_bytes, stage_labels(i, e.stages[i]));
+  w.head("duet_stage_kv_bytes", "gauge", "The stage plan: each stage's KV pool (-1: its worker has not joined).");
+  for (size_t i = 0; i < e.stages.size(); ++i) w.value("duet_stage_kv_bytes", e.stages[i].kv_bytes, stage_labels(i, e.stages[i]));
   w.head("duet_kv_blocks", "gauge", "KV pool blocks by state.");
   w.value("duet_kv_blocks", e.kv_blocks_used, "state=\"used\"");
   w.value("duet_kv_blocks", e.kv_blocks_free, "state=\"free\"");

@@ -185,30 +185,46 @@ torch::Tensor Pipeline::collect(int64_t ticket) {
   }
 }
 
-std::string Pipeline::describe() const {
+std::vector<StageRow> Pipeline::stage_rows() const {
   const int64_t nb = allocator_->num_blocks();
   const auto workers = chain_ ? chain_->workers() : std::vector<RemoteWorker>{};
+  std::vector<StageRow> rows;
+  for (size_t i = 0; i < stages_.size(); ++i) {
+    const auto& s = stages_[i];
+    StageRow r;
+    r.device = s.spec.device;
+    r.first = s.spec.first;
+    r.last = s.spec.last - 1;
+    r.weight_bytes = s.weight_bytes();
+    int64_t kv_pp = s.kv_bytes_per_position();
+    if (!s.spec.worker.empty()) {
+      const auto& w = workers.at(i - chain_begin_);
+      r.worker = w.name;
+      r.host = w.host;  // "-" until it joined
+      r.weight_bytes = w.weight_bytes;
+      kv_pp = w.kv_bytes_per_position;
+    }
+    r.kv_bytes = kv_pp < 0 ? -1 : kv_pp * allocator_->block_size() * nb;
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+std::string Pipeline::describe() const {
+  const int64_t nb = allocator_->num_blocks();
   std::string out;
   char line[320];
   std::snprintf(line, sizeof line, "%-6s %-12s %-16s %-10s %-8s %12s %10s %12s\n", "stage", "worker", "host", "device",
                 "layers", "weights MiB", "KV blocks", "KV MiB");
   out += line;
-  for (size_t i = 0; i < stages_.size(); ++i) {
-    const auto& s = stages_[i];
-    std::string worker = "front door", host = "local";
-    double w_mib = s.weight_bytes() / 1048576.0;
-    int64_t kv_pp = s.kv_bytes_per_position();
-    if (!s.spec.worker.empty()) {
-      const auto& r = workers.at(i - chain_begin_);
-      worker = r.name;
-      host = r.host;  // "-" until it joined
-      w_mib = r.weight_bytes < 0 ? -1 : r.weight_bytes / 1048576.0;
-      kv_pp = r.kv_bytes_per_position;
-    }
-    const double kv_mib = kv_pp < 0 ? -1 : double(kv_pp) * allocator_->block_size() * nb / 1048576.0;
-    std::snprintf(line, sizeof line, "%-6zu %-12s %-16s %-10s %3lld-%-4lld %12.2f %10lld %12.2f\n", i, worker.c_str(),
-                  host.c_str(), s.spec.device.c_str(), static_cast<long long>(s.spec.first),
-                  static_cast<long long>(s.spec.last - 1), w_mib, static_cast<long long>(nb), kv_mib);
+  const auto rows = stage_rows();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    const double w_mib = r.weight_bytes < 0 ? -1 : r.weight_bytes / 1048576.0;
+    const double kv_mib = r.kv_bytes < 0 ? -1 : r.kv_bytes / 1048576.0;
+    std::snprintf(line, sizeof line, "%-6zu %-12s %-16s %-10s %3lld-%-4lld %12.2f %10lld %12.2f\n", i, r.worker.c_str(),
+                  r.host.c_str(), r.device.c_str(), static_cast<long long>(r.first), static_cast<long long>(r.last),
+                  w_mib, static_cast<long long>(nb), kv_mib);
     out += line;
   }
   std::snprintf(line, sizeof line, "KV: %lld blocks of %lld positions (block 0 is scratch), %lld positions in all\n",

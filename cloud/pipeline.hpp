@@ -75,7 +75,9 @@ class Pipeline {
   RemoteChain* remote() { return chain_.get(); }
   std::string unavailable_reason() const { return chain_ ? chain_->unavailable_reason() : std::string(); }
 
-  // The plan as a table: worker, host, device, layers, weight bytes, KV blocks and their bytes per stage.
+  // The plan as rows (for /metrics) and as a table: worker, host, device, layers, weight bytes,
+  // KV blocks and their bytes per stage.
+  std::vector<StageRow> stage_rows() const;
   std::string describe() const;
   size_t graphs_captured() const;  // over every stage
 

@@ -27,4 +27,12 @@ std::vector<int64_t> balance_layers(int64_t num_layers, const std::vector<double
 // Free memory of a device in bytes, or -1 when unknown (CPU, or no CUDA runtime in this build).
 int64_t device_free_bytes(const std::string& device);
 
+// One stage of the plan as the daemon sees it now (Pipeline::stage_rows()).
+struct StageRow {
+  std::string worker = "front door", host = "local", device;
+  int64_t first = 0, last = 0;     // layers [first, last]
+  int64_t weight_bytes = -1;       // -1: a worker that has not joined yet
+  int64_t kv_bytes = -1;           // its KV pool
+};
+
 }  // namespace duet::cloud

@@ -344,6 +344,29 @@ TEST_CASE("stage workers: a step in flight keeps its own block tables (its sessi
   CHECK(torch::allclose(run(*f.remote, true), want, 1e-5, 1e-5));
 }
 
+TEST_CASE("stage workers: /metrics shows the plan table (worker, host, device, layers, weights, KV)") {
+  const std::string model = fixture_model("llama_gqa");
+  FrontDoor f(model, "cpu@w1=0-1,cpu@w2=2-2", {"--metrics-listen", "127.0.0.1:0"});
+  const int port = metrics_port(*f.d);
+  auto scrape = [&] { return http_get(port, "/metrics").value_or(""); };
+  const std::string w1 = "stage=\"0\",worker=\"w1\",host=\"-\",device=\"cpu\",layers=\"0-1\"";
+  CHECK(metric(scrape(), "duet_stage_weight_bytes", w1) == -1);  // not joined yet
+  auto a = start_worker(model, "w1", f.port);
+  auto b = start_worker(model, "w2", f.port);
+  REQUIRE_MESSAGE(f.wait_ready(), f.d->log());
+  check_serves(f.d->endpoint(), model);  // the engine has looked at the new generation
+  const auto text = scrape();
+  INFO(text);
+  const double w1_bytes =
+      metric(text, "duet_stage_weight_bytes", "stage=\"0\",worker=\"w1\",host=\"127.0.0.1\",device=\"cpu\",layers=\"0-1\"");
+  const double w2_bytes =
+      metric(text, "duet_stage_weight_bytes", "stage=\"1\",worker=\"w2\",host=\"127.0.0.1\",device=\"cpu\",layers=\"2-2\"");
+  CHECK(w1_bytes > 0);
+  CHECK(w1_bytes == doctest::Approx(2 * w2_bytes).epsilon(0.01));  // two layers against one
+  CHECK(metric(text, "duet_stage_kv_bytes", "stage=\"1\",worker=\"w2\",host=\"127.0.0.1\",device=\"cpu\",layers=\"2-2\"") > 0);
+  CHECK(f.d->stop() == 0);
+}
+
 TEST_CASE("step wire: the header and rows a worker receives are checked before use") {
   namespace sw = cloud::step_wire;
   sw::Header h;
