@@ -140,6 +140,7 @@ struct Engine::Impl {
   };
   std::deque<InFlight> in_flight;
   size_t max_in_flight = 1;
+  Clock::time_point last_landed{};  // when the last step that ran landed
   void launch(std::vector<PlannedRow> rows);
   StepOutcome land();  // the oldest step in flight, waited for
   void apply(StepOutcome&& o);

@@ -120,7 +120,12 @@ void Engine::Impl::apply(StepOutcome&& o) {
   st.rows_total += o.rows.size();
   st.live_sessions_total += std::max(active_decoders(t2), o.rows.size());
   ++st.batch_rows_hist[hist_bucket(o.rows.size())];
-  scheduler.observe(o.decode_rows, o.prefill_tokens, std::chrono::duration<double>(t2 - o.started).count());
+  // what the step cost: launch to landing, or, with steps overlapped, no more than the time since
+  // the one before landed (its launch-to-landing includes waiting behind that one)
+  auto cost = t2 - o.started;
+  if (max_in_flight > 1 && last_landed > o.started) cost = std::min(cost, t2 - last_landed);
+  last_landed = t2;
+  scheduler.observe(o.decode_rows, o.prefill_tokens, std::chrono::duration<double>(cost).count());
   int64_t off = 0;
   for (const auto& r : o.rows) {
     auto yr = o.y.narrow(0, off, r.n);
