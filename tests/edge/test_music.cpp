@@ -478,3 +478,33 @@ TEST_CASE("ending push: nothing before the style's length, a growing push at a s
   CHECK(ending_push(bare, 20, 90, 2, true, true).end_bias == 0);
   CHECK(ending_push(bare, 50, 90, 5, true, false).end_only);
 }
+
+TEST_CASE("ending push: a budget nearer than the style's length moves the push ahead (issue 24)") {
+  // ryans-strathspey: 4/4 in L:1/16, p10/p50/p90 12/18/20 bars, ~48 tokens a bar, 768 tokens: the
+  // budget rule (3 bars left) comes at ~13 bars, before the median; the push must come before it
+  TuneEndingOptions o;
+  o.long_after_bars = 20;
+  o.start_bars = 18;
+  o.min_bars = 12;
+  o.budget_tokens = 768;
+  o.off_tonic_bias = -2;
+  o.early_bias = -3;
+  o.cadence_bias = 1.5;
+  // 6 bars in 288 tokens: 7 more fit before the budget rule (768 - 288 - 144 = 336 = 7 bars), so
+  // the push counts 20 - (6 + 7 - 8) = 15 bars ahead: as at bar 21, one past p90
+  const EndingPush six = ending_push(o, 288, 6, 6, true, true, true);
+  CHECK_FALSE(six.end_only);
+  CHECK(six.end_bias == doctest::Approx(4.0));  // 1 + (21 - 18): no "shorter than p10" brake
+  CHECK(six.cadence_bias == doctest::Approx(1.5));
+  CHECK(ending_push(o, 288, 6, 6, false, false).steer_bias == doctest::Approx(4.0));  // towards :| || |]
+  CHECK(ending_push(o, 288, 6, 6, true, true, false).end_bias == doctest::Approx(2.0));  // past p90: off the tonic too
+  CHECK(ending_push(o, 288, 6, 6, true, false, true).end_bias == doctest::Approx(0.5));  // a plain bar line: half
+  // two bars on, the push is two bars stronger
+  CHECK(ending_push(o, 384, 8, 8, true, true, true).end_bias == doctest::Approx(6.0));
+  // the same tune in 8th notes (12 tokens a bar) has room for its p90: the push waits for it
+  CHECK(ending_push(o, 72, 6, 6, true, true, true).end_bias == doctest::Approx(-3.0));  // shorter than p10
+  CHECK(ending_push(o, 72, 6, 6, false, false).steer_bias == 0);
+  CHECK(ending_push(o, 72, 6, 6, true, false, true).end_bias == doctest::Approx(-3.0));
+  // the budget rule itself is unchanged: 3 bars left, end here
+  CHECK(ending_push(o, 640, 13, 13, true, false, false).end_only);
+}
