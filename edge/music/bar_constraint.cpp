@@ -326,6 +326,11 @@ struct BarConstraint::State {
       if (same) return true;
     }
     if (o.max_bar_repeats > 0 && count_of(bar_counts, h) >= o.max_bar_repeats) return true;
+    if (o.max_bar_share > 0) {  // the tune's length is not known yet: at least the style's median
+      const double bars = static_cast<double>(std::max<int64_t>(note_bars + 1, o.share_bars));
+      const int cap = std::max(2, static_cast<int>(o.max_bar_share * bars + 1e-9));
+      if (count_of(bar_counts, h) >= cap) return true;
+    }
     if (o.max_cell_repeats > 0 && last_full && !history.empty() &&
         count_of(cell_counts, mix(history.back(), h)) >= o.max_cell_repeats)
       return true;

@@ -348,6 +348,17 @@ TEST_CASE("bar constraint: a bar or a 2-bar cell no more often than the style's 
   cell.observe("d2d dcB|A2G FED|d2d dcB|A2G FED|B2A GFE|d2d dcB|");
   CHECK_FALSE(cell.accepts("A2G FED|"));  // the cell "d2d dcB|A2G FED" a third time
   CHECK(cell.accepts("A2G FEF|"));
+  // one bar at most a fifth of the bars, counted over at least 12 bars: 2 times up to 14 bars
+  o.max_cell_repeats = 0;
+  o.max_bar_share = 0.2;
+  o.share_bars = 12;
+  auto share = BarConstraint(o, char_vocab("x"), {1});
+  share.observe("d2d dcB|A2G FED|d2d dcB|B2A GFE|");
+  CHECK_FALSE(share.accepts("d2d dcB|"));  // a third time in 5 of at least 12 bars
+  share.observe("A2B c2d|e2f g2a|b2a g2f|\ne2d c2B|A2G F2E|D2E F2G|A2B c2d|");  // 11 bars
+  CHECK_FALSE(share.accepts("d2d dcB|"));  // 3 of 12 bars > 0.2
+  share.observe("D2E F2A|E2F G2B|D2F A2c|\n");
+  CHECK(share.accepts("d2d dcB|"));        // 3 of 15 bars
 }
 
 TEST_CASE("bar constraint: the last note's tonic, and where one note finishes the bar") {
