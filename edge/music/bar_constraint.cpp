@@ -164,10 +164,12 @@ struct BarConstraint::State {
   bool backslash = false;   // a \ was written: only a line break may follow
   bool line_blank = true;   // the line so far holds only spaces
   int line_len = 0;         // characters on this line, spaces not counted
+  // the score line: source lines joined by "\" continuations are one line of the score for abcm2ps
+  int score_len = 0;        // its characters, spaces not counted
   char line_first = 0;      // its first character but spaces
-  int line_bars = 0;        // bar lines on this line
+  int score_bars = 0;       // bar lines on the score line
   int line_notes = 0;       // notes on this line
-  bool line_full = false;   // a bar line ended the line's room: a line break (or the end) comes next
+  bool line_full = false;   // a bar line ended the score line's room: a line break (or the end) comes next
   bool continued = false;   // a line continuation with no music after it yet
   bool last_tonic = false;  // the last note is the key's tonic
   // the repetition guard: the last bars as music, and how often each full bar and 2-bar cell came
@@ -414,7 +416,7 @@ struct BarConstraint::State {
     else if (ending == 2 && t != "|") ending = 0;  // || |] |: [| close a second ending
     if (t != "|" && t != "|1") implicit_ok = false;
     ++bars;
-    line_full = ++line_bars >= kMaxBarsPerLine || line_len >= kMaxLineChars;
+    line_full = ++score_bars >= kMaxBarsPerLine || score_len >= kMaxLineChars;
     last_bar = t;
     dur = Rational(0);
     notes.clear();
@@ -436,11 +438,14 @@ struct BarConstraint::State {
   }
 
   // what a line allows, whatever it holds: a blank line ends the tune in ABC; "x:" at a line's
-  // start is a field; abcm2ps refuses a line that starts with ")"; a line holds at most
-  // kMaxBarsPerLine bars and ends at the first bar line past kMaxLineChars characters (abcm2ps:
-  // "line too much shrunk"); a line holds a note (abc2midi miscounts a line of only "|")
+  // start is a field; abcm2ps refuses a line that starts with ")"; a score line (source lines
+  // joined by "\") holds at most kMaxBarsPerLine bars and ends at the first bar line past
+  // kMaxLineChars characters (abcm2ps: "line too much shrunk", seen on ryans-strathspey lines
+  // continued three times), so a full one ends with a line break, not a "\"; a line holds a note
+  // (abc2midi miscounts a line of only "|")
   bool line_ok(char c) const {
-    if (c == '\n' || c == '\\') return line_notes > 0;  // no blank line, no line of bar lines only
+    if (c == '\\') return line_notes > 0 && !line_full;
+    if (c == '\n') return line_notes > 0;  // no blank line, no line of bar lines only
     if (c == ')') return !line_blank;
     if (c == ':' && (line_len == 0 || (line_len == 1 && line_first != '|'))) return false;
     if (line_full) return c == ' ' || c == '\t';
@@ -448,10 +453,12 @@ struct BarConstraint::State {
   }
   void follow_line(char c) {
     if (c == '\n') {
-      line_blank = true, line_len = 0, line_bars = 0, line_notes = 0, line_first = 0, line_full = false;
+      line_blank = true, line_len = 0, line_notes = 0, line_first = 0;
+      if (!backslash) score_len = 0, score_bars = 0, line_full = false;  // "\" then a line break: one score line
       return;
     }
     if (c == ' ' || c == '\t') return;  // line_len, line_first: the line's characters but spaces
+    ++score_len;
     if (line_len++ == 0) line_first = c;
     line_blank = false;
   }
@@ -475,7 +482,7 @@ struct BarConstraint::State {
           return true;
         }
         if (!finish_bar_line(strict)) return false;
-        if (strict && line_full && c != ' ' && c != '\t' && c != '\n' && c != '\\') return false;
+        if (strict && line_full && c != ' ' && c != '\t' && c != '\n') return false;
         break;  // c starts what follows the bar line
       }
       case Mode::Bracket:

@@ -333,6 +333,25 @@ TEST_CASE("bar constraint: the repetition guard compares bars as music (respelli
   CHECK(a.accepts("^c2 =c2|"));
 }
 
+TEST_CASE("bar constraint: lines joined by \\ are one score line, at most 8 bars (abcm2ps: line too much shrunk)") {
+  BarConstraintOptions o;
+  o.bar = Rational(3, 4);
+  o.unit = Rational(1, 8);
+  o.max_identical_bars = 0;
+  auto c = BarConstraint(o, char_vocab("x"), {1});
+  c.observe("d2d dcB|A2G FED|\\\nd2d dcB|B2A GFE|\\\nA2B c2d|e2f g2a|\\\nb2a g2f|e2d c2B|");  // 8 bars, one score line
+  CHECK_FALSE(c.accepts("\\"));   // no room for a ninth bar on this score line
+  CHECK_FALSE(c.accepts(" \\"));
+  CHECK_FALSE(c.accepts("A2G"));
+  CHECK(c.accepts("\n"));
+  CHECK(c.accepts(" \n"));
+  c.observe("\n");
+  CHECK(c.accepts("A2G F2E|\\"));  // a new score line
+  auto d = BarConstraint(o, char_vocab("x"), {1});
+  d.observe("d2d dcB|A2G FED|\nd2d dcB|B2A GFE|\nA2B c2d|e2f g2a|\nb2a g2f|e2d c2B|");  // 2+2+2+2 on four lines
+  CHECK(d.accepts("\\"));
+}
+
 TEST_CASE("bar constraint: a bar or a 2-bar cell no more often than the style's tunes have them") {
   BarConstraintOptions o;
   o.bar = Rational(3, 4);
