@@ -752,7 +752,11 @@ struct BarConstraint::State {
   bool section_end_near() const {
     State s = *this;
     if (s.note && !s.commit_note(true)) return false;
-    if (s.mode != Mode::Body || !s.acc.empty() || s.tup_left > 0 || s.broken_next != Rational(0) || s.need_note)
+    // a bar line begun ("|" of "||" or "|]", ":" of ":|"): its second character is where a
+    // character vocabulary decides between a plain bar line and a section's end
+    const bool section_line_begun = s.mode == Mode::BarLine && (s.bar_tok == "|" || s.bar_tok == ":");
+    if ((s.mode != Mode::Body && !section_line_begun) || !s.acc.empty() || s.tup_left > 0 ||
+        s.broken_next != Rational(0) || s.need_note)
       return false;
     return s.dur == o.bar || (s.pickup > Rational(0) && s.dur + s.pickup == o.bar && s.need == Rational(0));
   }

@@ -95,7 +95,8 @@ class BarConstraint {
   // (the bar is not full yet).
   std::vector<uint8_t> toward_end(const std::vector<uint8_t>& allowed, bool section_end = false) const;
   // Is the bar as long as a section's last bar may be (full, or the pickup's complement), with
-  // nothing pending? (where toward_end(.., true) can find something; cheap)
+  // nothing pending, or is a bar line that may still become :| || |] begun after such a bar?
+  // (where toward_end(.., true) can find something; cheap)
   bool section_end_near() const;
   int64_t relaxed_steps() const { return relaxed_; }
   int64_t bars_closed() const;                  // bar lines written so far (opening included)

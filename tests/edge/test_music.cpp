@@ -455,6 +455,20 @@ TEST_CASE("bar constraint: toward_end finds the tokens that let an open repeat e
   CHECK_FALSE(t[id('A')]);
   c.observe(":|");
   CHECK(c.can_end());
+  // a full bar outside a repeat: "|" begins both a plain bar line and "||" / "|]"; once written,
+  // the steer towards a section's end still applies to its second character
+  auto plain = make(Rational(3, 4), Rational(1, 8), vocab);
+  plain.observe("d2d dcB|A2B c2d");
+  CHECK(plain.section_end_near());
+  plain.observe("|");
+  CHECK(plain.section_end_near());
+  const auto second = plain.toward_end(plain.allowed(), /*section_end=*/true);
+  CHECK(second[id('|')]);
+  CHECK(second[id(']')]);
+  CHECK_FALSE(second[id(' ')]);
+  CHECK_FALSE(second[id('A')]);
+  plain.observe(" ");
+  CHECK_FALSE(plain.section_end_near());
   auto mid = make(Rational(3, 4), Rational(1, 8), vocab);
   mid.observe("d2d dcB|A2");  // 2/8 of a bar: no end within two tokens
   const auto none = mid.toward_end(mid.allowed());
@@ -481,6 +495,8 @@ TEST_CASE("ending push: nothing before the style's length, a growing push at a s
   CHECK(ending_push(o, 200, 25, 25, false, false).steer_bias == doctest::Approx(6.0));  // e.g. an open repeat
   CHECK(ending_push(o, 200, 25, 25, false, false).end_bias == 0);
   CHECK(ending_push(o, 200, 15, 15, false, false).steer_bias == 0);
+  CHECK(ending_push(o, 200, 25, 25, true, false).steer_bias == doctest::Approx(6.0));  // "|" written: "||" "|]"
+  CHECK(ending_push(o, 200, 25, 25, true, true).steer_bias == 0);  // right after a section's end
   // ~10 tokens a bar: 30 left is within three bars: end here, or steer towards an end
   CHECK(ending_push(o, 370, 37, 37, true, false).end_only);
   CHECK_FALSE(ending_push(o, 360, 36, 36, true, false).end_only);
@@ -537,4 +553,14 @@ TEST_CASE("ending push: a budget nearer than the style's length moves the push a
   CHECK(ending_push(o, 72, 6, 6, true, false, true).end_bias == doctest::Approx(-3.0));
   // the budget rule itself is unchanged: 3 bars left, end here
   CHECK(ending_push(o, 640, 13, 13, true, false, false).end_only);
+  // nottingham-reel (p10/p50/p90 16/18/33) at 25 tokens a bar: the budget rule comes at ~27 bars,
+  // so the push runs 14 bars ahead, but the budget has room for p10 + 8: no end before p10 still
+  TuneEndingOptions r = o;
+  r.long_after_bars = 33;
+  r.start_bars = 18;
+  r.min_bars = 16;
+  CHECK(ending_push(r, 250, 10, 10, true, true, true).end_bias == doctest::Approx(-3.0));
+  CHECK(ending_push(r, 250, 10, 10, false, false).steer_bias == 0);  // no steer towards an end braked
+  CHECK(ending_push(r, 400, 16, 16, false, false).steer_bias == doctest::Approx(12.0));
+  CHECK(ending_push(r, 400, 16, 16, true, true, true).end_bias == doctest::Approx(12.0));  // capped
 }
