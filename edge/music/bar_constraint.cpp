@@ -416,7 +416,10 @@ struct BarConstraint::State {
     else if (ending == 2 && t != "|") ending = 0;  // || |] |: [| close a second ending
     if (t != "|" && t != "|1") implicit_ok = false;
     ++bars;
-    line_full = ++score_bars >= kMaxBarsPerLine || score_len >= kMaxLineChars;
+    ++score_bars;
+    // a line with no note yet (a bar line after "\" and a line break) cannot end here: a line of bar
+    // lines only is refused, so the room runs out at the next bar line (and no "\" comes before it)
+    line_full = score_over() && line_notes > 0;
     last_bar = t;
     dur = Rational(0);
     notes.clear();
@@ -443,8 +446,9 @@ struct BarConstraint::State {
   // kMaxLineChars characters (abcm2ps: "line too much shrunk", seen on ryans-strathspey lines
   // continued three times), so a full one ends with a line break, not a "\"; a line holds a note
   // (abc2midi miscounts a line of only "|")
+  bool score_over() const { return score_bars >= kMaxBarsPerLine || score_len >= kMaxLineChars; }
   bool line_ok(char c) const {
-    if (c == '\\') return line_notes > 0 && !line_full;
+    if (c == '\\') return line_notes > 0 && !line_full && !score_over();
     if (c == '\n') return line_notes > 0;  // no blank line, no line of bar lines only
     if (c == ')') return !line_blank;
     if (c == ':' && (line_len == 0 || (line_len == 1 && line_first != '|'))) return false;

@@ -178,6 +178,36 @@ TEST_CASE("bar constraint: a random walk over allowed tokens never writes a wron
   }
 }
 
+TEST_CASE("bar constraint: a random walk with line continuations never runs into a line of spaces only") {
+  const std::string chars = "Ac2/| \n\\";
+  const auto vocab = char_vocab(chars);
+  std::mt19937 rng(24);
+  for (auto [bar, unit] : {std::pair{Rational(1), Rational(1, 16)}, std::pair{Rational(3, 4), Rational(1, 8)}}) {
+    CAPTURE(bar.str());
+    auto c = make(bar, unit, vocab);
+    std::string text;
+    size_t spaces = 0, longest = 0;
+    for (int step = 0; step < 6000; ++step) {
+      auto ok = c.allowed();
+      std::vector<int> ids;
+      for (size_t i = 0; i + 1 < ok.size(); ++i)
+        if (ok[i]) ids.push_back(static_cast<int>(i));
+      REQUIRE_FALSE(ids.empty());
+      int id = ids[std::uniform_int_distribution<size_t>(0, ids.size() - 1)(rng)];
+      for (char pref : {'\\', '\n', '|'}) {  // bar lines after continuations, as the model writes them
+        const int pid = static_cast<int>(chars.find(pref));
+        if (ok[pid] && rng() % 3 == 0) id = pid;
+      }
+      spaces = vocab[id] == " " ? spaces + 1 : 0;
+      longest = std::max(longest, spaces);
+      text += vocab[id];
+      c.advance(id);
+    }
+    CHECK(c.relaxed_steps() == 0);
+    CHECK(longest < 40);
+  }
+}
+
 TEST_CASE("bar constraint: overfull notes and early bar lines are masked; the end only after a bar line") {
   auto c = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
   c.observe("d2d dcB|d2d dc");  // no pickup; 5/8 of a 6/8 bar
@@ -350,6 +380,14 @@ TEST_CASE("bar constraint: lines joined by \\ are one score line, at most 8 bars
   auto d = BarConstraint(o, char_vocab("x"), {1});
   d.observe("d2d dcB|A2G FED|\nd2d dcB|B2A GFE|\nA2B c2d|e2f g2a|\nb2a g2f|e2d c2B|");  // 2+2+2+2 on four lines
   CHECK(d.accepts("\\"));
+  // the eighth bar line at the start of a continued line, no note on it yet: the line goes on to the
+  // next bar line (a line of bar lines only is refused; once only spaces were left, for ever)
+  auto e = BarConstraint(o, char_vocab("x"), {1});
+  e.observe("d2d dcB|A2G FED|d2d dcB|B2A GFE|\\\nA2B c2d|e2f g2a|b2a g2f|e2d c2B \\\n|");
+  CHECK(e.accepts("A2G FED|\n"));
+  CHECK_FALSE(e.accepts("A2G \\"));  // the score line is over its room: no more continuation
+  CHECK(e.accepts("A2G \n"));
+  CHECK_FALSE(e.accepts("A2G FED|A"));
 }
 
 TEST_CASE("bar constraint: a bar or a 2-bar cell no more often than the style's tunes have them") {
