@@ -25,18 +25,19 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
   }
   if (o.long_after_bars <= 0) return p;
   // The budget: at this tune's tokens per bar, `room` more bars fit before the budget rule ends the
-  // tune. Where that is less than the style's p90 plus a landing section, the push runs `ahead` of
-  // the tune's bars, so it acts at p90's strength kLandingBars before the budget rule and the tune
-  // can still end by itself at a section's end (16th-note styles: 40 tokens a bar, 768 tokens).
-  // The brake before p10 stays on the tune's own bars while the budget leaves room for p10 and the
-  // landing (a reel of 25 tokens a bar: ahead from its first bars, still no end before p10).
+  // tune. In the last kLandingBars of that room the push runs `ahead` of the tune's bars, at p90's
+  // strength and one bar more for each bar the room shrinks, with no brake, so the tune can still
+  // end by itself at a section's end (16th-note styles: 40 tokens a bar, 768 tokens). Before that
+  // the push counts the tune's own bars (a greedy reel asked for 400 tokens is not ended at bar 2).
   int64_t ahead = 0;
-  bool brake = bars < o.min_bars;
   if (o.budget_tokens > 0) {
-    const int64_t horizon = bars + (o.budget_tokens - new_tokens - reserve) / per_bar;  // the budget rule's bar
-    ahead = std::max<int64_t>(0, o.long_after_bars - (horizon - kLandingBars));
-    brake = brake && horizon - kLandingBars >= o.min_bars;
+    // tokens per bar counting the bar being written as one (at the second bar line of a tune with a
+    // pickup, two bars' tokens over one closed bar would halve the room and end the tune at once)
+    const int64_t per_bar_now = std::max<int64_t>(1, (new_tokens + new_bars) / (new_bars + 1));
+    const int64_t room = (o.budget_tokens - new_tokens - reserve) / per_bar_now;
+    if (room <= kLandingBars) ahead = std::max<int64_t>(0, o.long_after_bars + (kLandingBars - room) - bars);
   }
+  const bool brake = bars < o.min_bars && ahead == 0;
   const int64_t b = bars + ahead;  // the bar count the push acts on
   const int64_t start = o.start_bars > 0 ? std::min(o.start_bars, o.long_after_bars) : o.long_after_bars;
   if (b + 1 >= start) p.cadence_bias = o.cadence_bias;
@@ -44,9 +45,11 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
   const double past_start = static_cast<double>(b - start);
   // at a plain bar line past p90 the push waits 8 bars for a section's end, but not for the budget
   const double plain_after = ahead > 0 ? 0 : 8;
-  // towards :| || |] wherever the tune is not right after one (also after a plain bar line's "|",
-  // where an end is allowed but "||" or "|]" is one character away)
-  if (!ends_section && !brake && past_start > 0) p.steer_bias = std::min(12.0, 1.0 + past_start);
+  // towards :| || |] wherever the tune is not right after one: where no end is allowed (an open
+  // repeat needs its :|), and after a plain bar line's "|" ("||" or "|]" one character away) where
+  // the end after it would get the push (after the tonic, or past p90), not a "||" for nothing
+  if (!ends_section && !brake && past_start > 0 && (!can_end || last_tonic || over > 0))
+    p.steer_bias = std::min(12.0, 1.0 + past_start);
   if (!can_end) {
   } else if (brake) {
     p.end_bias = o.early_bias;

@@ -23,12 +23,11 @@
 //     its repeat or section and can end there;
 //   - from the bar before start on, where one more note can finish the bar, the tonic's notes get
 //     cadence_bias (so the section the tune ends with ends on the tonic more often);
-//   - the budget: when, at the tune's own tokens per bar, fewer bars are left before the budget
-//     rule below than the style's p90 still needs plus an 8-bar landing section, every rule above
-//     counts bars that many ahead (the push is at p90's strength 8 bars before the budget rule, and
-//     ends at a plain bar line get the push from there on), so a tune of 16th notes, whose p90
-//     does not fit the budget, still ends by itself at a section's end; the brake before p10 keeps
-//     counting the tune's own bars while the budget has room for p10 and the landing;
+//   - the budget: in the last 8 bars before the budget rule below (at the tune's own tokens per
+//     bar), every rule above counts bars as if the tune were past p90 by as many bars as that room
+//     has shrunk (at least its own bars), with no brake, and ends at a plain bar line get the push
+//     too: a tune of 16th notes, whose p90 does not fit the budget, still ends by itself at a
+//     section's end;
 //   - fewer tokens left than three bars take so far (at least 12): the tune is ending. Where an end
 //     is allowed, only the end token is; where a token or two can make it allowed (a full bar inside
 //     an open repeat needs ":|"), only those tokens are; inside a bar, the bar is finished as

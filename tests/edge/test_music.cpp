@@ -534,6 +534,11 @@ TEST_CASE("ending push: nothing before the style's length, a growing push at a s
   CHECK(ending_push(o, 200, 25, 25, false, false).end_bias == 0);
   CHECK(ending_push(o, 200, 15, 15, false, false).steer_bias == 0);
   CHECK(ending_push(o, 200, 25, 25, true, false).steer_bias == doctest::Approx(6.0));  // "|" written: "||" "|]"
+  TuneEndingOptions m = o;
+  m.start_bars = 16;
+  CHECK(ending_push(m, 200, 18, 18, true, false, true).steer_bias == doctest::Approx(3.0));  // after the tonic
+  CHECK(ending_push(m, 200, 18, 18, true, false, false).steer_bias == 0);  // not: no push after "||" either
+  CHECK(ending_push(m, 200, 18, 18, false, false, false).steer_bias == doctest::Approx(3.0));  // an open repeat
   CHECK(ending_push(o, 200, 25, 25, true, true).steer_bias == 0);  // right after a section's end
   // ~10 tokens a bar: 30 left is within three bars: end here, or steer towards an end
   CHECK(ending_push(o, 370, 37, 37, true, false).end_only);
@@ -574,31 +579,40 @@ TEST_CASE("ending push: a budget nearer than the style's length moves the push a
   o.off_tonic_bias = -2;
   o.early_bias = -3;
   o.cadence_bias = 1.5;
-  // 6 bars in 288 tokens: 7 more fit before the budget rule (768 - 288 - 144 = 336 = 7 bars), so
-  // the push counts 20 - (6 + 7 - 8) = 15 bars ahead: as at bar 21, one past p90
-  const EndingPush six = ending_push(o, 288, 6, 6, true, true, true);
+  // 6 bars in 336 tokens (48 a bar, counting the bar begun as one): 768 - 336 - 3 * 56 leaves room
+  // for 5 bars before the budget rule, 3 into the 8-bar landing: the push acts as at bar 20 + 3
+  const EndingPush six = ending_push(o, 336, 6, 6, true, true, true);
   CHECK_FALSE(six.end_only);
-  CHECK(six.end_bias == doctest::Approx(4.0));  // 1 + (21 - 18): no "shorter than p10" brake
+  CHECK(six.end_bias == doctest::Approx(6.0));  // 1 + (23 - 18): no "shorter than p10" brake
   CHECK(six.cadence_bias == doctest::Approx(1.5));
-  CHECK(ending_push(o, 288, 6, 6, false, false).steer_bias == doctest::Approx(4.0));  // towards :| || |]
-  CHECK(ending_push(o, 288, 6, 6, true, true, false).end_bias == doctest::Approx(2.0));  // past p90: off the tonic too
-  CHECK(ending_push(o, 288, 6, 6, true, false, true).end_bias == doctest::Approx(0.5));  // a plain bar line: half
-  // two bars on, the push is two bars stronger
-  CHECK(ending_push(o, 384, 8, 8, true, true, true).end_bias == doctest::Approx(6.0));
+  CHECK(ending_push(o, 336, 6, 6, false, false).steer_bias == doctest::Approx(6.0));  // towards :| || |]
+  CHECK(ending_push(o, 336, 6, 6, true, true, false).end_bias == doctest::Approx(4.0));  // past p90: off the tonic too
+  CHECK(ending_push(o, 336, 6, 6, true, false, true).end_bias == doctest::Approx(1.5));  // a plain bar line: half
+  // two bars on (room for 3), the push is two bars stronger
+  CHECK(ending_push(o, 432, 8, 8, true, true, true).end_bias == doctest::Approx(8.0));
+  // 4 bars in 240 tokens: room for 7 bars, one into the landing: as at p90 + 1
+  CHECK(ending_push(o, 240, 4, 4, true, true, true).end_bias == doctest::Approx(4.0));
   // the same tune in 8th notes (12 tokens a bar) has room for its p90: the push waits for it
   CHECK(ending_push(o, 72, 6, 6, true, true, true).end_bias == doctest::Approx(-3.0));  // shorter than p10
   CHECK(ending_push(o, 72, 6, 6, false, false).steer_bias == 0);
   CHECK(ending_push(o, 72, 6, 6, true, false, true).end_bias == doctest::Approx(-3.0));
   // the budget rule itself is unchanged: 3 bars left, end here
   CHECK(ending_push(o, 640, 13, 13, true, false, false).end_only);
-  // nottingham-reel (p10/p50/p90 16/18/33) at 25 tokens a bar: the budget rule comes at ~27 bars,
-  // so the push runs 14 bars ahead, but the budget has room for p10 + 8: no end before p10 still
+  // nottingham-reel (p10/p50/p90 16/18/33) at 25 tokens a bar: the budget rule comes at ~27 bars;
+  // until 8 bars before it the push counts the tune's own bars (no end before p10)
   TuneEndingOptions r = o;
   r.long_after_bars = 33;
   r.start_bars = 18;
   r.min_bars = 16;
   CHECK(ending_push(r, 250, 10, 10, true, true, true).end_bias == doctest::Approx(-3.0));
   CHECK(ending_push(r, 250, 10, 10, false, false).steer_bias == 0);  // no steer towards an end braked
-  CHECK(ending_push(r, 400, 16, 16, false, false).steer_bias == doctest::Approx(12.0));
-  CHECK(ending_push(r, 400, 16, 16, true, true, true).end_bias == doctest::Approx(12.0));  // capped
+  CHECK(ending_push(r, 400, 16, 16, true, true, true).end_bias == 0);  // 11 bars of room: its own bars
+  // 22 bars in 560 tokens: 5 bars of room, as at 33 + 3 bars
+  CHECK(ending_push(r, 560, 22, 22, false, false).steer_bias == doctest::Approx(12.0));
+  CHECK(ending_push(r, 560, 22, 22, true, true, false).end_bias == doctest::Approx(4.0));  // 1 + 3, off the tonic
+  // a greedy reel asked for 400 tokens: a 21-token pickup and bar leave 15 bars of room, no push yet
+  // (the push once ran 25 bars ahead here and ended the tune at its second bar)
+  r.budget_tokens = 400;
+  CHECK(ending_push(r, 21, 2, 1, true, true, true).end_bias == doctest::Approx(-3.0));
+  CHECK(ending_push(r, 21, 1, 1, true, false, true).steer_bias == 0);
 }
