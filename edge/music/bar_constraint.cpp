@@ -452,7 +452,7 @@ struct BarConstraint::State {
     if (c == '\n') return line_notes > 0;  // no blank line, no line of bar lines only
     if (c == ')') return !line_blank;
     if (c == ':' && (line_len == 0 || (line_len == 1 && line_first != '|'))) return false;
-    if (line_full) return c == ' ' || c == '\t';
+    if (line_full) return false;  // not even a space: the model, refused its "\\", wrote spaces for ever
     return true;
   }
   void follow_line(char c) {
@@ -486,7 +486,7 @@ struct BarConstraint::State {
           return true;
         }
         if (!finish_bar_line(strict)) return false;
-        if (strict && line_full && c != ' ' && c != '\t' && c != '\n') return false;
+        if (strict && line_full && c != '\n') return false;
         break;  // c starts what follows the bar line
       }
       case Mode::Bracket:
