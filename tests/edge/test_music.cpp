@@ -178,6 +178,16 @@ TEST_CASE("bar constraint: a random walk over allowed tokens never writes a wron
   }
 }
 
+TEST_CASE("bar constraint: a first ending is closed within 4 bars where :|2 can close it") {
+  auto c = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  c.observe("|:d2d dcB|A2G FED|1 A2B c2d|e2f g2a|\nb2a g2f|e2d c2B|");  // 4 bars into the first ending
+  CHECK_FALSE(c.accepts("A2G FED|"));
+  CHECK(c.accepts("A2G FED:|2"));
+  auto tie = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  tie.observe("|:d2d dcB|A2G FED|1 A2B c2d|e2f g2a|\nb2a g2f|e2d c2B|");
+  CHECK(tie.accepts("A2G FEE-|E"));  // a tie cannot cross :|2: the plain bar line stays
+}
+
 TEST_CASE("bar constraint: a random walk with line continuations never runs into a line of spaces only") {
   const std::string chars = "Ac2/| \n\\";
   const auto vocab = char_vocab(chars);
@@ -388,6 +398,12 @@ TEST_CASE("bar constraint: lines joined by \\ are one score line, at most 8 bars
   CHECK_FALSE(e.accepts("A2G \\"));  // the score line is over its room: no more continuation
   CHECK(e.accepts("A2G \n"));
   CHECK_FALSE(e.accepts("A2G FED|A"));
+  // the eighth bar line is a first ending: its notes come on the same line, the line ends after them
+  auto f = BarConstraint(o, char_vocab("x"), {1});
+  f.observe("|:d2d dcB|A2G FED|d2d dcB|B2A GFE|\\\nA2B c2d|e2f g2a|b2a g2f|1");
+  CHECK(f.accepts("e2d c2B"));     // (before, only a line break was allowed here)
+  f.observe("e2d c2B|");
+  CHECK_FALSE(f.accepts("A"));
 }
 
 TEST_CASE("bar constraint: a bar or a 2-bar cell no more often than the style's tunes have them") {
