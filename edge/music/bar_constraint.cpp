@@ -361,7 +361,9 @@ struct BarConstraint::State {
     if (ending == 1) {  // a first ending is closed by :|2, after at most kMaxFirstEndingBars bars where
       // it can be (the model, once 30 bars into a first ending, never closed it: cut by the budget)
       if (t != "|") return false;
-      return ending_bars < kMaxFirstEndingBars || !tie_pitch.empty() || slur_open || !length_ok(":|2");
+      // (":|2" cannot start a line: a bar line that begins one stays allowed, or only spaces would be)
+      return ending_bars < kMaxFirstEndingBars || !tie_pitch.empty() || slur_open || line_len <= 1 ||
+             !length_ok(":|2");
     }
     if (t == "|1") return ending == 0 && region_known && (repeat_open || implicit_ok);
     if (closes) return ending == 0 && (repeat_open || (implicit_ok && !closed_once));

@@ -186,6 +186,9 @@ TEST_CASE("bar constraint: a first ending is closed within 4 bars where :|2 can 
   auto tie = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
   tie.observe("|:d2d dcB|A2G FED|1 A2B c2d|e2f g2a|\nb2a g2f|e2d c2B|");
   CHECK(tie.accepts("A2G FEE-|E"));  // a tie cannot cross :|2: the plain bar line stays
+  auto start = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  start.observe("|:d2d dcB|A2G FED|1 A2B c2d|e2f g2a|\nb2a g2f|e2d c2B|A2G FED \\\n");
+  CHECK(start.accepts("|"));  // ":" cannot start a line: the bar line there stays (not spaces only)
 }
 
 TEST_CASE("bar constraint: a random walk with line continuations never runs into a line of spaces only") {
