@@ -50,6 +50,7 @@ Rational length_value(const std::string& s) {
 const Rational kMinLength(1, 8);  // "/8"
 constexpr int kMaxBarsPerLine = 8;
 constexpr int kMaxLineChars = 80;
+constexpr int kMaxFirstEndingBars = 4;  // plain bar lines in a first ending (the corpus's are 1-4 bars)
 
 bool note_letter(char c) { return (c >= 'A' && c <= 'G') || (c >= 'a' && c <= 'g') || c == 'z'; }
 bool accidental(char c) { return c == '^' || c == '_' || c == '='; }
@@ -130,6 +131,7 @@ struct BarConstraint::State {
   Rational region_first{0};
   bool implicit_ok = true;     // no bar line but | yet: a :| repeats from the tune's start
   int ending = 0;              // 1: inside a first ending (|1 ... :|2), 2: inside a second (:|2 ... || |] |:)
+  int ending_bars = 0;         // plain bar lines inside the first ending
   // a note whose length suffix is being read
   bool note = false;
   std::string pitch, suffix;
@@ -164,10 +166,12 @@ struct BarConstraint::State {
   bool backslash = false;   // a \ was written: only a line break may follow
   bool line_blank = true;   // the line so far holds only spaces
   int line_len = 0;         // characters on this line, spaces not counted
+  // the score line: source lines joined by "\" continuations are one line of the score for abcm2ps
+  int score_len = 0;        // its characters, spaces not counted
   char line_first = 0;      // its first character but spaces
-  int line_bars = 0;        // bar lines on this line
+  int score_bars = 0;       // bar lines on the score line
   int line_notes = 0;       // notes on this line
-  bool line_full = false;   // a bar line ended the line's room: a line break (or the end) comes next
+  bool line_full = false;   // a bar line ended the score line's room: a line break (or the end) comes next
   bool continued = false;   // a line continuation with no music after it yet
   bool last_tonic = false;  // the last note is the key's tonic
   // the repetition guard: the last bars as music, and how often each full bar and 2-bar cell came
@@ -326,6 +330,11 @@ struct BarConstraint::State {
       if (same) return true;
     }
     if (o.max_bar_repeats > 0 && count_of(bar_counts, h) >= o.max_bar_repeats) return true;
+    if (o.max_bar_share > 0) {  // the tune's length is not known yet: at least the style's median
+      const double bars = static_cast<double>(std::max<int64_t>(note_bars + 1, o.share_bars));
+      const int cap = std::max(2, static_cast<int>(o.max_bar_share * bars + 1e-9));
+      if (count_of(bar_counts, h) >= cap) return true;
+    }
     if (o.max_cell_repeats > 0 && last_full && !history.empty() &&
         count_of(cell_counts, mix(history.back(), h)) >= o.max_cell_repeats)
       return true;
@@ -349,7 +358,13 @@ struct BarConstraint::State {
     if (t != "|" && (!tie_pitch.empty() || slur_open)) return false;
     if (t == "|:") return !repeat_open && ending != 1;
     if (t == ":|2") return ending == 1;
-    if (ending == 1) return t == "|";  // a first ending is closed by :|2
+    if (ending == 1) {  // a first ending is closed by :|2, after at most kMaxFirstEndingBars bars where
+      // it can be (the model, once 30 bars into a first ending, never closed it: cut by the budget)
+      if (t != "|") return false;
+      // (":|2" cannot start a line: a bar line that begins one stays allowed, or only spaces would be)
+      return ending_bars < kMaxFirstEndingBars || !tie_pitch.empty() || slur_open || line_len <= 1 ||
+             !length_ok(":|2");
+    }
     if (t == "|1") return ending == 0 && region_known && (repeat_open || implicit_ok);
     if (closes) return ending == 0 && (repeat_open || (implicit_ok && !closed_once));
     if (t == "||" || t == "|]" || t == "[|") return !repeat_open;
@@ -404,12 +419,18 @@ struct BarConstraint::State {
     const bool closes = t == ":|" || t == "::" || t == ":|2";
     if (closes) repeat_open = false, closed_once = true, region_known = false;
     if (t == "|:" || t == "::") repeat_open = true, region_known = false;
-    if (t == "|1") ending = 1;
+    if (t == "|1") ending = 1, ending_bars = 0;
+    else if (ending == 1 && t == "|") ++ending_bars;
     else if (t == ":|2") ending = 2;
     else if (ending == 2 && t != "|") ending = 0;  // || |] |: [| close a second ending
     if (t != "|" && t != "|1") implicit_ok = false;
     ++bars;
-    line_full = ++line_bars >= kMaxBarsPerLine || line_len >= kMaxLineChars;
+    ++score_bars;
+    // a line with no note yet (a bar line after "\" and a line break) cannot end here: a line of bar
+    // lines only is refused, so the room runs out at the next bar line (and no "\" comes before it);
+    // nor at "|1" or ":|2": an ending's number stays with its notes (after "|1" and a line break
+    // forced there, the model never closed the ending: 6 of 220 tunes ran to the budget)
+    line_full = score_over() && line_notes > 0 && t != "|1" && t != ":|2";
     last_bar = t;
     dur = Rational(0);
     notes.clear();
@@ -431,22 +452,28 @@ struct BarConstraint::State {
   }
 
   // what a line allows, whatever it holds: a blank line ends the tune in ABC; "x:" at a line's
-  // start is a field; abcm2ps refuses a line that starts with ")"; a line holds at most
-  // kMaxBarsPerLine bars and ends at the first bar line past kMaxLineChars characters (abcm2ps:
-  // "line too much shrunk"); a line holds a note (abc2midi miscounts a line of only "|")
+  // start is a field; abcm2ps refuses a line that starts with ")"; a score line (source lines
+  // joined by "\") holds at most kMaxBarsPerLine bars and ends at the first bar line past
+  // kMaxLineChars characters (abcm2ps: "line too much shrunk", seen on ryans-strathspey lines
+  // continued three times), so a full one ends with a line break, not a "\"; a line holds a note
+  // (abc2midi miscounts a line of only "|")
+  bool score_over() const { return score_bars >= kMaxBarsPerLine || score_len >= kMaxLineChars; }
   bool line_ok(char c) const {
-    if (c == '\n' || c == '\\') return line_notes > 0;  // no blank line, no line of bar lines only
+    if (c == '\\') return line_notes > 0 && !line_full && !score_over();
+    if (c == '\n') return line_notes > 0;  // no blank line, no line of bar lines only
     if (c == ')') return !line_blank;
     if (c == ':' && (line_len == 0 || (line_len == 1 && line_first != '|'))) return false;
-    if (line_full) return c == ' ' || c == '\t';
+    if (line_full) return false;  // not even a space: the model, refused its "\\", wrote spaces for ever
     return true;
   }
   void follow_line(char c) {
     if (c == '\n') {
-      line_blank = true, line_len = 0, line_bars = 0, line_notes = 0, line_first = 0, line_full = false;
+      line_blank = true, line_len = 0, line_notes = 0, line_first = 0;
+      if (!backslash) score_len = 0, score_bars = 0, line_full = false;  // "\" then a line break: one score line
       return;
     }
     if (c == ' ' || c == '\t') return;  // line_len, line_first: the line's characters but spaces
+    ++score_len;
     if (line_len++ == 0) line_first = c;
     line_blank = false;
   }
@@ -470,7 +497,7 @@ struct BarConstraint::State {
           return true;
         }
         if (!finish_bar_line(strict)) return false;
-        if (strict && line_full && c != ' ' && c != '\t' && c != '\n' && c != '\\') return false;
+        if (strict && line_full && c != '\n') return false;
         break;  // c starts what follows the bar line
       }
       case Mode::Bracket:
@@ -740,7 +767,11 @@ struct BarConstraint::State {
   bool section_end_near() const {
     State s = *this;
     if (s.note && !s.commit_note(true)) return false;
-    if (s.mode != Mode::Body || !s.acc.empty() || s.tup_left > 0 || s.broken_next != Rational(0) || s.need_note)
+    // a bar line begun ("|" of "||" or "|]", ":" of ":|"): its second character is where a
+    // character vocabulary decides between a plain bar line and a section's end
+    const bool section_line_begun = s.mode == Mode::BarLine && (s.bar_tok == "|" || s.bar_tok == ":");
+    if ((s.mode != Mode::Body && !section_line_begun) || !s.acc.empty() || s.tup_left > 0 ||
+        s.broken_next != Rational(0) || s.need_note)
       return false;
     return s.dur == o.bar || (s.pickup > Rational(0) && s.dur + s.pickup == o.bar && s.need == Rational(0));
   }

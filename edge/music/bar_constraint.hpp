@@ -38,7 +38,9 @@
 //     written: B/2 = B/, A>B = A3/2B/, B//-B// = B/, an accidental holds to the bar's end): a full
 //     bar may not be the (max_identical_bars+1)-th equal bar in a row, nor complete a third run in a
 //     row of the same 2 to 8 bars, nor come more often in the tune than max_bar_repeats, nor
-//     complete a 2-bar cell that came max_cell_repeats times already (the style's corpus figures);
+//     complete a 2-bar cell that came max_cell_repeats times already, nor take more than
+//     max_bar_share of the tune's bars, counted over at least share_bars (the style's corpus
+//     figures: a 16-bar tune with one bar 4 times is one a musician calls monotonous);
 //     notes that could only complete such a bar are refused at their start. max_identical_bars 0
 //     turns the guard off (and it is dropped for a step where it would leave nothing allowed).
 // If nothing is allowed (only reachable from an opening that already broke these rules), allowed()
@@ -59,6 +61,10 @@ struct BarConstraintOptions {
   int max_identical_bars = 3;
   int max_bar_repeats = 0;   // the most times one bar may come in a tune (0: no limit)
   int max_cell_repeats = 0;  // the most times one 2-bar cell may come in a tune (0: no limit)
+  // the largest share of a tune's bars one bar may take (0: no limit), over at least share_bars bars:
+  // a bar may come max(2, max_bar_share * max(bars so far + 1, share_bars)) times
+  double max_bar_share = 0;
+  int share_bars = 0;
   char tonic = 0;            // the key's tonic letter (upper case; 0: unknown), for last_note_tonic()
   int tonic_shift = 0;       // its accidental in the key (+1 sharp, -1 flat)
 };
@@ -89,7 +95,8 @@ class BarConstraint {
   // (the bar is not full yet).
   std::vector<uint8_t> toward_end(const std::vector<uint8_t>& allowed, bool section_end = false) const;
   // Is the bar as long as a section's last bar may be (full, or the pickup's complement), with
-  // nothing pending? (where toward_end(.., true) can find something; cheap)
+  // nothing pending, or is a bar line that may still become :| || |] begun after such a bar?
+  // (where toward_end(.., true) can find something; cheap)
   bool section_end_near() const;
   int64_t relaxed_steps() const { return relaxed_; }
   int64_t bars_closed() const;                  // bar lines written so far (opening included)

@@ -4,34 +4,61 @@
 
 namespace duet::music {
 
+namespace {
+
+// Bars the push keeps between where it acts as at the style's p90 and where the budget rule takes
+// over: one 8-bar section, time for the steer towards :| || |] and a cadence on the tonic.
+constexpr int64_t kLandingBars = 8;
+
+}  // namespace
+
 EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t bars, int64_t new_bars, bool can_end,
                        bool ends_section, bool last_tonic) {
   EndingPush p;
-  if (o.budget_tokens > 0) {
-    // tokens per bar so far (a bar of 6/8 in L:1/8 takes ~10 characters)
-    const int64_t per_bar = new_bars > 0 ? (new_tokens + new_bars - 1) / new_bars : 16;
-    const int64_t reserve = std::max<int64_t>(12, 3 * per_bar);
-    if (o.budget_tokens - new_tokens <= reserve) {
-      p.end_only = can_end;
-      p.ending = !can_end;
-      return p;
-    }
+  // tokens per bar so far (a bar of 6/8 in L:1/8 takes ~10 characters, of 4/4 in L:1/16 ~40)
+  const int64_t per_bar = new_bars > 0 ? (new_tokens + new_bars - 1) / new_bars : std::max<int64_t>(16, new_tokens);
+  const int64_t reserve = std::max<int64_t>(12, 3 * per_bar);
+  if (o.budget_tokens > 0 && o.budget_tokens - new_tokens <= reserve) {
+    p.end_only = can_end;
+    p.ending = !can_end;
+    return p;
   }
   if (o.long_after_bars <= 0) return p;
+  // The budget: at this tune's tokens per bar, `room` more bars fit before the budget rule ends the
+  // tune. In the last kLandingBars of that room the push runs `ahead` of the tune's bars, at p90's
+  // strength and one bar more for each bar the room shrinks, with no brake, so the tune can still
+  // end by itself at a section's end (16th-note styles: 40 tokens a bar, 768 tokens). Before that
+  // the push counts the tune's own bars (a greedy reel asked for 400 tokens is not ended at bar 2).
+  int64_t ahead = 0;
+  if (o.budget_tokens > 0) {
+    // tokens per bar counting the bar being written as one (at the second bar line of a tune with a
+    // pickup, two bars' tokens over one closed bar would halve the room and end the tune at once)
+    const int64_t per_bar_now = std::max<int64_t>(1, (new_tokens + new_bars) / (new_bars + 1));
+    const int64_t room = (o.budget_tokens - new_tokens - reserve) / per_bar_now;
+    if (room <= kLandingBars) ahead = std::max<int64_t>(0, o.long_after_bars + (kLandingBars - room) - bars);
+  }
+  const bool brake = bars < o.min_bars && ahead == 0;
+  const int64_t b = bars + ahead;  // the bar count the push acts on
   const int64_t start = o.start_bars > 0 ? std::min(o.start_bars, o.long_after_bars) : o.long_after_bars;
-  if (bars + 1 >= start) p.cadence_bias = o.cadence_bias;
-  const double over = static_cast<double>(bars - o.long_after_bars);  // past the style's p90
-  const double past_start = static_cast<double>(bars - start);
+  if (b + 1 >= start) p.cadence_bias = o.cadence_bias;
+  const double over = static_cast<double>(b - o.long_after_bars);  // past the style's p90
+  const double past_start = static_cast<double>(b - start);
+  // at a plain bar line past p90 the push waits 8 bars for a section's end, but not for the budget
+  const double plain_after = ahead > 0 ? 0 : 8;
+  // towards :| || |] wherever the tune is not right after one: where no end is allowed (an open
+  // repeat needs its :|), and after a plain bar line's "|" ("||" or "|]" one character away) where
+  // the end after it would get the push (after the tonic, or past p90), not a "||" for nothing
+  if (!ends_section && !brake && past_start > 0 && (!can_end || last_tonic || over > 0))
+    p.steer_bias = std::min(12.0, 1.0 + past_start);
   if (!can_end) {
-    if (past_start > 0) p.steer_bias = std::min(12.0, 1.0 + past_start);
-  } else if (bars < o.min_bars) {
+  } else if (brake) {
     p.end_bias = o.early_bias;
   } else if (ends_section && last_tonic) {
     if (past_start > 0) p.end_bias = std::min(12.0, 1.0 + past_start);
   } else if (ends_section) {
     p.end_bias = over > 0 ? std::min(12.0, 1.0 + over) : o.off_tonic_bias;
-  } else if (over > 8) {
-    p.end_bias = std::min(12.0, 0.5 * (over - 8));
+  } else if (over > plain_after) {
+    p.end_bias = std::min(12.0, 0.5 * (over - plain_after));
   } else if (!last_tonic && over <= 0) {
     p.end_bias = o.off_tonic_bias;
   }

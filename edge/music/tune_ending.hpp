@@ -18,10 +18,16 @@
 //     again (a long tune must end); at a plain bar line: off_tonic_bias before p90 when off the
 //     tonic, and from 8 bars past p90 on the push, half as steep;
 //   - past start, where the bar is as long as a section's last bar may be (full, or the pickup's
-//     complement), the tokens that lead to a section's end (":|", "||", "|]") get the push
-//     (steer_bias): a long tune closes its repeat or section and can end there;
+//     complement), or a bar line after it is begun ("|" may still become "||" or "|]"), the tokens
+//     that lead to a section's end (":|", "||", "|]") get the push (steer_bias): a long tune closes
+//     its repeat or section and can end there;
 //   - from the bar before start on, where one more note can finish the bar, the tonic's notes get
 //     cadence_bias (so the section the tune ends with ends on the tonic more often);
+//   - the budget: in the last 8 bars before the budget rule below (at the tune's own tokens per
+//     bar), every rule above counts bars as if the tune were past p90 by as many bars as that room
+//     has shrunk (at least its own bars), with no brake, and ends at a plain bar line get the push
+//     too: a tune of 16th notes, whose p90 does not fit the budget, still ends by itself at a
+//     section's end;
 //   - fewer tokens left than three bars take so far (at least 12): the tune is ending. Where an end
 //     is allowed, only the end token is; where a token or two can make it allowed (a full bar inside
 //     an open repeat needs ":|"), only those tokens are; inside a bar, the bar is finished as

@@ -30,6 +30,8 @@ BarConstraintOptions constraint_options(const MusicModelSpec& spec, const Checke
   if (const StyleStats* st = stats_of(spec, opts); st && max_identical_bars > 0) {
     bo.max_bar_repeats = static_cast<int>(st->max_bar_repeats);
     bo.max_cell_repeats = static_cast<int>(st->max_cell_repeats);
+    bo.max_bar_share = st->max_bar_share;
+    bo.share_bars = static_cast<int>(st->bars_p50);
   }
   bo.tonic = opts.key.tonic;
   bo.tonic_shift = opts.key.accidental == '#' ? 1 : opts.key.accidental == 'b' ? -1 : 0;

@@ -42,7 +42,8 @@ the real validation tunes from the corpus, cleaned the same way) it reports:
   markdown tables, --table writes them to a file):
   * bars_all_right_share: the pickup-aware bar check over every bar (a shorter bar is right next to
     a bar line other than "|" or at the tune's start or end; none may be longer);
-  * abcm2ps_no_error_share: abcm2ps typesets the tune with no "error" line;
+  * abcm2ps_no_error_share: abcm2ps typesets the tune with no "error" line ("Line too much shrunk"
+    is one of its errors); abcm2ps_no_warning_share: nor a "warning" line (layout: Line overfull);
   * monotonous_share: tunes where one bar (compared as music: same pitches and lengths however
     written) makes up >= 25 % of the bars; distinct_bar_share: distinct bars as music / bars
     (distinct_bar_share_as_written: the old figure, bars as written);
@@ -50,7 +51,7 @@ the real validation tunes from the corpus, cleaned the same way) it reports:
     figure is ends_on_tonic_letter_share);
   * ended_by_itself_share (the end token before any budget rule) and ended_by_budget_share;
   * median_bar_lines and length_in_range_share: bar lines per tune, and the share within the
-    style's p10-p90 (duet.json, --duet-json);
+    style's p10-p90 (duet.json, --duet-json); longer_than_p90_share: the share past its p90;
   * longest_shared_bars_max/median: the most bars in a row a tune shares with one training tune
     (with --data; counted up to 16), shared_within_2_bars_share;
   * sample_ms_per_token_median: duet-edge's time per token in its logits processor and sampler.
@@ -178,16 +179,21 @@ def run_abc2midi(path, workdir):
 
 
 def run_abcm2ps(path, workdir):
-    """abcm2ps's error lines for a tune (typesetting it to a throw-away file); layout warnings are not errors."""
+    """abcm2ps's error lines and warning lines for a tune (typesetting it to a throw-away file).
+
+    Its layout warnings ("Line overfull/underfull") are warnings; "Line too much shrunk" is one of
+    its errors (abcm2ps says "error:") and counted as one."""
     try:
         p = subprocess.run(["abcm2ps", "-q", path, "-O", os.path.join(workdir, "out.ps")], capture_output=True,
                            text=True, errors="replace", timeout=20)
     except subprocess.TimeoutExpired:
-        return ["timeout"]
-    errors = [l for l in (p.stdout + p.stderr).splitlines() if re.search(r"error", l, re.I)]
+        return ["timeout"], []
+    lines = (p.stdout + p.stderr).splitlines()
+    errors = [l for l in lines if re.search(r"error", l, re.I)]
+    warnings = [l for l in lines if re.search(r"warning", l, re.I)]
     if p.returncode != 0 and not errors:
         errors.append("abcm2ps exit code %d" % p.returncode)
-    return errors
+    return errors, warnings
 
 
 def style_of(t):
@@ -203,7 +209,7 @@ def tune_record(name, i, t, workdir, corpus, style_stats):
     with open(path, "w") as fh:
         fh.write(text)
     ok, problems = run_abc2midi(path, workdir)
-    ps_errors = run_abcm2ps(path, workdir) if shutil.which("abcm2ps") else None
+    ps_errors, ps_warnings = run_abcm2ps(path, workdir) if shutil.which("abcm2ps") else (None, None)
     key = t.get("key") or re.search(r"^K:\s*(\S+)", t["prompt"], re.M).group(1)
     b = check_bars(t["meter"], t["unit"], t["body"])
     rep = repetition_stats(t["body"])
@@ -215,6 +221,8 @@ def tune_record(name, i, t, workdir, corpus, style_stats):
          "abc2midi_no_error": not any(re.search(r"error|exit code|no MIDI|no notes|unreadable|timeout", p, re.I)
                                       for p in problems),
          "abcm2ps_errors": ps_errors[:3] if ps_errors is not None else None,
+         "abcm2ps_warnings": ps_warnings[:3] if ps_warnings is not None else None,
+         "ms_per_token": t.get("sample_ms_per_token"),
          "on_tonic_letter": last is not None and last == key[0].upper(), **rep, **b, **fig}
     if "ended_with_eos" in t:
         r["ended_by_budget"] = bool(t.get("ended_by_budget"))
@@ -223,6 +231,7 @@ def tune_record(name, i, t, workdir, corpus, style_stats):
     st = style_stats.get(style, {})
     if "bars_p10" in st and "bars_p90" in st:
         r["length_in_range"] = st["bars_p10"] <= fig["bar_lines"] <= st["bars_p90"]
+        r["longer_than_p90"] = fig["bar_lines"] > st["bars_p90"]
     if corpus is not None:
         r["longest_shared_bars"] = corpus.longest_shared(keys)
     return r
@@ -256,12 +265,17 @@ def aggregate(per):
     res["tunes_all_bars_ok_share"] = res["tunes_all_bars_ok"] / n
     if per and per[0]["abcm2ps_errors"] is not None:
         res["abcm2ps_no_error_share"] = sum(not r["abcm2ps_errors"] for r in per) / n
+        res["abcm2ps_no_warning_share"] = sum(not r["abcm2ps_warnings"] for r in per) / n
+    cost = sorted(r["ms_per_token"] for r in per if r.get("ms_per_token") is not None)
+    if cost:  # duet-edge's median time per token in the logits processor and the sampler, per tune
+        res["sample_ms_per_token_median"] = cost[len(cost) // 2]
     if per and "ended_by_itself" in per[0]:
         res["ended_with_eos_share"] = 1 - share("cut")
         res["ended_by_itself_share"] = share("ended_by_itself")
         res["ended_by_budget_share"] = share("ended_by_budget")
     if per and "length_in_range" in per[0]:
         res["length_in_range_share"] = share("length_in_range")
+        res["longer_than_p90_share"] = share("longer_than_p90")
     if per and "longest_shared_bars" in per[0]:
         shared = sorted(r["longest_shared_bars"] for r in per)
         res["longest_shared_bars_max"] = shared[-1]
@@ -288,9 +302,6 @@ def evaluate_set(name, tunes, workdir, keep_dir=None, corpus=None, style_stats=N
         per.append(r)
     res = aggregate(per)
     res["mean_body_chars"] = sum(len(t["body"]) for t in tunes) / max(1, len(tunes))
-    cost = sorted(t["sample_ms_per_token"] for t in tunes if t.get("sample_ms_per_token") is not None)
-    if cost:  # duet-edge's mean time per token in the logits processor and the sampler, per tune
-        res["sample_ms_per_token_median"] = cost[len(cost) // 2]
     res["styles"] = len(set(r["style"] for r in per))
     res["problem_kinds"] = dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:12])
     by_style = {}
@@ -308,17 +319,21 @@ def pct(x):
 def style_table(name, res):
     """The set's figures per style as a markdown table (issue 24's targets)."""
     rows = [("all", res)] + list(res.get("per_style", {}).items())
-    out = ["| %s | n | bars right (all / interior) | abc2midi no error / clean | abcm2ps no error | ended by itself "
-           "(budget) | median bars (in p10-p90) | one bar >= 25 %% | distinct bars | ends on tonic | longest shared "
-           "(max / median bars) |" % name,
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    out = ["| %s | n | bars right (all / interior) | abc2midi no error / no warning | abcm2ps no error / no warning "
+           "| ended by itself (budget rule) | median bars (in p10-p90, over p90) | one bar >= 25 %% | distinct bars "
+           "| ends on tonic | longest shared (max / median bars) | edge ms/token |" % name,
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for style, r in rows:
-        out.append("| %s | %d | %s / %s | %s / %s | %s | %s (%s) | %d (%s) | %s | %s | %s | %s |" % (
+        ms = r.get("sample_ms_per_token_median")
+        out.append("| %s | %d | %s / %s | %s / %s | %s / %s | %s (%s) | %d (%s, %s) | %s | %s | %s | %s | %s |" % (
             style, r["n"], pct(r["bars_all_right_share"]), pct(r["bar_ok_share"]), pct(r["abc2midi_no_error_share"]),
-            pct(r["abc2midi_clean_share"]), pct(r.get("abcm2ps_no_error_share")), pct(r.get("ended_by_itself_share")),
+            pct(r["abc2midi_clean_share"]), pct(r.get("abcm2ps_no_error_share")),
+            pct(r.get("abcm2ps_no_warning_share")), pct(r.get("ended_by_itself_share")),
             pct(r.get("ended_by_budget_share")), r["median_bar_lines"], pct(r.get("length_in_range_share")),
+            pct(r.get("longer_than_p90_share")),
             pct(r["monotonous_share"]), pct(r["distinct_bar_share"]), pct(r["ends_on_tonic_share"]),
-            "%s / %s" % (r.get("longest_shared_bars_max", "-"), r.get("longest_shared_bars_median", "-"))))
+            "%s / %s" % (r.get("longest_shared_bars_max", "-"), r.get("longest_shared_bars_median", "-")),
+            "%.3f" % ms if ms is not None else "-"))
     return "\n".join(out)
 
 

@@ -42,6 +42,8 @@ def requests(args):
         return [(spec["defaults"]["style"], None, None, None, args.seed + j) for j in range(args.default_style)]
     by_size = sorted(spec["style_defaults"].items(), key=lambda kv: -kv[1]["tunes"])
     styles = [s for s, _ in by_size[:args.top_styles]]
+    if args.styles:
+        styles = [s for s in styles if s in args.styles.split(",")]
     return [(s, None, None, None, args.seed + j) for s in styles for j in range(args.per_style)]
 
 
@@ -71,6 +73,7 @@ def main():
     ap.add_argument("--default-style", type=int, default=0, metavar="N", help="N tunes of the model's default style")
     ap.add_argument("--top-styles", type=int, default=0, metavar="K", help="the K styles with most training tunes")
     ap.add_argument("--per-style", type=int, default=10, metavar="N", help="with --top-styles: tunes per style")
+    ap.add_argument("--styles", default="", help="with --top-styles: only these (comma-separated) of them")
     ap.add_argument("--name", required=True, help="the set's name in the output rows")
     ap.add_argument("--out", required=True)
     ap.add_argument("--edge", default="build/edge/client/duet-edge")

@@ -14,7 +14,8 @@ From the training split (the tunes the model learnt from) it writes, per style:
   tonic_endings: the share of tunes whose last note is the key's tonic (pitch class);
   max_bar_repeats: the 90th percentile of how often a tune's most frequent bar comes (bars compared
     as music: scripts/abc/tune_figures.py), max_cell_repeats: the 95th percentile of the same for
-    2-bar cells: the repetition guard's limits (edge/music/bar_constraint.hpp).
+    2-bar cells, max_bar_share: the 90th percentile of the share of a tune's bars its most frequent
+    bar takes: the repetition guard's limits (edge/music/bar_constraint.hpp).
 The global "defaults" become the default style's own (so a bare `duet-edge generate` asks for a
 combination the model knows) and "units" lists every unit seen. Other keys of duet.json are kept.
 """
@@ -71,6 +72,7 @@ def main():
             "tonic_endings": round(sum(x["ends_on_tonic"] for x in f) / len(f), 3),
             "max_bar_repeats": percentile([x["top_bar_count"] for x in f], 0.9),
             "max_cell_repeats": percentile([x["top_cell_count"] for x in f], 0.95),
+            "max_bar_share": round(percentile([x["top_bar_share"] for x in f], 0.9), 3),
         })
     spec["style_defaults"] = out
     spec["units"] = [u for u, _ in units.most_common()]

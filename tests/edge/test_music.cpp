@@ -237,6 +237,49 @@ TEST_CASE("bar constraint: a random walk over allowed tokens never writes a wron
   }
 }
 
+TEST_CASE("bar constraint: a first ending is closed within 4 bars where :|2 can close it") {
+  auto c = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  c.observe("|:d2d dcB|A2G FED|1 A2B c2d|e2f g2a|\nb2a g2f|e2d c2B|");  // 4 bars into the first ending
+  CHECK_FALSE(c.accepts("A2G FED|"));
+  CHECK(c.accepts("A2G FED:|2"));
+  auto tie = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  tie.observe("|:d2d dcB|A2G FED|1 A2B c2d|e2f g2a|\nb2a g2f|e2d c2B|");
+  CHECK(tie.accepts("A2G FEE-|E"));  // a tie cannot cross :|2: the plain bar line stays
+  auto start = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  start.observe("|:d2d dcB|A2G FED|1 A2B c2d|e2f g2a|\nb2a g2f|e2d c2B|A2G FED \\\n");
+  CHECK(start.accepts("|"));  // ":" cannot start a line: the bar line there stays (not spaces only)
+}
+
+TEST_CASE("bar constraint: a random walk with line continuations never runs into a line of spaces only") {
+  const std::string chars = "Ac2/| \n\\";
+  const auto vocab = char_vocab(chars);
+  std::mt19937 rng(24);
+  for (auto [bar, unit] : {std::pair{Rational(1), Rational(1, 16)}, std::pair{Rational(3, 4), Rational(1, 8)}}) {
+    CAPTURE(bar.str());
+    auto c = make(bar, unit, vocab);
+    std::string text;
+    size_t spaces = 0, longest = 0;
+    for (int step = 0; step < 6000; ++step) {
+      auto ok = c.allowed();
+      std::vector<int> ids;
+      for (size_t i = 0; i + 1 < ok.size(); ++i)
+        if (ok[i]) ids.push_back(static_cast<int>(i));
+      REQUIRE_FALSE(ids.empty());
+      int id = ids[std::uniform_int_distribution<size_t>(0, ids.size() - 1)(rng)];
+      for (char pref : {'\\', '\n', '|'}) {  // bar lines after continuations, as the model writes them
+        const int pid = static_cast<int>(chars.find(pref));
+        if (ok[pid] && rng() % 3 == 0) id = pid;
+      }
+      spaces = vocab[id] == " " ? spaces + 1 : 0;
+      longest = std::max(longest, spaces);
+      text += vocab[id];
+      c.advance(id);
+    }
+    CHECK(c.relaxed_steps() == 0);
+    CHECK(longest < 40);
+  }
+}
+
 TEST_CASE("bar constraint: overfull notes and early bar lines are masked; the end only after a bar line") {
   auto c = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
   c.observe("d2d dcB|d2d dc");  // no pickup; 5/8 of a 6/8 bar
@@ -392,6 +435,39 @@ TEST_CASE("bar constraint: the repetition guard compares bars as music (respelli
   CHECK(a.accepts("^c2 =c2|"));
 }
 
+TEST_CASE("bar constraint: lines joined by \\ are one score line, at most 8 bars (abcm2ps: line too much shrunk)") {
+  BarConstraintOptions o;
+  o.bar = Rational(3, 4);
+  o.unit = Rational(1, 8);
+  o.max_identical_bars = 0;
+  auto c = BarConstraint(o, char_vocab("x"), {1});
+  c.observe("d2d dcB|A2G FED|\\\nd2d dcB|B2A GFE|\\\nA2B c2d|e2f g2a|\\\nb2a g2f|e2d c2B|");  // 8 bars, one score line
+  CHECK_FALSE(c.accepts("\\"));   // no room for a ninth bar on this score line
+  CHECK_FALSE(c.accepts(" \\"));
+  CHECK_FALSE(c.accepts("A2G"));
+  CHECK(c.accepts("\n"));
+  CHECK_FALSE(c.accepts(" "));     // the line break at once (spaces were where the model went on for ever)
+  c.observe("\n");
+  CHECK(c.accepts("A2G F2E|\\"));  // a new score line
+  auto d = BarConstraint(o, char_vocab("x"), {1});
+  d.observe("d2d dcB|A2G FED|\nd2d dcB|B2A GFE|\nA2B c2d|e2f g2a|\nb2a g2f|e2d c2B|");  // 2+2+2+2 on four lines
+  CHECK(d.accepts("\\"));
+  // the eighth bar line at the start of a continued line, no note on it yet: the line goes on to the
+  // next bar line (a line of bar lines only is refused; once only spaces were left, for ever)
+  auto e = BarConstraint(o, char_vocab("x"), {1});
+  e.observe("d2d dcB|A2G FED|d2d dcB|B2A GFE|\\\nA2B c2d|e2f g2a|b2a g2f|e2d c2B \\\n|");
+  CHECK(e.accepts("A2G FED|\n"));
+  CHECK_FALSE(e.accepts("A2G \\"));  // the score line is over its room: no more continuation
+  CHECK(e.accepts("A2G \n"));
+  CHECK_FALSE(e.accepts("A2G FED|A"));
+  // the eighth bar line is a first ending: its notes come on the same line, the line ends after them
+  auto f = BarConstraint(o, char_vocab("x"), {1});
+  f.observe("|:d2d dcB|A2G FED|d2d dcB|B2A GFE|\\\nA2B c2d|e2f g2a|b2a g2f|1");
+  CHECK(f.accepts("e2d c2B"));     // (before, only a line break was allowed here)
+  f.observe("e2d c2B|");
+  CHECK_FALSE(f.accepts("A"));
+}
+
 TEST_CASE("bar constraint: a bar or a 2-bar cell no more often than the style's tunes have them") {
   BarConstraintOptions o;
   o.bar = Rational(3, 4);
@@ -407,6 +483,17 @@ TEST_CASE("bar constraint: a bar or a 2-bar cell no more often than the style's 
   cell.observe("d2d dcB|A2G FED|d2d dcB|A2G FED|B2A GFE|d2d dcB|");
   CHECK_FALSE(cell.accepts("A2G FED|"));  // the cell "d2d dcB|A2G FED" a third time
   CHECK(cell.accepts("A2G FEF|"));
+  // one bar at most a fifth of the bars, counted over at least 12 bars: 2 times up to 14 bars
+  o.max_cell_repeats = 0;
+  o.max_bar_share = 0.2;
+  o.share_bars = 12;
+  auto share = BarConstraint(o, char_vocab("x"), {1});
+  share.observe("d2d dcB|A2G FED|d2d dcB|B2A GFE|");
+  CHECK_FALSE(share.accepts("d2d dcB|"));  // a third time in 5 of at least 12 bars
+  share.observe("A2B c2d|e2f g2a|b2a g2f|\ne2d c2B|A2G F2E|D2E F2G|A2B c2d|");  // 11 bars
+  CHECK_FALSE(share.accepts("d2d dcB|"));  // 3 of 12 bars > 0.2
+  share.observe("D2E F2A|E2F G2B|D2F A2c|\n");
+  CHECK(share.accepts("d2d dcB|"));        // 3 of 15 bars
 }
 
 TEST_CASE("bar constraint: the last note's tonic, and where one note finishes the bar") {
@@ -484,6 +571,20 @@ TEST_CASE("bar constraint: toward_end finds the tokens that let an open repeat e
   CHECK_FALSE(t[id('A')]);
   c.observe(":|");
   CHECK(c.can_end());
+  // a full bar outside a repeat: "|" begins both a plain bar line and "||" / "|]"; once written,
+  // the steer towards a section's end still applies to its second character
+  auto plain = make(Rational(3, 4), Rational(1, 8), vocab);
+  plain.observe("d2d dcB|A2B c2d");
+  CHECK(plain.section_end_near());
+  plain.observe("|");
+  CHECK(plain.section_end_near());
+  const auto second = plain.toward_end(plain.allowed(), /*section_end=*/true);
+  CHECK(second[id('|')]);
+  CHECK(second[id(']')]);
+  CHECK_FALSE(second[id(' ')]);
+  CHECK_FALSE(second[id('A')]);
+  plain.observe(" ");
+  CHECK_FALSE(plain.section_end_near());
   auto mid = make(Rational(3, 4), Rational(1, 8), vocab);
   mid.observe("d2d dcB|A2");  // 2/8 of a bar: no end within two tokens
   const auto none = mid.toward_end(mid.allowed());
@@ -510,6 +611,13 @@ TEST_CASE("ending push: nothing before the style's length, a growing push at a s
   CHECK(ending_push(o, 200, 25, 25, false, false).steer_bias == doctest::Approx(6.0));  // e.g. an open repeat
   CHECK(ending_push(o, 200, 25, 25, false, false).end_bias == 0);
   CHECK(ending_push(o, 200, 15, 15, false, false).steer_bias == 0);
+  CHECK(ending_push(o, 200, 25, 25, true, false).steer_bias == doctest::Approx(6.0));  // "|" written: "||" "|]"
+  TuneEndingOptions m = o;
+  m.start_bars = 16;
+  CHECK(ending_push(m, 200, 18, 18, true, false, true).steer_bias == doctest::Approx(3.0));  // after the tonic
+  CHECK(ending_push(m, 200, 18, 18, true, false, false).steer_bias == 0);  // not: no push after "||" either
+  CHECK(ending_push(m, 200, 18, 18, false, false, false).steer_bias == doctest::Approx(3.0));  // an open repeat
+  CHECK(ending_push(o, 200, 25, 25, true, true).steer_bias == 0);  // right after a section's end
   // ~10 tokens a bar: 30 left is within three bars: end here, or steer towards an end
   CHECK(ending_push(o, 370, 37, 37, true, false).end_only);
   CHECK_FALSE(ending_push(o, 360, 36, 36, true, false).end_only);
@@ -536,4 +644,53 @@ TEST_CASE("ending push: nothing before the style's length, a growing push at a s
   bare.budget_tokens = 64;
   CHECK(ending_push(bare, 20, 90, 2, true, true).end_bias == 0);
   CHECK(ending_push(bare, 50, 90, 5, true, false).end_only);
+}
+
+TEST_CASE("ending push: a budget nearer than the style's length moves the push ahead (issue 24)") {
+  // ryans-strathspey: 4/4 in L:1/16, p10/p50/p90 12/18/20 bars, ~48 tokens a bar, 768 tokens: the
+  // budget rule (3 bars left) comes at ~13 bars, before the median; the push must come before it
+  TuneEndingOptions o;
+  o.long_after_bars = 20;
+  o.start_bars = 18;
+  o.min_bars = 12;
+  o.budget_tokens = 768;
+  o.off_tonic_bias = -2;
+  o.early_bias = -3;
+  o.cadence_bias = 1.5;
+  // 6 bars in 336 tokens (48 a bar, counting the bar begun as one): 768 - 336 - 3 * 56 leaves room
+  // for 5 bars before the budget rule, 3 into the 8-bar landing: the push acts as at bar 20 + 3
+  const EndingPush six = ending_push(o, 336, 6, 6, true, true, true);
+  CHECK_FALSE(six.end_only);
+  CHECK(six.end_bias == doctest::Approx(6.0));  // 1 + (23 - 18): no "shorter than p10" brake
+  CHECK(six.cadence_bias == doctest::Approx(1.5));
+  CHECK(ending_push(o, 336, 6, 6, false, false).steer_bias == doctest::Approx(6.0));  // towards :| || |]
+  CHECK(ending_push(o, 336, 6, 6, true, true, false).end_bias == doctest::Approx(4.0));  // past p90: off the tonic too
+  CHECK(ending_push(o, 336, 6, 6, true, false, true).end_bias == doctest::Approx(1.5));  // a plain bar line: half
+  // two bars on (room for 3), the push is two bars stronger
+  CHECK(ending_push(o, 432, 8, 8, true, true, true).end_bias == doctest::Approx(8.0));
+  // 4 bars in 240 tokens: room for 7 bars, one into the landing: as at p90 + 1
+  CHECK(ending_push(o, 240, 4, 4, true, true, true).end_bias == doctest::Approx(4.0));
+  // the same tune in 8th notes (12 tokens a bar) has room for its p90: the push waits for it
+  CHECK(ending_push(o, 72, 6, 6, true, true, true).end_bias == doctest::Approx(-3.0));  // shorter than p10
+  CHECK(ending_push(o, 72, 6, 6, false, false).steer_bias == 0);
+  CHECK(ending_push(o, 72, 6, 6, true, false, true).end_bias == doctest::Approx(-3.0));
+  // the budget rule itself is unchanged: 3 bars left, end here
+  CHECK(ending_push(o, 640, 13, 13, true, false, false).end_only);
+  // nottingham-reel (p10/p50/p90 16/18/33) at 25 tokens a bar: the budget rule comes at ~27 bars;
+  // until 8 bars before it the push counts the tune's own bars (no end before p10)
+  TuneEndingOptions r = o;
+  r.long_after_bars = 33;
+  r.start_bars = 18;
+  r.min_bars = 16;
+  CHECK(ending_push(r, 250, 10, 10, true, true, true).end_bias == doctest::Approx(-3.0));
+  CHECK(ending_push(r, 250, 10, 10, false, false).steer_bias == 0);  // no steer towards an end braked
+  CHECK(ending_push(r, 400, 16, 16, true, true, true).end_bias == 0);  // 11 bars of room: its own bars
+  // 22 bars in 560 tokens: 5 bars of room, as at 33 + 3 bars
+  CHECK(ending_push(r, 560, 22, 22, false, false).steer_bias == doctest::Approx(12.0));
+  CHECK(ending_push(r, 560, 22, 22, true, true, false).end_bias == doctest::Approx(4.0));  // 1 + 3, off the tonic
+  // a greedy reel asked for 400 tokens: a 21-token pickup and bar leave 15 bars of room, no push yet
+  // (the push once ran 25 bars ahead here and ended the tune at its second bar)
+  r.budget_tokens = 400;
+  CHECK(ending_push(r, 21, 2, 1, true, true, true).end_bias == doctest::Approx(-3.0));
+  CHECK(ending_push(r, 21, 1, 1, true, false, true).steer_bias == 0);
 }
