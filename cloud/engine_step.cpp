@@ -183,9 +183,9 @@ void Engine::Impl::apply_stage_loss(const StepOutcome& o) {
     }
   };
   fail_step(o.rows);
-  // the steps behind it in flight went with the workers' generation (Pipeline::collect dropped them)
-  for (const auto& f : in_flight) fail_step(f.o.rows);
-  in_flight.clear();
+  // the steps behind it in flight: landed in order (a lost generation fails them at once), so the
+  // Pipeline and the chain agree on what is in flight, then failed with it
+  while (!in_flight.empty()) fail_step(land().rows);
   for (const auto& [peer, rid] : step_forwards)
     refuse(peer, rid, ErrorCode::stage_unavailable, o.error + "; the session was closed: replay it once the worker is back");
   end_all_sessions("closed: a stage worker went away (" + o.error + ")");
