@@ -518,12 +518,22 @@ TEST_CASE("bar constraint: lines joined by \\ are one score line, at most 8 bars
   CHECK_FALSE(e.accepts("A2G \\"));  // the score line is over its room: no more continuation
   CHECK(e.accepts("A2G \n"));
   CHECK_FALSE(e.accepts("A2G FED|A"));
-  // the eighth bar line is a first ending: its notes come on the same line, the line ends after them
+  // no first ending where the score line is full: a plain bar line and a line break come first
+  auto g = BarConstraint(o, char_vocab("x"), {1});
+  g.observe("|:d2d dcB|A2G FED|d2d dcB|B2A GFE|\\\nA2B c2d|e2f g2a|b2a g2f");
+  CHECK_FALSE(g.accepts("|1"));
+  CHECK(g.accepts("|\n"));
+  // an ending written past the room (an opening): the room is passed by one bar line at most
+  // (seeds 33001-33010: "|1" 8th, ":|2" 9th, "||" 10th: abcm2ps "line too much shrunk")
+  auto h = BarConstraint(o, char_vocab("x"), {1});
+  h.observe("|:d2d dcB|A2G FED|d2d dcB|B2A GFE|\\\nA2B c2d|e2f g2a|b2a g2f|1 e2d c2B:|2");
+  CHECK_FALSE(h.accepts(" e2d"));
+  CHECK(h.accepts("\n"));
+  // an eighth bar line that is a first ending (an opening): the line ends at the next bar line
   auto f = BarConstraint(o, char_vocab("x"), {1});
-  f.observe("|:d2d dcB|A2G FED|d2d dcB|B2A GFE|\\\nA2B c2d|e2f g2a|b2a g2f|1");
-  CHECK(f.accepts("e2d c2B"));     // (before, only a line break was allowed here)
-  f.observe("e2d c2B|");
+  f.observe("|:d2d dcB|A2G FED|d2d dcB|B2A GFE|\\\nA2B c2d|e2f g2a|b2a g2f|1 e2d c2B|");
   CHECK_FALSE(f.accepts("A"));
+  CHECK(f.accepts("\n"));
 }
 
 TEST_CASE("bar constraint: a bar or a 2-bar cell no more often than the style's tunes have them") {
