@@ -21,7 +21,10 @@
 //     ")" after "(3" or a bar line is a bad character), before a repeat, section end or the end;
 //   - lines: no blank line (it ends the tune), a note on every line, no "x:" at a line's start
 //     (a field), at most 8 bars or 80 characters a line (abcm2ps: "line too much shrunk");
-//   - bar lines | || |] |: :| :: and numbered endings |1 ... :|2 ... (closed by || |] or |:).
+//   - bar lines | || |] |: :| :: and numbered endings |1 ... :|2 ... (closed by || |] or |:); a
+//     first ending is closed by :|2 after at most 4 plain bar lines (in a repeat that starts with a
+//     pickup its last bar is then the pickup's complement); no |1 where a score line is full, and
+//     the bar line after a :|2 that passed the line's room ends it.
 //     Bar lengths as abc2midi checks them: the tune's first bar may be a pickup of at most half a
 //     bar; any other shorter bar sits at a bar line other than | and is the pickup's complement
 //     (pickup + it = one bar), and then the next bar is the pickup again; a repeat's last bar and

@@ -250,6 +250,64 @@ TEST_CASE("bar constraint: a first ending is closed within 4 bars where :|2 can 
   CHECK(start.accepts("|"));  // ":" cannot start a line: the bar line there stays (not spaces only)
 }
 
+TEST_CASE("bar constraint: in a tune with a pickup, a first ending due to close ends on the pickup's complement") {
+  // aird-jig seed 33004, oneills-jig seed 33003: "A|...|1" then full bars, where :|2 needs 5/8
+  const std::string opening = "A|d2d dcB|A2G FED|1 A2B c2d|e2f g2a|\nb2a g2f|e2d c2B|";  // 4 bars in
+  auto c = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  c.observe(opening);
+  CHECK_FALSE(c.accepts("A2G FED|"));  // a full bar can never be closed by :|2 here
+  CHECK_FALSE(c.accepts("A2G FED"));   // nor be written
+  CHECK(c.accepts("A2G FE:|2"));
+  CHECK(c.accepts("A2G FE :|2 A2G FE||"));
+  CHECK_FALSE(c.accepts("A2G FE\n"));   // ":|2" cannot start a line
+  CHECK_FALSE(c.accepts("A2G FE \\"));
+  CHECK_FALSE(c.accepts("A2G FE-"));    // nothing to tie to before :|2
+  CHECK(c.accepts("(A2G FE):|2"));
+  CHECK_FALSE(c.accepts("(A2G FE "));   // the slur closes right after the note, or never
+  CHECK(c.accepts("A2G\nFE :|2"));       // a line break inside the bar is fine
+  auto early = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  early.observe("A|d2d dcB|A2G FED|1 A2B c2d|");
+  CHECK(early.accepts("e2f g2a|"));     // before the ending's 4 bars, full bars as before
+  CHECK(early.accepts("e2f g2:|2"));
+  // a random walk through pickup tunes with first endings: never stuck, every first ending closes
+  // (ties, slurs, line breaks: the checks above; a tie or a line start keeps "|" in a full-bar repeat)
+  const std::string chars = "Ac2|:1 \n";  // line breaks after bar lines only, as the model writes them
+  const auto vocab = char_vocab(chars);
+  std::mt19937 rng(33004);
+  for (int tune = 0; tune < 20; ++tune) {
+    auto w = make(Rational(3, 4), Rational(1, 8), vocab, 0);
+    w.observe("A|");
+    std::string text = "A|";
+    for (int step = 0; step < 1500; ++step) {
+      auto ok = w.allowed();
+      std::vector<int> ids;
+      for (size_t i = 0; i + 1 < ok.size(); ++i)
+        if (ok[i]) ids.push_back(static_cast<int>(i));
+      REQUIRE_FALSE(ids.empty());
+      int id = ids[std::uniform_int_distribution<size_t>(0, ids.size() - 1)(rng)];
+      for (char pref : {'1', '|'}) {  // open endings and close bars often
+        const int pid = static_cast<int>(chars.find(pref));
+        if (ok[pid] && rng() % 2) id = pid;
+      }
+      if (vocab[id] == "\n" && text.back() != '|' && ok[chars.find(' ')]) id = static_cast<int>(chars.find(' '));
+      text += vocab[id];
+      w.advance(id);
+    }
+    CHECK(w.relaxed_steps() == 0);
+    // an independent count: plain bar lines between "|1" and its ":|2" (or the walk's end)
+    size_t endings = 0, longest = 0;
+    for (size_t at = text.find("|1"); at != std::string::npos; at = text.find("|1", at + 2)) {
+      const size_t close = text.find(":|2", at);
+      const std::string inside = text.substr(at + 2, close == std::string::npos ? std::string::npos : close - at - 2);
+      longest = std::max<size_t>(longest, std::count(inside.begin(), inside.end(), '|'));
+      ++endings;
+    }
+    CAPTURE(text);
+    CHECK(longest <= 4);
+    if (tune == 0) CHECK(endings > 0);
+  }
+}
+
 TEST_CASE("bar constraint: a random walk with line continuations never runs into a line of spaces only") {
   const std::string chars = "Ac2/| \n\\";
   const auto vocab = char_vocab(chars);
@@ -460,12 +518,22 @@ TEST_CASE("bar constraint: lines joined by \\ are one score line, at most 8 bars
   CHECK_FALSE(e.accepts("A2G \\"));  // the score line is over its room: no more continuation
   CHECK(e.accepts("A2G \n"));
   CHECK_FALSE(e.accepts("A2G FED|A"));
-  // the eighth bar line is a first ending: its notes come on the same line, the line ends after them
+  // no first ending where the score line is full: a plain bar line and a line break come first
+  auto g = BarConstraint(o, char_vocab("x"), {1});
+  g.observe("|:d2d dcB|A2G FED|d2d dcB|B2A GFE|\\\nA2B c2d|e2f g2a|b2a g2f");
+  CHECK_FALSE(g.accepts("|1"));
+  CHECK(g.accepts("|\n"));
+  // an ending written past the room (an opening): the room is passed by one bar line at most
+  // (seeds 33001-33010: "|1" 8th, ":|2" 9th, "||" 10th: abcm2ps "line too much shrunk")
+  auto h = BarConstraint(o, char_vocab("x"), {1});
+  h.observe("|:d2d dcB|A2G FED|d2d dcB|B2A GFE|\\\nA2B c2d|e2f g2a|b2a g2f|1 e2d c2B:|2");
+  CHECK_FALSE(h.accepts(" e2d"));
+  CHECK(h.accepts("\n"));
+  // an eighth bar line that is a first ending (an opening): the line ends at the next bar line
   auto f = BarConstraint(o, char_vocab("x"), {1});
-  f.observe("|:d2d dcB|A2G FED|d2d dcB|B2A GFE|\\\nA2B c2d|e2f g2a|b2a g2f|1");
-  CHECK(f.accepts("e2d c2B"));     // (before, only a line break was allowed here)
-  f.observe("e2d c2B|");
+  f.observe("|:d2d dcB|A2G FED|d2d dcB|B2A GFE|\\\nA2B c2d|e2f g2a|b2a g2f|1 e2d c2B|");
   CHECK_FALSE(f.accepts("A"));
+  CHECK(f.accepts("\n"));
 }
 
 TEST_CASE("bar constraint: a bar or a 2-bar cell no more often than the style's tunes have them") {
