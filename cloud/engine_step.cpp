@@ -147,6 +147,9 @@ void Engine::Impl::apply(StepOutcome&& o) {
     send_result(jobs.at(id));
     finish(id);
   }
+  // a gone job with positions left went back to the queue: it must never be scheduled again
+  for (const auto& r : o.rows)
+    if (!jobs.count(r.job)) scheduler.cancel(r.job);
   const auto t3 = Clock::now();
   st.step_reply_seconds += std::chrono::duration<double>(t3 - t2).count();
   st.step_seconds_total += std::chrono::duration<double>(t3 - o.started).count();

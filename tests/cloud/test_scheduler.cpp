@@ -183,3 +183,36 @@ TEST_CASE("no step's prefill makes it last longer than max_step_seconds") {
   CHECK(rows[0].n == 50);  // 250 ms
   s.complete(rows);
 }
+
+TEST_CASE("steps in flight together: disjoint forwards, completed and failed per step, micro-batches capped") {
+  Scheduler s({/*max_batch_tokens*/ 100, /*max_batch_rows*/ 64, /*prefill_chunk*/ 40, /*no time caps*/ 0, 0});
+  for (uint64_t j = 1; j <= 4; ++j) s.add(fwd(j, 10, 1, int(j)));  // 4 decodes
+  s.add(fwd(5, 0, 100, 10));                                         // a prompt of 3 chunks
+  const auto a = s.next(false, 3);  // a micro-batch of at most 3 rows
+  REQUIRE(a.size() == 3);
+  const auto b = s.next(false, 3);  // the rest, while a is in flight: never a forward of a
+  REQUIRE(b.size() == 2);
+  for (const auto& rb : b)
+    for (const auto& ra : a) CHECK(rb.job != ra.job);
+  CHECK(s.next().empty());  // everything is in flight
+  // b lands first (failed), then a (ran): each touches only its own forwards
+  const auto failed = s.fail(b);
+  CHECK(failed.size() == 2);
+  const auto done = s.complete(a);
+  CHECK(done.size() == 3);
+  CHECK(s.waiting() == 0);
+}
+
+TEST_CASE("a forward whose session ended while its chunk was in flight: re-queued by complete(), then cancelled") {
+  // the engine answers the forward when its session ends mid-flight and cancels it after the step
+  // lands: complete() puts an unfinished forward back in the queue, cancel() must take it out
+  Scheduler s({100, 64, 40, 0, 0});
+  s.add(fwd(7, 0, 100, 0));
+  const auto rows = s.next();
+  REQUIRE(rows.size() == 1);
+  CHECK_FALSE(s.cancel(7));  // in flight: not in the queue
+  CHECK(s.complete(rows).empty());
+  CHECK(s.waiting() == 1);   // back in the queue with 60 positions left
+  CHECK(s.cancel(7));
+  CHECK(s.next().empty());
+}
