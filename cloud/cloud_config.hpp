@@ -44,7 +44,7 @@ struct CloudConfig {
   int64_t max_batch_rows = 256;
   int64_t prefill_chunk = 512;
   int64_t batch_wait_us = 0;  // wait this long at most for the sessions that decoded lately (0: never)
-  double batch_wait_step_fraction = 0;  // or this fraction of a measured decode-only step, if longer
+  double batch_wait_step_fraction = 0.5;  // or this fraction of a measured decode-only step, if longer
   uint32_t steps_in_flight = 0;  // steps of disjoint sessions in flight (0: one per stage with workers, else 1)
   double step_latency_factor = 1.1;  // a step with decode rows lasts at most this many decode-only steps (0: no cap)
   uint32_t max_step_ms = 250;        // no step's prefill makes it last longer than this (0: no cap)

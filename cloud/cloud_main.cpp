@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
   app.add_option("--prefill-chunk", chunk, "positions of one forward in one step, at most");
   app.add_option("--batch-wait-us", batch_wait, "wait this long at most for lately decoding sessions to fill a step");
   app.add_option("--batch-wait-step-fraction", wait_fraction,
-                 "or wait up to this fraction of a measured decode-only step, when that is longer (0: off)");
+                 "or wait up to this fraction of a measured decode-only step, when that is longer (default 0.5; 0: off)");
   app.add_option("--steps-in-flight", in_flight,
                  "steps of disjoint sessions in flight at once, stages pipelined (0: one per stage when stage "
                  "workers run some stages, else 1)");

@@ -81,13 +81,16 @@ void Engine::Impl::take_inbox(std::unique_lock<std::mutex>& lock) {
 
 // The batching window (EngineOptions::batch_wait): admits what arrives while a session replied
 // to is predicted back (cloud/decoder_turnaround.hpp) before the window of the oldest waiting
-// forward closes. A session on a slow link is not predicted inside the window and holds no one.
+// decode closes (or, with only prompts waiting, the window from now: a standing backlog of
+// prompts must not keep a decoder out of every step, which doubled its latency beside a flood).
+// A session on a slow link is not predicted inside the window and holds no one.
 void Engine::Impl::gather_decoders(const std::atomic<bool>& stop) {
   const auto by_step = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::duration<double>(opts.batch_wait_step_fraction * scheduler.cost().decode_step_seconds()));
   const auto window = std::max(opts.batch_wait, by_step);
   if (window.count() <= 0 || scheduler.waiting() == 0) return;
-  const auto deadline = scheduler.oldest_arrival() + window;
+  const auto oldest = scheduler.oldest_decode_arrival();
+  const auto deadline = (oldest == Clock::time_point{} ? Clock::now() : oldest) + window;
   const auto t0 = Clock::now();
   bool waited = false;
   while (!stop.load() && Clock::now() < deadline && decoders.due_by(deadline) > 0) {

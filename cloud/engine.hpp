@@ -44,7 +44,7 @@ struct EngineOptions {
   // Or, when longer, this fraction of a decode-only step as the scheduler measures it (0: off):
   // waiting a little for sessions whose replies are still travelling beats running half a batch
   // when a step costs about the same at any row count.
-  double batch_wait_step_fraction = 0;
+  double batch_wait_step_fraction = 0.5;
   IntakeLimits intake;  // request bytes queued at most, per key and in all
   // Steps in flight at once, of disjoint sessions (stages pipelined: stage 1 runs step k+1 while
   // stage 2 runs step k). 0: one per stage when stage workers run some stages, else 1.

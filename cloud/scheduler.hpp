@@ -73,8 +73,9 @@ class Scheduler {
 
   size_t waiting() const { return queue_.size(); }
   size_t decode_waiting() const;  // waiting forwards of one position left
-  // Arrival of the oldest waiting forward (queue order is arrival order); the epoch when none.
-  std::chrono::steady_clock::time_point oldest_arrival() const;
+  // Arrival of the oldest waiting forward of one position left (a decode); the epoch when none.
+  // Prompts waiting do not count: a prompt is not held by a step's latency, a decode is.
+  std::chrono::steady_clock::time_point oldest_decode_arrival() const;
   const SchedulerLimits& limits() const { return limits_; }
   const StepCost& cost() const { return cost_; }
 

@@ -171,7 +171,7 @@ TEST_CASE("defect 4: with two keys allowed, one key holds at most half the sessi
 
 TEST_CASE("defect 5: another key's decode p99 stays within 3x its idle p99 under a prefill flood") {
   const std::string model = abc_model();
-  DaemonProcess d(secure_args(model, {"--max-positions", "1024"}));
+  DaemonProcess d(secure_args(model, {"--max-positions", "1024"}));  // the defaults: the batching window on
   INFO(d.log());
   RawClient victim = client_of(d, keys().edge);
   const uint32_t H = victim.hello(fingerprint_of(model)).hidden_size;
