@@ -9,7 +9,8 @@
 # Nothing here enables or starts a system service: packages that ship one (prometheus) are
 # installed with services held back (policy-rc.d) and their units left disabled.
 # timidity and freepats (a General MIDI patch set) let the main job write a WAV; they are
-# optional: set-up goes on without them, with a warning. So is the page's npm step.
+# optional: set-up goes on without them, with a warning. So is the page's npm step, except for
+# --tests (the tests drive the page): there its failure stops the set-up with npm's error.
 set -euo pipefail
 want_tests=0 want_page=0
 for a in "$@"; do
@@ -49,12 +50,23 @@ web_deps() {
     return 0
   fi
   echo "setup: npm ci in web/ (the music page's abcjs)"
+  local mark=0; [ -f "$log" ] && mark=$(wc -l <"$log")
   if (cd "$web" && npm ci --no-audit --no-fund --loglevel=error) >>"$log" 2>&1; then
     cp "$web/package-lock.json" "$web/node_modules/.duet-installed-lock"
-  else
-    echo "setup: warning: npm ci in web/ failed (see $log): the music page of duet-edge serve cannot render" \
-         "scores until it runs; the main job does not need it" >&2
+    return 0
   fi
+  local said; said=$(tail -n +"$((mark + 1))" "$log" | grep -m 3 -i 'err' || true)
+  if [ "$want_tests" = 1 ]; then
+    # the tests drive the page in Chromium: without abcjs they would fail half an hour later
+    echo "setup: npm ci in web/ failed (see $log); the tests need the music page's abcjs" \
+         "(test_serve renders a score in Chromium). npm said:" >&2
+    echo "${said:-  (nothing on its error lines)}" | sed 's/^/  /' >&2
+    exit 1
+  fi
+  echo "setup: warning: npm ci in web/ failed (see $log): the music page of duet-edge serve cannot render" \
+       "scores until it runs; the main job does not need it. npm said:" >&2
+  echo "${said:-  (nothing on its error lines)}" | sed 's/^/  /' >&2
+  return 0
 }
 missing=()
 for p in "${pkgs[@]}"; do installed "$p" || missing+=("$p"); done
