@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
   app.add_option("--authorized-keys", authorized, "folder of client NAME.key files allowed to connect");
   app.add_flag("--insecure", insecure, "plain TCP without CURVE (warns; trusted networks and tests only)");
   app.add_option("--devices", devices, "comma-separated devices for the automatic plan, e.g. cuda:0,cuda:1 or cpu,cpu");
-  app.add_option("--plan", plan, "'auto' or explicit DEVICE[@WORKER]=FIRST-LAST,... (inclusive layer ranges; @WORKER: a duet-stage worker)");
+  app.add_option("--plan", plan, "'auto' or explicit DEVICE[@WORKER]=FIRST-LAST,... (inclusive layer ranges; @WORKER: a duet-stage worker; DEVICE@WORKER=auto: the workers' layers split by the memory each offers)");
   app.add_option("--dtype", dtype, "compute dtype: fp32, fp16, bf16");
   int64_t first_block = -1;
   app.add_option("--first-block", first_block,

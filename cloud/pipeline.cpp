@@ -66,6 +66,7 @@ Pipeline::Pipeline(const Checkpoint& ckpt, const std::vector<StageSpec>& plan, c
       const int rank = static_cast<int>(i - chain_begin_) + 1;
       const int next = i + 1 < chain_end_ ? rank + 1 : 0;
       wp.workers.push_back({sp.worker, sp.device, sp.first, sp.last, rank, rank - 1, next});
+      wp.auto_layers = wp.auto_layers || sp.auto_layers;
       all_cuda = all_cuda && sp.device.rfind("cuda", 0) == 0;
     }
     // NCCL between GPUs: the workers' stages and the front door's end of the link all on CUDA
@@ -231,9 +232,14 @@ std::string Pipeline::describe() const {
                 static_cast<long long>(nb), static_cast<long long>(allocator_->block_size()),
                 static_cast<long long>(allocator_->usable_blocks() * allocator_->block_size()));
   out += line;
-  if (chain_)
+  if (chain_) {
     out += "workers: " + std::string(chain_->backend()) + ", plan fingerprint " +
            std::to_string(chain_->plan_fingerprint()) + " (-1: not joined yet)\n";
+    if (stages_[chain_begin_].spec.auto_layers)
+      out += "workers' layers " + std::to_string(stages_[chain_begin_].spec.first) + "-" +
+             std::to_string(stages_[chain_end_ - 1].spec.last - 1) +
+             ": split by the memory each worker offers as it joins (an even split shown until then)\n";
+  }
   return out;
 }
 

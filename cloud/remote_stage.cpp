@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cloud/cluster_link.hpp"
+#include "cloud/stage_plan.hpp"
 #include "common/dtype.hpp"
 
 namespace duet::cloud {
@@ -58,24 +59,19 @@ struct RemoteChain::Impl {
     cv.notify_all();
   }
 
-  // One try to form a generation: publish, wait for every worker, connect. False: try again.
-  bool form_once() {
-    int64_t gen;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      gen = ++attempt;
-    }
-    const std::string pre = "g" + std::to_string(gen) + "/";
-    store.set(pre + "plan", plan.to_text());
-    store.set("gen", std::to_string(gen));
+  // Waits until every worker has written pre + key + its name (`what` names the wait in the
+  // reason and the log). False: stopped.
+  bool await_workers(int64_t gen, const std::string& pre, const std::string& key, const char* what) {
     auto last_log = Clock::now();
     std::vector<std::string> refused_logged;
     while (!stop) {
       std::vector<std::string> absent;
       for (const auto& w : plan.workers) {
-        if (store.check(pre + "joined/" + w.name)) continue;
-        std::string label = "'" + w.name + "' (" + w.device + "@" + w.name + "=" + std::to_string(w.first) + "-" +
-                            std::to_string(w.last - 1) + ")";
+        if (store.check(pre + key + w.name)) continue;
+        std::string label = "'" + w.name + "' (" + w.device + "@" + w.name + "=" +
+                            (plan.auto_layers ? std::string("auto")
+                                              : std::to_string(w.first) + "-" + std::to_string(w.last - 1)) +
+                            ")";
         if (store.check(pre + "refused/" + w.name)) {
           const auto why = store.get(pre + "refused/" + w.name);
           label += " refused: " + why;
@@ -86,10 +82,11 @@ struct RemoteChain::Impl {
         }
         absent.push_back(label);
       }
-      if (absent.empty()) break;
+      if (absent.empty()) return true;
       std::string m = "waiting for worker";
       m += absent.size() > 1 ? "s " : " ";
       for (size_t i = 0; i < absent.size(); ++i) m += (i ? ", " : "") + absent[i];
+      m += std::string(" ") + what;
       {
         std::lock_guard<std::mutex> lock(mu);
         missing = m;
@@ -101,9 +98,52 @@ struct RemoteChain::Impl {
       // a worker that joined a newer generation elsewhere would never come: none exists, we own "gen"
       std::this_thread::sleep_for(20ms);
     }
-    if (stop) return false;
+    return false;
+  }
+
+  // This generation's plan under an automatic split: the workers' layers in proportion to what
+  // each offered (cloud/worker_plan.hpp: the ask).
+  WorkerPlan split_by_offers(int64_t gen, const std::string& pre) {
+    WorkerPlan p = plan;
+    std::vector<int64_t> free;
+    for (const auto& w : plan.workers) free.push_back(parse_offer(store.get(pre + "offer/" + w.name)));
+    const int64_t begin = plan.workers.front().first, end = plan.workers.back().last;
+    const auto counts = balance_by_offers(end - begin, free);
+    std::string said;
+    for (size_t i = 0, at = static_cast<size_t>(begin); i < p.workers.size(); ++i) {
+      p.workers[i].first = static_cast<int64_t>(at);
+      p.workers[i].last = static_cast<int64_t>(at += counts[i]);
+      said += (i ? ", " : "") + p.workers[i].name + " offered " +
+              (free[i] > 0 ? std::to_string(free[i] >> 20) + " MiB" : std::string("an unknown amount")) + " -> layers " +
+              std::to_string(p.workers[i].first) + "-" + std::to_string(p.workers[i].last - 1);
+    }
+    spdlog::info("stage cluster generation {}: automatic split: {}", gen, said);
+    return p;
+  }
+
+  // One try to form a generation: publish (after the workers' offers for an automatic split),
+  // wait for every worker, connect. False: try again.
+  bool form_once() {
+    int64_t gen;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      gen = ++attempt;
+    }
+    const std::string pre = "g" + std::to_string(gen) + "/";
+    WorkerPlan p = plan;
+    if (plan.auto_layers) {
+      store.set(pre + "ask", plan.ask_text());  // before "gen": a worker that sees gen finds it
+      store.set("gen", std::to_string(gen));
+      if (!await_workers(gen, pre, "offer/", "to offer its memory (an automatic split)")) return false;
+      p = split_by_offers(gen, pre);
+      store.set(pre + "plan", p.to_text());
+    } else {
+      store.set(pre + "plan", p.to_text());
+      store.set("gen", std::to_string(gen));
+    }
+    if (!await_workers(gen, pre, "joined/", "to join")) return false;
     std::vector<RemoteWorker> ws;
-    for (const auto& w : plan.workers) {
+    for (const auto& w : p.workers) {
       RemoteWorker r{w.name, w.device, "-", w.first, w.last};
       std::istringstream in(store.get(pre + "joined/" + w.name));
       std::string k;
@@ -123,6 +163,7 @@ struct RemoteChain::Impl {
       std::lock_guard<std::mutex> lock(mu);
       link = std::move(l);
       workers = std::move(ws);
+      fingerprint = p.fingerprint();  // steps carry this generation's plan
       ++formed;
       spdlog::info("stage cluster ready: generation {} ({} workers over {})", gen, plan.workers.size(), link->backend());
       cv.notify_all();

@@ -41,6 +41,14 @@ std::vector<int64_t> balance_layers(int64_t num_layers, const std::vector<double
   return counts;
 }
 
+std::vector<int64_t> balance_by_offers(int64_t num_layers, const std::vector<int64_t>& free_bytes) {
+  bool known = !free_bytes.empty();
+  for (auto f : free_bytes) known = known && f > 0;
+  std::vector<double> w;
+  for (auto f : free_bytes) w.push_back(known ? double(f) : 1.0);  // equal shares unless every one is known
+  return balance_layers(num_layers, w);
+}
+
 int64_t device_free_bytes(const std::string& device) {
 #if DUET_HAVE_CUDART
   if (device.rfind("cuda", 0) == 0) {
@@ -65,15 +73,9 @@ std::vector<StageSpec> make_stage_plan(const std::string& plan, const std::vecto
   std::vector<StageSpec> stages;
   if (plan.empty() || plan == "auto") {
     if (devices.empty()) throw std::invalid_argument("automatic stage plan: no devices given");
-    std::vector<double> w;
-    bool known = true;
-    for (const auto& d : devices) {
-      const int64_t f = device_free_bytes(d);
-      known = known && f > 0;
-      w.push_back(f > 0 ? double(f) : 1.0);
-    }
-    if (!known) w.assign(devices.size(), 1.0);  // equal shares unless every device reports
-    auto counts = balance_layers(num_layers - first_layer, w);
+    std::vector<int64_t> free;
+    for (const auto& d : devices) free.push_back(device_free_bytes(d));
+    auto counts = balance_by_offers(num_layers - first_layer, free);
     int64_t at = first_layer;
     for (size_t i = 0; i < devices.size(); ++i) {
       if (counts[i] == 0) continue;
@@ -82,16 +84,35 @@ std::vector<StageSpec> make_stage_plan(const std::string& plan, const std::vecto
     }
     return stages;
   }
-  // explicit: DEVICE=FIRST-LAST[,DEVICE=FIRST-LAST...]
+  // explicit: DEVICE=FIRST-LAST[,DEVICE=FIRST-LAST...]; DEVICE@WORKER=auto items share the layers
+  // between their neighbours (an equal split here; the front door re-splits by the workers' offers)
   std::stringstream ss(plan);
   std::string item;
   int64_t expect = first_layer;
+  std::vector<size_t> pending;  // auto items waiting for the first layer after them
+  int explicit_workers = 0;
+  auto place_pending = [&](int64_t end, const std::string& at) {
+    if (pending.empty()) return;
+    const int64_t n = end - expect;
+    if (n < static_cast<int64_t>(pending.size()))
+      throw std::invalid_argument("stage plan: " + std::to_string(pending.size()) + " auto worker items " + at +
+                                  " share " + std::to_string(std::max<int64_t>(n, 0)) +
+                                  " layers: each worker needs one at least");
+    const auto counts = balance_layers(n, std::vector<double>(pending.size(), 1.0));
+    for (size_t i = 0; i < pending.size(); ++i) {
+      stages[pending[i]].first = expect;
+      stages[pending[i]].last = expect += counts[i];
+    }
+    pending.clear();
+  };
   while (std::getline(ss, item, ',')) {
     const auto eq = item.rfind('=');
+    const bool is_auto = eq != std::string::npos && item.substr(eq + 1) == "auto";
     const auto dash = item.find('-', eq == std::string::npos ? 0 : eq);
-    if (eq == std::string::npos || dash == std::string::npos)
+    if (eq == std::string::npos || (dash == std::string::npos && !is_auto))
       throw std::invalid_argument("stage plan item '" + item +
-                                  "' is not DEVICE[@WORKER]=FIRST-LAST (e.g. cuda:0=0-11 or cuda:0@gpu-b=12-23)");
+                                  "' is not DEVICE[@WORKER]=FIRST-LAST (e.g. cuda:0=0-11 or cuda:0@gpu-b=12-23) "
+                                  "nor DEVICE@WORKER=auto");
     StageSpec s;
     s.device = item.substr(0, eq);
     if (const auto at = s.device.find('@'); at != std::string::npos) {
@@ -105,12 +126,36 @@ std::vector<StageSpec> make_stage_plan(const std::string& plan, const std::vecto
           throw std::invalid_argument("stage plan item '" + item + "': worker '" + s.worker +
                                       "' already runs a stage (one layer range per worker)");
     }
+    if (is_auto) {
+      if (s.worker.empty())
+        throw std::invalid_argument("stage plan item '" + item +
+                                    "': only a worker's layers can be left to the front door (DEVICE@WORKER=auto)");
+      if (explicit_workers > 0)
+        throw std::invalid_argument("stage plan item '" + item +
+                                    "': worker items are all auto or all FIRST-LAST, not a mix");
+      if (!stages.empty() && stages.back().worker.empty())
+        for (const auto& prev : stages)
+          if (!prev.worker.empty())
+            throw std::invalid_argument("stage plan item '" + item +
+                                        "': the worker stages must be consecutive (one chain from the front door and back)");
+      s.auto_layers = true;
+      pending.push_back(stages.size());
+      stages.push_back(s);
+      continue;
+    }
+    if (!s.worker.empty()) {
+      if (!pending.empty() || std::any_of(stages.begin(), stages.end(), [](const StageSpec& p) { return p.auto_layers; }))
+        throw std::invalid_argument("stage plan item '" + item +
+                                    "': worker items are all auto or all FIRST-LAST, not a mix");
+      ++explicit_workers;
+    }
     try {
       s.first = std::stoll(item.substr(eq + 1, dash - eq - 1));
       s.last = std::stoll(item.substr(dash + 1)) + 1;
     } catch (const std::exception&) {
       throw std::invalid_argument("stage plan item '" + item + "': layer numbers must be integers");
     }
+    place_pending(s.first, "before '" + item + "'");
     if (s.first != expect)
       throw std::invalid_argument("stage plan item '" + item + "' starts at layer " + std::to_string(s.first) +
                                   ", expected " + std::to_string(expect) + " (ranges must be in order, without gaps)");
@@ -123,6 +168,7 @@ std::vector<StageSpec> make_stage_plan(const std::string& plan, const std::vecto
                                       "': the worker stages must be consecutive (one chain from the front door and back)");
     stages.push_back(s);
   }
+  place_pending(num_layers, "at the end");
   if (expect != num_layers)
     throw std::invalid_argument("stage plan '" + plan + "' covers layers " + std::to_string(first_layer) + "-" +
                                 std::to_string(expect - 1) + " but the daemon runs layers " +

@@ -3,7 +3,10 @@
 // covering every layer once) or automatic: layers split over the devices in proportion to each
 // one's free memory (equal shares on CPU). An explicit item may name a stage worker on another
 // host: "cuda:0@gpu-b=12-23" runs layers 12-23 on cuda:0 of the worker that joins as "gpu-b"
-// (duet-stage --name gpu-b; docs/STAGES.md). The remote items must be consecutive.
+// (duet-stage --name gpu-b; docs/STAGES.md). The remote items must be consecutive. "cuda:0@gpu-b=auto,
+// cuda:0@gpu-c=auto" leaves the split to the front door: the layers between the explicit items
+// go to the workers in proportion to the memory each offers when it joins (all worker items auto,
+// or none).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -15,6 +18,7 @@ struct StageSpec {
   std::string worker;  // empty: in the front door's process; else the stage worker's name
   int64_t first = 0;  // layers [first, last)
   int64_t last = 0;
+  bool auto_layers = false;  // a worker's range left to its offer (first/last: an equal split until then)
 };
 
 // `plan` is "auto" or an explicit list of layers [first_layer, num_layers) (the edges run the
@@ -24,6 +28,8 @@ std::vector<StageSpec> make_stage_plan(const std::string& plan, const std::vecto
 // Layer counts proportional to weights (free bytes per device), each device at least one layer
 // while layers last. Exposed for tests.
 std::vector<int64_t> balance_layers(int64_t num_layers, const std::vector<double>& weights);
+// balance_layers over free-memory offers: equal shares unless every offer is known (> 0).
+std::vector<int64_t> balance_by_offers(int64_t num_layers, const std::vector<int64_t>& free_bytes);
 // Free memory of a device in bytes, or -1 when unknown (CPU, or no CUDA runtime in this build).
 int64_t device_free_bytes(const std::string& device);
 

@@ -3,11 +3,14 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <fstream>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "cloud/cluster_link.hpp"
+#include "cloud/stage_plan.hpp"
 #include "cloud/worker_plan.hpp"
 #include "common/checkpoint.hpp"
 #include "common/dtype.hpp"
@@ -62,6 +65,26 @@ struct LoadedStage {
                                           p.block_size);
   }
 };
+
+// The host's MemAvailable (/proc/meminfo), bytes; -1 when unreadable.
+int64_t host_available_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key, unit;
+  int64_t kib = 0;
+  while (in >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return -1;
+}
+
+// Waits until `key` is in the store (true) or a generation other than `gen` began or stop (false).
+bool await_key(ClusterStore& store, const std::string& key, int64_t gen, const std::atomic<bool>& stop) {
+  while (!stop) {
+    if (store.check(key)) return true;
+    if (std::stoll(store.get("gen")) != gen) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
 
 // Waits for a generation newer than `after` in the store; returns it (0 when stopped).
 int64_t next_generation(ClusterStore& store, int64_t after, const std::atomic<bool>& stop) {
@@ -119,6 +142,13 @@ void serve(ClusterLink& link, const WorkerPlan& plan, const WorkerPlan::Entry& m
 
 }  // namespace
 
+int64_t stage_offer_bytes(const std::string& device, int64_t max_memory_bytes) {
+  int64_t free = device_free_bytes(device);
+  if (free < 0 && parse_device(device).is_cpu()) free = host_available_bytes();
+  if (max_memory_bytes > 0) free = free > 0 ? std::min(free, max_memory_bytes) : max_memory_bytes;
+  return free;
+}
+
 int run_stage_worker(const StageWorkerOptions& opts, const std::atomic<bool>& stop) {
   check_cluster_address(opts.address, "--address");
   Checkpoint ckpt(opts.model_path);
@@ -135,6 +165,21 @@ int run_stage_worker(const StageWorkerOptions& opts, const std::atomic<bool>& st
       if (!gen) break;
       served = gen;
       const std::string pre = "g" + std::to_string(gen) + "/";
+      if (!store->check(pre + "plan")) {
+        // an automatic split: the front door asks for each worker's memory before it plans
+        const auto ask = WorkerPlan::parse_ask(store->get(pre + "ask"));
+        const auto mine = std::find_if(ask.begin(), ask.end(), [&](const auto& w) { return w.first == opts.name; });
+        if (mine == ask.end()) {
+          const std::string refusal = "the front door's plan names no worker '" + opts.name + "'";
+          store->set(pre + "refused/" + opts.name, refusal);
+          throw Refused(refusal);
+        }
+        const int64_t offer = stage_offer_bytes(mine->second, opts.max_memory_bytes);
+        store->set(pre + "offer/" + opts.name, offer_text(offer));
+        spdlog::info("generation {}: offered {} for {}", gen,
+                     offer > 0 ? std::to_string(offer >> 20) + " MiB" : std::string("an unknown amount"), mine->second);
+        if (!await_key(*store, pre + "plan", gen, stop)) continue;
+      }
       const auto plan = WorkerPlan::parse(store->get(pre + "plan"));
       const auto* me = plan.find(opts.name);
       std::string refusal;
@@ -153,12 +198,7 @@ int run_stage_worker(const StageWorkerOptions& opts, const std::atomic<bool>& st
                    me->first, me->last - 1, me->device);
       // the process group forms once every worker has joined: the front door says so ("go"); a
       // newer generation in the meantime means this one was given up
-      bool go = false;
-      while (!stop && !(go = store->check(pre + "go"))) {
-        if (std::stoll(store->get("gen")) != gen) break;
-        std::this_thread::sleep_for(20ms);
-      }
-      if (!go) continue;
+      if (!await_key(*store, pre + "go", gen, stop)) continue;
       const auto comm = plan.backend == "nccl" ? parse_device(me->device) : c10::Device(c10::kCPU);
       ClusterLink link(*store, pre + "pg/", me->rank, plan.world_size(), opts.address, plan.backend == "nccl", comm,
                        opts.step_timeout);

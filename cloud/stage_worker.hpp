@@ -22,7 +22,12 @@ struct StageWorkerOptions {
   std::string address;     // this machine's cluster address: Gloo binds here
   std::chrono::milliseconds step_timeout{10000};  // a neighbour silent this long mid-step is lost
   std::chrono::milliseconds idle_timeout{10000};  // no step or heartbeat this long: the front door is lost
+  int64_t max_memory_bytes = 0;  // offered at most to an automatic split (0: the device's free memory)
 };
+
+// What this worker offers an automatic split for `device`: its free memory (a GPU's, or the
+// host's available memory for "cpu"), capped by max_memory_bytes; -1 when unknown.
+int64_t stage_offer_bytes(const std::string& device, int64_t max_memory_bytes);
 
 // Exit status of run(): 0 stopped, 2 refused (another model, not in the plan), 1 other errors.
 int run_stage_worker(const StageWorkerOptions& opts, const std::atomic<bool>& stop);

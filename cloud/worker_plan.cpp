@@ -51,6 +51,38 @@ int64_t WorkerPlan::fingerprint() const {
   return static_cast<int64_t>(h >> 1);  // non-negative: reads the same in every log
 }
 
+std::string WorkerPlan::ask_text() const {
+  std::string t = "duet-stage-ask 1\n";
+  for (const auto& w : workers) t += "worker " + w.name + " " + w.device + "\n";
+  return t;
+}
+
+std::vector<std::pair<std::string, std::string>> WorkerPlan::parse_ask(const std::string& text) {
+  std::istringstream in(text);
+  std::string line;
+  auto bad = [](const std::string& l) { throw std::invalid_argument("the front door's ask: bad line '" + l + "'"); };
+  if (!std::getline(in, line) || line != "duet-stage-ask 1") bad(line);
+  std::vector<std::pair<std::string, std::string>> out;
+  while (std::getline(in, line)) {
+    std::istringstream l(line);
+    std::string k, name, device, extra;
+    if (!(l >> k >> name >> device) || k != "worker" || (l >> extra)) bad(line);
+    out.emplace_back(name, device);
+  }
+  return out;
+}
+
+std::string offer_text(int64_t free_bytes) { return "free " + std::to_string(free_bytes); }
+
+int64_t parse_offer(const std::string& text) {
+  std::istringstream l(text);
+  std::string k, extra;
+  int64_t v = 0;
+  if (!(l >> k >> v) || k != "free" || (l >> extra))
+    throw std::invalid_argument("a worker's offer '" + text + "' is not 'free <bytes>'");
+  return v;
+}
+
 const WorkerPlan::Entry* WorkerPlan::find(const std::string& name) const {
   for (const auto& w : workers)
     if (w.name == name) return &w;

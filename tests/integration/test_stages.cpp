@@ -50,10 +50,12 @@ struct FrontDoor {
   }
 };
 
-std::unique_ptr<ChildProcess> start_worker(const std::string& model, const std::string& name, int port) {
-  return std::make_unique<ChildProcess>(
-      stage_binary(), std::vector<std::string>{"--model", model, "--name", name, "--front", "127.0.0.1:" + std::to_string(port),
-                                               "--address", "127.0.0.1", "--step-timeout-ms", "2000", "--idle-timeout-ms", "3000"});
+std::unique_ptr<ChildProcess> start_worker(const std::string& model, const std::string& name, int port,
+                                          const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> a{"--model", model, "--name", name, "--front", "127.0.0.1:" + std::to_string(port),
+                             "--address", "127.0.0.1", "--step-timeout-ms", "2000", "--idle-timeout-ms", "3000"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return std::make_unique<ChildProcess>(stage_binary(), a);
 }
 
 // "cpu@w1=0-a,cpu@w2=..." over `workers` workers, layers as evenly as they go
@@ -204,6 +206,8 @@ TEST_CASE("stage workers: the cluster address is never a wildcard") {
 #include "cloud/pipeline.hpp"
 #include "cloud/step_wire.hpp"
 #include "cloud/worker_plan.hpp"
+#include "cloud/stage_plan.hpp"
+#include "cloud/stage_worker.hpp"
 
 namespace {
 
@@ -512,4 +516,59 @@ TEST_CASE("stage workers: a session that lived through a lost worker is refused,
     return torch::cat({y, y2});
   };
   CHECK(torch::allclose(run(*f.remote), run(*f.local), 1e-5, 1e-5));
+}
+
+TEST_CASE("stage plan: DEVICE@WORKER=auto items share the layers between their neighbours; bad ones are refused") {
+  const auto p = cloud::make_stage_plan("cpu=0-1,cpu@w1=auto,cpu@w2=auto", {}, 6);
+  REQUIRE(p.size() == 3);
+  CHECK(p[1].auto_layers);
+  CHECK(p[2].auto_layers);
+  CHECK(p[1].first == 2);  // an equal split until the workers offer their memory
+  CHECK(p[1].last == 4);
+  CHECK(p[2].last == 6);
+  const auto mid = cloud::make_stage_plan("cpu=0-0,cpu@a=auto,cpu@b=auto,cpu@c=auto,cpu=5-5", {}, 6);
+  REQUIRE(mid.size() == 5);
+  CHECK(mid[1].first == 1);
+  CHECK(mid[3].last == 5);
+  CHECK(mid[4].first == 5);
+  CHECK_THROWS_WITH(cloud::make_stage_plan("cpu=auto", {}, 3), doctest::Contains("only a worker's layers"));
+  CHECK_THROWS_WITH(cloud::make_stage_plan("cpu@a=0-1,cpu@b=auto", {}, 3), doctest::Contains("not a mix"));
+  CHECK_THROWS_WITH(cloud::make_stage_plan("cpu@a=auto,cpu@b=2-2", {}, 3), doctest::Contains("not a mix"));
+  CHECK_THROWS_WITH(cloud::make_stage_plan("cpu=0-1,cpu@a=auto,cpu@b=auto", {}, 3), doctest::Contains("one at least"));
+  // layers follow the offers; equal shares unless every offer is known
+  CHECK(cloud::balance_by_offers(4, {300ll << 20, 100ll << 20}) == std::vector<int64_t>{3, 1});
+  CHECK(cloud::balance_by_offers(4, {-1, 100ll << 20}) == std::vector<int64_t>{2, 2});
+  // the ask and the offer read back; garbage is refused with a sentence
+  cloud::WorkerPlan w;
+  w.workers.push_back({"gpu-b", "cuda:1", 1, 3, 1, 0, 0});
+  const auto ask = cloud::WorkerPlan::parse_ask(w.ask_text());
+  REQUIRE(ask.size() == 1);
+  CHECK(ask[0].first == "gpu-b");
+  CHECK(ask[0].second == "cuda:1");
+  CHECK(cloud::parse_offer(cloud::offer_text(12345)) == 12345);
+  CHECK_THROWS_WITH(cloud::parse_offer("free lots"), doctest::Contains("is not 'free <bytes>'"));
+  CHECK(cloud::stage_offer_bytes("cpu", 64ll << 20) == (64ll << 20));  // capped by --max-memory-mib
+  CHECK(cloud::stage_offer_bytes("cpu", 0) > 0);                       // the host's available memory
+}
+
+TEST_CASE("stage workers: an automatic split follows the memory each worker offers, and again after a restart") {
+  const std::string model = abc_model();  // 6 layers: 0-1 here, 2-5 over the workers
+  const auto greedy = fixed_options(16);
+  const auto want = local_tokens(model, kPrompt, greedy);
+  FrontDoor f(model, "cpu=0-1,cpu@w1=auto,cpu@w2=auto");
+  auto w1 = start_worker(model, "w1", f.port, {"--max-memory-mib", "300"});
+  auto w2 = start_worker(model, "w2", f.port, {"--max-memory-mib", "100"});
+  REQUIRE_MESSAGE(f.wait_ready(), f.d->log());
+  INFO(f.d->log());
+  CHECK(f.d->log().find("w1 offered 300 MiB -> layers 2-4, w2 offered 100 MiB -> layers 5-5") != std::string::npos);
+  CHECK(w1->out().find("layers 2-4 on cpu") != std::string::npos);
+  CHECK(split_tokens(split_config(model, f.d->endpoint()), kPrompt, greedy) == want);
+  // w2 comes back offering as much as w1: the next generation splits the layers evenly
+  w2->signal(SIGKILL);
+  w2->wait_for(5s);
+  w2 = start_worker(model, "w2", f.port, {"--max-memory-mib", "300"});
+  REQUIRE_MESSAGE(f.wait_ready(2, 30s), f.d->log());
+  CHECK(f.d->log().find("w1 offered 300 MiB -> layers 2-3, w2 offered 300 MiB -> layers 4-5") != std::string::npos);
+  CHECK(split_tokens(split_config(model, f.d->endpoint(), 3000), kPrompt, greedy) == want);
+  CHECK(f.d->stop() == 0);
 }
