@@ -64,10 +64,19 @@ async function loadChoices() {
   return true;
 }
 
+// The tune as the score shows it: without the header's S: line (the style the model was
+// prompted with), which abcjs writes under the score as "Source: ..." and has no option to hide
+// (abcjs 6.4's bottom text). The .abc download and the MIDI keep the tune whole.
+function scoreAbc(abc) {
+  const k = abc.search(/^K:/m);
+  const head = k < 0 ? abc : abc.slice(0, k);
+  return head.replace(/^S:.*(\r?\n|$)/gm, "") + (k < 0 ? "" : abc.slice(k));
+}
+
 // Render the tune so far (during the stream) or for good (at the end).
 function render(final) {
   if (typeof ABCJS === "undefined") { status("abcjs did not load: run scripts/setup.sh (npm ci in web/)", true); return; }
-  const tunes = ABCJS.renderAbc("score", state.abc, { responsive: "resize", add_classes: true, paddingbottom: 10 });
+  const tunes = ABCJS.renderAbc("score", scoreAbc(state.abc), { responsive: "resize", add_classes: true, paddingbottom: 10 });
   state.visual = tunes[0];
   $("abc").textContent = state.abc;
   if (!final) return;

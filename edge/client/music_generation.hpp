@@ -15,21 +15,12 @@
 #include <vector>
 
 #include "edge/client/edge_client.hpp"
+#include "edge/generation/tune_request.hpp"
 #include "edge/music/bar_constraint.hpp"
 #include "edge/music/music_options.hpp"
 #include "edge/music/tune_ending.hpp"
 
 namespace duet::edge {
-
-struct TuneRequest {
-  music::MusicRequest options;  // style, meter, unit, key ("" = defaults)
-  std::string title;            // T: ("" = made from the style and key)
-  int64_t tempo_bpm = 0;        // Q: beats per minute (0 = the model's tempo for the rhythm)
-  std::string opening;          // a body to continue (--continue); "" = start a new tune
-  bool constrain = true;        // the bar constraint (bar-true sampling, repetition guard)
-  int max_identical_bars = 3;   // the repetition guard (0 = off)
-  bool ending_push = true;      // with the constraint: end in time (edge/music/tune_ending.hpp)
-};
 
 struct Tune {
   int index = 1;           // X:

@@ -42,8 +42,12 @@ inline const char* to_string(StopReason r) {
   return "max_new_tokens";
 }
 
-// OpenAI's finish_reason: "stop" where the text ended by itself or at a stop string, "length"
-// where a limit cut it (the ending rule ends a tune cleanly but because of the budget: length).
+// OpenAI's finish_reason, the one mapping every route uses (GenerationJob's outcome): "stop"
+// where the text ended by itself (the model's EOS: a tune that closed on its own) or at a stop
+// string; "length" where a limit cut it: the token budget, the context, and the music
+// constraint's budget rule (ending_rule: the ending push closed the tune at a bar line because
+// the budget was running out; clean, but ended by the budget, so "length"). A cancelled
+// generation has no reader to tell; "length" if asked.
 inline const char* finish_reason(StopReason r) {
   return r == StopReason::eos || r == StopReason::stop_string ? "stop" : "length";
 }

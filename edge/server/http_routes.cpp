@@ -16,25 +16,32 @@ using nlohmann::json;
 
 namespace {
 
+// A whole reply: the text is the outcome's, nothing to write as it comes.
+struct WholeSink final : GenerationSink {
+  bool text(const std::string&) override { return true; }
+  void finish(const GenerationOutcome&) override {}
+};
+
 // One OpenAI completion route (chat or not), streaming or whole.
 void completion_route(ServeContext& ctx, bool chat, const httplib::Request& req, httplib::Response& res) {
   try {
     check_api_key(ctx, req.get_header_value("Authorization"));
     const ApiRequest r = parse_request(req.body, chat);
-    const PreparedRequest p = prepare(ctx, r);
+    const GenerationJob job = make_job(ctx, request_from_api(ctx, r));
     const std::string id = new_completion_id(chat);
     const int64_t created = unix_now();
     if (!r.stream) {
-      const auto out = run_completion(ctx, p);
-      const std::string finish = finish_reason(out.stop_reason);
-      res.set_content(json_text((chat ? chat_body : completion_body)(id, created, ctx.model_id, out.text, finish,
-                                                                     out.usage)),
+      WholeSink sink;
+      const auto out = run_job(ctx, job, sink);
+      res.set_content(json_text((chat ? chat_body : completion_body)(id, created, ctx.model_id, out.text,
+                                                                     finish_reason(out.stop),
+                                                                     {out.prompt_tokens, out.completion_tokens})),
                       "application/json");
       return;
     }
     // chat: the role first, as OpenAI does
     const json lead = chat ? chat_chunk(id, created, ctx.model_id, "", "", true) : json();
-    stream_completion(res, ctx, p, chat, id, created, r.include_usage, lead);
+    stream_job(res, ctx, job, chat, id, created, r.include_usage, lead);
   } catch (...) {
     reply_error(res, to_api_error(std::current_exception()));
   }

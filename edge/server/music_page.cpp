@@ -3,7 +3,6 @@
 #include <httplib.h>
 
 #include <filesystem>
-#include <optional>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -136,31 +135,19 @@ void add_music_routes(httplib::Server& http, ServeContext& ctx) {
     try {
       check_api_key(ctx, req.get_header_value("Authorization"));
       if (!ctx.music) throw ApiError(404, ctx.model_id + " is not a music model (no duet.json)", "", "not_music_model");
-      const MusicApiRequest mr = parse_music_request(req.body);
-      // the same checks and the same bar-true sampling (constraint, guard, ending push) as duet-edge
-      // generate: options parsed as ABC, refused with a sentence
-      TuneRequest tune;
-      tune.options = {mr.style, mr.meter, mr.unit, mr.key};
-      if (mr.constraint) tune.constrain = *mr.constraint;
-      std::optional<TuneMaker> maker;
-      try {
-        maker.emplace(ctx.client, *ctx.music, tune);
-      } catch (const music::AbcFieldError& e) {
-        throw ApiError(400, e.what(), e.field(), "invalid_value");  // the option that was wrong
-      }
-      std::string header = maker->prompt_text();
-      for (const auto& w : maker->warnings()) header = "% warning: " + w + "\n" + header;
-      ApiRequest ar = mr.sampling;
-      ar.prompt = maker->prompt_text();
-      PreparedRequest p = prepare(ctx, ar);
-      p.ended_by_rule = maker->steer(p.opts, p.prompt.size()).ended_by_budget;
+      // the form made into a tune's GenerationRequest, run as the API's are: options parsed as
+      // ABC (refused with a sentence naming the option), the same bar-true sampling as
+      // duet-edge generate
+      const GenerationJob job = make_job(ctx, request_from_music(ctx, parse_music_request(req.body)));
+      const TuneMaker& maker = *job.tune();
+      std::string header = maker.prompt_text();
+      for (const auto& w : maker.warnings()) header = "% warning: " + w + "\n" + header;
       const std::string id = new_completion_id(false);
       const int64_t created = unix_now();
       // the tune's header first (X:, T:, Q:, the seed: as duet-edge generate writes it), then the
       // prompt the model continues: the page shows it whole
-      stream_completion(res, ctx, p, /*chat=*/false, id, created, /*usage=*/true,
-                        completion_chunk(id, created, ctx.model_id, maker->header(1, p.opts.sampling.seed) + header,
-                                         ""));
+      stream_job(res, ctx, job, /*chat=*/false, id, created, /*usage=*/true,
+                 completion_chunk(id, created, ctx.model_id, maker.header(1, job.plan().sampling.seed) + header, ""));
     } catch (...) {
       reply_error(res, to_api_error(std::current_exception()));
     }

@@ -26,12 +26,7 @@ MusicApiRequest parse_music_request(const std::string& body) {
       throw ApiError(400, "'constraint' must be true or false", "constraint", "invalid_value");
     r.constraint = j["constraint"].get<bool>();
   }
-  // the form's numbers ride on the OpenAI request reader; the prompt is the tune's, set later
-  json o = {{"prompt", "-"}};
-  for (const char* k : {"temperature", "seed", "max_tokens", "top_k", "top_p"})
-    if (j.contains(k) && !j[k].is_null()) o[k] = j[k];
-  r.sampling = read_request(o, false);
-  r.sampling.prompt.reset();
+  r.sampling = read_sampling(j);  // the OpenAI routes' reader: same checks, same messages
   return r;
 }
 

@@ -168,6 +168,30 @@ void read_messages(const json& j, ApiRequest& r) {
 
 }  // namespace
 
+duet::edge::GenerationOverrides read_sampling(const json& j) {
+  duet::edge::GenerationOverrides o;
+  o.max_new_tokens = integer(j, "max_tokens", 1, 1 << 30);
+  if (auto m = integer(j, "max_completion_tokens", 1, 1 << 30)) o.max_new_tokens = m;
+  o.temperature = number(j, "temperature", 0, 2);
+  o.top_p = number(j, "top_p", 0, 1);
+  if (o.top_p && *o.top_p <= 0) bad("top_p", "'top_p' must be above 0");
+  o.top_k = integer(j, "top_k", 0, 1 << 30);
+  o.repetition_penalty = number(j, "repetition_penalty", 1e-6, 100);
+  if (auto s = integer(j, "seed", INT64_MIN, INT64_MAX)) o.seed = static_cast<uint64_t>(*s);
+  return o;
+}
+
+duet::edge::GenerationOverrides overrides_of(const ApiRequest& r) {
+  duet::edge::GenerationOverrides o;
+  o.max_new_tokens = r.max_tokens;
+  o.temperature = r.temperature;
+  o.top_p = r.top_p;
+  o.top_k = r.top_k;
+  o.repetition_penalty = r.repetition_penalty;
+  o.seed = r.seed;
+  return o;
+}
+
 ApiRequest parse_request(const std::string& body, bool chat) { return read_request(parse_body(body), chat); }
 
 ApiRequest read_request(const json& j, bool chat) {
@@ -196,14 +220,13 @@ ApiRequest read_request(const json& j, bool chat) {
     }
   }
 
-  r.max_tokens = integer(j, "max_tokens", 1, 1 << 30);
-  if (auto m = integer(j, "max_completion_tokens", 1, 1 << 30)) r.max_tokens = m;
-  r.temperature = number(j, "temperature", 0, 2);
-  r.top_p = number(j, "top_p", 0, 1);
-  if (r.top_p && *r.top_p <= 0) bad("top_p", "'top_p' must be above 0");
-  r.top_k = integer(j, "top_k", 0, 1 << 30);
-  r.repetition_penalty = number(j, "repetition_penalty", 1e-6, 100);
-  if (auto s = integer(j, "seed", INT64_MIN, INT64_MAX)) r.seed = static_cast<uint64_t>(*s);
+  const auto o = read_sampling(j);
+  r.max_tokens = o.max_new_tokens;
+  r.temperature = o.temperature;
+  r.top_p = o.top_p;
+  r.top_k = o.top_k;
+  r.repetition_penalty = o.repetition_penalty;
+  r.seed = o.seed;
 
   if (j.contains("stop") && !j["stop"].is_null()) {
     const json& s = j["stop"];

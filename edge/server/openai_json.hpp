@@ -19,6 +19,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "edge/generation/generation_request.hpp"
+
 namespace duet::edge::server {
 
 // An error as OpenAI sends it: {"error": {"message", "type", "param", "code"}} with an HTTP status.
@@ -66,6 +68,12 @@ void check_json_depth(const std::string& body, size_t max_depth);
 // Throws ApiError (status 400) naming the parameter that is wrong.
 ApiRequest parse_request(const std::string& body, bool chat);
 ApiRequest read_request(const nlohmann::json& body, bool chat);  // the same, parsed already
+// A body's budget and sampling fields (max_tokens / max_completion_tokens, temperature, top_p,
+// top_k, repetition_penalty, seed), checked: the OpenAI routes and the music page read them with
+// this one reader. Throws ApiError 400 naming the field.
+duet::edge::GenerationOverrides read_sampling(const nlohmann::json& body);
+// An OpenAI request's own values of those fields.
+duet::edge::GenerationOverrides overrides_of(const ApiRequest& r);
 
 // JSON as text for a reply: invalid UTF-8 in strings is replaced (U+FFFD), never thrown.
 std::string json_text(const nlohmann::json& j);
@@ -77,8 +85,8 @@ struct Usage {
   int64_t prompt_tokens = 0, completion_tokens = 0;
 };
 
-// The generation's stop reason (edge/client/stop_reason.hpp's names) as OpenAI's finish_reason:
-// "stop" (EOS, a stop string) or "length" (token budget, the ending rule, context full).
+// A stop reason's name (edge/client/stop_reason.hpp's to_string) as OpenAI's finish_reason; the
+// routes map the StopReason itself (duet::edge::finish_reason), this is for names read back.
 std::string finish_reason(const std::string& stop_reason);
 
 nlohmann::json usage_json(const Usage& u);

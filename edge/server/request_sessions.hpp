@@ -17,10 +17,11 @@
 #include <vector>
 
 #include "edge/client/edge_client.hpp"
+#include "edge/generation/token_runner.hpp"
 
 namespace duet::edge {
 
-class RequestSessions {
+class RequestSessions final : public TokenRunner {
  public:
   // max_active: requests generating at once; more wait for a free slot (0: 1).
   RequestSessions(EdgeClient& client, size_t max_active);
@@ -28,7 +29,7 @@ class RequestSessions {
 
   // One generation in its own session. Throws what EdgeClient and CloudConnection throw.
   GenerationResult run(const std::vector<int32_t>& prompt, const GenerationOptions& opts,
-                       const TokenCallback& on_token);
+                       const TokenCallback& on_token) override;
 
   // Is the daemon there? A hello on a connection kept for the purpose, at most `limit` long;
   // the answer is reused for a second. Always up when local.

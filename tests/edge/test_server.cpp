@@ -10,9 +10,10 @@
 #include "edge/server/note_samples.hpp"
 #include "edge/server/openai_json.hpp"
 #include "edge/server/sse.hpp"
-#include "edge/server/text_stream.hpp"
+#include "edge/generation/text_stream.hpp"
 
 using namespace duet::edge::server;
+using duet::edge::TextStream;
 using nlohmann::json;
 
 namespace {

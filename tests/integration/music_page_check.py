@@ -167,6 +167,7 @@ def main():
                 " notes: document.querySelectorAll('#score svg .abcjs-note').length,"
                 " svgs: document.querySelectorAll('#score svg').length,"
                 " abc: document.getElementById('abc').textContent,"
+                " score_text: document.getElementById('score').textContent,"
                 " links: ['dl-abc','dl-svg','dl-mid'].map(i => [i, document.getElementById(i).getAttribute('aria-disabled'),"
                 "   (document.getElementById(i).href || '').slice(0, 5)]),"
                 " player: document.querySelectorAll('#audio .abcjs-midi-start').length})")
@@ -178,6 +179,11 @@ def main():
         if not (st["abc"].startswith("X:1\nT:") and "\nQ:" in st["abc"] and "seed 7" in st["abc"]
                 and "\nS:oneills-jig\nM:6/8\nL:1/8\nK:D\n" in st["abc"]):
             raise RuntimeError(f"the tune does not start with the chosen header: {st['abc'][:200]!r}")
+        # the S: header line (the style) is the prompt's, not a source: abcjs would write it under
+        # the score as "Source: ..."; the page leaves it out of the score (the .abc keeps it)
+        if "Source:" in st["score_text"] or "abcjs-source" in js("document.getElementById('score').innerHTML"):
+            raise RuntimeError("the score shows the S: line as \"Source: ...\": " +
+                               repr(st["score_text"][-200:]))
         # the status says why the tune ended in the server's words (GET /api/music's stop_reasons,
         # the CLI's summary line), not a bare name
         words = js("fetch('/api/music').then(r => r.json()).then(j => Object.values(j.stop_reasons || {}))")

@@ -1,8 +1,8 @@
-#include "edge/server/text_stream.hpp"
+#include "edge/generation/text_stream.hpp"
 
 #include <algorithm>
 
-namespace duet::edge::server {
+namespace duet::edge {
 
 TextStream::TextStream(const duet::tokenizer::Tokenizer& tok, std::vector<std::string> stops)
     : decoder_(tok, /*skip_special_tokens=*/true), stops_(std::move(stops)) {}
@@ -45,4 +45,4 @@ std::string TextStream::release(bool at_end) {
   return out;
 }
 
-}  // namespace duet::edge::server
+}  // namespace duet::edge

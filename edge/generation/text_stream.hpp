@@ -9,7 +9,7 @@
 
 #include "tokenizer/tokenizer.hpp"
 
-namespace duet::edge::server {
+namespace duet::edge {
 
 class TextStream {
  public:
@@ -31,4 +31,4 @@ class TextStream {
   bool stopped_ = false;
 };
 
-}  // namespace duet::edge::server
+}  // namespace duet::edge
