@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/backbone.hpp"
+#include "common/generation_result.hpp"
 #include "common/sampling_options.hpp"
 #include "common/speculative.hpp"
 
@@ -35,26 +36,6 @@ struct GenerationOptions {
   int64_t max_positions = 0;      // 0: the model's limit
   LogitsProcessor logits_processor;  // null: the logits go to the sampler untouched
   SpeculationOptions speculation;    // a drafter: several tokens per backbone call (common/speculative.hpp)
-};
-
-// One backbone call (a round trip when the backbone is remote).
-struct StepStats {
-  int64_t positions = 0;   // sent in this step (prompt length for the prefill; 1 + drafts when speculating)
-  int64_t tokens = 1;      // tokens this step emitted (accepted drafts + one drawn)
-  int64_t drafted = 0;     // draft tokens sent for verification
-  int64_t accepted = 0;    // of them kept
-  double edge_ms = 0;      // embedding + norm + head + sampling
-  double backbone_ms = 0;  // the backbone call: in-process compute, or the network round trip
-  double cloud_ms = -1;    // compute time the backbone reported (-1: none)
-  // edge_ms in parts (the logits processor, e.g. the music constraint, counts as sampling)
-  double embed_ms = 0, head_ms = 0, sample_ms = 0;
-  RoundTiming backbone;    // the backbone's own account of the call (backbone.last_timing())
-};
-
-struct GenerationResult {
-  std::vector<int32_t> tokens;  // generated ids, the stop token included
-  std::string stop_reason;      // "eos", "max_new_tokens" or "max_positions"
-  std::vector<StepStats> steps;
 };
 
 using TokenCallback = std::function<void(int32_t)>;

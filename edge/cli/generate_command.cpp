@@ -1,18 +1,13 @@
 #include "edge/cli/generate_command.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstdio>
-#include <iostream>
-#include <optional>
 #include <sstream>
 
-#include "common/percentile.hpp"
+#include "edge/cli/generate_sink.hpp"
 #include "edge/client/edge_client.hpp"
-#include "edge/client/generation_report.hpp"
 #include "edge/client/music_generation.hpp"
-#include "edge/client/stop_reason.hpp"
+#include "edge/generation/token_runner.hpp"
 #include "edge/music/abc_file.hpp"
 
 namespace duet::edge::cli {
@@ -82,51 +77,10 @@ TuneRequest tune_request(const EdgeConfig& cfg, const music::MusicModelSpec& spe
   return req;
 }
 
-// One run's outcome, as --json's record or the summary line.
-struct RunReport {
-  uint64_t seed = 0;
-  const GenerationResult* res = nullptr;
-  std::string text;
-  StopReason why = StopReason::budget;
-  const Tune* tune = nullptr;  // tunes only
-};
-
-void print_record(const EdgeConfig& cfg, bool local, const EdgeClient& client, double load_ms,
-                  const std::vector<int32_t>& ids, const std::optional<TuneMaker>& maker, const TuneRequest& req,
-                  const std::string& prompt_text, const RunReport& r, const std::vector<double>& decode_ms) {
-  const GenerationResult& res = *r.res;
-  nlohmann::json j = record_json({local, cfg.model_path, r.seed, r.text, r.why, load_ms});
-  j["prompt_ids"] = ids;
-  j["tokens"] = res.tokens;
-  j["resumes"] = client.resumes();
-  if (maker) {
-    const Tune& tune = *r.tune;
-    auto t = tune_json(tune.index, tune.abc(), tune.title, maker->options(), prompt_text, req.constrain,
-                       tune.relaxed_steps);
-    t["ending_push"] = req.ending_push && req.constrain;
-    t["ended_by_budget"] = tune.ended_by_budget;
-    t["warnings"] = maker->warnings();
-    t["tune_warnings"] = tune.warnings;
-    j["tune"] = t;
-  }
-  nlohmann::json steps = nlohmann::json::array();
-  for (const auto& st : res.steps) steps.push_back(round_json(st));
-  j["steps"] = steps;  // one per round trip
-  j["summary"] = timing_summary(res);
-  j["draft"] = cfg.draft;
-  // the prefill's round trip included: what a user waits for; decode rounds alone: the drafting's gain
-  j["tokens_per_round_trip"] = res.steps.empty() ? 0.0 : double(res.tokens.size()) / double(res.steps.size());
-  j["tokens_per_decode_round_trip"] =
-      res.steps.size() < 2 ? 0.0 : double(res.tokens.size() - 1) / double(res.steps.size() - 1);
-  j["decode_ms_p50"] = percentile(decode_ms, 0.5);
-  j["decode_ms_p99"] = percentile(decode_ms, 0.99);
-  std::cout << j.dump() << "\n";
-}
-
 }  // namespace
 
-int run_generate(const EdgeConfig& cfg, bool local, const GenerateArgs& a) {
-  const auto music = music::MusicModelSpec::from_model_dir(cfg.model_path);
+std::optional<TuneRequest> generate_tune(const EdgeConfig& cfg, const music::MusicModelSpec* music,
+                                         const GenerateArgs& a) {
   // a tune (music model, no raw prompt) or plain text/ids
   const bool tune_mode = music && a.prompt.empty() && a.prompt_ids.empty();
   if (!tune_mode && a.music_flags)
@@ -137,98 +91,70 @@ int run_generate(const EdgeConfig& cfg, bool local, const GenerateArgs& a) {
                                         "do not apply");
   if (!tune_mode && (a.count != 1 || !a.abc_out.empty()))
     throw std::invalid_argument("--count and --abc-out are for tunes of a music model (no --prompt/--prompt-ids)");
+  if (!tune_mode) return std::nullopt;
+  return tune_request(cfg, *music, a);
+}
 
+GenerationJob generate_job(EdgeClient& client, const EdgeConfig& cfg, const GenerateArgs& a,
+                           const std::optional<TuneRequest>& tune, const music::MusicModelSpec* spec) {
+  auto base = client.default_options();  // config < duet.json < flags, merged into cfg
+  if (a.ignore_eos) base.stop_ids.clear();
+  GenerationRequest r;
+  r.overrides.seed = cfg.sampling.seed;  // the flags are in the base; the seed is chosen, never drawn
+  if (tune) {
+    r.tune = tune;
+  } else if (!a.prompt_ids.empty()) {
+    r.prompt = parse_ids(a.prompt_ids);
+  } else {
+    if (a.prompt.empty()) throw std::invalid_argument("no prompt: give --prompt TEXT or --prompt-ids 1,2,3");
+    const auto& tok = client.tokenizer();
+    if (!tok) throw std::invalid_argument(cfg.model_path + " has no tokenizer.json: give the prompt as --prompt-ids");
+    r.prompt = tok->encode(a.prompt, /*add_special_tokens=*/true);
+  }
+  return GenerationJob(client, base, r, spec);
+}
+
+int run_generate(const EdgeConfig& cfg, bool local, const GenerateArgs& a) {
+  const auto music = music::MusicModelSpec::from_model_dir(cfg.model_path);
   // options are checked before any model is loaded or daemon contacted
-  const TuneRequest req = tune_mode ? tune_request(cfg, *music, a) : TuneRequest{};
+  const std::optional<TuneRequest> tune = generate_tune(cfg, music ? &*music : nullptr, a);
   if (a.check_only) return 0;
 
   const auto t_load = std::chrono::steady_clock::now();
   EdgeClient client(cfg, local);
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
-  const auto& tok = client.tokenizer();
 
-  auto opts = client.default_options();
-  if (a.ignore_eos) opts.stop_ids.clear();
-
-  std::optional<TuneMaker> maker;
-  std::vector<int32_t> ids;
-  std::string prompt_text;
-  if (tune_mode) {
-    maker.emplace(client, *music, req);
-    for (const auto& w : maker->warnings()) warn(w);
-    prompt_text = maker->prompt_text();
-    ids = tok->encode(prompt_text, true);
-    if (!req.opening.empty())
+  const GenerationJob job = generate_job(client, cfg, a, tune, music ? &*music : nullptr);
+  const GenerationPlan& plan = job.plan();
+  if (job.tune()) {
+    for (const auto& w : job.tune()->warnings()) warn(w);
+    if (!tune->opening.empty())
       std::fprintf(stderr, "duet-edge: continuing %s (%zu characters of tune body)\n", a.continue_path.c_str(),
-                   req.opening.size());
-  } else if (!a.prompt_ids.empty()) {
-    ids = parse_ids(a.prompt_ids);
-  } else {
-    prompt_text = a.prompt;
-    if (prompt_text.empty()) throw std::invalid_argument("no prompt: give --prompt TEXT or --prompt-ids 1,2,3");
-    if (!tok) throw std::invalid_argument(cfg.model_path + " has no tokenizer.json: give the prompt as --prompt-ids");
-    ids = tok->encode(prompt_text, true);
+                   tune->opening.size());
   }
-  if (opts.max_positions > 0 && static_cast<int64_t>(ids.size()) + opts.max_new_tokens > opts.max_positions)
-    warn("the prompt (" + std::to_string(ids.size()) + " tokens) and -n " + std::to_string(opts.max_new_tokens) +
-         " go past the " + std::to_string(opts.max_positions) + " positions the model (or daemon) allows: " +
-         "generation stops at that limit");
+  if (plan.max_positions > 0 && static_cast<int64_t>(plan.prompt.size()) + plan.max_new_tokens > plan.max_positions)
+    warn("the prompt (" + std::to_string(plan.prompt.size()) + " tokens) and -n " +
+         std::to_string(plan.max_new_tokens) + " go past the " + std::to_string(plan.max_positions) +
+         " positions the model (or daemon) allows: generation stops at that limit");
 
-  const bool streaming = !a.json && !a.no_stream && tok;
+  GenerateReport report;
+  report.cfg = &cfg;
+  report.local = local;
+  report.client = &client;
+  report.load_ms = load_ms;
+  report.json = a.json;
+  report.streaming = !a.json && !a.no_stream && client.tokenizer();
+  report.count = a.count;
+  report.tune = tune ? &*tune : nullptr;
+  if (!tune && a.prompt_ids.empty()) report.prompt_text = a.prompt;
+  ClientRunner runner(client);
   std::string abc_text;
-  const uint64_t seed0 = cfg.sampling.seed;
+  const uint64_t seed0 = plan.sampling.seed;
   for (int64_t i = 0; i < a.count; ++i) {
-    const uint64_t s = seed0 + static_cast<uint64_t>(i);
-    std::optional<tokenizer::StreamDecoder> stream;
-    std::string head;
-    if (tune_mode) head = maker->header(static_cast<int>(i + 1), s);
-    if (streaming) {
-      stream.emplace(*tok, true);
-      std::fputs((i ? "\n" : ""), stdout);
-      std::fputs((head + prompt_text).c_str(), stdout);
-      std::fflush(stdout);
-    }
-    auto on_token = [&](int32_t id) {
-      if (!streaming) return;
-      std::fputs(stream->push(id).c_str(), stdout);
-      std::fflush(stdout);
-    };
-    Tune tune;
-    GenerationResult res;
-    std::string text;
-    if (tune_mode) {
-      tune = maker->make(static_cast<int>(i + 1), s, opts, on_token);
-      res = tune.result;
-      text = tune.text;
-      abc_text += (i ? "\n" : "") + tune.abc();
-    } else {
-      auto o = opts;
-      o.sampling.seed = s;
-      res = client.generate(ids, o, on_token);
-      text = tok ? tok->decode(res.tokens, true) : "";
-    }
-    if (streaming) {
-      std::fputs(stream->flush().c_str(), stdout);
-      std::fputs("\n", stdout);
-    } else if (!a.json) {
-      std::printf("%s%s%s\n", head.c_str(), prompt_text.c_str(), text.c_str());
-    }
-    if (!tune_mode && res.stop_reason == "max_positions")
-      warn("generation reached the context limit (" + std::to_string(opts.max_positions) + " positions) and stopped");
-    for (const auto& w : tune.warnings) warn(w);
-
-    std::vector<double> decode_ms;
-    for (size_t k = 1; k < res.steps.size(); ++k) decode_ms.push_back(res.steps[k].edge_ms + res.steps[k].backbone_ms);
-    // the same reason the page and the API give
-    const RunReport r{s, &res, text, stop_reason_of(res.stop_reason, tune.ended_by_budget), &tune};
-    if (a.json) {
-      print_record(cfg, local, client, load_ms, ids, maker, req, prompt_text, r, decode_ms);
-    } else {
-      std::fprintf(stderr, "duet-edge: %s%zu tokens (%s), seed %llu, %s, decode p50 %.2f ms/token\n",
-                   a.count > 1 ? ("tune " + std::to_string(i + 1) + ": ").c_str() : "", res.tokens.size(),
-                   stop_text(r.why).c_str(), static_cast<unsigned long long>(s),
-                   local ? "local" : ("via " + cfg.server).c_str(), percentile(decode_ms, 0.5));
-    }
+    const GenerationJob run = job.with_seed(seed0 + static_cast<uint64_t>(i));
+    GenerateSink sink(report, run, i);
+    (void)run.run(runner, sink);
+    if (tune) abc_text += (i ? "\n" : "") + sink.abc();
   }
   if (!a.abc_out.empty()) {  // whole or nothing: a failed run leaves no half-written file behind
     music::write_abc_file(a.abc_out, abc_text);

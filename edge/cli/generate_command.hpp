@@ -1,13 +1,20 @@
 #pragma once
 // duet-edge generate for token-level models (NotaGen's patch loop is edge/client/notagen_generate),
 // once its options are read and merged into the EdgeConfig: a tune of a music model (duet.json)
-// or text from --prompt/--prompt-ids, checked before anything is loaded, then generated, printed
-// (streamed, whole, or one --json record each: edge/client/generation_report) and written
-// (--abc-out).
+// or text from --prompt/--prompt-ids, checked before anything is loaded, then run as the server's
+// routes run theirs, one GenerationJob (edge/generation/) each, printed by a GenerateSink
+// (streamed, whole, or one --json record each) and written (--abc-out).
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "edge/client/edge_config.hpp"
+#include "edge/generation/generation_job.hpp"
+#include "edge/generation/tune_request.hpp"
+
+namespace duet::music {
+struct MusicModelSpec;
+}
 
 namespace duet::edge::cli {
 
@@ -24,5 +31,18 @@ struct GenerateArgs {
 // cfg: the config file, the model's defaults and the flags, merged. Returns the exit code;
 // throws std::invalid_argument with a sentence for options that do not fit the model.
 int run_generate(const EdgeConfig& cfg, bool local, const GenerateArgs& a);
+
+// The tune the flags ask of a music model (spec: its duet.json; null: not one), none for a
+// --prompt/--prompt-ids text; checked against duet.json before anything is loaded. Throws
+// std::invalid_argument for flags that do not fit the mode.
+std::optional<TuneRequest> generate_tune(const EdgeConfig& cfg, const music::MusicModelSpec* spec,
+                                         const GenerateArgs& a);
+
+// generate's job for its first run (seed: cfg's; GenerationJob::with_seed for --count's others):
+// the client's defaults (cfg merged) as the base, --ignore-eos clearing its EOS ids, and the
+// prompt: --prompt-ids as given (no tokenizer needed), --prompt encoded as the API encodes a
+// prompt, or the tune's.
+GenerationJob generate_job(EdgeClient& client, const EdgeConfig& cfg, const GenerateArgs& a,
+                           const std::optional<TuneRequest>& tune, const music::MusicModelSpec* spec);
 
 }  // namespace duet::edge::cli

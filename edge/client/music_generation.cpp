@@ -96,28 +96,23 @@ TuneSteering TuneMaker::steer(GenerationOptions& g, size_t prompt_len) const {
   return s;
 }
 
-Tune TuneMaker::make(int index, uint64_t seed, GenerationOptions g, const TokenCallback& on_token) {
+Tune TuneMaker::tune_of(int index, uint64_t seed, const GenerationOutcome& out, int64_t max_new_tokens,
+                        int64_t max_positions) const {
   Tune t;
   t.index = index;
   t.seed = seed;
   t.header = header(index, seed);
   t.title = t.header.substr(t.header.find("T:") + 2, t.header.find('\n', t.header.find("T:")) - t.header.find("T:") - 2);
   t.prompt = prompt_;
-  const auto& tok = *client_.tokenizer();
-  const auto ids = tok.encode(prompt_, true);
-  g.sampling.seed = seed;
-  const TuneSteering steering = steer(g, ids.size());
-  t.result = client_.generate(ids, g, on_token);
-  t.ended_by_budget = *steering.ended_by_budget;
-  const auto& c = steering.constraint;
-  t.text = tok.decode(t.result.tokens, true);
-  if (c) t.relaxed_steps = c->relaxed_steps();
+  t.text = client_.tokenizer()->decode(out.tokens, true);
+  t.ended_by_budget = out.stop == StopReason::ending_rule;
+  t.relaxed_steps = out.relaxed_steps;
   const std::string which = "tune " + std::to_string(index) + " ('" + t.title + "')";
-  if (t.result.stop_reason == "max_positions")
-    t.warnings.push_back(which + " reached the model's context limit (" + std::to_string(g.max_positions) +
+  if (out.loop_reason == "max_positions")
+    t.warnings.push_back(which + " reached the model's context limit (" + std::to_string(max_positions) +
                          " positions, prompt included) before it ended: it stops mid-tune");
-  else if (t.result.stop_reason == "max_new_tokens")
-    t.warnings.push_back(which + " used the whole token budget (" + std::to_string(g.max_new_tokens) +
+  else if (out.loop_reason == "max_new_tokens")
+    t.warnings.push_back(which + " used the whole token budget (" + std::to_string(max_new_tokens) +
                          " tokens) before it ended: it stops mid-tune; raise -n");
   if (t.ended_by_budget)
     t.warnings.push_back(which + " was ended at a bar line because the token budget or the context was about to run "

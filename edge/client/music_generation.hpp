@@ -2,12 +2,16 @@
 // Tunes from a music model (a model folder with duet.json) through an EdgeClient: options checked
 // (edge/music/music_options.hpp), an ABC header with title and tempo, the bar constraint as the
 // generation's logits processor (on unless asked otherwise), and the warnings a musician should see.
-// The CLI uses it; so can any other front end (the HTTP API).
+// GenerationJob (edge/generation/) makes one per tune request and steers its run with it; the
+// CLI turns the job's outcome into the tune it prints and writes (tune_of).
 //
 //   duet::edge::TuneRequest req;               // empty options: the model's defaults
 //   req.options.style = "oneills-jig";
-//   duet::edge::TuneMaker maker(client, *spec, req);   // throws on invalid options
-//   auto tune = maker.make(1, /*seed=*/7, client.default_options());
+//   GenerationRequest r; r.tune = req;
+//   GenerationJob job(client, client.default_options(), r, &*spec);   // throws on invalid options
+//   auto out = job.run(runner, sink);
+//   auto tune = job.tune()->tune_of(1, job.plan().sampling.seed, out, job.plan().max_new_tokens,
+//                                   job.plan().max_positions);
 //   std::cout << tune.abc();
 #include <memory>
 #include <optional>
@@ -15,6 +19,7 @@
 #include <vector>
 
 #include "edge/client/edge_client.hpp"
+#include "edge/generation/generation_sink.hpp"
 #include "edge/generation/tune_request.hpp"
 #include "edge/music/bar_constraint.hpp"
 #include "edge/music/music_options.hpp"
@@ -29,7 +34,6 @@ struct Tune {
   std::string prompt;      // the model's prompt: S:, M:, L:, K: (+ the opening)
   std::string text;        // what the model wrote
   std::string title;
-  GenerationResult result;
   int64_t relaxed_steps = 0;          // steps where the constraint had to lift its mask
   bool ended_by_budget = false;       // the ending push ended it at a bar line as the budget ran out
   std::vector<std::string> warnings;  // this tune's (the token budget or context ended it, ...)
@@ -49,8 +53,11 @@ class TuneMaker {
   const music::CheckedMusicOptions& options() const { return opts_; }
   const std::vector<std::string>& warnings() const { return opts_.warnings; }  // about the options
   const std::string& prompt_text() const { return prompt_; }
-  // One tune (X:index) with this seed; base supplies the budget, sampling and stop ids.
-  Tune make(int index, uint64_t seed, GenerationOptions base, const TokenCallback& on_token = nullptr);
+  // The tune (X:index) a generation of prompt_text() with this seed wrote: header, title, text
+  // (the ids decoded whole) and the warnings a musician should see, given the run's budget and
+  // position limit.
+  Tune tune_of(int index, uint64_t seed, const GenerationOutcome& out, int64_t max_new_tokens,
+               int64_t max_positions) const;
   std::string header(int index, uint64_t seed) const;
   // Installs the request's bar constraint and ending push as g's logits processor, for a
   // generation of prompt_text() (prompt_len ids) with g's budget; nothing when the constraint is off.

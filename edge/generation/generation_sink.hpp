@@ -1,19 +1,25 @@
 #pragma once
 // Where a GenerationJob delivers: text as it becomes safe to show (stop strings applied), then
 // the outcome with the one stop reason. The CLI prints, the OpenAI routes write JSON or SSE with
-// finish_reason (finish_reason(outcome.stop)), the music page writes its chunks. No LibTorch.
+// finish_reason (finish_reason(outcome.stop)), the music page writes its chunks, the CLI prints
+// (and writes its --json report from the rounds). No LibTorch.
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "common/generation_result.hpp"
 #include "edge/client/stop_reason.hpp"
 
 namespace duet::edge {
 
 struct GenerationOutcome {
   std::vector<int32_t> tokens;  // generated ids (the stop token included)
-  std::string text;             // everything delivered, stop string cut off
+  std::string text;             // everything delivered, stop string cut off ("" without a tokenizer)
   StopReason stop = StopReason::budget;
+  // the token loop's own reason ("eos", "max_new_tokens", ...): stop says why the text ended, this
+  // also tells a budget that ran out after a tune's ending rule had begun (stop: ending_rule)
+  std::string loop_reason;
+  std::vector<StepStats> steps;  // one per backbone call (round trip): the CLI's --json timings
   int64_t prompt_tokens = 0, completion_tokens = 0;
   double ttft_ms = 0, decode_tok_s = 0;
   int64_t relaxed_steps = 0;    // a tune's: steps where the bar constraint lifted its mask

@@ -1,13 +1,15 @@
-// Issue 23: one GenerationJob for every front end of duet-edge serve. The OpenAI route and the
-// music page's route make the same plan of equivalent inputs (the same defaults from duet.json,
-// the same seed) and so the same tokens; the job's one stop reason gives finish_reason. On the
-// bundled model (models/abc-folk), blocks in process: no daemon, a few dozen tokens.
+// Issue 23: one GenerationJob for every front end of duet-edge: serve's OpenAI route, its music
+// page's route and the CLI's generate make the same plan of equivalent inputs (the same defaults
+// from duet.json, the same seed) and so the same tokens; the job's one stop reason gives
+// finish_reason. On the bundled model (models/abc-folk), blocks in process: no daemon, a few dozen
+// tokens; a prompt of ids on a fixture model without a tokenizer.
 #include "../common/torch_doctest.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <optional>
 
+#include "edge/cli/generate_command.hpp"
 #include "edge/client/model_defaults.hpp"
 #include "edge/client/music_generation.hpp"
 #include "edge/generation/generation_job.hpp"
@@ -72,6 +74,16 @@ struct ScriptedRunner final : TokenRunner {
     return r;
   }
 };
+
+// duet-edge generate's config: the model's defaults under the flags (as edge_main merges them)
+EdgeConfig cli_config(const std::string& model, int64_t max_new, uint64_t seed) {
+  EdgeConfig c;
+  c.model_path = model;
+  apply_model_defaults(c);
+  c.max_new_tokens = max_new, c.max_new_tokens_set = true;  // -n
+  c.sampling.seed = seed;                                   // --seed
+  return c;
+}
 
 GenerationJob api_job(const nlohmann::json& body) { return make_job(serve(), request_from_api(serve(), read_request(body, false))); }
 GenerationJob page_job(const nlohmann::json& body) {
@@ -213,4 +225,101 @@ TEST_CASE("GenerationJob: the one stop reason reaches the sink and finish_reason
       DOCTEST_CHECK(e.param() == "key");
     }
   }
+}
+
+TEST_CASE("GenerationJob: duet-edge generate and the API make one plan of equivalent inputs, and the same tokens") {
+  auto& ctx = serve();
+  // generate --model abc-folk -n 24 --seed 7, as --prompt and as a --style tune, on its own client
+  const EdgeConfig cfg = cli_config(abc_model(), 24, 7);
+  EdgeClient client(cfg, /*local=*/true);
+  const auto spec = duet::music::MusicModelSpec::from_model_dir(abc_model());
+  REQUIRE(spec);
+
+  duet::edge::cli::GenerateArgs tune_args;
+  tune_args.music_flags = true;
+  EdgeConfig tune_cfg = cfg;
+  tune_cfg.style = "oneills-jig";
+  tune_cfg.bar_constraint = false;  // --no-constraint
+  const auto tune = duet::edge::cli::generate_tune(tune_cfg, &*spec, tune_args);
+  REQUIRE(tune);
+  const GenerationJob cli_tune = duet::edge::cli::generate_job(client, tune_cfg, tune_args, tune, &*spec);
+  REQUIRE(cli_tune.tune() != nullptr);
+
+  duet::edge::cli::GenerateArgs text_args;
+  text_args.prompt = cli_tune.tune()->prompt_text();
+  REQUIRE_FALSE(duet::edge::cli::generate_tune(cfg, &*spec, text_args));  // a --prompt is text, not a tune
+  const GenerationJob cli_text = duet::edge::cli::generate_job(client, cfg, text_args, std::nullopt, &*spec);
+
+  const GenerationJob api = api_job({{"prompt", text_args.prompt}, {"seed", 7}, {"max_tokens", 24}});
+  const GenerationJob page = page_job({{"style", "oneills-jig"}, {"seed", 7}, {"max_tokens", 24}, {"constraint", false}});
+
+  // one plan: the prompt, the budget, duet.json's sampling (the CLI's from its config, the API's
+  // from serve's defaults), the seed, the stop ids
+  DOCTEST_CHECK(cli_text.plan() == api.plan());
+  GenerationPlan tune_plan = cli_tune.plan(), page_plan = page.plan();
+  REQUIRE(tune_plan.tune);
+  REQUIRE(page_plan.tune);
+  DOCTEST_CHECK(tune_plan.tune->options.style == page_plan.tune->options.style);
+  DOCTEST_CHECK(tune_plan.tune->constrain == page_plan.tune->constrain);
+  tune_plan.tune.reset();
+  page_plan.tune.reset();
+  DOCTEST_CHECK(tune_plan == page_plan);
+  DOCTEST_CHECK(tune_plan == cli_text.plan());
+  DOCTEST_CHECK(cli_text.plan().sampling.seed == 7);
+  DOCTEST_CHECK(cli_text.plan().max_new_tokens == 24);
+
+  // the same tokens, the CLI's through its own client, the API's through serve's sessions
+  ClientRunner runner(client);
+  Recorder c, t, a;
+  const auto out_cli = cli_text.run(runner, c);
+  const auto out_tune = cli_tune.run(runner, t);
+  const auto out_api = run_job(ctx, api, a);
+  REQUIRE(!out_api.tokens.empty());
+  DOCTEST_CHECK(out_cli.tokens == out_api.tokens);
+  DOCTEST_CHECK(out_tune.tokens == out_api.tokens);
+  DOCTEST_CHECK(out_cli.text == out_api.text);
+  DOCTEST_CHECK(out_cli.stop == out_api.stop);
+  // the rounds the --json report prints come with the outcome: one per token without drafting
+  DOCTEST_CHECK(out_cli.steps.size() == out_cli.tokens.size());
+  DOCTEST_CHECK(out_cli.steps.front().positions == static_cast<int64_t>(cli_text.plan().prompt.size()));
+  DOCTEST_CHECK(out_cli.loop_reason == (out_cli.stop == StopReason::eos ? "eos" : "max_new_tokens"));
+
+  // --count's next tune: the next seed, nothing else changed
+  const GenerationJob next = cli_tune.with_seed(8);
+  DOCTEST_CHECK(next.plan().sampling.seed == 8);
+  DOCTEST_CHECK(next.tune() == cli_tune.tune());
+  DOCTEST_CHECK(next.plan().prompt == cli_tune.plan().prompt);
+}
+
+TEST_CASE("GenerationJob: a prompt of ids runs on a model without a tokenizer (tokens, no text)") {
+  const std::string model = std::string(DUET_FIXTURES_DIR) + "/models/llama_gqa";
+  EdgeClient client(cli_config(model, 8, 3), /*local=*/true);
+  REQUIRE(!client.tokenizer());
+  duet::edge::cli::GenerateArgs args;
+  args.prompt_ids = "1,17,42";
+  const GenerationJob job = duet::edge::cli::generate_job(client, cli_config(model, 8, 3), args, std::nullopt, nullptr);
+  DOCTEST_CHECK(job.plan().prompt == std::vector<int32_t>{1, 17, 42});
+  ClientRunner runner(client);
+  Recorder s;
+  const auto out = job.run(runner, s);
+  REQUIRE(s.end);
+  DOCTEST_CHECK(!out.tokens.empty());
+  DOCTEST_CHECK(out.tokens.size() <= 8);
+  DOCTEST_CHECK(out.text.empty());
+  DOCTEST_CHECK(s.text_seen.empty());
+  DOCTEST_CHECK(out.steps.size() == out.tokens.size());
+  // the same seed, the same tokens (the loop's own, without the job)
+  duet::GenerationOptions g = client.default_options();
+  g.sampling.seed = 3;
+  DOCTEST_CHECK(client.generate({1, 17, 42}, g).tokens == out.tokens);
+
+  // text needs the tokenizer: --prompt and stop strings are refused with a sentence
+  args.prompt_ids.clear();
+  args.prompt = "hello";
+  DOCTEST_CHECK_THROWS_AS(duet::edge::cli::generate_job(client, cli_config(model, 8, 3), args, std::nullopt, nullptr),
+                          std::invalid_argument);
+  GenerationRequest r;
+  r.prompt = {1, 17, 42};
+  r.stop_strings = {"x"};
+  DOCTEST_CHECK_THROWS_AS(GenerationJob(client, client.default_options(), r), std::invalid_argument);
 }
