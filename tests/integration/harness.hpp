@@ -131,9 +131,11 @@ class RawClient {
 
   void send(std::vector<zmq::message_t> frames);
   // The next reply, decoded (tensor views point into last_frames()); nullopt when none in time.
-  std::optional<protocol::DecodedMessage> receive(std::chrono::milliseconds limit = 5s);
+  // 15 s by default: a hang still fails, and a 200-position prefill on two cores shared with a
+  // build and another test run once took over 5 s (a fresh-root run of test_abuse's KV case).
+  std::optional<protocol::DecodedMessage> receive(std::chrono::milliseconds limit = 15s);
   // send + receive; REQUIREs a reply.
-  protocol::DecodedMessage request(std::vector<zmq::message_t> frames, std::chrono::milliseconds limit = 5s);
+  protocol::DecodedMessage request(std::vector<zmq::message_t> frames, std::chrono::milliseconds limit = 15s);
   protocol::DecodedMessage request(const protocol::MessageBody& body, std::vector<zmq::message_t> tensors = {});
 
   // The usual steps, each REQUIREd to succeed.
