@@ -18,7 +18,8 @@
 //     with no decoration or grace note before it; never into a repeat, section end, ending or the
 //     tune's end ("G3-:|" then the end: "could not find note to be tied");
 //   - slurs ( ... ) not nested (abc2midi: "slur within slur"), closed right after a note (abcm2ps:
-//     ")" after "(3" or a bar line is a bad character), before a repeat, section end or the end;
+//     ")" after "(3" or a bar line is a bad character), before a repeat, section end or the end,
+//     and across one bar line at most (the corpus's slurs: one open for 30 bars blocked every end);
 //   - lines: no blank line (it ends the tune), a note on every line, no "x:" at a line's start
 //     (a field), at most 8 bars or 80 characters a line (abcm2ps: "line too much shrunk");
 //   - bar lines | || |] |: :| :: and numbered endings |1 ... :|2 ... (closed by || |] or |:); a

@@ -624,6 +624,32 @@ TEST_CASE("bar constraint: a section's end is :| || or |] with nothing open afte
   CHECK_FALSE(c.ends_section());
 }
 
+TEST_CASE("bar constraint: a slur crosses one bar line at most, then closes before the next") {
+  // aird-march, seed 33009: a slur opened at bar 17 stayed open for 30 bars; with it open no :| || |]
+  // nor the end is allowed, so the tune ran into the budget rule
+  auto c = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  c.observe("d2d (dcB|");  // one bar line crossed: allowed (162 of the corpus's 23,843 slurs do)
+  CHECK(c.accepts("A2G FED)|"));
+  CHECK_FALSE(c.accepts("A2G FED|"));  // a second bar line with the slur open
+  c.observe("A2G FED");
+  // the bar is full: only ")" may follow the last note (after a space, a line break, "\" or a tie
+  // the bar line could never come)
+  CHECK(c.accepts(")"));
+  CHECK(c.accepts(")|"));
+  CHECK_FALSE(c.accepts(" "));
+  CHECK_FALSE(c.accepts("\n"));
+  CHECK_FALSE(c.accepts("\\"));
+  CHECK_FALSE(c.accepts("-"));
+  CHECK_FALSE(c.accepts("|"));
+  c.observe(")|");
+  CHECK(c.can_end());
+  // a slur within one bar, or across one bar line, is as before
+  auto d = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  d.observe("(d2d dcB|A2G) FED|");
+  CHECK(d.accepts("(d2d) dcB|"));
+  CHECK(d.accepts("d2d (dcB|A2) G FED|"));
+}
+
 TEST_CASE("bar constraint: toward_end finds the tokens that let an open repeat end") {
   const auto vocab = char_vocab("ABcd23|:]\n ");
   auto c = make(Rational(3, 4), Rational(1, 8), vocab);
