@@ -182,6 +182,8 @@ struct BarConstraint::State {
   std::vector<uint64_t> history;
   std::vector<std::pair<uint64_t, int>> bar_counts, cell_counts;
   bool last_full = false;  // the bar closed last was full (a cell is two full bars)
+  std::vector<uint64_t> seen;  // every bar with notes closed so far (as music), for max_repeat_share
+  int repeated = 0;            // bars equal to one before them in the tune
   // a tie: the next note must have this pitch (letter and octave), sounding the same (tie_sounding:
   // accidentals as the bar leaves them: abc2midi ties only equal pitches)
   std::string tie_pitch, tie_sounding;
@@ -362,6 +364,12 @@ struct BarConstraint::State {
     if (o.max_cell_repeats > 0 && last_full && !history.empty() &&
         count_of(cell_counts, mix(history.back(), h)) >= o.max_cell_repeats)
       return true;
+    if (o.max_repeat_share > 0 && std::find(seen.begin(), seen.end(), h) != seen.end()) {
+      // as max_bar_share: over at least the style's median bars, at least one repeat allowed
+      const double bars = static_cast<double>(std::max<int64_t>(note_bars + 1, o.share_bars));
+      const int cap = std::max(1, static_cast<int>(o.max_repeat_share * bars + 1e-9));
+      if (repeated >= cap) return true;
+    }
     return false;
   }
 
@@ -426,6 +434,8 @@ struct BarConstraint::State {
       if (last_full && !history.empty()) add_count(cell_counts, mix(history.back(), h));
     }
     last_full = dur == m;
+    if (std::find(seen.begin(), seen.end(), h) != seen.end()) ++repeated;
+    else seen.push_back(h);
     history.push_back(h);
     if (history.size() > 24) history.erase(history.begin());
     ++note_bars;

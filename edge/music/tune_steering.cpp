@@ -31,6 +31,7 @@ BarConstraintOptions constraint_options(const MusicModelSpec& spec, const Checke
     bo.max_bar_repeats = static_cast<int>(st->max_bar_repeats);
     bo.max_cell_repeats = static_cast<int>(st->max_cell_repeats);
     bo.max_bar_share = st->max_bar_share;
+    bo.max_repeat_share = st->max_repeat_share;
     bo.share_bars = static_cast<int>(st->bars_p50);
   }
   bo.tonic = opts.key.tonic;

@@ -650,6 +650,33 @@ TEST_CASE("bar constraint: a slur crosses one bar line at most, then closes befo
   CHECK(d.accepts("d2d (dcB|A2) G FED|"));
 }
 
+TEST_CASE("bar constraint: at most max_repeat_share of the bars repeat an earlier bar") {
+  BarConstraintOptions o;
+  o.bar = Rational(3, 4);
+  o.unit = Rational(1, 8);
+  o.max_repeat_share = 0.25;
+  o.share_bars = 8;
+  auto c = BarConstraint(o, char_vocab("x"), {1});
+  // 2 of at least 8 bars may repeat one before them
+  c.observe("d2d dcB|A2G FED|d2d dcB|B2A GFE|A2G FED|");
+  CHECK_FALSE(c.accepts("d2d dcB|"));  // a third repeat in 6 of at least 8 bars
+  CHECK_FALSE(c.accepts("B2A GFE|"));
+  CHECK(c.accepts("d2d dBG|"));        // a bar not in the tune yet
+  c.observe("D2E F2A|E2F G2B|\nD2F A2c|e2d c2B|A2B c2d|e2f g2a|");  // 11 bars, 2 repeated
+  CHECK(c.accepts("d2d dcB|"));        // 3 of 12 bars: 0.25
+  c.observe("d2d dcB|");
+  CHECK_FALSE(c.accepts("A2G FED|"));  // 4 of 13
+  // the bundled model's styles have the figure (style_stats.py: the 75th percentile of their tunes')
+  auto spec = MusicModelSpec::from_model_dir(std::string(DUET_SOURCE_DIR) + "/models/abc-folk");
+  REQUIRE(spec.has_value());
+  CHECK(spec->style_stats.at("nottingham-reel").max_repeat_share == doctest::Approx(0.385).epsilon(0.05));
+  // off (0): only the other limits
+  o.max_repeat_share = 0;
+  auto off = BarConstraint(o, char_vocab("x"), {1});
+  off.observe("d2d dcB|A2G FED|d2d dcB|B2A GFE|A2G FED|");
+  CHECK(off.accepts("d2d dcB|"));
+}
+
 TEST_CASE("bar constraint: toward_end finds the tokens that let an open repeat end") {
   const auto vocab = char_vocab("ABcd23|:]\n ");
   auto c = make(Rational(3, 4), Rational(1, 8), vocab);
