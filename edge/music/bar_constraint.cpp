@@ -184,6 +184,8 @@ struct BarConstraint::State {
   bool last_full = false;  // the bar closed last was full (a cell is two full bars)
   std::vector<uint64_t> seen;  // every bar with notes closed so far (as music), for max_repeat_share
   int repeated = 0;            // bars equal to one before them in the tune
+  // sections: bar lines at the last section's end (:| :: || |]) and the length of the last section
+  int64_t section_start = 0, last_section = 0;
   // a tie: the next note must have this pitch (letter and octave), sounding the same (tie_sounding:
   // accidentals as the bar leaves them: abc2midi ties only equal pitches)
   std::string tie_pitch, tie_sounding;
@@ -461,6 +463,7 @@ struct BarConstraint::State {
     if (t != "|" && t != "|1") implicit_ok = false;
     ++bars;
     if (slur_open) ++slur_bars;
+    if (t == ":|" || t == "::" || t == "||" || t == "|]") last_section = bars - section_start, section_start = bars;
     ++score_bars;
     // a line with no note yet (a bar line after "\" and a line break) cannot end here: a line of bar
     // lines only is refused, so the room runs out at the next bar line (and no "\" comes before it);
@@ -880,6 +883,13 @@ bool BarConstraint::last_note_tonic() const { return state_->last_tonic; }
 bool BarConstraint::one_note_left() const { return state_->one_note_left(); }
 
 int64_t BarConstraint::bars_closed() const { return state_->bars; }
+
+int64_t BarConstraint::section_bars() const {
+  if (state_->mode != State::Mode::BarLine) return state_->last_section;
+  State s = *state_;  // a bar line being read ("|" may become "||"): as if it ended here
+  s.finish_bar_line(false);
+  return s.last_section;
+}
 
 bool BarConstraint::section_end_near() const { return state_->section_end_near(); }
 

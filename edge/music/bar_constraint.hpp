@@ -109,6 +109,7 @@ class BarConstraint {
   bool section_end_near() const;
   int64_t relaxed_steps() const { return relaxed_; }
   int64_t bars_closed() const;                  // bar lines written so far (opening included)
+  int64_t section_bars() const;                 // bar lines of the last section closed (:| :: || |]; 0: none yet)
   // Was the last note written the key's tonic (letter as the tonic, no accidental against the key)?
   bool last_note_tonic() const;
   // Can one more note finish the bar being written, with a length a musician writes at a cadence

@@ -677,6 +677,17 @@ TEST_CASE("bar constraint: at most max_repeat_share of the bars repeat an earlie
   CHECK(off.accepts("d2d dcB|"));
 }
 
+TEST_CASE("bar constraint: section_bars is the last section's length in bar lines") {
+  auto c = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  CHECK(c.section_bars() == 0);
+  c.observe("d2d dcB|A2G FED|d2d dcB|B2A GFE:|");
+  CHECK(c.section_bars() == 4);
+  c.observe("\n|:A2B c2d|e2f g2a|");
+  CHECK(c.section_bars() == 4);  // the section being written is not counted yet
+  c.observe("b2a g2f|e2d c2B:|");
+  CHECK(c.section_bars() == 5);  // the "|:" starting the line counts, as style_stats counts bar lines
+}
+
 TEST_CASE("bar constraint: toward_end finds the tokens that let an open repeat end") {
   const auto vocab = char_vocab("ABcd23|:]\n ");
   auto c = make(Rational(3, 4), Rational(1, 8), vocab);
@@ -731,10 +742,11 @@ TEST_CASE("ending push: nothing before the style's length, a growing push at a s
   CHECK(ending_push(o, 300, 60, 60, true, true).end_bias == doctest::Approx(12.0));  // capped
   CHECK(ending_push(o, 200, 25, 25, false, false).steer_bias == doctest::Approx(6.0));  // e.g. an open repeat
   CHECK(ending_push(o, 200, 25, 25, false, false).end_bias == 0);
-  CHECK(ending_push(o, 200, 15, 15, false, false).steer_bias == 0);
+  CHECK(ending_push(o, 200, 15, 15, false, false, true, 4).steer_bias == 0);  // a 4-bar section ends at 19
   CHECK(ending_push(o, 200, 25, 25, true, false).steer_bias == doctest::Approx(6.0));  // "|" written: "||" "|]"
   TuneEndingOptions m = o;
   m.start_bars = 16;
+  m.long_after_bars = 30;  // the next section ends inside p90: the push as from the median
   CHECK(ending_push(m, 200, 18, 18, true, false, true).steer_bias == doctest::Approx(3.0));  // after the tonic
   CHECK(ending_push(m, 200, 18, 18, true, false, false).steer_bias == 0);  // not: no push after "||" either
   CHECK(ending_push(m, 200, 18, 18, false, false, false).steer_bias == doctest::Approx(3.0));  // an open repeat
@@ -752,13 +764,16 @@ TEST_CASE("ending push: nothing before the style's length, a growing push at a s
   t.early_bias = -3;
   t.cadence_bias = 1.5;
   CHECK(ending_push(t, 100, 10, 10, true, true, true).end_bias == doctest::Approx(-3.0));  // shorter than p10
-  CHECK(ending_push(t, 100, 14, 14, true, true, true).end_bias == 0);     // the model's own choice
-  CHECK(ending_push(t, 100, 14, 14, false, false).cadence_bias == 0);
-  CHECK(ending_push(t, 100, 15, 15, false, false).cadence_bias == doctest::Approx(1.5));  // the bar before start
-  CHECK(ending_push(t, 200, 18, 18, true, true, true).end_bias == doctest::Approx(3.0));  // past the median, tonic
-  CHECK(ending_push(t, 200, 18, 18, true, true, false).end_bias == doctest::Approx(-2.0));  // off the tonic
-  CHECK(ending_push(t, 200, 18, 18, true, false, false).end_bias == doctest::Approx(-2.0));
-  CHECK(ending_push(t, 200, 18, 18, false, false).steer_bias == doctest::Approx(3.0));
+  CHECK(ending_push(t, 100, 14, 14, true, true, true, 4).end_bias == 0);  // the model's own choice
+  CHECK(ending_push(t, 100, 14, 14, false, false, true, 4).cadence_bias == 0);
+  CHECK(ending_push(t, 100, 15, 15, false, false, true, 4).cadence_bias == doctest::Approx(1.5));  // the bar before start
+  CHECK(ending_push(t, 100, 15, 15, false, false).cadence_bias == doctest::Approx(2.5));  // the next section past p90
+  TuneEndingOptions w = t;
+  w.long_after_bars = 30;  // the next section ends inside p90
+  CHECK(ending_push(w, 200, 18, 18, true, true, true).end_bias == doctest::Approx(3.0));  // past the median, tonic
+  CHECK(ending_push(w, 200, 18, 18, true, true, false).end_bias == doctest::Approx(-2.0));  // off the tonic
+  CHECK(ending_push(w, 200, 18, 18, true, false, false).end_bias == doctest::Approx(-2.0));
+  CHECK(ending_push(w, 200, 18, 18, false, false).steer_bias == doctest::Approx(3.0));
   CHECK(ending_push(t, 200, 23, 23, true, true, false).end_bias == doctest::Approx(4.0));  // past p90: end anyway
   // no style statistics: no push, but still the clean end
   TuneEndingOptions bare;
@@ -783,7 +798,7 @@ TEST_CASE("ending push: a budget nearer than the style's length moves the push a
   const EndingPush six = ending_push(o, 336, 6, 6, true, true, true);
   CHECK_FALSE(six.end_only);
   CHECK(six.end_bias == doctest::Approx(6.0));  // 1 + (23 - 18): no "shorter than p10" brake
-  CHECK(six.cadence_bias == doctest::Approx(1.5));
+  CHECK(six.cadence_bias == doctest::Approx(2.5));  // past p90 (as pushed): one more
   CHECK(ending_push(o, 336, 6, 6, false, false).steer_bias == doctest::Approx(6.0));  // towards :| || |]
   CHECK(ending_push(o, 336, 6, 6, true, true, false).end_bias == doctest::Approx(4.0));  // past p90: off the tonic too
   CHECK(ending_push(o, 336, 6, 6, true, false, true).end_bias == doctest::Approx(1.5));  // a plain bar line: half
@@ -814,4 +829,37 @@ TEST_CASE("ending push: a budget nearer than the style's length moves the push a
   r.budget_tokens = 400;
   CHECK(ending_push(r, 21, 2, 1, true, true, true).end_bias == doctest::Approx(-3.0));
   CHECK(ending_push(r, 21, 1, 1, true, false, true).steer_bias == 0);
+}
+
+TEST_CASE("ending push: where the next section would end past p90, a section's end is the tune's (issue 24)") {
+  // ryans-reel: p10/p50/p90 16/18/20 bars. Its tunes ran past p90: a section ended at 16 or 17 bars,
+  // before the median (no push), and the next one at 24 (19 % of 110 tunes past p90 on seeds 34001-34005)
+  TuneEndingOptions o;
+  o.long_after_bars = 20;
+  o.start_bars = 18;
+  o.min_bars = 16;
+  o.budget_tokens = 768;
+  o.off_tonic_bias = -2;
+  o.early_bias = -3;
+  o.cadence_bias = 1.5;
+  // 16 bars, the last section 8: the next would end at 24, 4 past p90: as if 4 bars past it
+  CHECK(ending_push(o, 160, 16, 16, true, true, true, 8).end_bias == doctest::Approx(5.0));
+  CHECK(ending_push(o, 160, 16, 16, true, true, false, 8).end_bias == doctest::Approx(0.5));  // -2 + 5 / 2 off the tonic
+  CHECK(ending_push(o, 160, 16, 16, false, false, true, 8).cadence_bias == doctest::Approx(2.5));  // a tonic cadence
+  CHECK(ending_push(o, 160, 16, 16, false, false, true, 4).cadence_bias == 0);  // before the median's bar
+  CHECK(ending_push(o, 160, 16, 16, false, false, false, 8).steer_bias == doctest::Approx(5.0));  // an open repeat
+  CHECK(ending_push(o, 160, 16, 16, true, false, false, 8).steer_bias == doctest::Approx(5.0));  // "|": "||" "|]"
+  // 16 bars, the last section 4: the next ends at 20, inside p90: the model's own choice before the median
+  CHECK(ending_push(o, 160, 16, 16, true, true, true, 4).end_bias == 0);
+  CHECK(ending_push(o, 160, 16, 16, true, true, false, 4).end_bias == doctest::Approx(-2.0));
+  CHECK(ending_push(o, 160, 16, 16, false, false, false, 4).steer_bias == 0);
+  // before the first section's end, 8 bars are assumed; before p10 the brake stays
+  CHECK(ending_push(o, 150, 15, 15, true, true, true).end_bias == doctest::Approx(-3.0));
+  CHECK(ending_push(o, 150, 15, 15, false, false).steer_bias == 0);
+  CHECK(ending_push(o, 160, 16, 16, false, false).steer_bias == doctest::Approx(5.0));
+  // section lengths are taken as 4 to 16 bars
+  CHECK(ending_push(o, 160, 16, 16, true, true, true, 1).end_bias == 0);
+  CHECK(ending_push(o, 160, 16, 16, true, true, true, 40).end_bias == doctest::Approx(12.0));
+  // past p90 the old push: 1 + bars past p90
+  CHECK(ending_push(o, 220, 22, 22, true, true, false, 8).end_bias == doctest::Approx(3.0));
 }
