@@ -884,6 +884,19 @@ bool BarConstraint::one_note_left() const { return state_->one_note_left(); }
 
 int64_t BarConstraint::bars_closed() const { return state_->bars; }
 
+bool BarConstraint::monotonous() const {
+  const State* st = state_.get();
+  State s(st->o);
+  if (st->mode == State::Mode::BarLine) {  // a bar line being read: as if it ended here
+    s = *st;
+    s.finish_bar_line(false);
+    st = &s;
+  }
+  int top = 0;
+  for (const auto& [h, n] : st->bar_counts) top = std::max(top, n);
+  return st->note_bars > 0 && 4 * static_cast<int64_t>(top) >= st->note_bars;
+}
+
 int64_t BarConstraint::section_bars() const {
   if (state_->mode != State::Mode::BarLine) return state_->last_section;
   State s = *state_;  // a bar line being read ("|" may become "||"): as if it ended here

@@ -109,6 +109,9 @@ class BarConstraint {
   bool section_end_near() const;
   int64_t relaxed_steps() const { return relaxed_; }
   int64_t bars_closed() const;                  // bar lines written so far (opening included)
+  // does one bar (as music, full bars) make up a quarter of the bars with notes or more (issue 24's
+  // "monotonous" tune)? A bar line being read counts as ended.
+  bool monotonous() const;
   int64_t section_bars() const;                 // bar lines of the last section closed (:| :: || |]; 0: none yet)
   // Was the last note written the key's tonic (letter as the tonic, no accidental against the key)?
   bool last_note_tonic() const;

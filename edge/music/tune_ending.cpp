@@ -15,7 +15,7 @@ constexpr int64_t kSectionBars = 8, kMinSectionBars = 4, kMaxSectionBars = 16;
 }  // namespace
 
 EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t bars, int64_t new_bars, bool can_end,
-                       bool ends_section, bool last_tonic, int64_t section_bars) {
+                       bool ends_section, bool last_tonic, int64_t section_bars, bool monotonous) {
   EndingPush p;
   // tokens per bar so far (a bar of 6/8 in L:1/8 takes ~10 characters, of 4/4 in L:1/16 ~40)
   const int64_t per_bar = new_bars > 0 ? (new_tokens + new_bars - 1) / new_bars : std::max<int64_t>(16, new_tokens);
@@ -59,7 +59,7 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
   if (!ends_section && !brake && (past_start > 0 || next_over > 0) && (!can_end || last_tonic || over > 0 || next_over > 0))
     p.steer_bias = std::min(12.0, 1.0 + std::max(past_start, next_over));
   if (!can_end) {
-  } else if (brake) {
+  } else if (brake || (monotonous && over <= 0 && ahead == 0)) {
     p.end_bias = o.early_bias;
   } else if (ends_section && last_tonic) {
     if (past_start > 0 || next_over > 0) p.end_bias = std::min(12.0, 1.0 + std::max(past_start, next_over));

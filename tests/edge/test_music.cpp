@@ -863,3 +863,33 @@ TEST_CASE("ending push: where the next section would end past p90, a section's e
   // past p90 the old push: 1 + bars past p90
   CHECK(ending_push(o, 220, 22, 22, true, true, false, 8).end_bias == doctest::Approx(3.0));
 }
+
+TEST_CASE("monotonous tunes: one bar a quarter of the bars or more, and no end pushed there") {
+  auto c = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  c.observe("d2d dcB|A2G FED|d2d dcB|B2A GFE|");
+  CHECK(c.monotonous());  // 2 of 4 bars
+  c.observe("e2f g2a|b2a g2f|e2d c2B|\nA2B c2d|e2f gfe|d2d dcB|f2e d2c|");
+  CHECK(c.monotonous());  // 3 of 11
+  c.observe("B2A G2F|");
+  CHECK(c.monotonous());  // 3 of 12: a quarter is monotonous already (evaluate.py: >= 25 %)
+  c.observe("E2F G2A|");
+  CHECK_FALSE(c.monotonous());  // 3 of 13
+  auto p = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  p.observe("d2d dcB|d2d dcB|d2d dcB|");
+  CHECK(p.monotonous());  // the last bar line is still being read ("|" may become "||")
+  // the end gets early_bias at an end (before p90, budget far) whatever else would push it
+  TuneEndingOptions o;
+  o.long_after_bars = 20;
+  o.start_bars = 16;
+  o.min_bars = 8;
+  o.budget_tokens = 768;
+  o.off_tonic_bias = -2;
+  o.early_bias = -3;
+  o.cadence_bias = 1.5;
+  CHECK(ending_push(o, 120, 12, 12, true, true, true, 10).end_bias == doctest::Approx(3.0));  // 12 + 10 = 22
+  CHECK(ending_push(o, 120, 12, 12, true, true, true, 10, true).end_bias == doctest::Approx(-3.0));
+  CHECK(ending_push(o, 180, 18, 18, true, true, true, 8, true).end_bias == doctest::Approx(-3.0));
+  CHECK(ending_push(o, 220, 22, 22, true, true, true, 8, true).end_bias == doctest::Approx(7.0));  // past p90
+  CHECK(ending_push(o, 600, 12, 12, true, true, true, 8, true).end_bias > 0);  // the budget is near
+  CHECK_FALSE(ending_push(o, 740, 12, 12, true, true, true, 8, true).end_bias < 0);
+}
