@@ -45,7 +45,8 @@
 //     complete a 2-bar cell that came max_cell_repeats times already, nor take more than
 //     max_bar_share of the tune's bars, counted over at least share_bars (the style's corpus
 //     figures: a 16-bar tune with one bar 4 times is one a musician calls monotonous), nor repeat an
-//     earlier bar once max_repeat_share of the bars (over at least share_bars) repeat one;
+//     earlier bar (but one ending on the tonic) once max_repeat_share of the bars (over at least
+//     share_bars) repeat one;
 //     notes that could only complete such a bar are refused at their start. max_identical_bars 0
 //     turns the guard off (and it is dropped for a step where it would leave nothing allowed).
 // If nothing is allowed (only reachable from an opening that already broke these rules), allowed()
@@ -71,8 +72,8 @@ struct BarConstraintOptions {
   double max_bar_share = 0;
   int share_bars = 0;
   // the largest share of a tune's bars that may repeat an earlier bar of it (0: no limit), over at
-  // least share_bars bars: a full bar equal to an earlier one is refused once max(1, max_repeat_share *
-  // max(bars so far + 1, share_bars)) bars repeated one
+  // least share_bars bars: a full bar equal to an earlier one (and not ending on the tonic) is refused
+  // once max(1, max_repeat_share * max(bars so far + 1, share_bars)) bars repeated one
   double max_repeat_share = 0;
   char tonic = 0;            // the key's tonic letter (upper case; 0: unknown), for last_note_tonic()
   int tonic_shift = 0;       // its accidental in the key (+1 sharp, -1 flat)

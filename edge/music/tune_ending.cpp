@@ -56,7 +56,7 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
   // towards :| || |] wherever the tune is not right after one: where no end is allowed (an open
   // repeat needs its :|), and after a plain bar line's "|" ("||" or "|]" one character away) where
   // the end after it would get the push (after the tonic, or past p90), not a "||" for nothing
-  if (!ends_section && !brake && (past_start > 0 || next_over > 0) && (!can_end || last_tonic || over > 0 || next_over > 0))
+  if (!ends_section && !brake && (past_start > 0 || next_over > 0) && (!can_end || last_tonic || over > 0))
     p.steer_bias = std::min(12.0, 1.0 + std::max(past_start, next_over));
   if (!can_end) {
   } else if (brake || (monotonous && over <= 0 && ahead == 0)) {
@@ -64,9 +64,7 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
   } else if (ends_section && last_tonic) {
     if (past_start > 0 || next_over > 0) p.end_bias = std::min(12.0, 1.0 + std::max(past_start, next_over));
   } else if (ends_section) {
-    p.end_bias = over > 0        ? std::min(12.0, 1.0 + over)
-                 : next_over > 0 ? o.off_tonic_bias + 0.5 * std::min(12.0, 1.0 + next_over)
-                                 : o.off_tonic_bias;
+    p.end_bias = over > 0 ? std::min(12.0, 1.0 + over) : o.off_tonic_bias;
   } else if (over > plain_after) {
     p.end_bias = std::min(12.0, 0.5 * (over - plain_after));
   } else if (!last_tonic && over <= 0) {

@@ -666,6 +666,13 @@ TEST_CASE("bar constraint: at most max_repeat_share of the bars repeat an earlie
   CHECK(c.accepts("d2d dcB|"));        // 3 of 12 bars: 0.25
   c.observe("d2d dcB|");
   CHECK_FALSE(c.accepts("A2G FED|"));  // 4 of 13
+  // a bar ending on the tonic may come again (a tune's last bar is often its first section's)
+  o.tonic = 'D';
+  auto t = BarConstraint(o, char_vocab("x"), {1});
+  t.observe("d2d dcd|A2G FED|d2d dcd|B2A GFE|A2G FED|");
+  CHECK(t.accepts("d2d dcd|"));
+  CHECK_FALSE(t.accepts("B2A GFE|"));
+  o.tonic = 0;
   // the bundled model's styles have the figure (style_stats.py: the 75th percentile of their tunes')
   auto spec = MusicModelSpec::from_model_dir(std::string(DUET_SOURCE_DIR) + "/models/abc-folk");
   REQUIRE(spec.has_value());
@@ -844,11 +851,12 @@ TEST_CASE("ending push: where the next section would end past p90, a section's e
   o.cadence_bias = 1.5;
   // 16 bars, the last section 8: the next would end at 24, 4 past p90: as if 4 bars past it
   CHECK(ending_push(o, 160, 16, 16, true, true, true, 8).end_bias == doctest::Approx(5.0));
-  CHECK(ending_push(o, 160, 16, 16, true, true, false, 8).end_bias == doctest::Approx(0.5));  // -2 + 5 / 2 off the tonic
+  CHECK(ending_push(o, 160, 16, 16, true, true, false, 8).end_bias == doctest::Approx(-2.0));  // not off the tonic
   CHECK(ending_push(o, 160, 16, 16, false, false, true, 8).cadence_bias == doctest::Approx(2.5));  // a tonic cadence
   CHECK(ending_push(o, 160, 16, 16, false, false, true, 4).cadence_bias == 0);  // before the median's bar
   CHECK(ending_push(o, 160, 16, 16, false, false, false, 8).steer_bias == doctest::Approx(5.0));  // an open repeat
-  CHECK(ending_push(o, 160, 16, 16, true, false, false, 8).steer_bias == doctest::Approx(5.0));  // "|": "||" "|]"
+  CHECK(ending_push(o, 160, 16, 16, true, false, true, 8).steer_bias == doctest::Approx(5.0));  // "|": "||" "|]"
+  CHECK(ending_push(o, 160, 16, 16, true, false, false, 8).steer_bias == 0);  // no "||" for an end braked
   // 16 bars, the last section 4: the next ends at 20, inside p90: the model's own choice before the median
   CHECK(ending_push(o, 160, 16, 16, true, true, true, 4).end_bias == 0);
   CHECK(ending_push(o, 160, 16, 16, true, true, false, 4).end_bias == doctest::Approx(-2.0));
