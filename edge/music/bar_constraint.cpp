@@ -50,6 +50,10 @@ Rational length_value(const std::string& s) {
 const Rational kMinLength(1, 8);  // "/8"
 constexpr int kMaxBarsPerLine = 8;
 constexpr int kMaxLineChars = 80;
+// notes a score line holds before its next bar line ends it: 8 bars of eight 8th notes and a pickup
+// (66 notes, ryans-hornpipe seed 40005) gave abcm2ps "line too much shrunk"; the corpus's score
+// lines hold 26 notes (median), 52 (99th percentile)
+constexpr int kMaxLineNotes = 48;
 constexpr int kMaxFirstEndingBars = 4;  // plain bar lines in a first ending (the corpus's are 1-4 bars)
 // bar lines a slur may cross: 162 of the training tunes' 23,843 slurs cross one, 1 crosses two (an
 // aird-march tune, seed 33009, left one open for 30 bars: no section's end, no end, the budget rule)
@@ -174,6 +178,7 @@ struct BarConstraint::State {
   int score_len = 0;        // its characters, spaces not counted
   char line_first = 0;      // its first character but spaces
   int score_bars = 0;       // bar lines on the score line
+  int score_notes = 0;      // notes (and rests) on the score line
   int line_notes = 0;       // notes on this line
   bool line_full = false;   // a bar line ended the score line's room: a line break (or the end) comes next
   bool continued = false;   // a line continuation with no music after it yet
@@ -318,6 +323,7 @@ struct BarConstraint::State {
       notes.emplace_back(sounding, d);
     after_note = true;
     ++line_notes;
+    ++score_notes;
     broken_base = d;
     tie_pitch.clear();
     ++slur_notes;
@@ -502,7 +508,9 @@ struct BarConstraint::State {
   // kMaxLineChars characters (abcm2ps: "line too much shrunk", seen on ryans-strathspey lines
   // continued three times), so a full one ends with a line break, not a "\"; a line holds a note
   // (abc2midi miscounts a line of only "|")
-  bool score_over() const { return score_bars >= kMaxBarsPerLine || score_len >= kMaxLineChars; }
+  bool score_over() const {
+    return score_bars >= kMaxBarsPerLine || score_len >= kMaxLineChars || score_notes >= kMaxLineNotes;
+  }
   bool line_ok(char c) const {
     if (c == '\\') return line_notes > 0 && !line_full && !score_over();
     if (c == '\n') return line_notes > 0;  // no blank line, no line of bar lines only
@@ -514,7 +522,7 @@ struct BarConstraint::State {
   void follow_line(char c) {
     if (c == '\n') {
       line_blank = true, line_len = 0, line_notes = 0, line_first = 0;
-      if (!backslash) score_len = 0, score_bars = 0, line_full = false;  // "\" then a line break: one score line
+      if (!backslash) score_len = 0, score_bars = 0, score_notes = 0, line_full = false;  // "\" then a line break: one score line
       return;
     }
     if (c == ' ' || c == '\t') return;  // line_len, line_first: the line's characters but spaces

@@ -536,6 +536,25 @@ TEST_CASE("bar constraint: lines joined by \\ are one score line, at most 8 bars
   CHECK(f.accepts("\n"));
 }
 
+TEST_CASE("bar constraint: a score line ends at the bar line past 48 notes (abcm2ps: line too much shrunk)") {
+  // ryans-hornpipe, seed 40005: a pickup and 7 bars of eight 8th notes on one score line (two source
+  // lines joined by "\\"): 66 notes, 62 characters, 8 bar lines, within the other limits
+  auto c = make(Rational(1), Rational(1, 8), char_vocab("x"), 0);
+  c.observe("BFDF BFDF|Bdfd Bcde|fedc dBAB|fdcB ABcd|\\\nBFDF BFDF|Bdfd Bcde|");  // 48 notes
+  CHECK(c.accepts("\n"));
+  CHECK_FALSE(c.accepts("\\"));  // no continuation: the score line is full
+  CHECK_FALSE(c.accepts(" "));
+  CHECK_FALSE(c.accepts("B"));
+  auto d = make(Rational(1), Rational(1, 8), char_vocab("x"), 0);
+  d.observe("BFDF BFDF|Bdfd Bcde|fedc dBAB|fdcB ABcd|\\\nBFDF BFDF|Bdfd Bcd");  // 47 notes
+  CHECK(d.accepts("e|"));
+  CHECK_FALSE(d.accepts("e|B"));   // the bar line past 48 notes ends the score line
+  CHECK(d.accepts("e|\n"));
+  auto e = make(Rational(1), Rational(1, 8), char_vocab("x"), 0);
+  e.observe("BFDF BFDF|Bdfd Bcde|fedc dBAB|fdcB ABcd|\nBFDF BFDF|Bdfd Bcde|");  // a new line: a new score line
+  CHECK(e.accepts("fedc dBAB|"));
+}
+
 TEST_CASE("bar constraint: a bar or a 2-bar cell no more often than the style's tunes have them") {
   BarConstraintOptions o;
   o.bar = Rational(3, 4);
