@@ -50,7 +50,14 @@ Rational length_value(const std::string& s) {
 const Rational kMinLength(1, 8);  // "/8"
 constexpr int kMaxBarsPerLine = 8;
 constexpr int kMaxLineChars = 80;
+// notes a score line holds before its next bar line ends it: 8 bars of eight 8th notes and a pickup
+// (66 notes, ryans-hornpipe seed 40005) gave abcm2ps "line too much shrunk"; the corpus's score
+// lines hold 26 notes (median), 52 (99th percentile)
+constexpr int kMaxLineNotes = 48;
 constexpr int kMaxFirstEndingBars = 4;  // plain bar lines in a first ending (the corpus's are 1-4 bars)
+// bar lines a slur may cross: 162 of the training tunes' 23,843 slurs cross one, 1 crosses two (an
+// aird-march tune, seed 33009, left one open for 30 bars: no section's end, no end, the budget rule)
+constexpr int kMaxSlurBarLines = 1;
 
 bool note_letter(char c) { return (c >= 'A' && c <= 'G') || (c >= 'a' && c <= 'g') || c == 'z'; }
 bool accidental(char c) { return c == '^' || c == '_' || c == '='; }
@@ -163,6 +170,7 @@ struct BarConstraint::State {
   // slurs, line continuations, the last note
   bool slur_open = false;
   int slur_notes = 0;
+  int slur_bars = 0;        // bar lines the open slur has crossed
   bool backslash = false;   // a \ was written: only a line break may follow
   bool line_blank = true;   // the line so far holds only spaces
   int line_len = 0;         // characters on this line, spaces not counted
@@ -170,6 +178,7 @@ struct BarConstraint::State {
   int score_len = 0;        // its characters, spaces not counted
   char line_first = 0;      // its first character but spaces
   int score_bars = 0;       // bar lines on the score line
+  int score_notes = 0;      // notes (and rests) on the score line
   int line_notes = 0;       // notes on this line
   bool line_full = false;   // a bar line ended the score line's room: a line break (or the end) comes next
   bool continued = false;   // a line continuation with no music after it yet
@@ -178,6 +187,10 @@ struct BarConstraint::State {
   std::vector<uint64_t> history;
   std::vector<std::pair<uint64_t, int>> bar_counts, cell_counts;
   bool last_full = false;  // the bar closed last was full (a cell is two full bars)
+  std::vector<uint64_t> seen;  // every bar with notes closed so far (as music), for max_repeat_share
+  int repeated = 0;            // bars equal to one before them in the tune
+  // sections: bar lines at the last section's end (:| :: || |]) and the length of the last section
+  int64_t section_start = 0, last_section = 0;
   // a tie: the next note must have this pitch (letter and octave), sounding the same (tie_sounding:
   // accidentals as the bar leaves them: abc2midi ties only equal pitches)
   std::string tie_pitch, tie_sounding;
@@ -210,6 +223,12 @@ struct BarConstraint::State {
   // the due first ending's last bar is complete: only :|2 may follow (spaces too, unless a slur must
   // still close right after the last note), no line break (":" cannot start a line), no tie
   bool ending_bar_done() const { return ending_due() && dur > Rational(0) && dur == limit(); }
+  // a slur that crossed its bar lines, in a full bar: only ")" may follow the last note (no space,
+  // line break, "\" or tie before it: the bar line cannot come before the ")")
+  bool slur_due() const {
+    return slur_open && slur_bars >= kMaxSlurBarLines && dur > Rational(0) && dur == limit() && tup_left == 0 &&
+           broken_next == Rational(0);
+  }
 
   Rational obligations() const {  // the least duration notes already promised must still add
     Rational r(0);
@@ -304,6 +323,7 @@ struct BarConstraint::State {
       notes.emplace_back(sounding, d);
     after_note = true;
     ++line_notes;
+    ++score_notes;
     broken_base = d;
     tie_pitch.clear();
     ++slur_notes;
@@ -352,6 +372,13 @@ struct BarConstraint::State {
     if (o.max_cell_repeats > 0 && last_full && !history.empty() &&
         count_of(cell_counts, mix(history.back(), h)) >= o.max_cell_repeats)
       return true;
+    // (a bar ending on the tonic may come again: a tune's last bar is often its first section's)
+    if (o.max_repeat_share > 0 && !last_tonic && std::find(seen.begin(), seen.end(), h) != seen.end()) {
+      // as max_bar_share: over at least the style's median bars, at least one repeat allowed
+      const double bars = static_cast<double>(std::max<int64_t>(note_bars + 1, o.share_bars));
+      const int cap = std::max(1, static_cast<int>(o.max_repeat_share * bars + 1e-9));
+      if (repeated >= cap) return true;
+    }
     return false;
   }
 
@@ -370,6 +397,7 @@ struct BarConstraint::State {
   bool structure_ok(const std::string& t) const {
     const bool closes = t == ":|" || t == "::";
     if (t != "|" && (!tie_pitch.empty() || slur_open)) return false;
+    if (slur_open && slur_bars >= kMaxSlurBarLines) return false;  // ")" first
     if (t == "|:") return !repeat_open && ending != 1;
     if (t == ":|2") return ending == 1;
     if (ending == 1) {  // a first ending is closed by :|2, after at most kMaxFirstEndingBars bars where
@@ -415,6 +443,8 @@ struct BarConstraint::State {
       if (last_full && !history.empty()) add_count(cell_counts, mix(history.back(), h));
     }
     last_full = dur == m;
+    if (std::find(seen.begin(), seen.end(), h) != seen.end()) ++repeated;
+    else seen.push_back(h);
     history.push_back(h);
     if (history.size() > 24) history.erase(history.begin());
     ++note_bars;
@@ -439,6 +469,8 @@ struct BarConstraint::State {
     else if (ending == 2 && t != "|") ending = 0;  // || |] |: [| close a second ending
     if (t != "|" && t != "|1") implicit_ok = false;
     ++bars;
+    if (slur_open) ++slur_bars;
+    if (t == ":|" || t == "::" || t == "||" || t == "|]") last_section = bars - section_start, section_start = bars;
     ++score_bars;
     // a line with no note yet (a bar line after "\" and a line break) cannot end here: a line of bar
     // lines only is refused, so the room runs out at the next bar line (and no "\" comes before it);
@@ -476,7 +508,9 @@ struct BarConstraint::State {
   // kMaxLineChars characters (abcm2ps: "line too much shrunk", seen on ryans-strathspey lines
   // continued three times), so a full one ends with a line break, not a "\"; a line holds a note
   // (abc2midi miscounts a line of only "|")
-  bool score_over() const { return score_bars >= kMaxBarsPerLine || score_len >= kMaxLineChars; }
+  bool score_over() const {
+    return score_bars >= kMaxBarsPerLine || score_len >= kMaxLineChars || score_notes >= kMaxLineNotes;
+  }
   bool line_ok(char c) const {
     if (c == '\\') return line_notes > 0 && !line_full && !score_over();
     if (c == '\n') return line_notes > 0;  // no blank line, no line of bar lines only
@@ -488,7 +522,7 @@ struct BarConstraint::State {
   void follow_line(char c) {
     if (c == '\n') {
       line_blank = true, line_len = 0, line_notes = 0, line_first = 0;
-      if (!backslash) score_len = 0, score_bars = 0, line_full = false;  // "\" then a line break: one score line
+      if (!backslash) score_len = 0, score_bars = 0, score_notes = 0, line_full = false;  // "\" then a line break: one score line
       return;
     }
     if (c == ' ' || c == '\t') return;  // line_len, line_first: the line's characters but spaces
@@ -544,6 +578,7 @@ struct BarConstraint::State {
         if (strict && slur_open) return false;  // abc2midi: "slur within slur"
         slur_open = true;
         slur_notes = 0;
+        slur_bars = 0;
         break;
       default:
         break;
@@ -692,26 +727,27 @@ struct BarConstraint::State {
     switch (c) {
       case ' ':
       case '\t':
-        return !strict || !(slur_open && ending_bar_done());  // ")" comes right after the note
+        return !strict || !((slur_open && ending_bar_done()) || slur_due());  // ")" comes right after the note
       case 'y':  // a spacer: no music, and abc2midi misreads some lines that hold one
         return !strict;
       case '\\':  // a line continuation: at a line's end (where a line may end), after something on the line
         backslash = continued = true;
-        return !strict || (!at_line_start && tup_left == 0 && broken_next == Rational(0) && !ending_bar_done());
+        return !strict || (!at_line_start && tup_left == 0 && broken_next == Rational(0) && !ending_bar_done() &&
+                           !slur_due());
       case ')':  // right after the slur's last note (abcm2ps: "bad character" after "(3" or a bar line)
         if (strict && !(slur_open && slur_notes > 0 && was_after_note)) return false;
         slur_open = false;
         return true;
       case '-':  // a tie: after a note (not a rest or chord), to a note of the same pitch
         if (strict && (!was_after_note || notes.empty() || notes.back().first[0] == '[' ||
-                       notes.back().first == "z" || !tie_pitch.empty() || ending_bar_done()))
+                       notes.back().first == "z" || !tie_pitch.empty() || ending_bar_done() || slur_due()))
           return false;
         if (!notes.empty()) tie_pitch = strip_accidentals(notes.back().first), tie_sounding = notes.back().first;
         after_note = false;  // "A-<B" is no broken rhythm for abc2midi
         return true;
       case '\n':
         backslash = false;
-        return !strict || (tup_left == 0 && broken_next == Rational(0) && !ending_bar_done());
+        return !strict || (tup_left == 0 && broken_next == Rational(0) && !ending_bar_done() && !slur_due());
       case '^':
       case '_':
       case '=':
@@ -856,6 +892,26 @@ bool BarConstraint::last_note_tonic() const { return state_->last_tonic; }
 bool BarConstraint::one_note_left() const { return state_->one_note_left(); }
 
 int64_t BarConstraint::bars_closed() const { return state_->bars; }
+
+bool BarConstraint::monotonous() const {
+  const State* st = state_.get();
+  State s(st->o);
+  if (st->mode == State::Mode::BarLine) {  // a bar line being read: as if it ended here
+    s = *st;
+    s.finish_bar_line(false);
+    st = &s;
+  }
+  int top = 0;
+  for (const auto& [h, n] : st->bar_counts) top = std::max(top, n);
+  return st->note_bars > 0 && 4 * static_cast<int64_t>(top) >= st->note_bars;
+}
+
+int64_t BarConstraint::section_bars() const {
+  if (state_->mode != State::Mode::BarLine) return state_->last_section;
+  State s = *state_;  // a bar line being read ("|" may become "||"): as if it ended here
+  s.finish_bar_line(false);
+  return s.last_section;
+}
 
 bool BarConstraint::section_end_near() const { return state_->section_end_near(); }
 

@@ -18,9 +18,10 @@
 //     with no decoration or grace note before it; never into a repeat, section end, ending or the
 //     tune's end ("G3-:|" then the end: "could not find note to be tied");
 //   - slurs ( ... ) not nested (abc2midi: "slur within slur"), closed right after a note (abcm2ps:
-//     ")" after "(3" or a bar line is a bad character), before a repeat, section end or the end;
+//     ")" after "(3" or a bar line is a bad character), before a repeat, section end or the end,
+//     and across one bar line at most (the corpus's slurs: one open for 30 bars blocked every end);
 //   - lines: no blank line (it ends the tune), a note on every line, no "x:" at a line's start
-//     (a field), at most 8 bars or 80 characters a line (abcm2ps: "line too much shrunk");
+//     (a field), at most 8 bars, 80 characters or 48 notes a line (abcm2ps: "line too much shrunk");
 //   - bar lines | || |] |: :| :: and numbered endings |1 ... :|2 ... (closed by || |] or |:); a
 //     first ending is closed by :|2 after at most 4 plain bar lines (in a repeat that starts with a
 //     pickup its last bar is then the pickup's complement); no |1 where a score line is full, and
@@ -43,7 +44,9 @@
 //     row of the same 2 to 8 bars, nor come more often in the tune than max_bar_repeats, nor
 //     complete a 2-bar cell that came max_cell_repeats times already, nor take more than
 //     max_bar_share of the tune's bars, counted over at least share_bars (the style's corpus
-//     figures: a 16-bar tune with one bar 4 times is one a musician calls monotonous);
+//     figures: a 16-bar tune with one bar 4 times is one a musician calls monotonous), nor repeat an
+//     earlier bar (but one ending on the tonic) once max_repeat_share of the bars (over at least
+//     share_bars) repeat one;
 //     notes that could only complete such a bar are refused at their start. max_identical_bars 0
 //     turns the guard off (and it is dropped for a step where it would leave nothing allowed).
 // If nothing is allowed (only reachable from an opening that already broke these rules), allowed()
@@ -68,6 +71,10 @@ struct BarConstraintOptions {
   // a bar may come max(2, max_bar_share * max(bars so far + 1, share_bars)) times
   double max_bar_share = 0;
   int share_bars = 0;
+  // the largest share of a tune's bars that may repeat an earlier bar of it (0: no limit), over at
+  // least share_bars bars: a full bar equal to an earlier one (and not ending on the tonic) is refused
+  // once max(1, max_repeat_share * max(bars so far + 1, share_bars)) bars repeated one
+  double max_repeat_share = 0;
   char tonic = 0;            // the key's tonic letter (upper case; 0: unknown), for last_note_tonic()
   int tonic_shift = 0;       // its accidental in the key (+1 sharp, -1 flat)
 };
@@ -103,6 +110,10 @@ class BarConstraint {
   bool section_end_near() const;
   int64_t relaxed_steps() const { return relaxed_; }
   int64_t bars_closed() const;                  // bar lines written so far (opening included)
+  // does one bar (as music, full bars) make up a quarter of the bars with notes or more (issue 24's
+  // "monotonous" tune)? A bar line being read counts as ended.
+  bool monotonous() const;
+  int64_t section_bars() const;                 // bar lines of the last section closed (:| :: || |]; 0: none yet)
   // Was the last note written the key's tonic (letter as the tonic, no accidental against the key)?
   bool last_note_tonic() const;
   // Can one more note finish the bar being written, with a length a musician writes at a cadence

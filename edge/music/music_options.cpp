@@ -37,6 +37,7 @@ std::optional<MusicModelSpec> MusicModelSpec::from_model_dir(const std::string& 
         st.max_bar_repeats = v.value("max_bar_repeats", int64_t{0});
         st.max_cell_repeats = v.value("max_cell_repeats", int64_t{0});
         st.max_bar_share = v.value("max_bar_share", 0.0);
+        st.max_repeat_share = v.value("max_repeat_share", 0.0);
         st.tonic_endings = v.value("tonic_endings", 0.0);
         if (v.contains("combos")) st.combos = v["combos"].get<std::map<std::string, int64_t>>();
         s.style_stats[style] = st;

@@ -26,6 +26,7 @@ struct StyleStats {
   int64_t max_bar_repeats = 0;        // 90th percentile of how often a tune's most frequent bar comes (0: unknown)
   int64_t max_cell_repeats = 0;       // 95th percentile of the same for 2-bar cells (0: unknown)
   double max_bar_share = 0;           // 90th percentile of the share of a tune's bars its most frequent bar takes
+  double max_repeat_share = 0;        // 75th percentile of the share of a tune's bars that repeat an earlier one
   double tonic_endings = 0;           // share of training tunes whose last note is the tonic
   std::map<std::string, int64_t> combos;  // "6/8 1/8" -> training tunes
 };

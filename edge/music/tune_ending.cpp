@@ -9,11 +9,13 @@ namespace {
 // Bars the push keeps between where it acts as at the style's p90 and where the budget rule takes
 // over: one 8-bar section, time for the steer towards :| || |] and a cadence on the tonic.
 constexpr int64_t kLandingBars = 8;
+// The next section's length, guessed from the last one (8 bars before the first ends).
+constexpr int64_t kSectionBars = 8, kMinSectionBars = 4, kMaxSectionBars = 16;
 
 }  // namespace
 
 EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t bars, int64_t new_bars, bool can_end,
-                       bool ends_section, bool last_tonic) {
+                       bool ends_section, bool last_tonic, int64_t section_bars, bool monotonous) {
   EndingPush p;
   // tokens per bar so far (a bar of 6/8 in L:1/8 takes ~10 characters, of 4/4 in L:1/16 ~40)
   const int64_t per_bar = new_bars > 0 ? (new_tokens + new_bars - 1) / new_bars : std::max<int64_t>(16, new_tokens);
@@ -40,21 +42,27 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
   const bool brake = bars < o.min_bars && ahead == 0;
   const int64_t b = bars + ahead;  // the bar count the push acts on
   const int64_t start = o.start_bars > 0 ? std::min(o.start_bars, o.long_after_bars) : o.long_after_bars;
-  if (b + 1 >= start) p.cadence_bias = o.cadence_bias;
   const double over = static_cast<double>(b - o.long_after_bars);  // past the style's p90
   const double past_start = static_cast<double>(b - start);
+  // would a section as long as the last one end past p90? Then a section's end here is the tune's
+  const int64_t next_section =
+      section_bars > 0 ? std::clamp(section_bars, kMinSectionBars, kMaxSectionBars) : kSectionBars;
+  const double next_over = over > 0 || brake ? 0 : static_cast<double>(b + next_section - o.long_after_bars);
+  // the cadence: from the bar before start; where the tune should end at the next section's end
+  // (or is past p90) one logit more, since there an end after another note than the tonic is pushed too
+  if (b + 1 >= start || next_over > 0) p.cadence_bias = o.cadence_bias + (next_over > 0 || over > 0 ? 1.0 : 0.0);
   // at a plain bar line past p90 the push waits 8 bars for a section's end, but not for the budget
   const double plain_after = ahead > 0 ? 0 : 8;
   // towards :| || |] wherever the tune is not right after one: where no end is allowed (an open
   // repeat needs its :|), and after a plain bar line's "|" ("||" or "|]" one character away) where
   // the end after it would get the push (after the tonic, or past p90), not a "||" for nothing
-  if (!ends_section && !brake && past_start > 0 && (!can_end || last_tonic || over > 0))
-    p.steer_bias = std::min(12.0, 1.0 + past_start);
+  if (!ends_section && !brake && (past_start > 0 || next_over > 0) && (!can_end || last_tonic || over > 0))
+    p.steer_bias = std::min(12.0, 1.0 + std::max(past_start, next_over));
   if (!can_end) {
-  } else if (brake) {
+  } else if (brake || (monotonous && over <= 0 && ahead == 0)) {
     p.end_bias = o.early_bias;
   } else if (ends_section && last_tonic) {
-    if (past_start > 0) p.end_bias = std::min(12.0, 1.0 + past_start);
+    if (past_start > 0 || next_over > 0) p.end_bias = std::min(12.0, 1.0 + std::max(past_start, next_over));
   } else if (ends_section) {
     p.end_bias = over > 0 ? std::min(12.0, 1.0 + over) : o.off_tonic_bias;
   } else if (over > plain_after) {

@@ -17,12 +17,22 @@
 //     after another note, up to p90: off_tonic_bias (go on to a tonic cadence), past p90 the push
 //     again (a long tune must end); at a plain bar line: off_tonic_bias before p90 when off the
 //     tonic, and from 8 bars past p90 on the push, half as steep;
+//   - the next section: where a section of the length of the last one (4-16 bars; 8 before the
+//     first) would end past p90, a section's end after the tonic is where the tune should end: the
+//     end gets the push as if the tune were past p90 by that much, also before start, and so do
+//     the steer and the cadence below (19 % of 110 tunes ended past p90, most at the section after
+//     one that ended inside p10-p90; pushing ends after other notes too cost tonic endings: 57-64 %
+//     on 44 development tunes);
+//   - a tune where one bar makes up a quarter of the bars (monotonous) gets early_bias at an end
+//     until p90, unless the budget is near: a few bars more, the guard's new bars, and it is not
+//     (tunes that ended at 12 bars with one bar 3 times: 3 of 44 development tunes);
 //   - past start, where the bar is as long as a section's last bar may be (full, or the pickup's
 //     complement), or a bar line after it is begun ("|" may still become "||" or "|]"), the tokens
 //     that lead to a section's end (":|", "||", "|]") get the push (steer_bias): a long tune closes
 //     its repeat or section and can end there;
 //   - from the bar before start on, where one more note can finish the bar, the tonic's notes get
-//     cadence_bias (so the section the tune ends with ends on the tonic more often);
+//     cadence_bias (so the section the tune ends with ends on the tonic more often), one more where
+//     the next section's end is pushed (above) or the tune is past p90;
 //   - the budget: in the last 8 bars before the budget rule below (at the tune's own tokens per
 //     bar), every rule above counts bars as if the tune were past p90 by as many bars as that room
 //     has shrunk (at least its own bars), with no brake, and ends at a plain bar line get the push
@@ -56,9 +66,11 @@ struct EndingPush {
 };
 
 // new_tokens: written so far (the prompt not counted); bars: bars closed in the whole tune;
-// new_bars: bars closed in the tokens written; can_end / ends_section / last_tonic: BarConstraint's
-// answers now (last_tonic: the last note written is the key's tonic).
+// new_bars: bars closed in the tokens written; can_end / ends_section / last_tonic / section_bars:
+// BarConstraint's answers now (last_tonic: the last note written is the key's tonic; section_bars:
+// the last section's bars, 0 before the first section's end; monotonous: one bar is a quarter of them).
 EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t bars, int64_t new_bars, bool can_end,
-                       bool ends_section, bool last_tonic = true);
+                       bool ends_section, bool last_tonic = true, int64_t section_bars = 0,
+                       bool monotonous = false);
 
 }  // namespace duet::music

@@ -31,6 +31,7 @@ BarConstraintOptions constraint_options(const MusicModelSpec& spec, const Checke
     bo.max_bar_repeats = static_cast<int>(st->max_bar_repeats);
     bo.max_cell_repeats = static_cast<int>(st->max_cell_repeats);
     bo.max_bar_share = st->max_bar_share;
+    bo.max_repeat_share = st->max_repeat_share;
     bo.share_bars = static_cast<int>(st->bars_p50);
   }
   bo.tonic = opts.key.tonic;
@@ -62,7 +63,8 @@ SteerStep steer_step(BarConstraint& c, const std::optional<TuneEndingOptions>& e
   const int64_t bars = c.bars_closed();
   const bool can_end = c.can_end();  // ends_section() only matters (and is only true) when it is
   const EndingPush push = ending_push(*ending, new_tokens, bars, bars - opening_bars, can_end,
-                                      can_end && c.ends_section(), c.last_note_tonic());
+                                      can_end && c.ends_section(), c.last_note_tonic(), c.section_bars(),
+                                      can_end && c.monotonous());
   if (push.ending) {  // steer towards an allowed end; inside a bar there is nothing to steer yet
     auto toward = c.toward_end(s.allowed);
     if (std::find(toward.begin(), toward.end(), 1) != toward.end()) {

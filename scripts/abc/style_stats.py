@@ -15,7 +15,9 @@ From the training split (the tunes the model learnt from) it writes, per style:
   max_bar_repeats: the 90th percentile of how often a tune's most frequent bar comes (bars compared
     as music: scripts/abc/tune_figures.py), max_cell_repeats: the 95th percentile of the same for
     2-bar cells, max_bar_share: the 90th percentile of the share of a tune's bars its most frequent
-    bar takes: the repetition guard's limits (edge/music/bar_constraint.hpp).
+    bar takes, max_repeat_share: the 75th percentile of the share of a tune's bars that repeat an
+    earlier bar of it (1 - distinct bars / bars): the repetition guard's limits
+    (edge/music/bar_constraint.hpp).
 The global "defaults" become the default style's own (so a bare `duet-edge generate` asks for a
 combination the model knows) and "units" lists every unit seen. Other keys of duet.json are kept.
 """
@@ -73,6 +75,8 @@ def main():
             "max_bar_repeats": percentile([x["top_bar_count"] for x in f], 0.9),
             "max_cell_repeats": percentile([x["top_cell_count"] for x in f], 0.95),
             "max_bar_share": round(percentile([x["top_bar_share"] for x in f], 0.9), 3),
+            "max_repeat_share": round(percentile([1 - x["distinct_bars"] / x["n_bars"] for x in f if x["n_bars"]], 0.75),
+                                      3),
         })
     spec["style_defaults"] = out
     spec["units"] = [u for u, _ in units.most_common()]

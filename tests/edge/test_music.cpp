@@ -536,6 +536,25 @@ TEST_CASE("bar constraint: lines joined by \\ are one score line, at most 8 bars
   CHECK(f.accepts("\n"));
 }
 
+TEST_CASE("bar constraint: a score line ends at the bar line past 48 notes (abcm2ps: line too much shrunk)") {
+  // ryans-hornpipe, seed 40005: a pickup and 7 bars of eight 8th notes on one score line (two source
+  // lines joined by "\\"): 66 notes, 62 characters, 8 bar lines, within the other limits
+  auto c = make(Rational(1), Rational(1, 8), char_vocab("x"), 0);
+  c.observe("BFDF BFDF|Bdfd Bcde|fedc dBAB|fdcB ABcd|\\\nBFDF BFDF|Bdfd Bcde|");  // 48 notes
+  CHECK(c.accepts("\n"));
+  CHECK_FALSE(c.accepts("\\"));  // no continuation: the score line is full
+  CHECK_FALSE(c.accepts(" "));
+  CHECK_FALSE(c.accepts("B"));
+  auto d = make(Rational(1), Rational(1, 8), char_vocab("x"), 0);
+  d.observe("BFDF BFDF|Bdfd Bcde|fedc dBAB|fdcB ABcd|\\\nBFDF BFDF|Bdfd Bcd");  // 47 notes
+  CHECK(d.accepts("e|"));
+  CHECK_FALSE(d.accepts("e|B"));   // the bar line past 48 notes ends the score line
+  CHECK(d.accepts("e|\n"));
+  auto e = make(Rational(1), Rational(1, 8), char_vocab("x"), 0);
+  e.observe("BFDF BFDF|Bdfd Bcde|fedc dBAB|fdcB ABcd|\nBFDF BFDF|Bdfd Bcde|");  // a new line: a new score line
+  CHECK(e.accepts("fedc dBAB|"));
+}
+
 TEST_CASE("bar constraint: a bar or a 2-bar cell no more often than the style's tunes have them") {
   BarConstraintOptions o;
   o.bar = Rational(3, 4);
@@ -624,6 +643,77 @@ TEST_CASE("bar constraint: a section's end is :| || or |] with nothing open afte
   CHECK_FALSE(c.ends_section());
 }
 
+TEST_CASE("bar constraint: a slur crosses one bar line at most, then closes before the next") {
+  // aird-march, seed 33009: a slur opened at bar 17 stayed open for 30 bars; with it open no :| || |]
+  // nor the end is allowed, so the tune ran into the budget rule
+  auto c = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  c.observe("d2d (dcB|");  // one bar line crossed: allowed (162 of the corpus's 23,843 slurs do)
+  CHECK(c.accepts("A2G FED)|"));
+  CHECK_FALSE(c.accepts("A2G FED|"));  // a second bar line with the slur open
+  c.observe("A2G FED");
+  // the bar is full: only ")" may follow the last note (after a space, a line break, "\" or a tie
+  // the bar line could never come)
+  CHECK(c.accepts(")"));
+  CHECK(c.accepts(")|"));
+  CHECK_FALSE(c.accepts(" "));
+  CHECK_FALSE(c.accepts("\n"));
+  CHECK_FALSE(c.accepts("\\"));
+  CHECK_FALSE(c.accepts("-"));
+  CHECK_FALSE(c.accepts("|"));
+  c.observe(")|");
+  CHECK(c.can_end());
+  // a slur within one bar, or across one bar line, is as before
+  auto d = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  d.observe("(d2d dcB|A2G) FED|");
+  CHECK(d.accepts("(d2d) dcB|"));
+  CHECK(d.accepts("d2d (dcB|A2) G FED|"));
+}
+
+TEST_CASE("bar constraint: at most max_repeat_share of the bars repeat an earlier bar") {
+  BarConstraintOptions o;
+  o.bar = Rational(3, 4);
+  o.unit = Rational(1, 8);
+  o.max_repeat_share = 0.25;
+  o.share_bars = 8;
+  auto c = BarConstraint(o, char_vocab("x"), {1});
+  // 2 of at least 8 bars may repeat one before them
+  c.observe("d2d dcB|A2G FED|d2d dcB|B2A GFE|A2G FED|");
+  CHECK_FALSE(c.accepts("d2d dcB|"));  // a third repeat in 6 of at least 8 bars
+  CHECK_FALSE(c.accepts("B2A GFE|"));
+  CHECK(c.accepts("d2d dBG|"));        // a bar not in the tune yet
+  c.observe("D2E F2A|E2F G2B|\nD2F A2c|e2d c2B|A2B c2d|e2f g2a|");  // 11 bars, 2 repeated
+  CHECK(c.accepts("d2d dcB|"));        // 3 of 12 bars: 0.25
+  c.observe("d2d dcB|");
+  CHECK_FALSE(c.accepts("A2G FED|"));  // 4 of 13
+  // a bar ending on the tonic may come again (a tune's last bar is often its first section's)
+  o.tonic = 'D';
+  auto t = BarConstraint(o, char_vocab("x"), {1});
+  t.observe("d2d dcd|A2G FED|d2d dcd|B2A GFE|A2G FED|");
+  CHECK(t.accepts("d2d dcd|"));
+  CHECK_FALSE(t.accepts("B2A GFE|"));
+  o.tonic = 0;
+  // the bundled model's styles have the figure (style_stats.py: the 75th percentile of their tunes')
+  auto spec = MusicModelSpec::from_model_dir(std::string(DUET_SOURCE_DIR) + "/models/abc-folk");
+  REQUIRE(spec.has_value());
+  CHECK(spec->style_stats.at("nottingham-reel").max_repeat_share == doctest::Approx(0.385).epsilon(0.05));
+  // off (0): only the other limits
+  o.max_repeat_share = 0;
+  auto off = BarConstraint(o, char_vocab("x"), {1});
+  off.observe("d2d dcB|A2G FED|d2d dcB|B2A GFE|A2G FED|");
+  CHECK(off.accepts("d2d dcB|"));
+}
+
+TEST_CASE("bar constraint: section_bars is the last section's length in bar lines") {
+  auto c = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  CHECK(c.section_bars() == 0);
+  c.observe("d2d dcB|A2G FED|d2d dcB|B2A GFE:|");
+  CHECK(c.section_bars() == 4);
+  c.observe("\n|:A2B c2d|e2f g2a|");
+  CHECK(c.section_bars() == 4);  // the section being written is not counted yet
+  c.observe("b2a g2f|e2d c2B:|");
+  CHECK(c.section_bars() == 5);  // the "|:" starting the line counts, as style_stats counts bar lines
+}
+
 TEST_CASE("bar constraint: toward_end finds the tokens that let an open repeat end") {
   const auto vocab = char_vocab("ABcd23|:]\n ");
   auto c = make(Rational(3, 4), Rational(1, 8), vocab);
@@ -678,10 +768,11 @@ TEST_CASE("ending push: nothing before the style's length, a growing push at a s
   CHECK(ending_push(o, 300, 60, 60, true, true).end_bias == doctest::Approx(12.0));  // capped
   CHECK(ending_push(o, 200, 25, 25, false, false).steer_bias == doctest::Approx(6.0));  // e.g. an open repeat
   CHECK(ending_push(o, 200, 25, 25, false, false).end_bias == 0);
-  CHECK(ending_push(o, 200, 15, 15, false, false).steer_bias == 0);
+  CHECK(ending_push(o, 200, 15, 15, false, false, true, 4).steer_bias == 0);  // a 4-bar section ends at 19
   CHECK(ending_push(o, 200, 25, 25, true, false).steer_bias == doctest::Approx(6.0));  // "|" written: "||" "|]"
   TuneEndingOptions m = o;
   m.start_bars = 16;
+  m.long_after_bars = 30;  // the next section ends inside p90: the push as from the median
   CHECK(ending_push(m, 200, 18, 18, true, false, true).steer_bias == doctest::Approx(3.0));  // after the tonic
   CHECK(ending_push(m, 200, 18, 18, true, false, false).steer_bias == 0);  // not: no push after "||" either
   CHECK(ending_push(m, 200, 18, 18, false, false, false).steer_bias == doctest::Approx(3.0));  // an open repeat
@@ -699,13 +790,16 @@ TEST_CASE("ending push: nothing before the style's length, a growing push at a s
   t.early_bias = -3;
   t.cadence_bias = 1.5;
   CHECK(ending_push(t, 100, 10, 10, true, true, true).end_bias == doctest::Approx(-3.0));  // shorter than p10
-  CHECK(ending_push(t, 100, 14, 14, true, true, true).end_bias == 0);     // the model's own choice
-  CHECK(ending_push(t, 100, 14, 14, false, false).cadence_bias == 0);
-  CHECK(ending_push(t, 100, 15, 15, false, false).cadence_bias == doctest::Approx(1.5));  // the bar before start
-  CHECK(ending_push(t, 200, 18, 18, true, true, true).end_bias == doctest::Approx(3.0));  // past the median, tonic
-  CHECK(ending_push(t, 200, 18, 18, true, true, false).end_bias == doctest::Approx(-2.0));  // off the tonic
-  CHECK(ending_push(t, 200, 18, 18, true, false, false).end_bias == doctest::Approx(-2.0));
-  CHECK(ending_push(t, 200, 18, 18, false, false).steer_bias == doctest::Approx(3.0));
+  CHECK(ending_push(t, 100, 14, 14, true, true, true, 4).end_bias == 0);  // the model's own choice
+  CHECK(ending_push(t, 100, 14, 14, false, false, true, 4).cadence_bias == 0);
+  CHECK(ending_push(t, 100, 15, 15, false, false, true, 4).cadence_bias == doctest::Approx(1.5));  // the bar before start
+  CHECK(ending_push(t, 100, 15, 15, false, false).cadence_bias == doctest::Approx(2.5));  // the next section past p90
+  TuneEndingOptions w = t;
+  w.long_after_bars = 30;  // the next section ends inside p90
+  CHECK(ending_push(w, 200, 18, 18, true, true, true).end_bias == doctest::Approx(3.0));  // past the median, tonic
+  CHECK(ending_push(w, 200, 18, 18, true, true, false).end_bias == doctest::Approx(-2.0));  // off the tonic
+  CHECK(ending_push(w, 200, 18, 18, true, false, false).end_bias == doctest::Approx(-2.0));
+  CHECK(ending_push(w, 200, 18, 18, false, false).steer_bias == doctest::Approx(3.0));
   CHECK(ending_push(t, 200, 23, 23, true, true, false).end_bias == doctest::Approx(4.0));  // past p90: end anyway
   // no style statistics: no push, but still the clean end
   TuneEndingOptions bare;
@@ -730,7 +824,7 @@ TEST_CASE("ending push: a budget nearer than the style's length moves the push a
   const EndingPush six = ending_push(o, 336, 6, 6, true, true, true);
   CHECK_FALSE(six.end_only);
   CHECK(six.end_bias == doctest::Approx(6.0));  // 1 + (23 - 18): no "shorter than p10" brake
-  CHECK(six.cadence_bias == doctest::Approx(1.5));
+  CHECK(six.cadence_bias == doctest::Approx(2.5));  // past p90 (as pushed): one more
   CHECK(ending_push(o, 336, 6, 6, false, false).steer_bias == doctest::Approx(6.0));  // towards :| || |]
   CHECK(ending_push(o, 336, 6, 6, true, true, false).end_bias == doctest::Approx(4.0));  // past p90: off the tonic too
   CHECK(ending_push(o, 336, 6, 6, true, false, true).end_bias == doctest::Approx(1.5));  // a plain bar line: half
@@ -761,4 +855,68 @@ TEST_CASE("ending push: a budget nearer than the style's length moves the push a
   r.budget_tokens = 400;
   CHECK(ending_push(r, 21, 2, 1, true, true, true).end_bias == doctest::Approx(-3.0));
   CHECK(ending_push(r, 21, 1, 1, true, false, true).steer_bias == 0);
+}
+
+TEST_CASE("ending push: where the next section would end past p90, a section's end is the tune's (issue 24)") {
+  // ryans-reel: p10/p50/p90 16/18/20 bars. Its tunes ran past p90: a section ended at 16 or 17 bars,
+  // before the median (no push), and the next one at 24 (19 % of 110 tunes past p90 on seeds 34001-34005)
+  TuneEndingOptions o;
+  o.long_after_bars = 20;
+  o.start_bars = 18;
+  o.min_bars = 16;
+  o.budget_tokens = 768;
+  o.off_tonic_bias = -2;
+  o.early_bias = -3;
+  o.cadence_bias = 1.5;
+  // 16 bars, the last section 8: the next would end at 24, 4 past p90: as if 4 bars past it
+  CHECK(ending_push(o, 160, 16, 16, true, true, true, 8).end_bias == doctest::Approx(5.0));
+  CHECK(ending_push(o, 160, 16, 16, true, true, false, 8).end_bias == doctest::Approx(-2.0));  // not off the tonic
+  CHECK(ending_push(o, 160, 16, 16, false, false, true, 8).cadence_bias == doctest::Approx(2.5));  // a tonic cadence
+  CHECK(ending_push(o, 160, 16, 16, false, false, true, 4).cadence_bias == 0);  // before the median's bar
+  CHECK(ending_push(o, 160, 16, 16, false, false, false, 8).steer_bias == doctest::Approx(5.0));  // an open repeat
+  CHECK(ending_push(o, 160, 16, 16, true, false, true, 8).steer_bias == doctest::Approx(5.0));  // "|": "||" "|]"
+  CHECK(ending_push(o, 160, 16, 16, true, false, false, 8).steer_bias == 0);  // no "||" for an end braked
+  // 16 bars, the last section 4: the next ends at 20, inside p90: the model's own choice before the median
+  CHECK(ending_push(o, 160, 16, 16, true, true, true, 4).end_bias == 0);
+  CHECK(ending_push(o, 160, 16, 16, true, true, false, 4).end_bias == doctest::Approx(-2.0));
+  CHECK(ending_push(o, 160, 16, 16, false, false, false, 4).steer_bias == 0);
+  // before the first section's end, 8 bars are assumed; before p10 the brake stays
+  CHECK(ending_push(o, 150, 15, 15, true, true, true).end_bias == doctest::Approx(-3.0));
+  CHECK(ending_push(o, 150, 15, 15, false, false).steer_bias == 0);
+  CHECK(ending_push(o, 160, 16, 16, false, false).steer_bias == doctest::Approx(5.0));
+  // section lengths are taken as 4 to 16 bars
+  CHECK(ending_push(o, 160, 16, 16, true, true, true, 1).end_bias == 0);
+  CHECK(ending_push(o, 160, 16, 16, true, true, true, 40).end_bias == doctest::Approx(12.0));
+  // past p90 the old push: 1 + bars past p90
+  CHECK(ending_push(o, 220, 22, 22, true, true, false, 8).end_bias == doctest::Approx(3.0));
+}
+
+TEST_CASE("monotonous tunes: one bar a quarter of the bars or more, and no end pushed there") {
+  auto c = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  c.observe("d2d dcB|A2G FED|d2d dcB|B2A GFE|");
+  CHECK(c.monotonous());  // 2 of 4 bars
+  c.observe("e2f g2a|b2a g2f|e2d c2B|\nA2B c2d|e2f gfe|d2d dcB|f2e d2c|");
+  CHECK(c.monotonous());  // 3 of 11
+  c.observe("B2A G2F|");
+  CHECK(c.monotonous());  // 3 of 12: a quarter is monotonous already (evaluate.py: >= 25 %)
+  c.observe("E2F G2A|");
+  CHECK_FALSE(c.monotonous());  // 3 of 13
+  auto p = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
+  p.observe("d2d dcB|d2d dcB|d2d dcB|");
+  CHECK(p.monotonous());  // the last bar line is still being read ("|" may become "||")
+  // the end gets early_bias at an end (before p90, budget far) whatever else would push it
+  TuneEndingOptions o;
+  o.long_after_bars = 20;
+  o.start_bars = 16;
+  o.min_bars = 8;
+  o.budget_tokens = 768;
+  o.off_tonic_bias = -2;
+  o.early_bias = -3;
+  o.cadence_bias = 1.5;
+  CHECK(ending_push(o, 120, 12, 12, true, true, true, 10).end_bias == doctest::Approx(3.0));  // 12 + 10 = 22
+  CHECK(ending_push(o, 120, 12, 12, true, true, true, 10, true).end_bias == doctest::Approx(-3.0));
+  CHECK(ending_push(o, 180, 18, 18, true, true, true, 8, true).end_bias == doctest::Approx(-3.0));
+  CHECK(ending_push(o, 220, 22, 22, true, true, true, 8, true).end_bias == doctest::Approx(7.0));  // past p90
+  CHECK(ending_push(o, 600, 12, 12, true, true, true, 8, true).end_bias > 0);  // the budget is near
+  CHECK_FALSE(ending_push(o, 740, 12, 12, true, true, true, 8, true).end_bias < 0);
 }
