@@ -8,7 +8,8 @@
 # to core 0): a stage owns a core, as on separate hosts.
 #   sudo bash scripts/bench/stages_cpu_matrix.sh        (after a build in build/; root for netns)
 # Knobs: MODEL (models/abc-folk), NS (1,8,64), NEW (32), PROMPT (16), RATE (1000), BUILD (build),
-#        NETNS (1: also the namespaces; 0: loopback only)
+#        NETNS (1: also the namespaces; 0: loopback only), ROWS (all, or some of: lo1 lo2 lo2p lo3
+#        lo3p ns2 ns2p ns3 ns3p). The whole matrix takes about 30 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${BUILD:-build}; MODEL=${MODEL:-models/abc-folk}; NS=${NS:-1,8,64}; NEW=${NEW:-32}; PROMPT=${PROMPT:-16}
@@ -97,15 +98,17 @@ run_one() {
 
 echo "$(date -u +%F) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "model $MODEL ($layers layers), prompt $PROMPT + $NEW new tokens, sessions $NS; columns: sessions=aggregate tok/s"
-run_one "1 process" lo 1 1 7861
-run_one "2 processes, one step in flight" lo 2 1 7862
-run_one "2 processes, two in flight" lo 2 2 7863
-run_one "3 processes, one step in flight" lo 3 1 7864
-run_one "3 processes, one per stage" lo 3 0 7865
+want() { [ "${ROWS:-all}" = all ] || [[ " $ROWS " == *" $1 "* ]]; }
+want lo1 && run_one "1 process" lo 1 1 7861
+want lo2 && run_one "2 processes, one step in flight" lo 2 1 7862
+want lo2p && run_one "2 processes, two in flight" lo 2 2 7863
+want lo3 && run_one "3 processes, one step in flight" lo 3 1 7864
+want lo3p && run_one "3 processes, one per stage" lo 3 0 7865
 if [ "$NETNS" = 1 ]; then
-  run_one "netns ${RATE}M: 2 proc, one in flight" ns 2 1 7866
-  run_one "netns ${RATE}M: 2 proc, two in flight" ns 2 2 7867
-  run_one "netns ${RATE}M: 3 proc, one in flight" ns 3 1 7868
-  run_one "netns ${RATE}M: 3 proc, one per stage" ns 3 0 7869
+  want ns2 && run_one "netns ${RATE}M: 2 proc, one in flight" ns 2 1 7866
+  want ns2p && run_one "netns ${RATE}M: 2 proc, two in flight" ns 2 2 7867
+  want ns3 && run_one "netns ${RATE}M: 3 proc, one in flight" ns 3 1 7868
+  want ns3p && run_one "netns ${RATE}M: 3 proc, one per stage" ns 3 0 7869
 fi
+true
 echo "logs: $OUT"
