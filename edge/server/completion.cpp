@@ -46,7 +46,7 @@ GenerationRequest request_from_api(const ServeContext& ctx, const ApiRequest& r)
     g.prompt = r.prompt_ids;
   }
   g.stop_strings = r.stop;
-  g.overrides = overrides_of(r);
+  g.overrides = r.sampling;
   return g;
 }
 

@@ -181,17 +181,6 @@ duet::edge::GenerationOverrides read_sampling(const json& j) {
   return o;
 }
 
-duet::edge::GenerationOverrides overrides_of(const ApiRequest& r) {
-  duet::edge::GenerationOverrides o;
-  o.max_new_tokens = r.max_tokens;
-  o.temperature = r.temperature;
-  o.top_p = r.top_p;
-  o.top_k = r.top_k;
-  o.repetition_penalty = r.repetition_penalty;
-  o.seed = r.seed;
-  return o;
-}
-
 ApiRequest parse_request(const std::string& body, bool chat) { return read_request(parse_body(body), chat); }
 
 ApiRequest read_request(const json& j, bool chat) {
@@ -220,13 +209,7 @@ ApiRequest read_request(const json& j, bool chat) {
     }
   }
 
-  const auto o = read_sampling(j);
-  r.max_tokens = o.max_new_tokens;
-  r.temperature = o.temperature;
-  r.top_p = o.top_p;
-  r.top_k = o.top_k;
-  r.repetition_penalty = o.repetition_penalty;
-  r.seed = o.seed;
+  r.sampling = read_sampling(j);
 
   if (j.contains("stop") && !j["stop"].is_null()) {
     const json& s = j["stop"];

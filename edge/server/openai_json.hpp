@@ -51,11 +51,10 @@ struct ApiRequest {
   std::vector<ChatMessage> messages;            // chat
   bool stream = false;
   bool include_usage = false;                   // stream_options.include_usage
-  std::optional<int64_t> max_tokens;
   std::vector<std::string> stop;
-  std::optional<double> temperature, top_p, repetition_penalty;
-  std::optional<int64_t> top_k;
-  std::optional<uint64_t> seed;
+  // max_tokens / max_completion_tokens, temperature, top_p, top_k, repetition_penalty, seed: the
+  // job's overrides as they are (read_sampling)
+  duet::edge::GenerationOverrides sampling;
 };
 
 // A request body as JSON: at most kMaxJsonDepth levels of arrays/objects (checked before
@@ -72,8 +71,6 @@ ApiRequest read_request(const nlohmann::json& body, bool chat);  // the same, pa
 // top_k, repetition_penalty, seed), checked: the OpenAI routes and the music page read them with
 // this one reader. Throws ApiError 400 naming the field.
 duet::edge::GenerationOverrides read_sampling(const nlohmann::json& body);
-// An OpenAI request's own values of those fields.
-duet::edge::GenerationOverrides overrides_of(const ApiRequest& r);
 
 // JSON as text for a reply: invalid UTF-8 in strings is replaced (U+FFFD), never thrown.
 std::string json_text(const nlohmann::json& j);

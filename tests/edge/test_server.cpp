@@ -44,12 +44,12 @@ TEST_CASE("OpenAI requests: fields read, duet's extras, defaults") {
       "repetition_penalty":1.1,"user":"ignored","n":1,"logprobs":null,"presence_penalty":0})",
                          false);
   CHECK(*r.prompt == "X:1");
-  CHECK(*r.max_tokens == 5);
-  CHECK(*r.temperature == doctest::Approx(0.7));
-  CHECK(*r.top_p == doctest::Approx(0.9));
-  CHECK(*r.top_k == 40);
-  CHECK(*r.repetition_penalty == doctest::Approx(1.1));
-  CHECK(*r.seed == 7);
+  CHECK(*r.sampling.max_new_tokens == 5);
+  CHECK(*r.sampling.temperature == doctest::Approx(0.7));
+  CHECK(*r.sampling.top_p == doctest::Approx(0.9));
+  CHECK(*r.sampling.top_k == 40);
+  CHECK(*r.sampling.repetition_penalty == doctest::Approx(1.1));
+  CHECK(*r.sampling.seed == 7);
   CHECK(r.stream);
   CHECK(r.include_usage);
   CHECK(r.stop == std::vector<std::string>{"\n\n", "END"});
@@ -57,7 +57,7 @@ TEST_CASE("OpenAI requests: fields read, duet's extras, defaults") {
   auto ids = parse_request(R"({"prompt":[1,2,3]})", false);
   CHECK(ids.prompt_ids == std::vector<int32_t>{1, 2, 3});
   CHECK_FALSE(ids.prompt.has_value());
-  CHECK_FALSE(ids.max_tokens.has_value());
+  CHECK_FALSE(ids.sampling.max_new_tokens.has_value());
   CHECK(parse_request(R"({"prompt":["one"]})", false).prompt == "one");
 
   auto c = parse_request(R"({"messages":[{"role":"developer","content":"be brief"},
@@ -67,7 +67,7 @@ TEST_CASE("OpenAI requests: fields read, duet's extras, defaults") {
   REQUIRE(c.messages.size() == 2);
   CHECK(c.messages[0].role == "system");
   CHECK(c.messages[1].content == "hi there");
-  CHECK(*c.max_tokens == 9);
+  CHECK(*c.sampling.max_new_tokens == 9);
 }
 
 TEST_CASE("OpenAI requests: refusals name the parameter, with status 400") {
