@@ -22,32 +22,18 @@ pids=()
 stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
 cleanup() {
   stop_all
-  if [ "$NETNS" = 1 ]; then
-    for ns in front w1 w2; do ip netns pids "$n-$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true; done
-    for ns in front w1 w2 sw; do ip netns del "$n-$ns" 2>/dev/null || true; done
-  fi
+  if [ "$NETNS" = 1 ]; then bridge_down "$n" front w1 w2; fi
 }
 trap cleanup EXIT
+# shellcheck source=../lab/bridge.sh
+source scripts/lab/bridge.sh
 
 # namespaces: front 10.79.0.1, w1 .2, w2 .3 on a bridge; tbf on each host's end of its veth
 if [ "$NETNS" = 1 ]; then
   if ! reason=$(bash scripts/lab/netns.sh check 2>&1); then
     echo "no namespaces here ($reason): loopback only"; NETNS=0
   else
-    ip netns add "$n-sw"
-    ip -n "$n-sw" link add br0 type bridge
-    ip -n "$n-sw" link set br0 up
-    i=1
-    for ns in front w1 w2; do
-      ip netns add "$n-$ns"
-      ip link add "c$i" netns "$n-$ns" type veth peer name "p$i" netns "$n-sw"
-      ip -n "$n-sw" link set "p$i" master br0 up
-      ip -n "$n-$ns" addr add "10.79.0.$i/24" dev "c$i"
-      ip -n "$n-$ns" link set "c$i" up
-      ip -n "$n-$ns" link set lo up
-      ip netns exec "$n-$ns" tc qdisc replace dev "c$i" root tbf rate "${RATE}mbit" burst 256kb latency 100ms
-      i=$((i + 1))
-    done
+    bridge_up "$n" 10.79.0 "$RATE" front w1 w2
   fi
 fi
 

@@ -13,31 +13,16 @@ if ! reason=$(bash "$src/scripts/lab/netns.sh" check 2>&1); then
 fi
 n="ds$(( $$ % 100000 ))"
 tmp=$(mktemp -d)
+# shellcheck source=../../scripts/lab/bridge.sh
+source "$src/scripts/lab/bridge.sh"
 cleanup() {
-  for ns in front w1 w2; do ip netns pids "$n-$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true; done
-  sleep 0.3
-  for ns in front w1 w2 sw; do ip netns del "$n-$ns" 2>/dev/null || true; done
+  bridge_down "$n" front w1 w2
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for f in "$tmp"/*.log; do echo "== $f"; tail -n 20 "$f"; done; exit 1; }
 
-ip netns add "$n-sw"
-ip -n "$n-sw" link add br0 type bridge
-ip -n "$n-sw" link set br0 up
-i=1
-for ns in front w1 w2; do
-  ip netns add "$n-$ns"
-  ip link add "c$i" netns "$n-$ns" type veth peer name "p$i" netns "$n-sw"
-  ip -n "$n-sw" link set "p$i" master br0 up
-  ip -n "$n-$ns" addr add "10.78.0.$i/24" dev "c$i"
-  ip -n "$n-$ns" link set "c$i" up
-  ip -n "$n-$ns" link set lo up
-  if [ "$rate" != 0 ]; then
-    ip netns exec "$n-$ns" tc qdisc replace dev "c$i" root tbf rate "${rate}mbit" burst 256kb latency 100ms
-  fi
-  i=$((i + 1))
-done
+bridge_up "$n" 10.78.0 "$rate" front w1 w2
 
 model=$src/models/abc-folk
 ip netns exec "$n-front" "$build/cloud/duet-cloud" --model "$model" --insecure --listen tcp://127.0.0.1:7700 \
