@@ -158,6 +158,11 @@ int run_stage_worker(const StageWorkerOptions& opts, const std::atomic<bool>& st
   LoadedStage st;
   int64_t served = 0;
   std::unique_ptr<ClusterStore> store;
+  // says why in the store (the front door logs it) and stops this worker
+  auto refuse = [&](const std::string& pre, const std::string& why) {
+    store->set(pre + "refused/" + opts.name, why);
+    throw Refused(why);
+  };
   while (!stop) {
     try {
       if (!store) store = std::make_unique<ClusterStore>(ClusterStore::connect(opts.front_host, opts.front_port, 5s));
@@ -169,11 +174,7 @@ int run_stage_worker(const StageWorkerOptions& opts, const std::atomic<bool>& st
         // an automatic split: the front door asks for each worker's memory before it plans
         const auto ask = WorkerPlan::parse_ask(store->get(pre + "ask"));
         const auto mine = std::find_if(ask.begin(), ask.end(), [&](const auto& w) { return w.first == opts.name; });
-        if (mine == ask.end()) {
-          const std::string refusal = "the front door's plan names no worker '" + opts.name + "'";
-          store->set(pre + "refused/" + opts.name, refusal);
-          throw Refused(refusal);
-        }
+        if (mine == ask.end()) refuse(pre, "the front door's plan names no worker '" + opts.name + "'");
         const int64_t offer = stage_offer_bytes(mine->second, opts.max_memory_bytes);
         store->set(pre + "offer/" + opts.name, offer_text(offer));
         spdlog::info("generation {}: offered {} for {}", gen,
@@ -182,14 +183,9 @@ int run_stage_worker(const StageWorkerOptions& opts, const std::atomic<bool>& st
       }
       const auto plan = WorkerPlan::parse(store->get(pre + "plan"));
       const auto* me = plan.find(opts.name);
-      std::string refusal;
-      if (!me) refusal = "the front door's plan names no worker '" + opts.name + "'";
-      else if (plan.model != fingerprint)
-        refusal = "worker '" + opts.name + "' holds model " + fingerprint + ", the front door serves " + plan.model;
-      if (!refusal.empty()) {
-        store->set(pre + "refused/" + opts.name, refusal);
-        throw Refused(refusal);
-      }
+      if (!me) refuse(pre, "the front door's plan names no worker '" + opts.name + "'");
+      if (plan.model != fingerprint)
+        refuse(pre, "worker '" + opts.name + "' holds model " + fingerprint + ", the front door serves " + plan.model);
       if (!st.matches(plan, *me)) st.load(ckpt, plan, *me);
       store->set(pre + "joined/" + opts.name, "host " + opts.address + " device " + me->device + " weights " +
                                                   std::to_string(st.weight_bytes) + " kv_per_position " +
