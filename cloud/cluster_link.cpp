@@ -1,5 +1,7 @@
 #include "cloud/cluster_link.hpp"
 
+#include <torch/version.h>
+
 #if defined(DUET_WITH_GLOO)
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO 1  // the c10d headers hide the Gloo group without it
@@ -14,7 +16,9 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 #include <torch/torch.h>
-#include <torch/version.h>
+#if TORCH_VERSION_MAJOR >= 2
+#include <torch/csrc/distributed/c10d/Backend.hpp>
+#endif
 
 #include <netdb.h>
 #include <sys/socket.h>
@@ -137,7 +141,11 @@ bool ClusterStore::check(const std::string& key) { return impl_->store->check({k
 // ---- link ---------------------------------------------------------------------------------------
 
 struct ClusterLink::Impl {
+#if TORCH_VERSION_MAJOR >= 2
+  c10::intrusive_ptr<c10d::Backend> pg;  // from 2.0 the Gloo and NCCL groups are backends, not process groups
+#else
   c10::intrusive_ptr<c10d::ProcessGroup> pg;
+#endif
   c10::Device device = c10::Device(c10::kCPU);
   bool nccl = false;
   std::chrono::milliseconds timeout{0};

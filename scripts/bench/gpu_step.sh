@@ -39,7 +39,7 @@ MPID=$!
 configure() { cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_FUZZERS=OFF "$@" >"$OUT/cfg.log" 2>&1; }
 build() {
   cmake --build "$B" -j14 --target ${TARGETS:-duet-cloud duet-load duet-keygen duet-bench test_common} \
-    $([ $KERNELS = 1 ] && echo test_gpu_kernels duet-kernel-bench) \
+    $([ $KERNELS = 1 ] && echo test_gpu_kernels duet-kernel-bench) -- -k 0 \
     >"$OUT/build.log" 2>&1
 }
 # the kernels and the files that call them first, every error collected (-k 0): a failure here
