@@ -10,6 +10,9 @@
 #            measured decode step (waiting for the sessions predicted back)
 #   split    duet-bench at batch 1: monolithic vs split over CURVE (the split's own cost)
 #   llama    llama-batched-bench at NS sequences
+#   hop      (issue 22) the front door with every layer in one duet-stage worker on the same GPU
+#            through Gloo vs the daemon alone, duet-load at 1, 8, 64 sessions (rebuilds
+#            cluster_link with Debian's gloo headers: carry them, EXTRA_DEBS=libgloo-dev)
 # Everything lands in $OUT (rewritten as it goes); the daemons' "engine stopping" lines give rows
 # per step and the step's parts.
 #   source .device/on-device.sh && bash scripts/bench/gpu_step.sh      (carry .device and .anchors)
@@ -18,7 +21,7 @@
 set -uo pipefail
 OUT=${OUT:-$PWD/bench-out}; mkdir -p "$OUT"
 B=${B:-/tmp/b}; NS=${NS:-"1 64 128"}; PROMPT=${PROMPT:-128}; NEW=${NEW:-256}
-PARTS=${PARTS:-"gpu cuda shared ab split llama"}
+PARTS=${PARTS:-"gpu cuda shared ab split llama hop"}
 A=$PWD/.anchors; M=/tmp/bench-models
 log() { echo "[step $(date +%T) +$SECONDS s] $*" | tee -a "$OUT/step.log"; }
 has() { [[ " $PARTS " == *" $1 "* ]]; }
@@ -36,7 +39,10 @@ fi
 export CUDACXX=${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
 python3 scripts/bench/make_bench_models.py --out $M --only llama-1b >"$OUT/models.log" 2>&1 &
 MPID=$!
-configure() { cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_FUZZERS=OFF "$@" >"$OUT/cfg.log" 2>&1; }
+# gloo's headers (Debian's, older than the gloo inside PyTorch) only for the hop part's rebuild: a
+# mismatch there must not cost the main build
+configure() { cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_FUZZERS=OFF \
+  -DDUET_GLOO_INCLUDE_DIR=DUET_GLOO_INCLUDE_DIR-NOTFOUND "$@" >"$OUT/cfg.log" 2>&1; }
 build() {
   cmake --build "$B" -j14 --target ${TARGETS:-duet-cloud duet-load duet-keygen duet-bench test_common} \
     $([ $KERNELS = 1 ] && echo test_gpu_kernels duet-kernel-bench) -- -k 0 \
@@ -127,5 +133,23 @@ if [ -n "$LPID" ]; then
       -npp $PROMPT -ntg $NEW -npl "$ns_csv" --output-format jsonl) >"$OUT/llamacpp.txt" 2>&1
     log "llama-batched-bench exit $?"; grep -E "^\{" "$OUT/llamacpp.txt" | tail -6 | tee -a "$OUT/step.log"
   else log "llama.cpp not built in time"; tail -5 "$OUT/llama-build.log"; kill -- -$LPID 2>/dev/null; fi
+fi
+if has hop && [ $SECONDS -lt ${HOP_BEFORE:-460} ]; then
+  if [ -f /opt/deps/usr/include/gloo/algorithm.h ] &&
+     cmake -S . -B "$B" -DDUET_GLOO_INCLUDE_DIR=/opt/deps/usr/include >"$OUT/cfg-gloo.log" 2>&1 &&
+     cmake --build "$B" -j14 --target duet-cloud duet-stage >"$OUT/build-gloo.log" 2>&1; then
+    layers=$(python3 -c "import json; print(json.load(open('$M/llama-1b/config.json'))['num_hidden_layers'])")
+    cloud 7799 --plan "cuda:0=0-$((layers - 1))" && { load 7799 hop-alone 1,8,64; stop_cloud 7799; }
+    if cloud 7800 --plan "cuda:0@w1=0-$((layers - 1))" --cluster-address 127.0.0.1 --cluster-port 0; then
+      store=$(grep -oE "store on [0-9.]+:[0-9]+" "$OUT/cloud-7800.log" | grep -oE "[0-9]+$")
+      $B/cloud/duet-stage --model $M/llama-1b --name w1 --front 127.0.0.1:$store --address 127.0.0.1 \
+        >"$OUT/stage-w1.log" 2>&1 &
+      WP=$!
+      for _ in $(seq 240); do grep -q "stage cluster ready" "$OUT/cloud-7800.log" && break; sleep 0.25; done
+      if grep -q "stage cluster ready" "$OUT/cloud-7800.log"; then load 7800 hop-worker 1,8,64
+      else log "the worker did not join"; tail -5 "$OUT/stage-w1.log"; fi
+      stop_cloud 7800; kill $WP 2>/dev/null; wait $WP 2>/dev/null
+    fi
+  else log "hop: no gloo build ($(grep -m3 -E 'error' "$OUT/build-gloo.log" "$OUT/cfg-gloo.log" 2>/dev/null | cut -c1-300))"; fi
 fi
 log "done"
