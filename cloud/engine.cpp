@@ -41,6 +41,7 @@ void Engine::Impl::publish() {
   st.per_owner = sessions.usage();
   st.decode_step_seconds = scheduler.cost().decode_step_seconds();
   st.prefill_token_seconds = scheduler.cost().prefill_token_seconds();
+  st.prefill_overhead_seconds = scheduler.cost().prefill_overhead_seconds();
   st.turnaround_hist = decoders.histogram();
   {
     std::lock_guard<std::mutex> lock(stats_mu);

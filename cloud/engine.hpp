@@ -61,7 +61,7 @@ struct EngineStats {
   uint64_t forwards_dropped_gone = 0;  // queued forwards dropped because their connection closed
   uint64_t queued_bytes = 0;           // request bytes held (cloud/intake.hpp)
   uint64_t live_sessions_total = 0;    // per step: sessions that decoded in the last 50 ms (rows_total / this: fill)
-  double decode_step_seconds = 0, prefill_token_seconds = 0;  // the scheduler's cost estimates
+  double decode_step_seconds = 0, prefill_token_seconds = 0, prefill_overhead_seconds = 0;  // the scheduler's estimates
   int64_t kv_blocks_used = 0, kv_blocks_free = 0, kv_block_size = 0;
   std::map<std::string, OwnerUsage> per_owner;
   std::map<std::string, uint64_t> tokens_per_owner;

@@ -126,6 +126,8 @@ void Engine::Impl::apply(StepOutcome&& o) {
   if (max_in_flight > 1 && last_landed > o.started) cost = std::min(cost, t2 - last_landed);
   last_landed = t2;
   scheduler.observe(o.decode_rows, o.prefill_tokens, std::chrono::duration<double>(cost).count());
+  spdlog::trace("step: {} rows ({} decode, {} prefill tokens) in {:.3f} ms", o.rows.size(), o.decode_rows,
+                o.prefill_tokens, std::chrono::duration<double, std::milli>(cost).count());
   int64_t off = 0;
   for (const auto& r : o.rows) {
     auto yr = o.y.narrow(0, off, r.n);

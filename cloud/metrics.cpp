@@ -89,9 +89,10 @@ std::string render_metrics(const EngineStats& e, const NetworkSnapshot& n) {
   w.head("duet_step_live_sessions_total", "counter",
          "Per step, the sessions that decoded in the last 50 ms (at least the step's rows), summed over steps.");
   w.value("duet_step_live_sessions_total", e.live_sessions_total);
-  w.head("duet_step_cost_seconds", "gauge", "The scheduler's estimates: a decode-only step, one prefill position.");
+  w.head("duet_step_cost_seconds", "gauge", "The scheduler's estimates: a decode-only step, one prefill position, the fixed part of a step with prefill.");
   w.value("duet_step_cost_seconds", e.decode_step_seconds, "part=\"decode_step\"");
   w.value("duet_step_cost_seconds", e.prefill_token_seconds, "part=\"prefill_token\"");
+  w.value("duet_step_cost_seconds", e.prefill_overhead_seconds, "part=\"prefill_overhead\"");
   w.head("duet_forwards_served_total", "counter", "Forwards answered with a result.");
   w.value("duet_forwards_served_total", e.forwards_served);
   w.head("duet_tokens_total", "counter", "Positions run through the blocks.");

@@ -9,18 +9,47 @@ namespace {
 // Weight of the newest step: a few dozen steps make the estimate, so a change of load (more
 // sessions, longer contexts) moves it within a fraction of a second.
 constexpr double kAlpha = 0.1;
-double ewma(double old, double now) { return old == 0 ? now : old + kAlpha * (now - old); }
+double ewma(double old, double now, bool seen) { return seen ? old + kAlpha * (now - old) : now; }
 }  // namespace
 
 void StepCost::observe(int64_t decode_rows, int64_t prefill_tokens, double seconds) {
   if (!(seconds > 0) || !std::isfinite(seconds)) return;
   if (prefill_tokens == 0) {
-    if (decode_rows > 0) decode_s_ = ewma(decode_s_, seconds);
+    if (decode_rows > 0) decode_s_ = ewma(decode_s_, seconds, decode_s_ > 0);
     return;
   }
-  // the decode rows' share of a mixed step: a decode-only step's time when known
-  const double decode_part = decode_rows > 0 ? std::min(decode_s_, seconds) : 0.0;
-  token_s_ = ewma(token_s_, std::max(seconds - decode_part, 0.0) / double(prefill_tokens));
+  // what the prefill added to a decode-only step (once one is known): a step reads every weight
+  // whether or not it carries decode rows, so that part is not the prompt's
+  (void)decode_rows;
+  const double decode_part = std::min(decode_s_, seconds);
+  const double extra = std::max(seconds - decode_part, 0.0);
+  Mean& m = prefill_tokens <= kSmallPrefill ? small_ : large_;
+  m.tokens = ewma(m.tokens, double(prefill_tokens), m.seen);
+  m.seconds = ewma(m.seconds, extra, m.seen);
+  m.seen = true;
+  refit();
+}
+
+// The line through the two buckets' means: fixed part + slope per position. With one bucket only
+// (or no slope between them) the fixed part is unknown and counted as 0, as a cost per position.
+void StepCost::refit() {
+  if (small_.seen && large_.seen && large_.tokens > small_.tokens) {
+    const double slope = (large_.seconds - small_.seconds) / (large_.tokens - small_.tokens);
+    const double fixed = small_.seconds - slope * small_.tokens;
+    if (slope > 0 && fixed > 0) {
+      token_s_ = slope;
+      overhead_s_ = fixed;
+      return;
+    }
+    if (slope <= 0) {  // positions cost nothing measurable next to the fixed part
+      overhead_s_ = std::max(small_.seconds, large_.seconds);
+      token_s_ = overhead_s_ * 1e-6;
+      return;
+    }
+  }
+  const Mean& m = large_.seen ? large_ : small_;
+  overhead_s_ = 0;
+  token_s_ = m.seconds / m.tokens;
 }
 
 int64_t StepCost::prefill_budget(const PrefillBudget& b) const {
@@ -29,9 +58,12 @@ int64_t StepCost::prefill_budget(const PrefillBudget& b) const {
   if (!(b.max_step_s > 0) && !latency_cap) return b.ceiling;
   if (token_s_ <= 0) return std::min(b.ceiling, std::max(floor, kProbeTokens));
   double cap = double(b.ceiling);
-  const double decode_part = b.decodes ? decode_s_ : 0.0;
-  if (b.max_step_s > 0) cap = std::min(cap, (b.max_step_s - decode_part) / token_s_);
-  if (latency_cap && decode_s_ > 0) cap = std::min(cap, (b.factor - 1.0) * decode_s_ / token_s_);
+  if (b.max_step_s > 0) cap = std::min(cap, (b.max_step_s - decode_s_ - overhead_s_) / token_s_);
+  if (latency_cap && decode_s_ > 0) {
+    const double within = ((b.factor - 1.0) * decode_s_ - overhead_s_) / token_s_;
+    const double worth = std::ceil(overhead_s_ / token_s_);
+    cap = std::min(cap, std::max(within, worth));
+  }
   if (!std::isfinite(cap) || cap >= double(b.ceiling)) return b.ceiling;
   return std::max(floor, static_cast<int64_t>(cap));
 }

@@ -139,9 +139,9 @@ TEST_CASE("with decode rows in a step, prefill is cut to the measured time budge
   REQUIRE(rows.size() == 1);
   CHECK(rows[0].n == StepCost::kProbeTokens);
   s.complete(rows);
-  // a decode-only step takes 10 ms, a prefill position 0.1 ms: a 1.5x step has room for 50
+  // a decode-only step takes 10 ms, a prefill position 0.1 ms more: a 1.5x step has room for 50
   for (int i = 0; i < 50; ++i) s.observe(4, 0, 0.010);
-  for (int i = 0; i < 50; ++i) s.observe(0, 100, 0.010);
+  for (int i = 0; i < 50; ++i) s.observe(0, 100, 0.020);
   CHECK(s.cost().decode_step_seconds() == doctest::Approx(0.010));
   CHECK(s.cost().prefill_token_seconds() == doctest::Approx(0.0001));
   s.add(fwd(2, 10, 1, 1, "key:a"));
@@ -158,16 +158,52 @@ TEST_CASE("with decode rows in a step, prefill is cut to the measured time budge
   rows = s.next(/*decoders_active*/ true);
   CHECK(rows[0].n == 50);
   s.complete(rows);
-  // a prefill position as dear as a whole step: the floor still moves prompts on
-  for (int i = 0; i < 200; ++i) s.observe(0, 1, 0.010);
+  // one position costs a step as much as 100 do: the cost is the step's fixed part, so a step that
+  // carries prefill at all carries a whole chunk (one position a step would make it all overhead)
+  for (int i = 0; i < 200; ++i) s.observe(0, 1, 0.020);
+  CHECK(s.cost().prefill_overhead_seconds() == doctest::Approx(0.010));
   s.add(fwd(3, 11, 1, 5, "key:a"));
   rows = s.next();
   REQUIRE(rows.size() == 2);
-  CHECK(rows[1].n == 16);
+  CHECK(rows[1].n == 512);
   s.complete(rows);
   SchedulerLimits bad;
   bad.step_latency_factor = 0.5;
   CHECK_THROWS_AS(Scheduler{bad}, std::invalid_argument);
+}
+
+TEST_CASE("a step's fixed prefill cost does not cut prompts finer step after step") {
+  // What an H100 showed (issue 21): a step carrying prefill costs a fixed 5 ms over a 2 ms decode
+  // step (it leaves the CUDA graph) plus 0.01 ms a position. Read as a cost per position, a
+  // one-position cut looked 5 ms dear, so the next cut stayed at one: 64 prompts took 15 s.
+  SchedulerLimits lim;
+  lim.max_batch_tokens = 2048;
+  lim.prefill_chunk = 512;
+  lim.step_latency_factor = 1.1;
+  lim.max_step_seconds = 0.25;
+  lim.min_prefill_tokens = 1;
+  Scheduler s(lim);
+  auto cost = [](int64_t tokens) { return 0.002 + 0.005 + 0.00001 * double(tokens); };
+  for (int i = 0; i < 20; ++i) s.observe(8, 0, 0.002);
+  s.observe(0, 128, cost(128));  // a prompt alone, before anyone decoded
+  s.observe(8, 1, cost(1));      // then one position beside decoders, as the old rule cut it
+  CHECK(s.cost().prefill_overhead_seconds() == doctest::Approx(0.005));
+  CHECK(s.cost().prefill_token_seconds() == doctest::Approx(0.00001));
+  for (uint64_t j = 1; j <= 16; ++j) s.add(fwd(j, 0, 128, int(j)));  // 16 prompts, sessions decoding
+  int64_t steps = 0, positions = 0;
+  while (true) {
+    auto rows = s.next(/*decoders_active*/ true);
+    if (rows.empty()) break;
+    int64_t t = 0;
+    for (const auto& r : rows) t += r.n;
+    CHECK((t >= 500 || positions + t == 16 * 128));  // what the fixed part is worth (5 / 0.01 ms), not 1
+    s.observe(0, t, cost(t));
+    s.complete(rows);
+    positions += t;
+    ++steps;
+  }
+  CHECK(positions == 16 * 128);
+  CHECK(steps <= 5);
 }
 
 TEST_CASE("no step's prefill makes it last longer than max_step_seconds") {
