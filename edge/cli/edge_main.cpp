@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
                       ->check(CLI::NonNegativeNumber);
   gen->add_option("--count", ga.count, "music models: how many tunes (seeds SEED, SEED+1, ...)")->check(CLI::Range(1, 1000));
   gen->add_option("--abc-out", ga.abc_out, "music models: write the tune(s) to this .abc file (X:1, X:2, ...)");
-  auto* o_max = gen->add_option("-n,--max-new-tokens", max_new, "token budget")->check(CLI::PositiveNumber);
+  auto* o_max = gen->add_option("-n,--max-new-tokens", max_new, "token budget (NotaGen models: characters)")->check(CLI::PositiveNumber);
   auto* o_temp = gen->add_option("--temperature", temperature, "0 = greedy")->check(CLI::NonNegativeNumber);
   auto* o_topk = gen->add_option("--top-k", top_k, "keep the k most likely tokens (0 = off)")->check(CLI::NonNegativeNumber);
   auto* o_topp = gen->add_option("--top-p", top_p, "keep the smallest set of tokens with this much probability (1 = off)")
@@ -138,7 +138,8 @@ int main(int argc, char** argv) {
   gen->add_flag("--full-patches", ga.full_patches,
                 "NotaGen models: draw all 16 characters of every patch, as NotaGen's loop does (default: stop at its EOS)");
   gen->add_flag("--json", ga.json,
-                "print one JSON record per tune (ids, text, each round trip's timings and a summary) instead of streaming");
+                "print one JSON record per tune or piece (ids, text, each round trip's timings and a summary) "
+                "instead of streaming");
   gen->add_flag("--no-stream", ga.no_stream, "print the text once at the end");
   gen->add_flag("--ignore-eos", ga.ignore_eos, "run to the token budget even past EOS (benchmarks)");
   gen->add_flag("--check", ga.check_only,
