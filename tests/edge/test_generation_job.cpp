@@ -399,11 +399,8 @@ TEST_CASE("GenerationJob: a NotaGen piece from duet-edge generate's flags == the
   duet::notagen::PieceGenerator gen(ck, duet::LoadOptions{});
   duet::LocalBackbone bb(ck, duet::LoadOptions{}, ck.config().max_positions);
   duet::notagen::PieceOptions po;
-  po.sampling.temperature = 1.2;
-  po.sampling.top_k = 9;
-  po.sampling.top_p = 0.9;
-  po.sampling.temperature_last = true;
-  po.sampling.seed = 5;
+  // temperature, top-k, top-p, no repetition penalty, the seed, temperature last (NotaGen's order)
+  po.sampling = {1.2, 9, 0.9, 1.0, 5, true};
   po.max_patches = 12;
   const auto want = gen.generate(bb, kPiecePrompt, po);
   REQUIRE(!want.text.empty());

@@ -110,11 +110,8 @@ TEST_CASE("duet-edge generate on a NotaGen folder: local and split give the same
     notagen::PieceGenerator gen(ck, LoadOptions{});
     LocalBackbone bb(ck, LoadOptions{}, ck.config().max_positions);
     notagen::PieceOptions po;
-    po.sampling.temperature = 1.2;
-    po.sampling.top_k = 9;
-    po.sampling.top_p = 0.9;
-    po.sampling.temperature_last = true;
-    po.sampling.seed = 5;
+    // temperature, top-k, top-p, no repetition penalty, the seed, temperature last (NotaGen's order)
+    po.sampling = {1.2, 9, 0.9, 1.0, 5, true};
     po.max_patches = 12;
     const auto want = gen.generate(bb, kPromptText, po);
     CHECK(jl["text"] == want.text);
