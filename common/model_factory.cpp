@@ -42,8 +42,8 @@ std::unique_ptr<LmHead> load_lm_head(const Checkpoint& ck, const LoadOptions& o,
     case Family::gpt2: return gpt2::load_lm_head(ck, o, tied_from);
     case Family::notagen:
       throw std::invalid_argument(ck.dir() + " is a NotaGen model: its head is a character decoder that writes whole "
-                                  "patches (duet::notagen::CharDecoder), not a vocabulary projection; generate with "
-                                  "duet-edge generate (NotaGen path), not a token-level API");
+                                  "patches (duet::notagen::CharDecoder), not a vocabulary projection; write its "
+                                  "pieces with duet-edge generate (a patch per round trip), not a token-level API");
     case Family::llama: break;
   }
   return llama::load_lm_head(ck, o, tied_from);

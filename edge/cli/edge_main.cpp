@@ -1,8 +1,8 @@
 // duet-edge: generates text with the embedding, final norm, head and sampler here and the
 // transformer blocks on a duet-cloud daemon (or, with --local, in this process). This file reads
 // the command line into an EdgeConfig (config file < the model's duet.json < flags) and hands it
-// to the subcommand: styles (here), serve (edge/server), generate (generate_command, or
-// NotaGen's patch loop when the model's family is NotaGen).
+// to the subcommand: styles (here), serve (edge/server), generate (generate_command: one
+// GenerationJob per run, its runner chosen by the model's family).
 //   duet-edge generate --config configs/edge.toml --style oneills-jig --abc-out tune.abc
 #include <CLI/CLI.hpp>
 
@@ -13,7 +13,6 @@
 #include "edge/cli/generate_command.hpp"
 #include "edge/client/cloud_connection.hpp"
 #include "edge/client/model_defaults.hpp"
-#include "edge/client/notagen_generate.hpp"
 #include "edge/music/music_options.hpp"
 #ifdef DUET_HAVE_SERVE
 #include "edge/server/serve.hpp"
@@ -120,7 +119,7 @@ int main(int argc, char** argv) {
                       ->check(CLI::NonNegativeNumber);
   gen->add_option("--count", ga.count, "music models: how many tunes (seeds SEED, SEED+1, ...)")->check(CLI::Range(1, 1000));
   gen->add_option("--abc-out", ga.abc_out, "music models: write the tune(s) to this .abc file (X:1, X:2, ...)");
-  auto* o_max = gen->add_option("-n,--max-new-tokens", max_new, "token budget")->check(CLI::PositiveNumber);
+  auto* o_max = gen->add_option("-n,--max-new-tokens", max_new, "token budget (NotaGen models: characters)")->check(CLI::PositiveNumber);
   auto* o_temp = gen->add_option("--temperature", temperature, "0 = greedy")->check(CLI::NonNegativeNumber);
   auto* o_topk = gen->add_option("--top-k", top_k, "keep the k most likely tokens (0 = off)")->check(CLI::NonNegativeNumber);
   auto* o_topp = gen->add_option("--top-p", top_p, "keep the smallest set of tokens with this much probability (1 = off)")
@@ -128,21 +127,19 @@ int main(int argc, char** argv) {
   auto* o_rep = gen->add_option("--repetition-penalty", rep, "1 = off")->check(CLI::PositiveNumber);
   auto* o_seed = gen->add_option("--seed", seed, "seed for sampling (printed and written into the tune)")
                      ->check(CLI::NonNegativeNumber);
-  std::string period, composer, instrumentation;
-  int64_t max_patches = 0, patch_context = 0;
-  bool full_patches = false;
-  gen->add_option("--period", period, "NotaGen models: the period of the piece, e.g. Classical, Romantic, Baroque");
-  gen->add_option("--composer", composer, "NotaGen models: the composer, e.g. 'Beethoven, Ludwig van'");
-  gen->add_option("--instrumentation", instrumentation, "NotaGen models: e.g. Keyboard, Chamber, Orchestral");
-  gen->add_option("--max-patches", max_patches, "NotaGen models: patches to generate at most (default: no limit)")
+  gen->add_option("--period", ga.period, "NotaGen models: the period of the piece, e.g. Classical, Romantic, Baroque");
+  gen->add_option("--composer", ga.composer, "NotaGen models: the composer, e.g. 'Beethoven, Ludwig van'");
+  gen->add_option("--instrumentation", ga.instrumentation, "NotaGen models: e.g. Keyboard, Chamber, Orchestral");
+  gen->add_option("--max-patches", ga.max_patches, "NotaGen models: patches to generate at most (default: no limit)")
       ->check(CLI::PositiveNumber);
-  gen->add_option("--patch-context", patch_context,
+  gen->add_option("--patch-context", ga.patch_context,
                   "NotaGen models: cut and re-encode the piece at this many patches (default: the model's context)")
       ->check(CLI::Range(4, 1 << 20));
-  gen->add_flag("--full-patches", full_patches,
+  gen->add_flag("--full-patches", ga.full_patches,
                 "NotaGen models: draw all 16 characters of every patch, as NotaGen's loop does (default: stop at its EOS)");
   gen->add_flag("--json", ga.json,
-                "print one JSON record per tune (ids, text, each round trip's timings and a summary) instead of streaming");
+                "print one JSON record per tune or piece (ids, text, each round trip's timings and a summary) "
+                "instead of streaming");
   gen->add_flag("--no-stream", ga.no_stream, "print the text once at the end");
   gen->add_flag("--ignore-eos", ga.ignore_eos, "run to the token budget even past EOS (benchmarks)");
   gen->add_flag("--check", ga.check_only,
@@ -201,33 +198,7 @@ int main(int argc, char** argv) {
     if (o_seed->count()) cfg.sampling.seed = static_cast<uint64_t>(seed);
     if (cfg.sampling.top_p <= 0) throw std::invalid_argument("--top-p must be above 0 (1 = off)");
 
-    // the model's family picks the loop: NotaGen's writes a patch per round trip
-    if (!cfg.model_path.empty() && duet::edge::is_notagen_model(cfg.model_path)) {
-      if (!ga.prompt_ids.empty()) throw std::invalid_argument("NotaGen models take text prompts: use --prompt, not --prompt-ids");
-      if (ga.ignore_eos) throw std::invalid_argument("--ignore-eos does not apply to NotaGen models (see --max-patches)");
-      duet::edge::NotagenRequest nr;
-      nr.prompt = ga.prompt;
-      nr.period = period, nr.composer = composer, nr.instrumentation = instrumentation;
-      nr.folk = {cfg.style, cfg.meter, cfg.unit, cfg.key};
-      nr.continue_path = ga.continue_path;
-      nr.title = ga.title;
-      nr.tempo_bpm = cfg.tempo_bpm;
-      nr.count = ga.count;
-      nr.abc_out = ga.abc_out;
-      nr.json = ga.json;
-      nr.stream = !ga.no_stream;
-      nr.max_chars = o_max->count() ? max_new : 0;
-      nr.max_patches = max_patches;
-      nr.context = patch_context;
-      nr.full_patches = full_patches;
-      nr.constrain = cfg.bar_constraint;
-      nr.max_identical_bars = static_cast<int>(cfg.max_identical_bars);
-      if (ga.check_only) return 0;
-      return duet::edge::run_notagen_generate(cfg, local, nr);
-    }
-    if (!period.empty() || !composer.empty() || !instrumentation.empty() || max_patches || patch_context || full_patches)
-      throw std::invalid_argument("--period, --composer, --instrumentation, --max-patches, --patch-context and "
-                                  "--full-patches are for NotaGen models (" + cfg.model_path + " is not one)");
+    if (o_max->count()) ga.max_new_tokens = max_new;  // a NotaGen piece's budget: -n alone
     ga.music_flags = !ga.style.empty() || !ga.meter.empty() || !ga.unit.empty() || !ga.key.empty() ||
                      !ga.title.empty() || o_tempo->count() || !ga.continue_path.empty() || no_constraint ||
                      o_ident->count() || no_ending_push;

@@ -2,11 +2,15 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <sstream>
 
 #include "edge/cli/generate_sink.hpp"
 #include "edge/client/edge_client.hpp"
 #include "edge/client/music_generation.hpp"
+#include "edge/client/piece_client.hpp"
+#include "edge/client/piece_maker.hpp"
+#include "edge/generation/piece_runner.hpp"
 #include "edge/generation/token_runner.hpp"
 #include "edge/music/abc_file.hpp"
 
@@ -114,7 +118,91 @@ GenerationJob generate_job(EdgeClient& client, const EdgeConfig& cfg, const Gene
   return GenerationJob(client, base, r, spec);
 }
 
+PieceRequest generate_piece(const EdgeConfig& cfg, const GenerateArgs& a) {
+  if (!a.prompt_ids.empty()) throw std::invalid_argument("NotaGen models take text prompts: use --prompt, not --prompt-ids");
+  if (a.ignore_eos) throw std::invalid_argument("--ignore-eos does not apply to NotaGen models (see --max-patches)");
+  PieceRequest p;
+  p.prompt = a.prompt;
+  p.period = a.period, p.composer = a.composer, p.instrumentation = a.instrumentation;
+  p.folk = {cfg.style, cfg.meter, cfg.unit, cfg.key};
+  p.continue_path = a.continue_path;
+  p.title = a.title;
+  p.tempo_bpm = cfg.tempo_bpm;
+  p.max_patches = a.max_patches;
+  p.context = a.patch_context;
+  p.full_patches = a.full_patches;
+  p.constrain = cfg.bar_constraint;
+  p.max_identical_bars = static_cast<int>(cfg.max_identical_bars);
+  (void)PieceMaker(cfg.model_path, p);  // refuse before loading anything
+  return p;
+}
+
+GenerationJob piece_job(const PieceClient& client, const EdgeConfig& cfg, const GenerateArgs& a,
+                        const PieceRequest& piece) {
+  GenerationRequest r;
+  r.piece = piece;
+  r.overrides.seed = cfg.sampling.seed;  // as for tokens: the seed is chosen, never drawn
+  r.overrides.max_new_tokens = a.max_new_tokens;
+  return GenerationJob(client, client.default_options(), r);
+}
+
+namespace {
+
+// --count runs of job (seeds SEED, SEED+1, ...), each printed by its own sink, then --abc-out
+// whole or nothing (a failed run leaves no half-written file behind). noun: "tune" or "piece".
+void run_count(const GenerateArgs& a, const GenerateReport& report, const GenerationJob& job, const char* noun,
+               const std::function<void(const GenerationJob&, GenerationSink&)>& run) {
+  std::string abc_text;
+  const uint64_t seed0 = job.plan().sampling.seed;
+  for (int64_t i = 0; i < a.count; ++i) {
+    const GenerationJob one = job.with_seed(seed0 + static_cast<uint64_t>(i));
+    GenerateSink sink(report, one, i);
+    run(one, sink);
+    if (!sink.abc().empty()) abc_text += (i ? "\n" : "") + sink.abc();
+  }
+  if (a.abc_out.empty()) return;
+  music::write_abc_file(a.abc_out, abc_text);
+  std::fprintf(stderr, "duet-edge: wrote %s (%lld %s%s, seed%s %llu%s)\n", a.abc_out.c_str(),
+               static_cast<long long>(a.count), noun, a.count > 1 ? "s" : "", a.count > 1 ? "s" : "",
+               static_cast<unsigned long long>(seed0),
+               a.count > 1 ? ("-" + std::to_string(seed0 + static_cast<uint64_t>(a.count) - 1)).c_str() : "");
+}
+
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+// A NotaGen model's pieces: the same job, sink and report on its PieceClient
+int run_pieces(const EdgeConfig& cfg, bool local, const GenerateArgs& a) {
+  const PieceRequest piece = generate_piece(cfg, a);
+  if (a.check_only) return 0;
+  const auto t_load = std::chrono::steady_clock::now();
+  PieceClient client(cfg, local);
+  const double load_ms = ms_since(t_load);
+  const GenerationJob job = piece_job(client, cfg, a, piece);
+  for (const auto& w : job.piece()->warnings()) warn(w);
+
+  GenerateReport report;
+  report.cfg = &cfg;
+  report.local = local;
+  report.load_ms = load_ms;
+  report.json = a.json;
+  report.streaming = !a.json && !a.no_stream;
+  report.count = a.count;
+  report.edge_weight_bytes = client.weight_bytes();
+  ClientPieceRunner runner(client);
+  run_count(a, report, job, "piece", [&](const GenerationJob& one, GenerationSink& sink) { (void)one.run(runner, sink); });
+  return 0;
+}
+
+}  // namespace
+
 int run_generate(const EdgeConfig& cfg, bool local, const GenerateArgs& a) {
+  // the model's family picks the runner: NotaGen's writes a patch per round trip
+  if (!cfg.model_path.empty() && is_notagen_model(cfg.model_path)) return run_pieces(cfg, local, a);
+  if (a.notagen_flags())
+    throw std::invalid_argument("--period, --composer, --instrumentation, --max-patches, --patch-context and "
+                                "--full-patches are for NotaGen models (" + cfg.model_path + " is not one)");
   const auto music = music::MusicModelSpec::from_model_dir(cfg.model_path);
   // options are checked before any model is loaded or daemon contacted
   const std::optional<TuneRequest> tune = generate_tune(cfg, music ? &*music : nullptr, a);
@@ -122,7 +210,7 @@ int run_generate(const EdgeConfig& cfg, bool local, const GenerateArgs& a) {
 
   const auto t_load = std::chrono::steady_clock::now();
   EdgeClient client(cfg, local);
-  const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
+  const double load_ms = ms_since(t_load);
 
   const GenerationJob job = generate_job(client, cfg, a, tune, music ? &*music : nullptr);
   const GenerationPlan& plan = job.plan();
@@ -148,21 +236,7 @@ int run_generate(const EdgeConfig& cfg, bool local, const GenerateArgs& a) {
   report.tune = tune ? &*tune : nullptr;
   if (!tune && a.prompt_ids.empty()) report.prompt_text = a.prompt;
   ClientRunner runner(client);
-  std::string abc_text;
-  const uint64_t seed0 = plan.sampling.seed;
-  for (int64_t i = 0; i < a.count; ++i) {
-    const GenerationJob run = job.with_seed(seed0 + static_cast<uint64_t>(i));
-    GenerateSink sink(report, run, i);
-    (void)run.run(runner, sink);
-    if (tune) abc_text += (i ? "\n" : "") + sink.abc();
-  }
-  if (!a.abc_out.empty()) {  // whole or nothing: a failed run leaves no half-written file behind
-    music::write_abc_file(a.abc_out, abc_text);
-    std::fprintf(stderr, "duet-edge: wrote %s (%lld tune%s, seed%s %llu%s)\n", a.abc_out.c_str(),
-                 static_cast<long long>(a.count), a.count > 1 ? "s" : "", a.count > 1 ? "s" : "",
-                 static_cast<unsigned long long>(seed0),
-                 a.count > 1 ? ("-" + std::to_string(seed0 + static_cast<uint64_t>(a.count) - 1)).c_str() : "");
-  }
+  run_count(a, report, job, "tune", [&](const GenerationJob& one, GenerationSink& sink) { (void)one.run(runner, sink); });
   return 0;
 }
 

@@ -9,7 +9,9 @@
 #include "edge/client/edge_client.hpp"
 #include "edge/client/generation_report.hpp"
 #include "edge/client/music_generation.hpp"
+#include "edge/client/piece_maker.hpp"
 #include "edge/generation/generation_job.hpp"
+#include "edge/notagen/patches.hpp"
 
 namespace duet::edge::cli {
 
@@ -24,6 +26,9 @@ GenerateSink::GenerateSink(const GenerateReport& report, const GenerationJob& jo
   if (const TuneMaker* maker = job.tune()) {
     head_ = maker->header(static_cast<int>(index + 1), seed_);
     prompt_text_ = maker->prompt_text();
+  } else if (const PieceMaker* piece = job.piece()) {
+    head_ = piece->header(static_cast<int>(index + 1), seed_, r_.local);
+    prompt_text_ = notagen::strip_stream_markers(piece->prompt_text());  // as the .abc file has it
   }
   if (r_.streaming) {
     std::fputs((index ? "\n" : ""), stdout);
@@ -40,6 +45,10 @@ bool GenerateSink::text(const std::string& delta) {
 }
 
 void GenerateSink::finish(const GenerationOutcome& out) {
+  // each round after the first (the prefill; a piece's prompt patches): ms per token, or per patch
+  std::vector<double> decode_ms;
+  for (size_t k = 1; k < out.steps.size(); ++k) decode_ms.push_back(out.steps[k].edge_ms + out.steps[k].backbone_ms);
+  if (job_.piece()) return finish_piece(out, decode_ms);
   const auto& plan = job_.plan();
   const TuneMaker* maker = job_.tune();
   std::optional<Tune> tune;
@@ -59,8 +68,6 @@ void GenerateSink::finish(const GenerationOutcome& out) {
     abc_ = tune->abc();
   }
 
-  std::vector<double> decode_ms;
-  for (size_t k = 1; k < out.steps.size(); ++k) decode_ms.push_back(out.steps[k].edge_ms + out.steps[k].backbone_ms);
   if (r_.json) {
     print_record(out, text, tune ? &*tune : nullptr, decode_ms);
   } else {
@@ -101,6 +108,58 @@ void GenerateSink::print_record(const GenerationOutcome& out, const std::string&
   j["tokens_per_decode_round_trip"] = n_steps < 2 ? 0.0 : double(out.tokens.size() - 1) / double(n_steps - 1);
   j["decode_ms_p50"] = percentile(decode_ms, 0.5);
   j["decode_ms_p99"] = percentile(decode_ms, 0.99);
+  std::cout << j.dump() << "\n";
+}
+
+void GenerateSink::finish_piece(const GenerationOutcome& out, const std::vector<double>& patch_ms) {
+  const std::string text(out.tokens.begin(), out.tokens.end());  // what the model wrote, stream markers kept
+  abc_ = job_.piece()->abc(head_, text);
+  if (r_.streaming)
+    std::fputs("\n", stdout);
+  else if (!r_.json)
+    std::fputs(abc_.c_str(), stdout);
+  if (r_.json) return print_piece_record(out, text, patch_ms);
+  const double secs = out.run_ms / 1000.0;
+  std::fprintf(stderr,
+               "duet-edge: %s%zu characters in %lld patches (%s%s), seed %llu, %s, %.2f ms/patch p50, %.0f chars/s\n",
+               r_.count > 1 ? ("piece " + std::to_string(index_ + 1) + ": ").c_str() : "", text.size(),
+               static_cast<long long>(out.patches), stop_text(out.stop).c_str(),
+               out.cuts ? (", " + std::to_string(out.cuts) + " cut(s) past the context").c_str() : "",
+               static_cast<unsigned long long>(seed_), r_.local ? "local" : ("via " + r_.cfg->server).c_str(),
+               percentile(patch_ms, 0.5), secs > 0 ? static_cast<double>(text.size()) / secs : 0.0);
+  if (out.loop_reason == "max_chars")
+    warn("the piece used the whole budget of " + std::to_string(job_.plan().max_new_tokens) +
+         " characters before it ended");
+}
+
+void GenerateSink::print_piece_record(const GenerationOutcome& out, const std::string& text,
+                                      const std::vector<double>& patch_ms) const {
+  const PieceMaker& piece = *job_.piece();
+  nlohmann::json j = record_json({r_.local, r_.cfg->model_path, seed_, text, out.stop, r_.load_ms});
+  const double secs = out.run_ms / 1000.0;
+  int64_t chars_run = 0;
+  nlohmann::json steps = nlohmann::json::array();
+  for (const auto& st : out.steps) {
+    chars_run += st.tokens;
+    steps.push_back({{"positions", st.positions}, {"chars", st.tokens}, {"edge_ms", st.edge_ms},
+                     {"round_trip_ms", st.backbone_ms}, {"cloud_ms", st.cloud_ms}});
+  }
+  j["prompt"] = piece.prompt_text();
+  j["abc"] = abc_;
+  j["patches"] = out.patches;
+  j["chars"] = text.size();
+  j["chars_run"] = chars_run;
+  j["cuts"] = out.cuts;
+  j["generate_ms"] = out.run_ms;
+  j["chars_per_s"] = secs > 0 ? static_cast<double>(text.size()) / secs : 0.0;
+  j["patches_per_s"] = secs > 0 ? static_cast<double>(out.patches) / secs : 0.0;
+  j["patch_ms_p50"] = percentile(patch_ms, 0.5);
+  j["edge_weight_bytes"] = r_.edge_weight_bytes;
+  j["tokens"] = out.tokens;  // the characters written, as codes (what token-level tools read)
+  if (piece.folk())  // the fields abc-folk's tunes carry (scripts/abc/sample_edge.py reads them)
+    j["tune"] = tune_json(index_ + 1, abc_, piece.title(), *piece.folk(), piece.prompt_text(), piece.constrained(),
+                          out.relaxed_steps);
+  j["steps"] = steps;  // one per patch (round trip)
   std::cout << j.dump() << "\n";
 }
 

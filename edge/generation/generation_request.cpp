@@ -11,14 +11,24 @@ bool same_sampling(const SamplingOptions& a, const SamplingOptions& b) {
          a.repetition_penalty == b.repetition_penalty && a.seed == b.seed && a.temperature_last == b.temperature_last;
 }
 
+bool same_options(const music::MusicRequest& x, const music::MusicRequest& y) {
+  return x.style == y.style && x.meter == y.meter && x.unit == y.unit && x.key == y.key;
+}
+
 }  // namespace
 
 bool operator==(const TuneRequest& a, const TuneRequest& b) {
-  const auto& x = a.options;
-  const auto& y = b.options;
-  return x.style == y.style && x.meter == y.meter && x.unit == y.unit && x.key == y.key && a.title == b.title &&
-         a.tempo_bpm == b.tempo_bpm && a.opening == b.opening && a.constrain == b.constrain &&
-         a.max_identical_bars == b.max_identical_bars && a.ending_push == b.ending_push;
+  return same_options(a.options, b.options) && a.title == b.title && a.tempo_bpm == b.tempo_bpm &&
+         a.opening == b.opening && a.constrain == b.constrain && a.max_identical_bars == b.max_identical_bars &&
+         a.ending_push == b.ending_push;
+}
+
+bool operator==(const PieceRequest& a, const PieceRequest& b) {
+  return a.prompt == b.prompt && a.period == b.period && a.composer == b.composer &&
+         a.instrumentation == b.instrumentation && same_options(a.folk, b.folk) &&
+         a.continue_path == b.continue_path && a.title == b.title && a.tempo_bpm == b.tempo_bpm &&
+         a.max_patches == b.max_patches && a.context == b.context && a.full_patches == b.full_patches &&
+         a.constrain == b.constrain && a.max_identical_bars == b.max_identical_bars;
 }
 
 GenerationPlan resolve(const GenerationDefaults& d, const GenerationRequest& r) {
@@ -38,13 +48,14 @@ GenerationPlan resolve(const GenerationDefaults& d, const GenerationRequest& r) 
   p.max_positions = d.max_positions;
   p.stop_strings = r.stop_strings;
   p.tune = r.tune;
+  p.piece = r.piece;
   return p;
 }
 
 bool operator==(const GenerationPlan& a, const GenerationPlan& b) {
   return a.prompt == b.prompt && a.max_new_tokens == b.max_new_tokens && same_sampling(a.sampling, b.sampling) &&
          a.stop_ids == b.stop_ids && a.max_positions == b.max_positions && a.stop_strings == b.stop_strings &&
-         a.tune == b.tune;
+         a.tune == b.tune && a.piece == b.piece;
 }
 
 }  // namespace duet::edge

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/sampling_options.hpp"
+#include "edge/generation/piece_request.hpp"
 #include "edge/generation/tune_request.hpp"
 
 namespace duet::edge {
@@ -24,11 +25,12 @@ struct GenerationOverrides {
 };
 
 struct GenerationRequest {
-  std::vector<int32_t> prompt;             // token ids; empty for a tune: its options write the prompt
+  std::vector<int32_t> prompt;             // token ids; empty for a tune or a piece: their options write the prompt
   GenerationOverrides overrides;
   std::vector<std::string> stop_strings;   // OpenAI's stop: the text ends just before one
   std::vector<int32_t> extra_stop_ids;     // beside the model's EOS ids (a chat template's end of turn)
   std::optional<TuneRequest> tune;         // a music model's tune: its prompt and the bar constraint
+  std::optional<PieceRequest> piece;       // a NotaGen model's piece (its budget: characters)
 };
 
 // The front end's starting point: budget, sampling, stop ids and position limit.
@@ -49,6 +51,7 @@ struct GenerationPlan {
   int64_t max_positions = 0;
   std::vector<std::string> stop_strings;
   std::optional<TuneRequest> tune;
+  std::optional<PieceRequest> piece;
 };
 
 // Defaults under the request's fields; a random seed when the request has none.

@@ -13,16 +13,22 @@
 namespace duet::edge {
 
 struct GenerationOutcome {
-  std::vector<int32_t> tokens;  // generated ids (the stop token included)
-  std::string text;             // everything delivered, stop string cut off ("" without a tokenizer)
+  std::vector<int32_t> tokens;  // generated ids (the stop token included); a piece's: its characters
+  std::string text;             // everything delivered, stop string cut off ("" without a tokenizer;
+                                // a piece's: without NotaGen's stream markers)
   StopReason stop = StopReason::budget;
   // the token loop's own reason ("eos", "max_new_tokens", ...): stop says why the text ended, this
   // also tells a budget that ran out after a tune's ending rule had begun (stop: ending_rule)
   std::string loop_reason;
-  std::vector<StepStats> steps;  // one per backbone call (round trip): the CLI's --json timings
+  // one per backbone call (round trip): the CLI's --json timings. A NotaGen piece's: one per
+  // patch, tokens = the characters its decoder ran
+  std::vector<StepStats> steps;
   int64_t prompt_tokens = 0, completion_tokens = 0;
   double ttft_ms = 0, decode_tok_s = 0;
-  int64_t relaxed_steps = 0;    // a tune's: steps where the bar constraint lifted its mask
+  double run_ms = 0;            // the whole run, first call to last
+  int64_t relaxed_steps = 0;    // a tune's or folk piece's: steps where the bar constraint lifted its mask
+  int64_t patches = 0;          // a NotaGen piece's patches drawn (the EOS patch included)
+  int cuts = 0;                 // times a NotaGen piece was cut and re-encoded (the long-piece rule)
 };
 
 class GenerationSink {

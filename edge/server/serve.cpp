@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "edge/client/model_defaults.hpp"
+#include "edge/client/piece_client.hpp"
 #include "edge/server/http_routes.hpp"
 
 #ifndef DUET_WEB_DIR
@@ -110,6 +111,14 @@ void arm_stop_watchdog() {
 
 int run_serve(const EdgeConfig& given, bool local) {
   EdgeConfig cfg = given;
+  // NotaGen's head is a character decoder that writes a patch per round trip, not a vocabulary
+  // head: the OpenAI routes and the music page (token ids, a tokenizer) have nothing to run on.
+  // Refused before anything is loaded or a daemon contacted.
+  if (!cfg.model_path.empty() && is_notagen_model(cfg.model_path))
+    throw std::invalid_argument("duet-edge serve does not serve NotaGen models: " + cfg.model_path +
+                                " is one (config.json model_type \"notagen\"), which writes a patch of characters "
+                                "per round trip, while serve's OpenAI routes and music page run token-level models; "
+                                "write its pieces with duet-edge generate --model " + cfg.model_path);
   apply_model_defaults(cfg);  // the same defaults as generate (idempotent): duet.json under the config
   const ServeOptions o = serve_options(cfg);
   // SIGINT/SIGTERM: a handler (whichever thread the kernel picks runs it) writes to a pipe that one

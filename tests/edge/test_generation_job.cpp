@@ -2,18 +2,29 @@
 // page's route and the CLI's generate make the same plan of equivalent inputs (the same defaults
 // from duet.json, the same seed) and so the same tokens; the job's one stop reason gives
 // finish_reason. On the bundled model (models/abc-folk), blocks in process: no daemon, a few dozen
-// tokens; a prompt of ids on a fixture model without a tokenizer.
+// tokens; a prompt of ids on a fixture model without a tokenizer; a NotaGen piece on the tiny
+// NotaGen fixture (the same job on a PieceRunner: a patch per round trip).
 #include "../common/torch_doctest.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 
+#include <unistd.h>
+
+#include "common/backbone.hpp"
+#include "common/checkpoint.hpp"
 #include "edge/cli/generate_command.hpp"
 #include "edge/client/model_defaults.hpp"
 #include "edge/client/music_generation.hpp"
+#include "edge/client/piece_maker.hpp"
 #include "edge/generation/generation_job.hpp"
+#include "edge/generation/piece_runner.hpp"
 #include "edge/generation/token_runner.hpp"
+#include "edge/notagen/patches.hpp"
 #include "edge/server/completion.hpp"
 
 using namespace duet::edge;
@@ -322,4 +333,189 @@ TEST_CASE("GenerationJob: a prompt of ids runs on a model without a tokenizer (t
   r.prompt = {1, 17, 42};
   r.stop_strings = {"x"};
   DOCTEST_CHECK_THROWS_AS(GenerationJob(client, client.default_options(), r), std::invalid_argument);
+}
+
+namespace {
+
+std::string notagen_tiny() { return std::string(DUET_FIXTURES_DIR) + "/notagen/tiny"; }
+const std::string kPiecePrompt = "%Classical\n%Beethoven, Ludwig van\n%Keyboard\n";  // its duet.json's defaults
+
+// A piece's text in the given chunks (one a patch), then `reason`, as the piece loop ends; the
+// options it was given kept.
+struct ScriptedPieces final : PieceRunner {
+  std::vector<std::string> chunks;
+  std::string reason;
+  std::optional<duet::notagen::PieceOptions> seen;
+  std::string prompt_seen;
+  duet::notagen::PieceResult run(const std::string& prompt, const duet::notagen::PieceOptions& o,
+                                 const duet::notagen::TextCallback& on_text) override {
+    seen = o;
+    prompt_seen = prompt;
+    duet::notagen::PieceResult r;
+    for (const auto& c : chunks) {
+      r.text += c;
+      r.patches.emplace_back(16, duet::notagen::kPad);
+      r.steps.push_back({r.steps.empty() ? 4 : 1, 16, 1.0, 2.0, -1.0});
+      on_text(c);
+    }
+    r.stop_reason = reason;
+    return r;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("GenerationJob: a NotaGen piece from duet-edge generate's flags == the piece loop's own, for a seed") {
+  // generate --model tiny --local --max-patches 12 --seed 5 (duet.json's sampling: NotaGen's)
+  EdgeConfig cfg;
+  cfg.model_path = notagen_tiny();
+  apply_model_defaults(cfg);
+  cfg.sampling.seed = 5;
+  duet::edge::cli::GenerateArgs args;
+  args.max_patches = 12;
+  const PieceRequest req = duet::edge::cli::generate_piece(cfg, args);
+  PieceClient client(cfg, /*local=*/true);
+  const GenerationJob job = duet::edge::cli::piece_job(client, cfg, args, req);
+  REQUIRE(job.piece() != nullptr);
+  REQUIRE(job.tune() == nullptr);
+  DOCTEST_CHECK(job.piece()->prompt_text() == kPiecePrompt);
+  const GenerationPlan& plan = job.plan();
+  DOCTEST_CHECK(plan.prompt == std::vector<int32_t>(kPiecePrompt.begin(), kPiecePrompt.end()));
+  DOCTEST_CHECK(plan.sampling.seed == 5);
+  DOCTEST_CHECK(plan.sampling.temperature == doctest::Approx(1.2));
+  DOCTEST_CHECK(plan.sampling.top_k == 9);
+  DOCTEST_CHECK(plan.sampling.top_p == doctest::Approx(0.9));
+  DOCTEST_CHECK(plan.sampling.temperature_last);  // duet.json sampling_order "notagen"
+  DOCTEST_CHECK(plan.max_new_tokens == 102400);    // duet.json's max_chars
+  DOCTEST_CHECK(plan.stop_ids.empty());
+
+  ClientPieceRunner runner(client);
+  Recorder sink;
+  const auto out = job.run(runner, sink);
+  REQUIRE(sink.end);
+
+  // the previous path's loop: PieceGenerator on the blocks in process, its options written out
+  duet::Checkpoint ck(notagen_tiny());
+  duet::notagen::PieceGenerator gen(ck, duet::LoadOptions{});
+  duet::LocalBackbone bb(ck, duet::LoadOptions{}, ck.config().max_positions);
+  duet::notagen::PieceOptions po;
+  // temperature, top-k, top-p, no repetition penalty, the seed, temperature last (NotaGen's order)
+  po.sampling = {1.2, 9, 0.9, 1.0, 5, true};
+  po.max_patches = 12;
+  const auto want = gen.generate(bb, kPiecePrompt, po);
+  REQUIRE(!want.text.empty());
+  DOCTEST_CHECK(out.tokens == std::vector<int32_t>(want.text.begin(), want.text.end()));
+  DOCTEST_CHECK(out.loop_reason == want.stop_reason);
+  DOCTEST_CHECK(out.stop == stop_reason_of(want.stop_reason));
+  DOCTEST_CHECK(out.patches == static_cast<int64_t>(want.patches.size()));
+  DOCTEST_CHECK(out.steps.size() == want.steps.size());  // one round per patch
+  DOCTEST_CHECK(out.cuts == want.cuts);
+  // the text delivered as the .abc file has it: the stream markers out
+  DOCTEST_CHECK(sink.text_seen == duet::notagen::strip_stream_markers(want.text));
+  DOCTEST_CHECK(out.text == sink.text_seen);
+  DOCTEST_CHECK(sink.end->stop == out.stop);
+
+  // another seed, another piece; the same seed again, the same piece
+  Recorder s6, s5;
+  DOCTEST_CHECK(job.with_seed(6).run(runner, s6).tokens != out.tokens);
+  DOCTEST_CHECK(job.with_seed(5).run(runner, s5).tokens == out.tokens);
+}
+
+TEST_CASE("GenerationJob: a piece's stop reasons show as a token model's; its options reach the loop") {
+  EdgeConfig cfg;
+  cfg.model_path = notagen_tiny();
+  apply_model_defaults(cfg);
+  PieceClient client(cfg, /*local=*/true);
+  duet::edge::cli::GenerateArgs args;
+  args.max_patches = 7;
+  args.patch_context = 8;
+  args.max_new_tokens = 50;  // -n: characters
+  const GenerationJob job = duet::edge::cli::piece_job(client, cfg, args, duet::edge::cli::generate_piece(cfg, args));
+  // NotaGen-X's stream markers are the model's only: the sink never sees them
+  const std::vector<std::string> chunks = {"[r:0/1]abc", "|\n[r:1", "/0]de|\n"};
+
+  SUBCASE("the EOS patch: eos, finish_reason stop") {
+    ScriptedPieces r;
+    r.chunks = chunks;
+    r.reason = "eos";
+    Recorder s;
+    const auto out = job.run(r, s);
+    DOCTEST_CHECK(out.stop == StopReason::eos);
+    DOCTEST_CHECK(std::string(to_string(out.stop)) == "eos");
+    DOCTEST_CHECK(std::string(finish_reason(out.stop)) == "stop");
+    DOCTEST_CHECK(s.text_seen == "abc|\nde|\n");
+    DOCTEST_CHECK(out.text == s.text_seen);
+    DOCTEST_CHECK(out.tokens.size() == std::string("[r:0/1]abc|\n[r:1/0]de|\n").size());
+    DOCTEST_CHECK(out.patches == 3);
+    // the plan reached the loop: -n as characters, --max-patches, --patch-context, the seed
+    REQUIRE(r.seen);
+    DOCTEST_CHECK(r.prompt_seen == kPiecePrompt);
+    DOCTEST_CHECK(r.seen->max_chars == 50);
+    DOCTEST_CHECK(r.seen->max_patches == 7);
+    DOCTEST_CHECK(r.seen->context == 8);
+    DOCTEST_CHECK(r.seen->sampling.seed == job.plan().sampling.seed);
+    DOCTEST_CHECK(!r.seen->filter);  // no bar constraint for a period-composer-instrumentation model
+  }
+  for (const char* budget : {"max_patches", "max_chars"}) {
+    CAPTURE(std::string(budget));
+    ScriptedPieces r;
+    r.chunks = chunks;
+    r.reason = budget;
+    Recorder s;
+    const auto out = job.run(r, s);
+    // the token budget's reason, name and finish_reason, as a token model's -n gives them
+    DOCTEST_CHECK(out.stop == StopReason::budget);
+    DOCTEST_CHECK(std::string(to_string(out.stop)) == "max_new_tokens");
+    DOCTEST_CHECK(std::string(finish_reason(out.stop)) == "length");
+    DOCTEST_CHECK(out.loop_reason == budget);
+  }
+  SUBCASE("a reader that goes away: cancelled, the text so far kept") {
+    ScriptedPieces r;
+    r.chunks = chunks;
+    r.reason = "eos";
+    Recorder s;
+    s.cancel_at = 1;
+    const auto out = job.run(r, s);
+    DOCTEST_CHECK(out.stop == StopReason::cancelled);
+    DOCTEST_CHECK(s.text_seen == "abc");
+    DOCTEST_CHECK(out.tokens.size() == std::string("[r:0/1]abc").size());
+    REQUIRE(s.end);
+    DOCTEST_CHECK(s.end->stop == StopReason::cancelled);
+  }
+  SUBCASE("the other kind of runner, or of request, is refused") {
+    ScriptedRunner tokens;
+    Recorder s;
+    DOCTEST_CHECK_THROWS_AS(job.run(tokens, s), std::logic_error);
+    GenerationRequest r;
+    r.piece = PieceRequest{};
+    r.prompt = {1, 2};
+    DOCTEST_CHECK_THROWS_AS(GenerationJob(client, client.default_options(), r), std::invalid_argument);
+    GenerationRequest api = request_from_api(serve(), read_request({{"prompt", "X:1\n"}}, false));
+    api.piece = PieceRequest{};
+    DOCTEST_CHECK_THROWS_AS(make_job(serve(), api), std::invalid_argument);
+  }
+}
+
+TEST_CASE("PieceMaker: --continue keeps the file's title and body, the .abc without stream markers") {
+  const auto dir = std::filesystem::temp_directory_path() / ("duet-piece-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "opening.abc").string();
+  {
+    std::ofstream f(path);
+    f << "X:1\nT:Opening\n%Romantic\n%Chopin, Frederic\n%Keyboard\nL:1/8\nM:3/4\nK:Ab\n[r:0/1]|:ABcd efga|\n";
+  }
+  PieceRequest req;
+  req.continue_path = path;
+  const PieceMaker maker(notagen_tiny(), req);
+  DOCTEST_CHECK(maker.title() == "Opening");
+  DOCTEST_CHECK(maker.prompt_text() == "%Romantic\n%Chopin, Frederic\n%Keyboard\nL:1/8\nM:3/4\nK:Ab\n[r:0/1]|:ABcd efga|\n");
+  const std::string head = maker.header(1, 4, /*local=*/true);
+  DOCTEST_CHECK(head == "X:1\nT:Opening (duet seed 4)\n% duet-edge: seed 4, notagen, local\n");
+  DOCTEST_CHECK(maker.abc(head, "[r:1/0]cd|") ==
+                head + "%Romantic\n%Chopin, Frederic\n%Keyboard\nL:1/8\nM:3/4\nK:Ab\n|:ABcd efga|\ncd|\n");
+  // options the prompt form does not take, refused with a sentence before anything is loaded
+  req.period = "Baroque";
+  DOCTEST_CHECK_THROWS_WITH_AS(PieceMaker(notagen_tiny(), req), doctest::Contains("--continue takes the prompt"),
+                               std::invalid_argument);
+  std::filesystem::remove_all(dir);
 }

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "edge/client/generation_report.hpp"
-#include "edge/client/notagen_generate.hpp"
+#include "edge/client/piece_client.hpp"
 #include "edge/music/abc_file.hpp"
 
 using namespace duet::edge;

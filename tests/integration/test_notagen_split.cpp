@@ -1,10 +1,12 @@
 // NotaGen split at the patch level across a real daemon: the edge keeps the patch embedding, the
 // final norm and the character decoder, the daemon runs the patch-level blocks (1 and 2 stages);
 // the pieces equal the monolithic ones (greedy, sampled, and through the long-piece rule's cuts),
-// one round trip per patch. Then duet-edge generate on the NotaGen folder, local and split.
+// one round trip per patch. Then duet-edge generate on the NotaGen folder, local and split: its
+// GenerationJob (edge/generation) writes the piece loop's own piece, with a token model's stop reasons.
 #include "../common/torch_doctest.hpp"
 
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "common/backbone.hpp"
@@ -12,7 +14,9 @@
 #include "common/wire/tensor_frames.hpp"
 #include "edge/client/cloud_connection.hpp"
 #include "edge/client/edge_client.hpp"
+#include "edge/client/generation_report.hpp"
 #include "edge/client/remote_backbone.hpp"
+#include "edge/client/stop_reason.hpp"
 #include "edge/notagen/piece_generator.hpp"
 #include "edge_helpers.hpp"
 
@@ -99,6 +103,22 @@ TEST_CASE("duet-edge generate on a NotaGen folder: local and split give the same
   CHECK(jl["finish_reason"] == (why == "eos" ? "stop" : "length"));
   CHECK(jl["patches"].get<int>() >= 1);
   CHECK(jl["prompt"] == kPromptText);  // the duet.json defaults: Classical, Beethoven, Keyboard
+  {
+    // the piece loop's own piece for seed 5 (what the CLI's NotaGen path ran before the job):
+    // duet.json's sampling (top-k 9, top-p 0.9, then temperature 1.2), 12 patches
+    Checkpoint ck(tiny());
+    notagen::PieceGenerator gen(ck, LoadOptions{});
+    LocalBackbone bb(ck, LoadOptions{}, ck.config().max_positions);
+    notagen::PieceOptions po;
+    // temperature, top-k, top-p, no repetition penalty, the seed, temperature last (NotaGen's order)
+    po.sampling = {1.2, 9, 0.9, 1.0, 5, true};
+    po.max_patches = 12;
+    const auto want = gen.generate(bb, kPromptText, po);
+    CHECK(jl["text"] == want.text);
+    CHECK(jl["stop_reason"] == edge::to_string(edge::stop_reason_of(want.stop_reason)));
+    CHECK(jl["patches"] == want.patches.size());
+    CHECK(jl["steps"].size() == want.steps.size());
+  }
   const std::string abc = read_file(tmp / "piece.abc");
   CHECK(abc.rfind("X:1\nT:", 0) == 0);
   CHECK(abc.find("%Beethoven, Ludwig van\n") != std::string::npos);
@@ -113,6 +133,8 @@ TEST_CASE("duet-edge generate on a NotaGen folder: local and split give the same
   auto js = nlohmann::json::parse(s.out);
   CHECK(js["mode"] == "split");
   CHECK(js["text"] == jl["text"]);
+  CHECK(js["stop_reason"] == jl["stop_reason"]);
+  CHECK(js["patches"] == jl["patches"]);
 
   // --continue: the file's tune goes on; the stream markers stay out of the .abc and the printout
   {
@@ -147,6 +169,9 @@ TEST_CASE("duet-edge generate on a NotaGen folder: local and split give the same
                                           "--max-patches", "2", "--no-stream"});
   CHECK(warn.status == 0);
   CHECK(warn.err.find("style, meter, unit and key are ignored") != std::string::npos);
+  // the summary line gives the budget as a token model's does; --no-stream prints the piece at the end
+  CHECK(warn.err.find(" in 2 patches (" + edge::stop_text(edge::StopReason::budget) + ")") != std::string::npos);
+  CHECK(warn.out.rfind("X:1\nT:Classical, Beethoven, Ludwig van, Keyboard (duet seed 0)\n", 0) == 0);
   auto bad3 = run_process(edge_binary(), {"generate", "--model", abc_model(), "--local", "--period", "Classical"});
   CHECK(bad3.status == 1);
   CHECK(bad3.err.find("NotaGen models") != std::string::npos);
@@ -162,6 +187,16 @@ TEST_CASE("notagen-folk through duet-edge: the bar constraint per character keep
                          std::chrono::seconds(120));
     INFO(r.err);
     REQUIRE(r.status == 0);
+    // the model ended each tune: "eos" and finish_reason "stop", as for a token model
+    std::istringstream records(r.out);
+    int n = 0;
+    for (std::string line; std::getline(records, line); ++n) {
+      const auto rec = nlohmann::json::parse(line);
+      CHECK(rec["stop_reason"] == "eos");
+      CHECK(rec["finish_reason"] == "stop");
+      CHECK(rec["tune"]["bar_constraint"] == true);
+    }
+    CHECK(n == 2);
     auto bars = run_process("/usr/bin/python3", {source_path("scripts/abc/evaluate.py"), "--bars", abc});
     INFO(bars.err);
     REQUIRE(bars.status == 0);

@@ -242,6 +242,21 @@ TEST_CASE("duet-edge serve: a listen address in use, and no daemon, are clear er
   CHECK(first.stop() == 0);
 }
 
+// Issue 23: a NotaGen model writes pieces through duet-edge generate's job; serve's token-level
+// routes refuse it at start, saying why and what to run instead, before any daemon is contacted
+// (nothing listens on the closed port: a contact would be exit 2, "no duet-cloud daemon reachable").
+TEST_CASE("duet-edge serve refuses a NotaGen model with a sentence") {
+  const std::string tiny = source_path("tests/fixtures/notagen/tiny");
+  auto r = run_process(edge_binary(), {"serve", "--model", tiny, "--server",
+                                       "tcp://127.0.0.1:" + std::to_string(closed_port()), "--insecure",
+                                       "--timeout-ms", "1500", "--listen", "127.0.0.1:0"},
+                       60s);
+  CHECK(r.status == 1);
+  CHECK(r.err.find("duet-edge serve does not serve NotaGen models: " + tiny + " is one") != std::string::npos);
+  CHECK(r.err.find("write its pieces with duet-edge generate --model " + tiny) != std::string::npos);
+  CHECK(r.out.find("serving") == std::string::npos);
+}
+
 // Issue 23, defects 1-3: the model's sampling defaults reach the API and the page; the pooled
 // cloud connection outlives the daemon's idle timeout and a restart; /health follows the daemon;
 // SIGTERM stops within 1 s while a request waits on a dead daemon.
