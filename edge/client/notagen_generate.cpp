@@ -6,6 +6,8 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -233,6 +235,7 @@ void report_piece(const EdgeConfig& cfg, bool local, const NotagenRequest& req, 
     j["chars"] = r.res->text.size();
     j["chars_run"] = chars_run;
     j["cuts"] = r.res->cuts;
+    j["char_sampling"] = r.res->sampled_on_device ? "device" : "host";
     j["generate_ms"] = r.gen_ms;
     j["chars_per_s"] = secs > 0 ? static_cast<double>(r.res->text.size()) / secs : 0.0;
     j["patches_per_s"] = secs > 0 ? static_cast<double>(r.res->patches.size()) / secs : 0.0;
@@ -288,6 +291,10 @@ int run_notagen_generate(const EdgeConfig& cfg, bool local, const NotagenRequest
   po.max_patches = req.max_patches;
   po.context = req.context;
   po.full_patches = req.full_patches;
+  // DUET_NOTAGEN_HOST_SAMPLING=1: every character drawn on the host, as before the device sampler
+  // (the GPU benchmark times both; a seed gives the same piece either way)
+  if (const char* e = std::getenv("DUET_NOTAGEN_HOST_SAMPLING"); e && std::strcmp(e, "1") == 0)
+    po.char_sampling = notagen::CharSampling::host;
 
   const auto t_load = std::chrono::steady_clock::now();
   Checkpoint ckpt(cfg.model_path);
