@@ -19,7 +19,7 @@ PatchWriter::PatchWriter(CharDecoder& chars, const PieceOptions& o, c10::Device 
                                 (o.filter ? "a character filter" : "a repetition penalty") +
                                 ": leave the character sampling automatic or on the host");
   const bool on_device = o.char_sampling == CharSampling::device ||
-                         (o.char_sampling == CharSampling::automatic && !host_only && !device.is_cpu());
+                         (o.char_sampling == CharSampling::automatic && !host_only && device.is_cuda());
   if (on_device) device_ = std::make_unique<DeviceSampler>(sampler_, device);
 }
 

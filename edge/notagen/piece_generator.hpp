@@ -35,8 +35,8 @@ class CharFilter {
 };
 
 // Where each character is drawn (patch_writer.hpp). automatic: on the device when the character
-// decoder runs on an accelerator and neither a filter nor a repetition penalty needs the host
-// (there a patch costs one sync instead of one per character; on the CPU the host's loop is the
+// decoder runs on a CUDA GPU and neither a filter nor a repetition penalty needs the host (there
+// a patch costs one sync instead of one per character; on the CPU the host's loop is the
 // cheaper); host and device force one (device is refused for options only the host follows).
 // A seed gives the same piece either way.
 enum class CharSampling { automatic, host, device };
