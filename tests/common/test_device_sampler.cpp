@@ -1,8 +1,8 @@
 // The device sampler against Sampler, token for token: random logits of random vocabulary sizes
 // (fp32 and bf16, with -inf entries, ties, -0.0 and underflowing tails) under every combination
 // of temperature, its order, top-k and top-p, over several seeds; and the host's random stream
-// after a run is where Sampler::next leaves it for the picks kept. On CPU tensors: the same
-// tensor ops run on a GPU.
+// after a run is where Sampler::next leaves it for the picks kept. On CPU tensors, and on CUDA
+// where there is a device (there exp, pow and the sums' order round their own way).
 #include "torch_doctest.hpp"
 
 #include <random>
@@ -46,7 +46,7 @@ void check_run(Sampler& host, Sampler& followed, DeviceSampler& dev, std::mt1993
   std::vector<torch::Tensor> logits;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t vocab = 1 + static_cast<int64_t>(g() % 300);
-    logits.push_back(random_logits(g, vocab, g() % 2 ? torch::kFloat : torch::kBFloat16));
+    logits.push_back(random_logits(g, vocab, g() % 2 ? torch::kFloat : torch::kBFloat16).to(dev.device()));
   }
   dev.start(n);
   std::vector<torch::Tensor> picked;
@@ -66,9 +66,8 @@ void check_run(Sampler& host, Sampler& followed, DeviceSampler& dev, std::mt1993
   CHECK(followed.uniform() == host.uniform());  // the stream moved past exactly `used` draws
 }
 
-}  // namespace
-
-TEST_CASE("the device sampler picks Sampler's tokens and leaves its stream where Sampler::next does") {
+// every combination of the options, 3 runs each
+int64_t check_grid(c10::Device device) {
   std::vector<Case> cases;
   for (double t : {0.0, 0.6, 1.0, 1.7})
     for (bool last : {false, true})
@@ -89,7 +88,7 @@ TEST_CASE("the device sampler picks Sampler's tokens and leaves its stream where
     o.top_p = c.top_p;
     o.seed = c.seed;
     Sampler host(o), followed(o);
-    DeviceSampler dev(followed, torch::kCPU);
+    DeviceSampler dev(followed, device);
     std::mt19937_64 g(c.seed * 7919 + static_cast<uint64_t>(c.top_k));
     for (int run = 0; run < 3; ++run) {
       const int64_t n = 1 + static_cast<int64_t>(g() % 16);
@@ -98,7 +97,21 @@ TEST_CASE("the device sampler picks Sampler's tokens and leaves its stream where
       picks += n;
     }
   }
-  MESSAGE(picks << " picks compared");
+  return picks;
+}
+
+}  // namespace
+
+TEST_CASE("the device sampler picks Sampler's tokens and leaves its stream where Sampler::next does") {
+  MESSAGE(check_grid(torch::kCPU) << " picks compared");
+}
+
+TEST_CASE("on CUDA: the device sampler picks Sampler's tokens and leaves its stream where Sampler::next does") {
+  if (!torch::cuda::is_available()) {
+    MESSAGE("no CUDA device: skipped");
+    return;
+  }
+  MESSAGE(check_grid(torch::Device(torch::kCUDA, 0)) << " picks compared");
 }
 
 TEST_CASE("the device sampler follows the host where every probability underflows under the temperature") {

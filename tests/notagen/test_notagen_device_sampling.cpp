@@ -79,6 +79,38 @@ TEST_CASE("characters drawn on the device give the host's piece for each seed") 
   CHECK(early > 0);  // the case the device's discarded characters are for was met
 }
 
+TEST_CASE("on CUDA: characters drawn on the device give the host's piece (fp32 and bf16)") {
+  if (!torch::cuda::is_available()) {
+    MESSAGE("no CUDA device: skipped");
+    return;
+  }
+  Checkpoint ck(tiny());
+  for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    CAPTURE(dtype);
+    LoadOptions lo{dtype, torch::Device(torch::kCUDA, 0)};
+    PieceGenerator gen(ck, lo);
+    LocalBackbone bb(ck, lo, ck.config().max_positions);
+    PieceOptions o;
+    o.max_patches = 24;
+    o.sampling.temperature = 1.2;
+    o.sampling.top_k = 9;
+    o.sampling.top_p = 0.9;
+    o.sampling.temperature_last = true;
+    for (bool full : {false, true})
+      for (uint64_t seed : {1u, 2u}) {
+        CAPTURE(full);
+        CAPTURE(seed);
+        o.full_patches = full;
+        o.sampling.seed = seed;
+        const auto r = both_ways(gen, bb, "%Classical\n%Beethoven, Ludwig van\n%Keyboard\n", o);
+        CHECK(r.device.patches == r.host.patches);
+        CHECK(r.device.text == r.host.text);
+      }
+    o.max_patches = 1;
+    CHECK(gen.generate(bb, "%Classical\n", o).sampled_on_device);  // CUDA: the device by default
+  }
+}
+
 TEST_CASE("characters drawn on the device: the same piece through the long-piece rule's cuts") {
   Checkpoint ck(tiny());
   LoadOptions lo;
