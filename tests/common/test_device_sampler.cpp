@@ -5,6 +5,8 @@
 // where there is a device (there exp, pow and the sums' order round their own way).
 #include "torch_doctest.hpp"
 
+#include <cmath>
+#include <limits>
 #include <random>
 
 #include "common/device_sampler.hpp"
