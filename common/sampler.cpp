@@ -95,6 +95,17 @@ int32_t Sampler::draw(const TokenDistribution& d) {
   return d.ids.back();
 }
 
-double Sampler::uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
+namespace {
+double uniform_of(std::mt19937_64& rng) { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
+}  // namespace
+
+double Sampler::uniform() { return uniform_of(rng_); }
+
+std::vector<double> Sampler::peek_uniforms(size_t n) const {
+  auto rng = rng_;  // a copy of the engine's state: this stream's next n values
+  std::vector<double> u(n);
+  for (double& v : u) v = uniform_of(rng);
+  return u;
+}
 
 }  // namespace duet

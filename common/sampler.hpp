@@ -33,6 +33,9 @@ class Sampler {
   // One draw from d with this sampler's generator (next() == draw(distribution())).
   int32_t draw(const TokenDistribution& d);
   double uniform();  // U[0, 1) from the same generator (speculative acceptance tests)
+  // The next n values uniform() will return, without using them up (DeviceSampler takes a run's
+  // uniforms ahead, then calls uniform() once per token it kept).
+  std::vector<double> peek_uniforms(size_t n) const;
   const SamplingOptions& options() const { return opts_; }
 
  private:

@@ -144,14 +144,29 @@ torch::Tensor CharDecoder::begin(const torch::Tensor& h, const std::vector<int32
   return logits_of(x, 0);
 }
 
-torch::Tensor CharDecoder::next(int32_t c) {
-  torch::NoGradGuard no_grad;
+void CharDecoder::check_next() const {
   if (pos_ <= 0) throw std::logic_error("notagen: CharDecoder::next before begin");
   if (pos_ >= shape_.patch_size)
     throw std::logic_error("notagen: the patch already has its " + std::to_string(shape_.patch_size) + " characters");
+}
+
+torch::Tensor CharDecoder::next(int32_t c) {
+  torch::NoGradGuard no_grad;
+  check_next();
   if (c < 0 || c >= shape_.char_vocab)
     throw std::invalid_argument("notagen: character code " + std::to_string(c) + " is outside ASCII (0-127)");
   auto x = wte_.narrow(0, c, 1) + wpe_.narrow(0, pos_, 1);  // [1, H]
+  return logits_of(x, pos_++);
+}
+
+torch::Tensor CharDecoder::next(const torch::Tensor& c) {
+  torch::NoGradGuard no_grad;
+  check_next();
+  if (c.numel() != 1 || c.scalar_type() != torch::kLong || c.device() != wte_.device())
+    throw std::invalid_argument("notagen: CharDecoder::next takes one int64 character on " + wte_.device().str() + ", got " +
+                                std::string(c10::toString(c.scalar_type())) + " " + c10::str(c.sizes()) + " on " +
+                                c.device().str());
+  auto x = torch::embedding(wte_, c.reshape({1})) + wpe_.narrow(0, pos_, 1);  // [1, H]: the row next(int) narrows to
   return logits_of(x, pos_++);
 }
 

@@ -49,6 +49,10 @@ class CharDecoder {
   torch::Tensor begin(const torch::Tensor& h, const std::vector<int32_t>& prefix = {});
   // Feeds the character just chosen; returns the following character's logits [vocab] fp32.
   torch::Tensor next(int32_t c);
+  // The same with the character as an int64 [] tensor on the decoder's device (a DeviceSampler's
+  // pick): no sync. Its range is not checked (that would be one): a pick over this decoder's
+  // logits is in range.
+  torch::Tensor next(const torch::Tensor& c);
   // Logits [P, vocab] of every character of `patch` given h (teacher forcing, one step): tests.
   torch::Tensor score(const torch::Tensor& h, const std::vector<int32_t>& patch);
 
@@ -57,6 +61,7 @@ class CharDecoder {
 
  private:
   torch::Tensor logits_of(const torch::Tensor& x, int64_t start);  // x [n, H] -> last position's logits
+  void check_next() const;  // a patch begun, with room for one more character
 
   Shape shape_;
   c10::Device device_;

@@ -150,6 +150,7 @@ void GenerateSink::print_piece_record(const GenerationOutcome& out, const std::s
   j["chars"] = text.size();
   j["chars_run"] = chars_run;
   j["cuts"] = out.cuts;
+  j["char_sampling"] = out.chars_on_device ? "device" : "host";
   j["generate_ms"] = out.run_ms;
   j["chars_per_s"] = secs > 0 ? static_cast<double>(text.size()) / secs : 0.0;
   j["patches_per_s"] = secs > 0 ? static_cast<double>(out.patches) / secs : 0.0;

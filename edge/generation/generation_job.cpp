@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 
@@ -137,6 +139,10 @@ GenerationOutcome GenerationJob::run(PieceRunner& runner, GenerationSink& sink) 
   po.max_patches = plan_.piece->max_patches;
   po.context = plan_.max_positions;
   po.full_patches = plan_.piece->full_patches;
+  // DUET_NOTAGEN_HOST_SAMPLING=1: every character drawn on the host, as before the device sampler
+  // (the GPU benchmark times both; a seed gives the same piece either way)
+  if (const char* e = std::getenv("DUET_NOTAGEN_HOST_SAMPLING"); e && std::strcmp(e, "1") == 0)
+    po.char_sampling = notagen::CharSampling::host;
   const auto constraint = piece_->steer(po);
 
   const std::string& prompt = piece_->prompt_text();
@@ -173,6 +179,7 @@ GenerationOutcome GenerationJob::run(PieceRunner& runner, GenerationSink& sink) 
   for (const auto& st : res.steps) out.steps.push_back(step_of(st));
   out.patches = static_cast<int64_t>(res.patches.size());
   out.cuts = res.cuts;
+  out.chars_on_device = res.sampled_on_device;
   if (constraint) out.relaxed_steps = constraint->relaxed_steps();
   finish(out, plan_, t0, t_first, t_end, sink);
   return out;

@@ -29,6 +29,7 @@ struct GenerationOutcome {
   int64_t relaxed_steps = 0;    // a tune's or folk piece's: steps where the bar constraint lifted its mask
   int64_t patches = 0;          // a NotaGen piece's patches drawn (the EOS patch included)
   int cuts = 0;                 // times a NotaGen piece was cut and re-encoded (the long-piece rule)
+  bool chars_on_device = false; // a NotaGen piece's characters were drawn on the device (DeviceSampler)
 };
 
 class GenerationSink {

@@ -6,7 +6,7 @@
 #include <chrono>
 #include <stdexcept>
 
-#include "common/sampler.hpp"
+#include "edge/notagen/patch_writer.hpp"
 
 namespace duet::notagen {
 
@@ -63,7 +63,6 @@ PieceResult PieceGenerator::generate(Backbone& backbone, const std::string& prom
   const int64_t ctx = o.context > 0 ? std::min(o.context, context_) : context_;
   if (ctx < 4) throw std::invalid_argument("notagen: a patch context of " + std::to_string(ctx) + " is too small");
   const int64_t budget = ctx * 3 / 4;  // what a re-encoded piece may take: room left to go on
-  Sampler sampler(o.sampling);
   PieceResult res;
 
   EncodedPrompt enc = encode_prompt(split_piece(prompt_text), P);
@@ -78,26 +77,10 @@ PieceResult PieceGenerator::generate(Backbone& backbone, const std::string& prom
   int64_t start = 0;
   backbone.reset();
 
-  // one patch's characters from the character decoder; stops at the first EOS character unless
-  // full_patches (what follows it is padding for the patch level either way)
   if (o.filter && shape_.stream_markers)
     throw std::invalid_argument("notagen: a character filter cannot follow a model with stream markers");
-  auto draw = [&](const torch::Tensor& h, const std::vector<int32_t>& forced, int64_t& ran) {
-    Patch p(forced.begin(), forced.end());
-    auto logits = chars_->begin(h, forced);
-    ran += static_cast<int64_t>(forced.size()) + 1;
-    while (true) {
-      if (o.filter) o.filter->mask(logits, p);
-      const int32_t c = sampler.next(logits, p);
-      if (o.filter) o.filter->advance(c);
-      p.push_back(c);
-      if (static_cast<int64_t>(p.size()) == P || (c == kEos && !o.full_patches)) break;
-      logits = chars_->next(c);
-      ++ran;
-    }
-    p.resize(static_cast<size_t>(P), kPad);
-    return p;
-  };
+  PatchWriter writer(*chars_, o, device_);
+  res.sampled_on_device = writer.on_device();
 
   while (true) {
     if (o.max_patches > 0 && static_cast<int64_t>(res.patches.size()) >= o.max_patches) {
@@ -117,12 +100,12 @@ PieceResult PieceGenerator::generate(Backbone& backbone, const std::string& prom
     auto h = norm_->forward(out.to(device_));
     start += st.positions;
 
-    Patch patch = draw(h, prefix, st.chars);
+    Patch patch = writer.write(h, prefix, st.chars);
     size_t known = prefix.size();  // characters of the patch already in the piece's text
     if (shape_.stream_markers && !in_body && prefix.empty() && patch_text(patch).rfind("[r:", 0) == 0) {
       // NotaGen: the first body line is numbered from 0; redraw it starting "[r:0/"
       in_body = true;
-      patch = draw(h, {'[', 'r', ':', '0', '/'}, st.chars);
+      patch = writer.write(h, {'[', 'r', ':', '0', '/'}, st.chars);
       known = 0;
     }
     st.edge_ms += ms_since(t2);

@@ -4,8 +4,9 @@
 // RemoteBackbone on a duet-cloud daemon: one round trip per patch of 16 characters).
 //
 // Per patch: embed the new patch -> backbone (its KV cache holds the piece) -> final norm -> the
-// character decoder writes the next patch's characters, each drawn by the sampler -> the patch,
-// cleaned past its EOS character, is the next input. The piece ends at the EOS patch.
+// character decoder writes the next patch's characters, each drawn by the sampler (on the host or
+// on the device, patch_writer.hpp) -> the patch, cleaned past its EOS character, is the next
+// input. The piece ends at the EOS patch.
 // NotaGen's rules kept: prompt patches as patches.hpp encodes them (an unfinished last bar's
 // characters start the next patch); for models with stream markers, the first body patch
 // starting "[r:" is redrawn starting "[r:0/"; when the patch context is full, the piece is cut
@@ -33,6 +34,13 @@ class CharFilter {
   virtual void advance(int32_t c) = 0;
 };
 
+// Where each character is drawn (patch_writer.hpp). automatic: on the device when the character
+// decoder runs on a CUDA GPU and neither a filter nor a repetition penalty needs the host (there
+// a patch costs one sync instead of one per character; on the CPU the host's loop is the
+// cheaper); host and device force one (device is refused for options only the host follows).
+// A seed gives the same piece either way.
+enum class CharSampling { automatic, host, device };
+
 struct PieceOptions {
   SamplingOptions sampling;     // per character; NotaGen: top_k 9, top_p 0.9, temperature 1.2, temperature_last
   int64_t max_chars = 102400;   // characters written after the prompt, at most (NotaGen: 102400)
@@ -43,6 +51,7 @@ struct PieceOptions {
   bool full_patches = false;    // draw all characters of every patch, as NotaGen's loop does
                                 // (default: stop a patch at its EOS character; the rest is padding)
   std::shared_ptr<CharFilter> filter;  // null: the sampler sees the model's logits as they are
+  CharSampling char_sampling = CharSampling::automatic;
 };
 
 struct PatchStep {
@@ -58,6 +67,7 @@ struct PieceResult {
   std::vector<Patch> patches;       // each generated patch as drawn (before cleaning)
   std::string stop_reason;          // "eos", "max_chars", "max_patches"
   int cuts = 0;                     // times the long-piece rule re-encoded the piece
+  bool sampled_on_device = false;   // the characters were drawn by the device sampler
   std::vector<PatchStep> steps;
 };
 

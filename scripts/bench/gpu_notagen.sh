@@ -7,6 +7,9 @@
 #   duet    duet-edge --local (monolithic) and split over CURVE to a duet-cloud daemon on the same
 #           GPU, each with --full-patches (16 characters per patch, as NotaGen) and the default
 #           (a patch ends at its EOS character); GPU memory of the edge and of the daemon
+#   host    monolithic, 16 per patch, with DUET_NOTAGEN_HOST_SAMPLING=1: each character sampled on
+#           the host (a sync per character) instead of by the device sampler (one per patch);
+#           the same seeds must give the same pieces
 # Usage: OUT=/path bash scripts/bench/gpu_notagen.sh BUILD_DIR     (BUILD_DIR: a CUDA build of duet)
 # Writes $OUT/notagen-*.json|jsonl|log and $OUT/notagen-bench.md. About 2 minutes.
 set -uo pipefail
@@ -65,6 +68,11 @@ for mode in full eos; do
   pids+=("mono-$mode:$!"); wait $!
   log "duet mono ($mode) exit $?"
 done
+# the same run with the characters sampled on the host: what the device sampler gains
+DUET_NOTAGEN_HOST_SAMPLING=1 timeout 60 "${EDGE[@]}" --local --full-patches \
+  >"$OUT/notagen-mono-full-host.jsonl" 2>"$OUT/notagen-mono-full-host.log" &
+pids+=("mono-full-host:$!"); wait $!
+log "duet mono (full, host sampling) exit $?"
 phase mono-end
 
 rm -rf $K; mkdir -p $K/clients
@@ -103,13 +111,15 @@ for row in csv.reader(open(os.path.join(out, "notagen-gpumem.csv"))):
     mem[pid] = max(mem.get(pid, 0), mib)
 roles = dict(l.strip().split(":")[::-1] for l in open(os.path.join(out, "notagen-pids.txt")) if ":" in l)
 rows = [("NotaGen-style loop (no KV cache)", py["reference"]), ("transformers, KV cache", py["hf_kv"])]
-for name in ("mono-full", "mono-eos", "split-full", "split-eos"):
+pieces = {}
+for name in ("mono-full", "mono-full-host", "mono-eos", "split-full", "split-eos"):
     try:
         recs = [json.loads(l) for l in open(os.path.join(out, "notagen-%s.jsonl" % name)) if l.startswith("{")]
+        pieces[name] = [x["text"] for x in recs]
         r = recs[-1]                         # the second piece: warm (graphs captured)
-        rows.append(("duet %s" % name, {"chars_per_s": r["chars_per_s"], "patches_per_s": r["patches_per_s"],
-                                         "chars": r["chars"], "patches": r["patches"],
-                                         "patch_ms_p50": r["patch_ms_p50"]}))
+        label = "duet %s (characters sampled on the %s)" % (name, r.get("char_sampling", "?"))
+        rows.append((label, {"chars_per_s": r["chars_per_s"], "patches_per_s": r["patches_per_s"],
+                             "chars": r["chars"], "patches": r["patches"], "patch_ms_p50": r["patch_ms_p50"]}))
     except (OSError, IndexError, KeyError, ValueError) as e:
         rows.append(("duet %s" % name, {"error": str(e)}))
 ref = py["reference"]["chars_per_s"]; hf = py["hf_kv"]["chars_per_s"]
@@ -120,6 +130,9 @@ for name, r in rows:
     lines.append("| %s | %d | %d | %.0f | %.1f | %.1f | %.2f |" % (name, r["chars"], r["patches"], r["chars_per_s"],
                  r["patches_per_s"], r["chars_per_s"] / ref, r["chars_per_s"] / hf))
 lines.append("")
+if "mono-full" in pieces and "mono-full-host" in pieces:
+    lines.append("device sampling gives the host sampling's pieces (same seeds): %s"
+                 % (pieces["mono-full"] == pieces["mono-full-host"]))
 lines.append("GPU memory (nvidia-smi, max per process, MiB): " + ", ".join(
     "%s %d" % (roles.get(str(p), "pid %d" % p), m) for p, m in sorted(mem.items())))
 lines.append("python process (torch max allocated): %.0f MiB" % py["gpu_memory_mib"])
