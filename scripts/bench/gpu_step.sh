@@ -10,6 +10,8 @@
 #            measured decode step (waiting for the sessions predicted back)
 #   split    duet-bench at batch 1: monolithic vs split over CURVE (the split's own cost)
 #   llama    llama-batched-bench at NS sequences
+#   notagen  (not by default) gpu_notagen.sh: NotaGen-X's shape, the reference loop, duet with
+#            characters sampled on the device and on the host (DUET_NOTAGEN_HOST_SAMPLING=1)
 #   hop      (issue 22) the front door with every layer in one duet-stage worker on the same GPU
 #            through Gloo vs the daemon alone, duet-load at 1, 8, 64 sessions (rebuilds
 #            cluster_link with Debian's gloo headers: carry them, EXTRA_DEBS=libgloo-dev)
@@ -44,7 +46,7 @@ MPID=$!
 configure() { cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_FUZZERS=OFF \
   -DDUET_GLOO_INCLUDE_DIR=DUET_GLOO_INCLUDE_DIR-NOTFOUND "$@" >"$OUT/cfg.log" 2>&1; }
 build() {
-  cmake --build "$B" -j14 --target ${TARGETS:-duet-cloud duet-load duet-keygen duet-bench test_common} \
+  cmake --build "$B" -j14 --target ${TARGETS:-duet-cloud duet-load duet-keygen duet-bench duet-edge duet-stage test_common} \
     $([ $KERNELS = 1 ] && echo test_gpu_kernels duet-kernel-bench) -- -k 0 \
     >"$OUT/build.log" 2>&1
 }
@@ -151,5 +153,9 @@ if has hop && [ $SECONDS -lt ${HOP_BEFORE:-460} ]; then
       stop_cloud 7800; kill $WP 2>/dev/null; wait $WP 2>/dev/null
     fi
   else log "hop: no gloo build ($(grep -m3 -E 'error' "$OUT/build-gloo.log" "$OUT/cfg-gloo.log" 2>/dev/null | cut -c1-300))"; fi
+fi
+if has notagen && [ $SECONDS -lt ${NOTAGEN_BEFORE:-380} ]; then  # ~2 minutes: NotaGen-X's shape, host vs device sampling
+  OUT=$OUT/notagen timeout 150 bash scripts/bench/gpu_notagen.sh "$B" >"$OUT/notagen.log" 2>&1
+  log "gpu_notagen.sh exit $?"; tail -15 "$OUT/notagen/notagen-bench.md" 2>/dev/null | tee -a "$OUT/step.log"
 fi
 log "done"
