@@ -117,6 +117,7 @@ std::vector<PlannedRow> Scheduler::next(bool decoders_active, int64_t max_rows) 
     b.max_step_s = limits_.max_step_seconds;
     b.floor = limits_.min_prefill_tokens;
     b.ceiling = budget;
+    b.amortize_fixed = limits_.amortize_fixed_prefill;
     budget = cost_.prefill_budget(b);
   }
   if (budget > 0) take_prefill(p, budget);

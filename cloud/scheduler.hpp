@@ -29,6 +29,7 @@ struct SchedulerLimits {
   double step_latency_factor = 1.1;
   double max_step_seconds = 0.25;   // no step's prefill makes it longer than this (0: no cap)
   int64_t min_prefill_tokens = 1;   // a step with prefill waiting carries at least this many
+  bool amortize_fixed_prefill = false;  // PrefillBudget::amortize_fixed: the stages run on CUDA
 };
 
 // An admitted forward: positions [start, start + n) of one session, `done` of them already run.

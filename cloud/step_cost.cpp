@@ -23,6 +23,7 @@ void StepCost::observe(int64_t decode_rows, int64_t prefill_tokens, double secon
   (void)decode_rows;
   const double decode_part = std::min(decode_s_, seconds);
   const double extra = std::max(seconds - decode_part, 0.0);
+  if (prefill_tokens == 1) return;  // a decode row to the step (kSmallPrefill says why)
   Mean& m = prefill_tokens <= kSmallPrefill ? small_ : large_;
   m.tokens = ewma(m.tokens, double(prefill_tokens), m.seen);
   m.seconds = ewma(m.seconds, extra, m.seen);
@@ -41,9 +42,9 @@ void StepCost::refit() {
       overhead_s_ = fixed;
       return;
     }
-    if (slope <= 0) {  // positions cost nothing measurable next to the fixed part
-      overhead_s_ = std::max(small_.seconds, large_.seconds);
-      token_s_ = overhead_s_ * 1e-6;
+    if (slope <= 0) {  // positions cost nothing measurable next to the fixed part: bound them
+      overhead_s_ = small_.seconds;          // by the large cuts' whole cost (no invented cheapness)
+      token_s_ = large_.seconds / large_.tokens;
       return;
     }
   }
@@ -61,11 +62,13 @@ int64_t StepCost::prefill_budget(const PrefillBudget& b) const {
   if (b.max_step_s > 0) cap = std::min(cap, (b.max_step_s - decode_s_ - overhead_s_) / token_s_);
   if (latency_cap && decode_s_ > 0) {
     const double within = ((b.factor - 1.0) * decode_s_ - overhead_s_) / token_s_;
-    const double worth = std::ceil(overhead_s_ / token_s_);
+    const double worth = b.amortize_fixed ? std::ceil(overhead_s_ / token_s_) : 0.0;
     cap = std::min(cap, std::max(within, worth));
   }
   if (!std::isfinite(cap) || cap >= double(b.ceiling)) return b.ceiling;
-  return std::max(floor, static_cast<int64_t>(cap));
+  // one position would teach nothing: while the fixed part is unknown, cut two to learn it
+  const int64_t least = small_.seen ? floor : std::min(b.ceiling, std::max<int64_t>(floor, 2));
+  return std::max(least, static_cast<int64_t>(cap));
 }
 
 }  // namespace duet::cloud

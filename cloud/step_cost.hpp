@@ -18,20 +18,27 @@ struct PrefillBudget {
   double max_step_s = 0;    // no step lasts longer than this (0: no cap)
   int64_t floor = 1;        // prefill positions a step carries at least (prompts always move on)
   int64_t ceiling = 0;      // the token budget left (max_batch_tokens minus decode rows)
+  // Let a step's fixed prefill part set a least cut (see prefill_budget). Stages on CUDA: a step
+  // with a prompt leaves the captured decode graph, a fixed cost that is real and large. On a CPU
+  // there is none to speak of, and a fit of noisy step times could invent one.
+  bool amortize_fixed = false;
 };
 
 class StepCost {
  public:
   static constexpr int64_t kProbeTokens = 64;  // a step's prefill until a position's time is known
-  // Steps with at most this many prefill positions estimate the fixed part, the others the slope.
+  // Steps with 2 to this many prefill positions estimate the fixed part, the larger ones the slope.
+  // A step whose prefill is one position is not learnt from: that position is a decode row to the
+  // step (on a GPU it replays the decode graph), so it shows none of the fixed part; counting it
+  // made a GPU's cuts look free at one position and dear at two, and they stayed at one.
   static constexpr int64_t kSmallPrefill = 8;
 
   // A step of `decode_rows` single positions and `prefill_tokens` other positions took `seconds`.
   void observe(int64_t decode_rows, int64_t prefill_tokens, double seconds);
   // Prefill positions the next step may carry under `b`'s caps, in [min(floor, ceiling), ceiling].
-  // The latency cap (factor) gives way where carrying a prompt at all costs more than it allows:
-  // then a step carries at least as many positions as its fixed part is worth (half of its prefill
-  // time is positions, not overhead), so prompts still move at a useful rate.
+  // With amortize_fixed, the latency cap (factor) gives way where carrying a prompt at all costs
+  // more than it allows: then a step carries at least as many positions as its fixed part is worth
+  // (half of its prefill time is positions, not overhead), so prompts still move at a useful rate.
   int64_t prefill_budget(const PrefillBudget& b) const;
 
   double decode_step_seconds() const { return decode_s_; }        // 0 until a decode-only step ran

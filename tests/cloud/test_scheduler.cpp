@@ -158,14 +158,14 @@ TEST_CASE("with decode rows in a step, prefill is cut to the measured time budge
   rows = s.next(/*decoders_active*/ true);
   CHECK(rows[0].n == 50);
   s.complete(rows);
-  // one position costs a step as much as 100 do: the cost is the step's fixed part, so a step that
-  // carries prefill at all carries a whole chunk (one position a step would make it all overhead)
-  for (int i = 0; i < 200; ++i) s.observe(0, 1, 0.020);
+  // two positions cost a step as much as 100 do: that is the step's fixed part, more than a 1.5x
+  // step allows; on a CPU (no amortize_fixed) the floor still moves prompts on
+  for (int i = 0; i < 200; ++i) s.observe(0, 2, 0.020);
   CHECK(s.cost().prefill_overhead_seconds() == doctest::Approx(0.010));
   s.add(fwd(3, 11, 1, 5, "key:a"));
   rows = s.next();
   REQUIRE(rows.size() == 2);
-  CHECK(rows[1].n == 512);
+  CHECK(rows[1].n == 16);
   s.complete(rows);
   SchedulerLimits bad;
   bad.step_latency_factor = 0.5;
@@ -174,21 +174,32 @@ TEST_CASE("with decode rows in a step, prefill is cut to the measured time budge
 
 TEST_CASE("a step's fixed prefill cost does not cut prompts finer step after step") {
   // What an H100 showed (issue 21): a step carrying prefill costs a fixed 5 ms over a 2 ms decode
-  // step (it leaves the CUDA graph) plus 0.01 ms a position. Read as a cost per position, a
-  // one-position cut looked 5 ms dear, so the next cut stayed at one: 64 prompts took 15 s.
+  // step (it leaves the CUDA graph) plus 0.01 ms a position, but a one-position cut is a decode
+  // row (the graph replays): nothing over the decode step. Read as a cost per position, every cut
+  // of two or more looked dear and one looked free, so cuts stayed at one: 64 prompts took 15 s.
   SchedulerLimits lim;
   lim.max_batch_tokens = 2048;
   lim.prefill_chunk = 512;
   lim.step_latency_factor = 1.1;
   lim.max_step_seconds = 0.25;
   lim.min_prefill_tokens = 1;
+  lim.amortize_fixed_prefill = true;  // stages on CUDA
   Scheduler s(lim);
-  auto cost = [](int64_t tokens) { return 0.002 + 0.005 + 0.00001 * double(tokens); };
+  auto cost = [](int64_t tokens) { return tokens == 1 ? 0.002 : 0.002 + 0.005 + 0.00001 * double(tokens); };
   for (int i = 0; i < 20; ++i) s.observe(8, 0, 0.002);
   s.observe(0, 128, cost(128));  // a prompt alone, before anyone decoded
-  s.observe(8, 1, cost(1));      // then one position beside decoders, as the old rule cut it
+  for (int i = 0; i < 50; ++i) s.observe(8, 1, cost(1));  // one position beside decoders: not learnt
+  // the fixed part unknown: the cut is what a per-position cost allows, a small one, which teaches it
+  s.add(fwd(100, 0, 64, 1));
+  auto probe = s.next(/*decoders_active*/ true);
+  REQUIRE(probe.size() == 1);
+  CHECK(probe[0].n >= 2);
+  CHECK(probe[0].n <= StepCost::kSmallPrefill);
+  s.observe(8, probe[0].n, cost(probe[0].n));
+  s.complete(probe);
   CHECK(s.cost().prefill_overhead_seconds() == doctest::Approx(0.005));
   CHECK(s.cost().prefill_token_seconds() == doctest::Approx(0.00001));
+  for (auto rows = s.next(true); !rows.empty(); rows = s.next(true)) s.complete(rows);  // the probe's rest
   for (uint64_t j = 1; j <= 16; ++j) s.add(fwd(j, 0, 128, int(j)));  // 16 prompts, sessions decoding
   int64_t steps = 0, positions = 0;
   while (true) {
@@ -204,6 +215,20 @@ TEST_CASE("a step's fixed prefill cost does not cut prompts finer step after ste
   }
   CHECK(positions == 16 * 128);
   CHECK(steps <= 5);
+}
+
+TEST_CASE("while a step's fixed prefill part is unknown, a prompt is not cut to one position") {
+  StepCost c;
+  for (int i = 0; i < 10; ++i) c.observe(8, 0, 0.010);
+  c.observe(0, 100, 0.110);  // 1 ms a position as far as anyone knows: a 1.1x step has room for 1
+  PrefillBudget b;
+  b.decodes = true;
+  b.factor = 1.1;
+  b.ceiling = 512;
+  CHECK(c.prefill_budget(b) == 2);  // two: a cut that shows the fixed part
+  c.observe(8, 2, 0.012);          // it has none: 1 ms a position, really
+  CHECK(c.prefill_overhead_seconds() == doctest::Approx(0.0).epsilon(1e-9));
+  CHECK(c.prefill_budget(b) == 1);  // now one is the honest cut
 }
 
 TEST_CASE("no step's prefill makes it last longer than max_step_seconds") {
