@@ -5,6 +5,8 @@
 #include <cstring>
 #include <utility>
 
+#include "edge/music/corpus_passages.hpp"
+
 namespace duet::music {
 
 namespace {
@@ -127,6 +129,7 @@ struct BarConstraint::State {
   // the bar being written
   Rational dur{0};
   Notes notes;                                          // its music (pitches as the bar's accidentals leave them)
+  std::vector<Sound> sounds;  // the same as scripts/abc reads it (MIDI pitches), for the corpus's passages
   std::vector<std::pair<std::string, std::string>> bar_acc;  // accidentals written in this bar: note -> accidental
   int64_t bars = 0;       // bar lines closed (the empty bar of a "|:" starting a line included)
   int64_t note_bars = 0;  // bars with notes closed
@@ -197,9 +200,18 @@ struct BarConstraint::State {
   bool repeat_open = false;  // |: or :: without its :| yet
   bool closed_once = false;  // a :| came: the next one needs a |: (abc2midi assumes none)
   int chord_notes = 0;
+  Sound chord_sound;        // the chord being read: its notes' MIDI pitches
+  Rational broken_sound{0};  // the > pair's first sound's length before the marks (as abc_bars.py: a tied note's whole)
+  // the copy guard: the corpus's passages, and the last bars with notes as music (sounds' hashes, oldest first)
+  const CorpusPassages* corpus = nullptr;
+  std::array<uint64_t, 7> recent{};
+  int recent_n = 0;
+  int64_t copied = 0;  // bars closed as a corpus passage's last (the opening's, or with the guard dropped)
   bool guard = true;  // the repetition guard (off for a step where it left nothing allowed)
 
-  explicit State(const BarConstraintOptions& opts) : o(opts), grid(opts.unit / Rational(8)) {}
+  explicit State(const BarConstraintOptions& opts) : o(opts), grid(opts.unit / Rational(8)), corpus(opts.corpus.get()) {
+    o.corpus.reset();  // states are copied for every look-ahead: no reference count to touch
+  }
 
   bool tuplet_fits() const {  // could a tuplet start here ("(" with a slur open can be nothing else)?
     if (tup_left > 0 || broken_next != Rational(0)) return false;
@@ -259,12 +271,15 @@ struct BarConstraint::State {
       const bool tuplet_done = tup_left <= 1;
       const Rational rest = tuplet_done ? Rational(0) : Rational(tup_left - 1) * w * tup_ratio;
       if (after + rest > limit() || (tuplet_done && !after.multiple_of(grid))) continue;
-      if (after == o.bar && tuplet_done && broken_next == Rational(0) && o.max_identical_bars > 0 && guard) {
+      // a note that completes the bar: not into a loop (a full bar), nor a copy of the corpus
+      const bool full = after == o.bar && o.max_identical_bars > 0;
+      const bool closing = corpus != nullptr && after == limit();
+      if ((full || closing) && tuplet_done && broken_next == Rational(0) && guard) {
         State s = *this;
         s.suffix = l;
         s.base = b;
         s.commit_note(false);
-        if (s.loops()) continue;
+        if ((full && s.loops()) || (closing && s.copies())) continue;
       }
       return true;
     }
@@ -317,10 +332,13 @@ struct BarConstraint::State {
     dur = dur + d;
     const std::string sounding = sounding_pitch(pitch);
     const bool tie_ok = tie_pitch.empty() || (strip_accidentals(pitch) == tie_pitch && sounding == tie_sounding);
-    if (!tie_pitch.empty() && tie_ok && !notes.empty() && notes.back().first == sounding)
+    if (!tie_pitch.empty() && tie_ok && !notes.empty() && notes.back().first == sounding) {
       notes.back().second = notes.back().second + d;  // B//-B// is B/
-    else
+      if (!sounds.empty()) sounds.back().len = sounds.back().len + d;
+    } else {
       notes.emplace_back(sounding, d);
+      sounds.push_back(sound_of(sounding, d));
+    }
     after_note = true;
     ++line_notes;
     ++score_notes;
@@ -339,7 +357,43 @@ struct BarConstraint::State {
     if (dur + obligations() > limit()) return false;
     if (tup_left == 0 && !dur.multiple_of(grid)) return false;
     if (dur == o.bar && tup_left == 0 && loops()) return false;
+    if (dur == limit() && tup_left == 0 && copies()) return false;
     return true;
+  }
+
+  // the MIDI pitch of a note as sounding_pitch() gives it ("^f'", "B,", "=c"): its accidentals, else
+  // the key's; as scripts/abc/abc_bars.py computes it
+  int midi_of(const std::string& p) const {
+    size_t i = 0;
+    int shift = 0;
+    bool written = false;
+    for (; i < p.size() && accidental(p[i]); ++i) written = true, shift += p[i] == '^' ? 1 : p[i] == '_' ? -1 : 0;
+    if (i >= p.size()) return 0;
+    static const int semitone[7] = {9, 11, 0, 2, 4, 5, 7};  // A B C D E F G
+    const char letter = static_cast<char>(std::toupper(static_cast<unsigned char>(p[i])));
+    if (letter < 'A' || letter > 'G') return 0;
+    int m = 60 + semitone[letter - 'A'] + (p[i] >= 'a' ? 12 : 0);
+    for (++i; i < p.size(); ++i) m += p[i] == '\'' ? 12 : p[i] == ',' ? -12 : 0;
+    return m + (written ? shift : o.key_signature[letter - 'A']);
+  }
+  Sound sound_of(const std::string& sounding, Rational d) const {
+    Sound snd;
+    if (!sounding.empty() && sounding[0] == '[') snd = chord_sound;
+    else if (sounding != "z") snd.notes = 1, snd.pitch[0] = static_cast<int16_t>(midi_of(sounding));
+    snd.len = d;
+    return snd;
+  }
+
+  // The copy guard: would closing the bar now make the tune's last bars a passage of the corpus?
+  bool copies() const { return guard && copies_unguarded(); }
+  bool copies_unguarded() const {
+    if (corpus == nullptr) return false;
+    const int k = corpus->bars();
+    if (recent_n < k - 1) return false;
+    uint64_t h[8];
+    for (int i = 0; i < k - 1; ++i) h[i] = recent[static_cast<size_t>(recent_n - (k - 1) + i)];
+    h[k - 1] = bar_music_hash(sounds);
+    return corpus->contains(h);
   }
 
   static std::string strip_accidentals(const std::string& p) {
@@ -443,6 +497,11 @@ struct BarConstraint::State {
       if (last_full && !history.empty()) add_count(cell_counts, mix(history.back(), h));
     }
     last_full = dur == m;
+    if (corpus != nullptr) {
+      if (copies_unguarded()) ++copied;
+      if (recent_n == static_cast<int>(recent.size())) std::rotate(recent.begin(), recent.begin() + 1, recent.end()), --recent_n;
+      recent[static_cast<size_t>(recent_n++)] = bar_music_hash(sounds);
+    }
     if (std::find(seen.begin(), seen.end(), h) != seen.end()) ++repeated;
     else seen.push_back(h);
     history.push_back(h);
@@ -454,7 +513,7 @@ struct BarConstraint::State {
     const std::string t = bar_tok;
     if (strict && (!is_bar_token(t) || !structure_ok(t))) return false;
     if (dur > Rational(0)) {
-      if (strict && !length_ok(t)) return false;
+      if (strict && (!length_ok(t) || copies())) return false;
       close_bar(t);
     } else if (strict && (t == "|" || t == "|1" || t == ":|" || t == "::" || t == ":|2" ||
                           !(bars == 0 || tok_line_start))) {
@@ -485,6 +544,7 @@ struct BarConstraint::State {
     last_bar = t;
     dur = Rational(0);
     notes.clear();
+    sounds.clear();
     bar_acc.clear();
     after_note = false;
     mode = Mode::Body;
@@ -560,6 +620,7 @@ struct BarConstraint::State {
           mode = Mode::Chord;
           chord_first_done = false;
           chord_notes = 0;
+          chord_sound = Sound{};
           break;
         }
         if (strict) return false;
@@ -619,6 +680,8 @@ struct BarConstraint::State {
       }
       if (strict && !is_length(suffix)) return false;
       note = false;
+      if (chord_sound.notes < 4)  // (an accidental in a chord holds to the bar's end, as for a note)
+        chord_sound.pitch[static_cast<size_t>(chord_sound.notes++)] = static_cast<int16_t>(midi_of(sounding_pitch(pitch)));
       if (!chord_first_done) {
         chord_first_done = true;
         chord_first = length_value(suffix);
@@ -802,6 +865,10 @@ struct BarConstraint::State {
     broken_factor = first;
     dur = dur + delta;
     notes.back().second = notes.back().second + delta;  // (a tied note: only its last part changes)
+    if (!sounds.empty()) {  // abc_bars.py scales the whole sound, a tied note's too (for the corpus's passages)
+      if (!again) broken_sound = sounds.back().len;
+      sounds.back().len = broken_sound * first;
+    }
     broken_next = second;
     return !strict || dur + obligations() <= limit();
   }
@@ -855,7 +922,8 @@ BarConstraint::BarConstraint(const BarConstraintOptions& opts, std::vector<std::
     : state_(std::make_unique<State>(opts)),
       texts_(std::move(token_texts)),
       is_end_(texts_.size(), 0),
-      tonic_tokens_(texts_.size(), 0) {
+      tonic_tokens_(texts_.size(), 0),
+      corpus_(opts.corpus) {
   for (int32_t id : end_ids)
     if (id >= 0 && static_cast<size_t>(id) < is_end_.size()) is_end_[id] = 1;
   for (size_t id = 0; id < texts_.size() && opts.tonic != 0; ++id) {
@@ -892,6 +960,8 @@ bool BarConstraint::last_note_tonic() const { return state_->last_tonic; }
 bool BarConstraint::one_note_left() const { return state_->one_note_left(); }
 
 int64_t BarConstraint::bars_closed() const { return state_->bars; }
+
+int64_t BarConstraint::copied_passages() const { return state_->copied; }
 
 bool BarConstraint::monotonous() const {
   const State* st = state_.get();

@@ -36,6 +36,8 @@ BarConstraintOptions constraint_options(const MusicModelSpec& spec, const Checke
   }
   bo.tonic = opts.key.tonic;
   bo.tonic_shift = opts.key.accidental == '#' ? 1 : opts.key.accidental == 'b' ? -1 : 0;
+  bo.key_signature = key_signature(opts.key);
+  bo.corpus = spec.corpus_passages;
   return bo;
 }
 
