@@ -56,6 +56,20 @@ constexpr int kMaxLineChars = 80;
 // (66 notes, ryans-hornpipe seed 40005) gave abcm2ps "line too much shrunk"; the corpus's score
 // lines hold 26 notes (median), 52 (99th percentile)
 constexpr int kMaxLineNotes = 48;
+// abcm2ps's least width of a score line, estimated in tenths of a point: "line too much shrunk" when
+// it passes the staff's width (682 pt on US letter, 659 on A4) without passing abcm2ps's own
+// (smaller) estimate, after which it would break the line itself. A fit to the least widths
+// abcm2ps 8.14 reported for 1,162 score lines of the corpus and of generated tunes (residual sd
+// 9 pt; every line estimated at 620 pt or less measured 618 or less; the errors, 650-712): a line
+// holds its clef and key signature, the first line the meter too; dots (> and dotted lengths),
+// accidentals, ties, chords and grace notes widen their notes. A dense line of triplets and broken
+// rhythm (ryans-hornpipe seed 42001: 46 notes, 700 pt) passed the count of notes.
+constexpr int kLineBase = 345, kFirstLine = 160, kKeyAccidental = 55;
+constexpr int kNoteWidth = 90, kChordWidth = 95, kAccidentalWidth = 85, kDotWidth = 75, kTieWidth = 75;
+constexpr int kGraceGroupWidth = 75, kGraceNoteWidth = 60, kBarWidth = 165, kThickBarWidth = 200;
+// a score line ends at the first bar line past kSoftWidth, or where the widest bar of the tune so far
+// would take it past kHardWidth; no note starts past kHardWidth (a line break comes first)
+constexpr int kSoftWidth = 5400, kHardWidth = 6200;
 constexpr int kMaxFirstEndingBars = 4;  // plain bar lines in a first ending (the corpus's are 1-4 bars)
 // bar lines a slur may cross: 162 of the training tunes' 23,843 slurs cross one, 1 crosses two (an
 // aird-march tune, seed 33009, left one open for 30 bars: no section's end, no end, the budget rule)
@@ -63,6 +77,12 @@ constexpr int kMaxSlurBarLines = 1;
 
 bool note_letter(char c) { return (c >= 'A' && c <= 'G') || (c >= 'a' && c <= 'g') || c == 'z'; }
 bool accidental(char c) { return c == '^' || c == '_' || c == '='; }
+// a length abcm2ps draws with a dot or two (3/8, 3/16, 7/16: the numerator's odd part is 3 or 7)
+bool dotted(Rational v) {
+  int64_t n = v.num;
+  while (n > 0 && n % 2 == 0) n /= 2;
+  return n == 3 || n == 7;
+}
 bool length_char(char c) { return (c >= '0' && c <= '9') || c == '/'; }
 // decorations abc2midi and abcm2ps both know and that leave a note's length alone (H, a fermata,
 // lengthens it in abc2midi; k is no decoration: an abcm2ps error; after ".", a staccato, abc2midi
@@ -182,6 +202,10 @@ struct BarConstraint::State {
   char line_first = 0;      // its first character but spaces
   int score_bars = 0;       // bar lines on the score line
   int score_notes = 0;      // notes (and rests) on the score line
+  int score_width = 0;      // the score line's least width as abcm2ps sets it, estimated (tenths of a point)
+  int bar_width = 0;        // the same for the bar being written
+  int widest_bar = 0;       // the widest bar of the tune so far
+  bool first_line = true;   // the tune's first score line (it holds the meter)
   int line_notes = 0;       // notes on this line
   bool line_full = false;   // a bar line ended the score line's room: a line break (or the end) comes next
   bool continued = false;   // a line continuation with no music after it yet
@@ -211,6 +235,19 @@ struct BarConstraint::State {
 
   explicit State(const BarConstraintOptions& opts) : o(opts), grid(opts.unit / Rational(8)), corpus(opts.corpus.get()) {
     o.corpus.reset();  // states are copied for every look-ahead: no reference count to touch
+    score_width = line_base();
+  }
+
+  int line_base() const {  // a score line's clef and key signature (and the meter on the first)
+    int sf = 0;
+    for (int a : o.key_signature) sf += a != 0;
+    return kLineBase + (first_line ? kFirstLine : 0) + kKeyAccidental * sf;
+  }
+  void widen(int w) { score_width += w, bar_width += w; }
+  // could one more note (and the notes already promised) still start on this score line?
+  bool room_for_note(int notes = 1, int extra = 0) const {
+    const int promised = tup_left + (broken_next != Rational(0) ? 1 : 0);
+    return score_width + extra + kNoteWidth * (notes + promised) <= kHardWidth;
   }
 
   bool tuplet_fits() const {  // could a tuplet start here ("(" with a slur open can be nothing else)?
@@ -342,6 +379,9 @@ struct BarConstraint::State {
     after_note = true;
     ++line_notes;
     ++score_notes;
+    const bool chord = !pitch.empty() && pitch[0] == '[';  // (a chord's accidentals were counted inside it)
+    widen(kNoteWidth + (chord ? kChordWidth : 0) + (!chord && !pitch.empty() && accidental(pitch[0]) ? kAccidentalWidth : 0) +
+          (dotted(w) ? kDotWidth : 0));
     broken_base = d;
     tie_pitch.clear();
     ++slur_notes;
@@ -531,6 +571,9 @@ struct BarConstraint::State {
     if (slur_open) ++slur_bars;
     if (t == ":|" || t == "::" || t == "||" || t == "|]") last_section = bars - section_start, section_start = bars;
     ++score_bars;
+    widen(t == "|" ? kBarWidth : kThickBarWidth);
+    widest_bar = std::max(widest_bar, bar_width);
+    bar_width = 0;
     // a line with no note yet (a bar line after "\" and a line break) cannot end here: a line of bar
     // lines only is refused, so the room runs out at the next bar line (and no "\" comes before it);
     // nor at ":|2": an ending's number stays with its notes (after "|1" and a line break forced
@@ -538,8 +581,8 @@ struct BarConstraint::State {
     // come where the line is full ("|" does: the line breaks before the ending), and the room is
     // passed by one bar at most: "|1" as the 8th bar line, ":|2" as the 9th and "||" as the 10th
     // gave abcm2ps "line too much shrunk" (2 of 220 tunes, seeds 33001-33010)
-    if (strict && t == "|1" && score_over() && line_notes > 0) return false;
-    line_full = score_over() && line_notes > 0 &&
+    if (strict && t == "|1" && score_full_at_bar_line() && line_notes > 0) return false;
+    line_full = score_full_at_bar_line() && line_notes > 0 &&
                 ((t != "|1" && t != ":|2") || score_bars > kMaxBarsPerLine);
     last_bar = t;
     dur = Rational(0);
@@ -569,9 +612,17 @@ struct BarConstraint::State {
   // continued three times), so a full one ends with a line break, not a "\"; a line holds a note
   // (abc2midi miscounts a line of only "|")
   bool score_over() const {
-    return score_bars >= kMaxBarsPerLine || score_len >= kMaxLineChars || score_notes >= kMaxLineNotes;
+    return score_bars >= kMaxBarsPerLine || score_len >= kMaxLineChars || score_notes >= kMaxLineNotes ||
+           score_width > kSoftWidth;
+  }
+  bool score_full_at_bar_line() const {  // ... or the tune's widest bar would not fit after this bar line
+    return score_over() || score_width + widest_bar > kHardWidth;
   }
   bool line_ok(char c) const {
+    // past the room for a note only a line break, a bar line or what closes a note may follow: the
+    // model, refused its notes, would otherwise write spaces
+    if ((c == ' ' || c == '\t' || c == '\\') && !room_for_note() && tup_left == 0 && broken_next == Rational(0))
+      return false;
     if (c == '\\') return line_notes > 0 && !line_full && !score_over();
     if (c == '\n') return line_notes > 0;  // no blank line, no line of bar lines only
     if (c == ')') return !line_blank;
@@ -582,7 +633,11 @@ struct BarConstraint::State {
   void follow_line(char c) {
     if (c == '\n') {
       line_blank = true, line_len = 0, line_notes = 0, line_first = 0;
-      if (!backslash) score_len = 0, score_bars = 0, score_notes = 0, line_full = false;  // "\" then a line break: one score line
+      if (!backslash) {  // ("\" then a line break: one score line)
+        score_len = 0, score_bars = 0, score_notes = 0, line_full = false;
+        first_line = false;
+        score_width = line_base();
+      }
       return;
     }
     if (c == ' ' || c == '\t') return;  // line_len, line_first: the line's characters but spaces
@@ -616,7 +671,7 @@ struct BarConstraint::State {
       case Mode::Bracket:
         if (c == '|') return tok_line_start = false, start_bar_line("[|", strict);
         if ((note_letter(c) && c != 'z') || accidental(c)) {
-          if (strict && (!tie_pitch.empty() || tup_left > 0 || !note_fits(o.unit, ""))) return false;
+          if (strict && (!tie_pitch.empty() || tup_left > 0 || !note_fits(o.unit, "") || !room_for_note())) return false;
           mode = Mode::Chord;
           chord_first_done = false;
           chord_notes = 0;
@@ -629,7 +684,7 @@ struct BarConstraint::State {
       case Mode::Paren:
         mode = Mode::Body;
         if (c == '2' || c == '3' || c == '4' || c == '6') {  // (5 (7 (9: abc2midi and the standard differ on q
-          if (strict && (tup_left > 0 || broken_next != Rational(0))) return false;
+          if (strict && (tup_left > 0 || broken_next != Rational(0) || !room_for_note(c - '0'))) return false;
           tup_left = c - '0';
           tup_ratio = tuplet_ratio(tup_left, o.compound);
           tup_written = Rational(0);
@@ -662,6 +717,7 @@ struct BarConstraint::State {
     if (note_letter(c) && c != 'z' && (!strict || grace_len < 4)) {
       acc.clear();
       ++grace_len;
+      widen(kGraceNoteWidth);
       return true;
     }
     return !strict;
@@ -680,6 +736,7 @@ struct BarConstraint::State {
       }
       if (strict && !is_length(suffix)) return false;
       note = false;
+      if (!pitch.empty() && accidental(pitch[0])) widen(kAccidentalWidth);
       if (chord_sound.notes < 4)  // (an accidental in a chord holds to the bar's end, as for a note)
         chord_sound.pitch[static_cast<size_t>(chord_sound.notes++)] = static_cast<int16_t>(midi_of(sounding_pitch(pitch)));
       if (!chord_first_done) {
@@ -754,7 +811,9 @@ struct BarConstraint::State {
     const bool at_line_start = line_start;
     line_start = c == '\n';
     // what comes before a note (accidentals, slurs, tuplets, grace notes, decorations) needs room for one
-    if (strict && (accidental(c) || c == '(' || c == '{' || decoration(c)) && !note_fits(o.unit, "")) return false;
+    if (strict && (accidental(c) || c == '(' || c == '{' || decoration(c)) &&
+        (!note_fits(o.unit, "") || !room_for_note(1, c == '{' ? kGraceGroupWidth + 4 * kGraceNoteWidth : 0)))
+      return false;
     // abc2midi: "could not find note to be tied" past grace notes or a decoration
     if (strict && !tie_pitch.empty() && (c == '{' || decoration(c))) return false;
     return feed_symbol(c, strict, was_after_note, at_line_start);
@@ -770,12 +829,15 @@ struct BarConstraint::State {
   bool start_note(char c, bool strict) {
     const std::string p = c == 0 ? acc : std::string(1, c);
     acc.clear();
+    const bool need_before = need_note;  // a decoration or grace notes before it kept its room
     need_note = false;
     if (strict && !tie_pitch.empty() && strip_accidentals(p) != tie_pitch.substr(0, 1)) return false;
     if (strict && !tie_pitch.empty()) {  // the accidental (written or held in the bar) must sound as the tied note's
       State s = *this;
       if (s.sounding_pitch(p + tie_pitch.substr(1)) != tie_sounding) return false;
     }
+    // past the line's room a line break comes first (a promised note, of a tuplet or a > pair, had its room kept)
+    if (strict && tup_left == 0 && broken_next == Rational(0) && !need_before && !room_for_note()) return false;
     pitch = p;
     suffix.clear();
     base = o.unit;
@@ -806,6 +868,7 @@ struct BarConstraint::State {
                        notes.back().first == "z" || !tie_pitch.empty() || ending_bar_done() || slur_due()))
           return false;
         if (!notes.empty()) tie_pitch = strip_accidentals(notes.back().first), tie_sounding = notes.back().first;
+        widen(kTieWidth);
         after_note = false;  // "A-<B" is no broken rhythm for abc2midi
         return true;
       case '\n':
@@ -832,6 +895,7 @@ struct BarConstraint::State {
       case '{':  // grace notes (not inside a tuplet)
         mode = Mode::Grace;
         grace_len = 0;
+        widen(kGraceGroupWidth);
         return !strict || tup_left == 0;
       case '>':
       case '<':
@@ -851,7 +915,9 @@ struct BarConstraint::State {
                    !undotted(written / o.unit) || written * Rational(1, int64_t{2} << broken_n) < Rational(1, 64) ||
                    (broken_n > 0 && broken_c != c) || (pair_second && !again)))
       return false;
+    if (strict && !again && !room_for_note()) return false;  // the pair's second note on this line
     need_note = true;  // abc2midi: the pair's second note right after > (no decoration, no slur)
+    widen(again ? kDotWidth / 2 : kDotWidth);
     if (notes.empty()) return true;
     if (!again) broken_written = written;
     broken_n = again ? broken_n + 1 : 1;

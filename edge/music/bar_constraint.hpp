@@ -21,7 +21,10 @@
 //     ")" after "(3" or a bar line is a bad character), before a repeat, section end or the end,
 //     and across one bar line at most (the corpus's slurs: one open for 30 bars blocked every end);
 //   - lines: no blank line (it ends the tune), a note on every line, no "x:" at a line's start
-//     (a field), at most 8 bars, 80 characters or 48 notes a line (abcm2ps: "line too much shrunk");
+//     (a field), at most 8 bars, 80 characters or 48 notes a score line, and no wider than abcm2ps
+//     can set it (its least width, estimated from the notes, dots, accidentals, ties and bar lines:
+//     the line ends at the first bar line past 540 pt or where the tune's widest bar would not fit
+//     in 620; past 620 no note starts) (abcm2ps: "line too much shrunk");
 //   - bar lines | || |] |: :| :: and numbered endings |1 ... :|2 ... (closed by || |] or |:); a
 //     first ending is closed by :|2 after at most 4 plain bar lines (in a repeat that starts with a
 //     pickup its last bar is then the pickup's complement); no |1 where a score line is full, and
