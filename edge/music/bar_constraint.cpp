@@ -671,7 +671,8 @@ struct BarConstraint::State {
       case Mode::Bracket:
         if (c == '|') return tok_line_start = false, start_bar_line("[|", strict);
         if ((note_letter(c) && c != 'z') || accidental(c)) {
-          if (strict && (!tie_pitch.empty() || tup_left > 0 || !note_fits(o.unit, "") || !room_for_note())) return false;
+          if (strict && (!tie_pitch.empty() || tup_left > 0 || !note_fits(o.unit, "") || !room_for_note(1, kChordWidth)))
+            return false;
           mode = Mode::Chord;
           chord_first_done = false;
           chord_notes = 0;
@@ -887,7 +888,7 @@ struct BarConstraint::State {
         return start_bar_line(":", strict);
       case '[':  // a chord (not after a tie, not in a tuplet: abc2midi "different length notes in tuple") or [|
         mode = Mode::Bracket;
-        return !strict || (tie_pitch.empty() && tup_left == 0 && note_fits(o.unit, "")) ||
+        return !strict || (tie_pitch.empty() && tup_left == 0 && note_fits(o.unit, "") && room_for_note(1, kChordWidth)) ||
                (tup_left == 0 && broken_next == Rational(0) && bar_line_possible("[|"));
       case '(':  // a slur (none open) or a tuplet
         mode = Mode::Paren;
@@ -1049,6 +1050,8 @@ int64_t BarConstraint::section_bars() const {
   return s.last_section;
 }
 
+int64_t BarConstraint::open_section_bars() const { return state_->bars - state_->section_start + 1; }
+
 bool BarConstraint::section_end_near() const { return state_->section_end_near(); }
 
 std::vector<uint8_t> BarConstraint::toward_end(const std::vector<uint8_t>& allowed, bool section_end) const {
@@ -1078,15 +1081,20 @@ std::vector<uint8_t> BarConstraint::toward_end(const std::vector<uint8_t>& allow
 
 std::vector<uint8_t> BarConstraint::allowed() {
   std::vector<uint8_t> ok(texts_.size(), 0);
-  bool any = false;
-  for (int attempt = 0; attempt < 2 && !any; ++attempt) {
-    if (attempt == 1) state_->guard = false;  // the repetition guard left nothing: drop it for this step
+  bool any = false, moves = false;
+  // the guards (repetition, copy) dropped for a step where they leave nothing, or only spaces: a tied
+  // note whose only completions repeat a bar left " " alone, and the model wrote spaces to the
+  // budget (oneills-jig seed 46020)
+  for (int attempt = 0; attempt < 2 && !moves; ++attempt) {
+    if (attempt == 1) state_->guard = false;
     const bool end = can_end();
+    any = false;
     for (size_t id = 0; id < texts_.size(); ++id) {
       ok[id] = is_end_[id] ? end : accepts(texts_[id]);
       any = any || ok[id];
+      moves = moves || (ok[id] && (is_end_[id] || texts_[id].find_first_not_of(" \t") != std::string::npos));
     }
-    state_->guard = true;
+    state_->guard = true;  // (without the guards the allowed tokens are a superset)
   }
   if (!any) {  // an opening broke the rules: lift the mask for this step rather than stop
     ++relaxed_;

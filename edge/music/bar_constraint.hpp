@@ -131,6 +131,8 @@ class BarConstraint {
   // "monotonous" tune)? A bar line being read counts as ended.
   bool monotonous() const;
   int64_t section_bars() const;                 // bar lines of the last section closed (:| :: || |]; 0: none yet)
+  // bar lines the open section would have, the one the bar being written closes included
+  int64_t open_section_bars() const;
   // Was the last note written the key's tonic (letter as the tonic, no accidental against the key)?
   bool last_note_tonic() const;
   // Can one more note finish the bar being written, with a length a musician writes at a cadence

@@ -121,6 +121,20 @@ TEST_CASE("score width: the widest bar so far ends a line before it, and past 62
   CHECK(d.accepts("\nA/z|"));  // the bar goes on on the next line
 }
 
+TEST_CASE("score width: no chord starts without room for it (ryans-strathspey seed 46018: '[' then nothing)") {
+  // a score line of triplets and dotted notes, 4 source lines joined by "\\", near 620 pt mid-bar
+  const std::string text =
+      "{g}f3e {e}d3cB3A {A}G2F2 \\\n| (3Bcd(3edc d3fe3g (3fed (3cdc \\\n| (3Bcd(3edc d3AF3A {A}G2F2 \\\n"
+      "| (3Bcd(3edc d3 ";
+  auto c = constraint("4/4", "1/16", "D", vocab_of({"[", "f", "d", "]", "\n", " ", "|"}), 0);
+  c.observe(text);
+  CHECK_FALSE(c.accepts("["));  // a chord's notes would not fit: "[" was allowed, then nothing
+  CHECK_FALSE(c.accepts("f"));
+  CHECK(c.accepts("\n"));
+  c.allowed();
+  CHECK(c.relaxed_steps() == 0);
+}
+
 TEST_CASE("score width: a random walk of dense notation stays under the width, never stuck") {
   const std::vector<std::string> tokens = {"A", "c", "^", ">", "-", "(3", "{A}", "2", "/", "|", "||", " ", "\\\n", "\n"};
   const auto vocab = vocab_of(tokens);
