@@ -55,6 +55,11 @@ struct TuneEndingOptions {
   double off_tonic_bias = 0;    // added to the end token after a note other than the tonic (before p90)
   double early_bias = 0;        // added to the end token before min_bars
   double cadence_bias = 0;      // added to the tonic's notes where one note can finish the bar (past start - 1)
+  // logits the push grows by per bar past start (and per bar the next section would end past p90);
+  // a style whose p90 is near its median gets a steeper push (ending_options: 6 logits by p90)
+  double push_slope = 1;
+  int64_t min_section_bars = 0;    // a section with fewer bar lines is not steered to its end before p90
+  bool steer_open_repeats = true;  // an open repeat is steered to its :| after any note (false: after the tonic)
 };
 
 struct EndingPush {
@@ -69,8 +74,9 @@ struct EndingPush {
 // new_bars: bars closed in the tokens written; can_end / ends_section / last_tonic / section_bars:
 // BarConstraint's answers now (last_tonic: the last note written is the key's tonic; section_bars:
 // the last section's bars, 0 before the first section's end; monotonous: one bar is a quarter of them).
+// open_bars: bar lines since the last section's end (or the tune's start; -1: unknown).
 EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t bars, int64_t new_bars, bool can_end,
                        bool ends_section, bool last_tonic = true, int64_t section_bars = 0,
-                       bool monotonous = false);
+                       bool monotonous = false, int64_t open_bars = -1);
 
 }  // namespace duet::music
