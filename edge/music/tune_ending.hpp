@@ -13,7 +13,8 @@
 // The rule, applied only where the bar constraint allows an end (right after a bar line, nothing
 // open), with start = the style's median bars (or p90 when unknown):
 //   - bars closed < p10: the end token's logit gets early_bias (a tune shorter than the style's);
-//   - at a section's end after the tonic, past start: +1, one more per bar beyond, at most +12;
+//   - at a section's end after the tonic, past start: +1, push_slope more per bar beyond, at most
+//     +12 (push_slope: at least 1, steeper where the style's p90 is near its median);
 //     after another note, up to p90: off_tonic_bias (go on to a tonic cadence), past p90 the push
 //     again (a long tune must end); at a plain bar line: off_tonic_bias before p90 when off the
 //     tonic, and from 8 bars past p90 on the push, half as steep;
@@ -29,7 +30,8 @@
 //   - past start, where the bar is as long as a section's last bar may be (full, or the pickup's
 //     complement), or a bar line after it is begun ("|" may still become "||" or "|]"), the tokens
 //     that lead to a section's end (":|", "||", "|]") get the push (steer_bias): a long tune closes
-//     its repeat or section and can end there;
+//     its repeat or section and can end there; before p90 only after the tonic (an open repeat's
+//     ":|" too unless steer_open_repeats) and in a section of min_section_bars bar lines or more;
 //   - from the bar before start on, where one more note can finish the bar, the tonic's notes get
 //     cadence_bias (so the section the tune ends with ends on the tonic more often), one more where
 //     the next section's end is pushed (above) or the tune is past p90;
