@@ -114,4 +114,18 @@ Key parse_key(const std::string& text) {
   return k;
 }
 
+std::array<int, 7> key_signature(const Key& k) {
+  static const std::map<char, int> major_fifths = {{'C', 0}, {'G', 1}, {'D', 2}, {'A', 3}, {'E', 4}, {'B', 5}, {'F', -1}};
+  static const std::map<std::string, int> mode_shift = {{"", 0},    {"m", -3},   {"dor", -2}, {"phr", -4},
+                                                        {"lyd", 1}, {"mix", -1}, {"loc", -5}};
+  const auto f = major_fifths.find(k.tonic);
+  const auto m = mode_shift.find(k.mode);
+  const int fifths = (f == major_fifths.end() ? 0 : f->second) + (k.accidental == '#' ? 7 : k.accidental == 'b' ? -7 : 0) +
+               (m == mode_shift.end() ? 0 : m->second);
+  std::array<int, 7> sig{};
+  const char* order = fifths > 0 ? "FCGDAEB" : "BEADGCF";
+  for (int i = 0; i < std::min(7, fifths > 0 ? fifths : -fifths); ++i) sig[order[i] - 'A'] = fifths > 0 ? 1 : -1;
+  return sig;
+}
+
 }  // namespace duet::music

@@ -3,6 +3,7 @@
 // note length) and K: (key). Each parser returns the canonical text the abc-folk model was trained
 // on (M:C -> 4/4, K:A dorian -> Ador) or throws AbcFieldError with a sentence saying what was
 // wrong and what is accepted. No LibTorch: the HTTP API and the CLI share these.
+#include <array>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -40,6 +41,10 @@ Meter parse_meter(const std::string& text);     // "6/8", "C", "C|"; refuses "no
 Rational parse_unit(const std::string& text);   // "1/8": 1 over a power of two from 1 to 64
 std::string unit_text(Rational unit);           // "1/8"
 Key parse_key(const std::string& text);         // "D", "Ador", "A dorian", "F# minor", "Bbmix"
+// The key signature: for each letter A-G (index letter - 'A'), +1 where the key sharpens it, -1
+// where it flattens it (G: F sharp; Ador: none; a key past 7 sharps or flats keeps 7, as
+// scripts/abc/abc_bars.py reads it).
+std::array<int, 7> key_signature(const Key& k);
 // The default unit note length ABC gives a meter: 1/16 below 3/4, else 1/8.
 Rational default_unit(const Meter& m);
 

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <utility>
 
+#include "edge/music/corpus_passages.hpp"
+
 namespace duet::music {
 
 namespace {
@@ -54,6 +56,20 @@ constexpr int kMaxLineChars = 80;
 // (66 notes, ryans-hornpipe seed 40005) gave abcm2ps "line too much shrunk"; the corpus's score
 // lines hold 26 notes (median), 52 (99th percentile)
 constexpr int kMaxLineNotes = 48;
+// abcm2ps's least width of a score line, estimated in tenths of a point: "line too much shrunk" when
+// it passes the staff's width (682 pt on US letter, 659 on A4) without passing abcm2ps's own
+// (smaller) estimate, after which it would break the line itself. A fit to the least widths
+// abcm2ps 8.14 reported for 1,162 score lines of the corpus and of generated tunes (residual sd
+// 9 pt; every line estimated at 620 pt or less measured 618 or less; the errors, 650-712): a line
+// holds its clef and key signature, the first line the meter too; dots (> and dotted lengths),
+// accidentals, ties, chords and grace notes widen their notes. A dense line of triplets and broken
+// rhythm (ryans-hornpipe seed 42001: 46 notes, 700 pt) passed the count of notes.
+constexpr int kLineBase = 345, kFirstLine = 160, kKeyAccidental = 55;
+constexpr int kNoteWidth = 90, kChordWidth = 95, kAccidentalWidth = 85, kDotWidth = 75, kTieWidth = 75;
+constexpr int kGraceGroupWidth = 75, kGraceNoteWidth = 60, kBarWidth = 165, kThickBarWidth = 200;
+// a score line ends at the first bar line past kSoftWidth, or where the widest bar of the tune so far
+// would take it past kHardWidth; no note starts past kHardWidth (a line break comes first)
+constexpr int kSoftWidth = 5400, kHardWidth = 6200;
 constexpr int kMaxFirstEndingBars = 4;  // plain bar lines in a first ending (the corpus's are 1-4 bars)
 // bar lines a slur may cross: 162 of the training tunes' 23,843 slurs cross one, 1 crosses two (an
 // aird-march tune, seed 33009, left one open for 30 bars: no section's end, no end, the budget rule)
@@ -61,6 +77,12 @@ constexpr int kMaxSlurBarLines = 1;
 
 bool note_letter(char c) { return (c >= 'A' && c <= 'G') || (c >= 'a' && c <= 'g') || c == 'z'; }
 bool accidental(char c) { return c == '^' || c == '_' || c == '='; }
+// a length abcm2ps draws with a dot or two (3/8, 3/16, 7/16: the numerator's odd part is 3 or 7)
+bool dotted(Rational v) {
+  int64_t n = v.num;
+  while (n > 0 && n % 2 == 0) n /= 2;
+  return n == 3 || n == 7;
+}
 bool length_char(char c) { return (c >= '0' && c <= '9') || c == '/'; }
 // decorations abc2midi and abcm2ps both know and that leave a note's length alone (H, a fermata,
 // lengthens it in abc2midi; k is no decoration: an abcm2ps error; after ".", a staccato, abc2midi
@@ -127,6 +149,7 @@ struct BarConstraint::State {
   // the bar being written
   Rational dur{0};
   Notes notes;                                          // its music (pitches as the bar's accidentals leave them)
+  std::vector<Sound> sounds;  // the same as scripts/abc reads it (MIDI pitches), for the corpus's passages
   std::vector<std::pair<std::string, std::string>> bar_acc;  // accidentals written in this bar: note -> accidental
   int64_t bars = 0;       // bar lines closed (the empty bar of a "|:" starting a line included)
   int64_t note_bars = 0;  // bars with notes closed
@@ -179,6 +202,10 @@ struct BarConstraint::State {
   char line_first = 0;      // its first character but spaces
   int score_bars = 0;       // bar lines on the score line
   int score_notes = 0;      // notes (and rests) on the score line
+  int score_width = 0;      // the score line's least width as abcm2ps sets it, estimated (tenths of a point)
+  int bar_width = 0;        // the same for the bar being written
+  int widest_bar = 0;       // the widest bar of the tune so far
+  bool first_line = true;   // the tune's first score line (it holds the meter)
   int line_notes = 0;       // notes on this line
   bool line_full = false;   // a bar line ended the score line's room: a line break (or the end) comes next
   bool continued = false;   // a line continuation with no music after it yet
@@ -197,9 +224,31 @@ struct BarConstraint::State {
   bool repeat_open = false;  // |: or :: without its :| yet
   bool closed_once = false;  // a :| came: the next one needs a |: (abc2midi assumes none)
   int chord_notes = 0;
+  Sound chord_sound;        // the chord being read: its notes' MIDI pitches
+  Rational broken_sound{0};  // the > pair's first sound's length before the marks (as abc_bars.py: a tied note's whole)
+  // the copy guard: the corpus's passages, and the last bars with notes as music (sounds' hashes, oldest first)
+  const CorpusPassages* corpus = nullptr;
+  std::array<uint64_t, 7> recent{};
+  int recent_n = 0;
+  int64_t copied = 0;  // bars closed as a corpus passage's last (the opening's, or with the guard dropped)
   bool guard = true;  // the repetition guard (off for a step where it left nothing allowed)
 
-  explicit State(const BarConstraintOptions& opts) : o(opts), grid(opts.unit / Rational(8)) {}
+  explicit State(const BarConstraintOptions& opts) : o(opts), grid(opts.unit / Rational(8)), corpus(opts.corpus.get()) {
+    o.corpus.reset();  // states are copied for every look-ahead: no reference count to touch
+    score_width = line_base();
+  }
+
+  int line_base() const {  // a score line's clef and key signature (and the meter on the first)
+    int sf = 0;
+    for (int a : o.key_signature) sf += a != 0;
+    return kLineBase + (first_line ? kFirstLine : 0) + kKeyAccidental * sf;
+  }
+  void widen(int w) { score_width += w, bar_width += w; }
+  // could one more note (and the notes already promised) still start on this score line?
+  bool room_for_note(int notes = 1, int extra = 0) const {
+    const int promised = tup_left + (broken_next != Rational(0) ? 1 : 0);
+    return score_width + extra + kNoteWidth * (notes + promised) <= kHardWidth;
+  }
 
   bool tuplet_fits() const {  // could a tuplet start here ("(" with a slur open can be nothing else)?
     if (tup_left > 0 || broken_next != Rational(0)) return false;
@@ -259,12 +308,15 @@ struct BarConstraint::State {
       const bool tuplet_done = tup_left <= 1;
       const Rational rest = tuplet_done ? Rational(0) : Rational(tup_left - 1) * w * tup_ratio;
       if (after + rest > limit() || (tuplet_done && !after.multiple_of(grid))) continue;
-      if (after == o.bar && tuplet_done && broken_next == Rational(0) && o.max_identical_bars > 0 && guard) {
+      // a note that completes the bar: not into a loop (a full bar), nor a copy of the corpus
+      const bool full = after == o.bar && o.max_identical_bars > 0;
+      const bool closing = corpus != nullptr && after == limit();
+      if ((full || closing) && tuplet_done && broken_next == Rational(0) && guard) {
         State s = *this;
         s.suffix = l;
         s.base = b;
         s.commit_note(false);
-        if (s.loops()) continue;
+        if ((full && s.loops()) || (closing && s.copies())) continue;
       }
       return true;
     }
@@ -317,13 +369,19 @@ struct BarConstraint::State {
     dur = dur + d;
     const std::string sounding = sounding_pitch(pitch);
     const bool tie_ok = tie_pitch.empty() || (strip_accidentals(pitch) == tie_pitch && sounding == tie_sounding);
-    if (!tie_pitch.empty() && tie_ok && !notes.empty() && notes.back().first == sounding)
+    if (!tie_pitch.empty() && tie_ok && !notes.empty() && notes.back().first == sounding) {
       notes.back().second = notes.back().second + d;  // B//-B// is B/
-    else
+      if (!sounds.empty()) sounds.back().len = sounds.back().len + d;
+    } else {
       notes.emplace_back(sounding, d);
+      sounds.push_back(sound_of(sounding, d));
+    }
     after_note = true;
     ++line_notes;
     ++score_notes;
+    const bool chord = !pitch.empty() && pitch[0] == '[';  // (a chord's accidentals were counted inside it)
+    widen(kNoteWidth + (chord ? kChordWidth : 0) + (!chord && !pitch.empty() && accidental(pitch[0]) ? kAccidentalWidth : 0) +
+          (dotted(w) ? kDotWidth : 0));
     broken_base = d;
     tie_pitch.clear();
     ++slur_notes;
@@ -339,7 +397,43 @@ struct BarConstraint::State {
     if (dur + obligations() > limit()) return false;
     if (tup_left == 0 && !dur.multiple_of(grid)) return false;
     if (dur == o.bar && tup_left == 0 && loops()) return false;
+    if (dur == limit() && tup_left == 0 && copies()) return false;
     return true;
+  }
+
+  // the MIDI pitch of a note as sounding_pitch() gives it ("^f'", "B,", "=c"): its accidentals, else
+  // the key's; as scripts/abc/abc_bars.py computes it
+  int midi_of(const std::string& p) const {
+    size_t i = 0;
+    int shift = 0;
+    bool written = false;
+    for (; i < p.size() && accidental(p[i]); ++i) written = true, shift += p[i] == '^' ? 1 : p[i] == '_' ? -1 : 0;
+    if (i >= p.size()) return 0;
+    static const int semitone[7] = {9, 11, 0, 2, 4, 5, 7};  // A B C D E F G
+    const char letter = static_cast<char>(std::toupper(static_cast<unsigned char>(p[i])));
+    if (letter < 'A' || letter > 'G') return 0;
+    int m = 60 + semitone[letter - 'A'] + (p[i] >= 'a' ? 12 : 0);
+    for (++i; i < p.size(); ++i) m += p[i] == '\'' ? 12 : p[i] == ',' ? -12 : 0;
+    return m + (written ? shift : o.key_signature[letter - 'A']);
+  }
+  Sound sound_of(const std::string& sounding, Rational d) const {
+    Sound snd;
+    if (!sounding.empty() && sounding[0] == '[') snd = chord_sound;
+    else if (sounding != "z") snd.notes = 1, snd.pitch[0] = static_cast<int16_t>(midi_of(sounding));
+    snd.len = d;
+    return snd;
+  }
+
+  // The copy guard: would closing the bar now make the tune's last bars a passage of the corpus?
+  bool copies() const { return guard && copies_unguarded(); }
+  bool copies_unguarded() const {
+    if (corpus == nullptr) return false;
+    const int k = corpus->bars();
+    if (recent_n < k - 1) return false;
+    uint64_t h[8];
+    for (int i = 0; i < k - 1; ++i) h[i] = recent[static_cast<size_t>(recent_n - (k - 1) + i)];
+    h[k - 1] = bar_music_hash(sounds);
+    return corpus->contains(h);
   }
 
   static std::string strip_accidentals(const std::string& p) {
@@ -443,6 +537,11 @@ struct BarConstraint::State {
       if (last_full && !history.empty()) add_count(cell_counts, mix(history.back(), h));
     }
     last_full = dur == m;
+    if (corpus != nullptr) {
+      if (copies_unguarded()) ++copied;
+      if (recent_n == static_cast<int>(recent.size())) std::rotate(recent.begin(), recent.begin() + 1, recent.end()), --recent_n;
+      recent[static_cast<size_t>(recent_n++)] = bar_music_hash(sounds);
+    }
     if (std::find(seen.begin(), seen.end(), h) != seen.end()) ++repeated;
     else seen.push_back(h);
     history.push_back(h);
@@ -454,7 +553,7 @@ struct BarConstraint::State {
     const std::string t = bar_tok;
     if (strict && (!is_bar_token(t) || !structure_ok(t))) return false;
     if (dur > Rational(0)) {
-      if (strict && !length_ok(t)) return false;
+      if (strict && (!length_ok(t) || copies())) return false;
       close_bar(t);
     } else if (strict && (t == "|" || t == "|1" || t == ":|" || t == "::" || t == ":|2" ||
                           !(bars == 0 || tok_line_start))) {
@@ -472,6 +571,9 @@ struct BarConstraint::State {
     if (slur_open) ++slur_bars;
     if (t == ":|" || t == "::" || t == "||" || t == "|]") last_section = bars - section_start, section_start = bars;
     ++score_bars;
+    widen(t == "|" ? kBarWidth : kThickBarWidth);
+    widest_bar = std::max(widest_bar, bar_width);
+    bar_width = 0;
     // a line with no note yet (a bar line after "\" and a line break) cannot end here: a line of bar
     // lines only is refused, so the room runs out at the next bar line (and no "\" comes before it);
     // nor at ":|2": an ending's number stays with its notes (after "|1" and a line break forced
@@ -479,12 +581,13 @@ struct BarConstraint::State {
     // come where the line is full ("|" does: the line breaks before the ending), and the room is
     // passed by one bar at most: "|1" as the 8th bar line, ":|2" as the 9th and "||" as the 10th
     // gave abcm2ps "line too much shrunk" (2 of 220 tunes, seeds 33001-33010)
-    if (strict && t == "|1" && score_over() && line_notes > 0) return false;
-    line_full = score_over() && line_notes > 0 &&
+    if (strict && t == "|1" && score_full_at_bar_line() && line_notes > 0) return false;
+    line_full = score_full_at_bar_line() && line_notes > 0 &&
                 ((t != "|1" && t != ":|2") || score_bars > kMaxBarsPerLine);
     last_bar = t;
     dur = Rational(0);
     notes.clear();
+    sounds.clear();
     bar_acc.clear();
     after_note = false;
     mode = Mode::Body;
@@ -509,9 +612,17 @@ struct BarConstraint::State {
   // continued three times), so a full one ends with a line break, not a "\"; a line holds a note
   // (abc2midi miscounts a line of only "|")
   bool score_over() const {
-    return score_bars >= kMaxBarsPerLine || score_len >= kMaxLineChars || score_notes >= kMaxLineNotes;
+    return score_bars >= kMaxBarsPerLine || score_len >= kMaxLineChars || score_notes >= kMaxLineNotes ||
+           score_width > kSoftWidth;
+  }
+  bool score_full_at_bar_line() const {  // ... or the tune's widest bar would not fit after this bar line
+    return score_over() || score_width + widest_bar > kHardWidth;
   }
   bool line_ok(char c) const {
+    // past the room for a note only a line break, a bar line or what closes a note may follow: the
+    // model, refused its notes, would otherwise write spaces
+    if ((c == ' ' || c == '\t' || c == '\\') && !room_for_note() && tup_left == 0 && broken_next == Rational(0))
+      return false;
     if (c == '\\') return line_notes > 0 && !line_full && !score_over();
     if (c == '\n') return line_notes > 0;  // no blank line, no line of bar lines only
     if (c == ')') return !line_blank;
@@ -522,7 +633,11 @@ struct BarConstraint::State {
   void follow_line(char c) {
     if (c == '\n') {
       line_blank = true, line_len = 0, line_notes = 0, line_first = 0;
-      if (!backslash) score_len = 0, score_bars = 0, score_notes = 0, line_full = false;  // "\" then a line break: one score line
+      if (!backslash) {  // ("\" then a line break: one score line)
+        score_len = 0, score_bars = 0, score_notes = 0, line_full = false;
+        first_line = false;
+        score_width = line_base();
+      }
       return;
     }
     if (c == ' ' || c == '\t') return;  // line_len, line_first: the line's characters but spaces
@@ -556,10 +671,12 @@ struct BarConstraint::State {
       case Mode::Bracket:
         if (c == '|') return tok_line_start = false, start_bar_line("[|", strict);
         if ((note_letter(c) && c != 'z') || accidental(c)) {
-          if (strict && (!tie_pitch.empty() || tup_left > 0 || !note_fits(o.unit, ""))) return false;
+          if (strict && (!tie_pitch.empty() || tup_left > 0 || !note_fits(o.unit, "") || !room_for_note(1, kChordWidth)))
+            return false;
           mode = Mode::Chord;
           chord_first_done = false;
           chord_notes = 0;
+          chord_sound = Sound{};
           break;
         }
         if (strict) return false;
@@ -568,7 +685,7 @@ struct BarConstraint::State {
       case Mode::Paren:
         mode = Mode::Body;
         if (c == '2' || c == '3' || c == '4' || c == '6') {  // (5 (7 (9: abc2midi and the standard differ on q
-          if (strict && (tup_left > 0 || broken_next != Rational(0))) return false;
+          if (strict && (tup_left > 0 || broken_next != Rational(0) || !room_for_note(c - '0'))) return false;
           tup_left = c - '0';
           tup_ratio = tuplet_ratio(tup_left, o.compound);
           tup_written = Rational(0);
@@ -601,6 +718,7 @@ struct BarConstraint::State {
     if (note_letter(c) && c != 'z' && (!strict || grace_len < 4)) {
       acc.clear();
       ++grace_len;
+      widen(kGraceNoteWidth);
       return true;
     }
     return !strict;
@@ -619,6 +737,9 @@ struct BarConstraint::State {
       }
       if (strict && !is_length(suffix)) return false;
       note = false;
+      if (!pitch.empty() && accidental(pitch[0])) widen(kAccidentalWidth);
+      if (chord_sound.notes < 4)  // (an accidental in a chord holds to the bar's end, as for a note)
+        chord_sound.pitch[static_cast<size_t>(chord_sound.notes++)] = static_cast<int16_t>(midi_of(sounding_pitch(pitch)));
       if (!chord_first_done) {
         chord_first_done = true;
         chord_first = length_value(suffix);
@@ -691,7 +812,9 @@ struct BarConstraint::State {
     const bool at_line_start = line_start;
     line_start = c == '\n';
     // what comes before a note (accidentals, slurs, tuplets, grace notes, decorations) needs room for one
-    if (strict && (accidental(c) || c == '(' || c == '{' || decoration(c)) && !note_fits(o.unit, "")) return false;
+    if (strict && (accidental(c) || c == '(' || c == '{' || decoration(c)) &&
+        (!note_fits(o.unit, "") || !room_for_note(1, c == '{' ? kGraceGroupWidth + 4 * kGraceNoteWidth : 0)))
+      return false;
     // abc2midi: "could not find note to be tied" past grace notes or a decoration
     if (strict && !tie_pitch.empty() && (c == '{' || decoration(c))) return false;
     return feed_symbol(c, strict, was_after_note, at_line_start);
@@ -707,12 +830,15 @@ struct BarConstraint::State {
   bool start_note(char c, bool strict) {
     const std::string p = c == 0 ? acc : std::string(1, c);
     acc.clear();
+    const bool need_before = need_note;  // a decoration or grace notes before it kept its room
     need_note = false;
     if (strict && !tie_pitch.empty() && strip_accidentals(p) != tie_pitch.substr(0, 1)) return false;
     if (strict && !tie_pitch.empty()) {  // the accidental (written or held in the bar) must sound as the tied note's
       State s = *this;
       if (s.sounding_pitch(p + tie_pitch.substr(1)) != tie_sounding) return false;
     }
+    // past the line's room a line break comes first (a promised note, of a tuplet or a > pair, had its room kept)
+    if (strict && tup_left == 0 && broken_next == Rational(0) && !need_before && !room_for_note()) return false;
     pitch = p;
     suffix.clear();
     base = o.unit;
@@ -743,6 +869,7 @@ struct BarConstraint::State {
                        notes.back().first == "z" || !tie_pitch.empty() || ending_bar_done() || slur_due()))
           return false;
         if (!notes.empty()) tie_pitch = strip_accidentals(notes.back().first), tie_sounding = notes.back().first;
+        widen(kTieWidth);
         after_note = false;  // "A-<B" is no broken rhythm for abc2midi
         return true;
       case '\n':
@@ -761,7 +888,7 @@ struct BarConstraint::State {
         return start_bar_line(":", strict);
       case '[':  // a chord (not after a tie, not in a tuplet: abc2midi "different length notes in tuple") or [|
         mode = Mode::Bracket;
-        return !strict || (tie_pitch.empty() && tup_left == 0 && note_fits(o.unit, "")) ||
+        return !strict || (tie_pitch.empty() && tup_left == 0 && note_fits(o.unit, "") && room_for_note(1, kChordWidth)) ||
                (tup_left == 0 && broken_next == Rational(0) && bar_line_possible("[|"));
       case '(':  // a slur (none open) or a tuplet
         mode = Mode::Paren;
@@ -769,6 +896,7 @@ struct BarConstraint::State {
       case '{':  // grace notes (not inside a tuplet)
         mode = Mode::Grace;
         grace_len = 0;
+        widen(kGraceGroupWidth);
         return !strict || tup_left == 0;
       case '>':
       case '<':
@@ -788,7 +916,9 @@ struct BarConstraint::State {
                    !undotted(written / o.unit) || written * Rational(1, int64_t{2} << broken_n) < Rational(1, 64) ||
                    (broken_n > 0 && broken_c != c) || (pair_second && !again)))
       return false;
+    if (strict && !again && !room_for_note()) return false;  // the pair's second note on this line
     need_note = true;  // abc2midi: the pair's second note right after > (no decoration, no slur)
+    widen(again ? kDotWidth / 2 : kDotWidth);
     if (notes.empty()) return true;
     if (!again) broken_written = written;
     broken_n = again ? broken_n + 1 : 1;
@@ -802,6 +932,10 @@ struct BarConstraint::State {
     broken_factor = first;
     dur = dur + delta;
     notes.back().second = notes.back().second + delta;  // (a tied note: only its last part changes)
+    if (!sounds.empty()) {  // abc_bars.py scales the whole sound, a tied note's too (for the corpus's passages)
+      if (!again) broken_sound = sounds.back().len;
+      sounds.back().len = broken_sound * first;
+    }
     broken_next = second;
     return !strict || dur + obligations() <= limit();
   }
@@ -855,7 +989,8 @@ BarConstraint::BarConstraint(const BarConstraintOptions& opts, std::vector<std::
     : state_(std::make_unique<State>(opts)),
       texts_(std::move(token_texts)),
       is_end_(texts_.size(), 0),
-      tonic_tokens_(texts_.size(), 0) {
+      tonic_tokens_(texts_.size(), 0),
+      corpus_(opts.corpus) {
   for (int32_t id : end_ids)
     if (id >= 0 && static_cast<size_t>(id) < is_end_.size()) is_end_[id] = 1;
   for (size_t id = 0; id < texts_.size() && opts.tonic != 0; ++id) {
@@ -893,6 +1028,8 @@ bool BarConstraint::one_note_left() const { return state_->one_note_left(); }
 
 int64_t BarConstraint::bars_closed() const { return state_->bars; }
 
+int64_t BarConstraint::copied_passages() const { return state_->copied; }
+
 bool BarConstraint::monotonous() const {
   const State* st = state_.get();
   State s(st->o);
@@ -912,6 +1049,8 @@ int64_t BarConstraint::section_bars() const {
   s.finish_bar_line(false);
   return s.last_section;
 }
+
+int64_t BarConstraint::open_section_bars() const { return state_->bars - state_->section_start + 1; }
 
 bool BarConstraint::section_end_near() const { return state_->section_end_near(); }
 
@@ -942,15 +1081,20 @@ std::vector<uint8_t> BarConstraint::toward_end(const std::vector<uint8_t>& allow
 
 std::vector<uint8_t> BarConstraint::allowed() {
   std::vector<uint8_t> ok(texts_.size(), 0);
-  bool any = false;
-  for (int attempt = 0; attempt < 2 && !any; ++attempt) {
-    if (attempt == 1) state_->guard = false;  // the repetition guard left nothing: drop it for this step
+  bool any = false, moves = false;
+  // the guards (repetition, copy) dropped for a step where they leave nothing, or only spaces: a tied
+  // note whose only completions repeat a bar left " " alone, and the model wrote spaces to the
+  // budget (oneills-jig seed 46020)
+  for (int attempt = 0; attempt < 2 && !moves; ++attempt) {
+    if (attempt == 1) state_->guard = false;
     const bool end = can_end();
+    any = false;
     for (size_t id = 0; id < texts_.size(); ++id) {
       ok[id] = is_end_[id] ? end : accepts(texts_[id]);
       any = any || ok[id];
+      moves = moves || (ok[id] && (is_end_[id] || texts_[id].find_first_not_of(" \t") != std::string::npos));
     }
-    state_->guard = true;
+    state_->guard = true;  // (without the guards the allowed tokens are a superset)
   }
   if (!any) {  // an opening broke the rules: lift the mask for this step rather than stop
     ++relaxed_;

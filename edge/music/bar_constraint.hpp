@@ -21,7 +21,10 @@
 //     ")" after "(3" or a bar line is a bad character), before a repeat, section end or the end,
 //     and across one bar line at most (the corpus's slurs: one open for 30 bars blocked every end);
 //   - lines: no blank line (it ends the tune), a note on every line, no "x:" at a line's start
-//     (a field), at most 8 bars, 80 characters or 48 notes a line (abcm2ps: "line too much shrunk");
+//     (a field), at most 8 bars, 80 characters or 48 notes a score line, and no wider than abcm2ps
+//     can set it (its least width, estimated from the notes, dots, accidentals, ties and bar lines:
+//     the line ends at the first bar line past 540 pt or where the tune's widest bar would not fit
+//     in 620; past 620 no note starts) (abcm2ps: "line too much shrunk");
 //   - bar lines | || |] |: :| :: and numbered endings |1 ... :|2 ... (closed by || |] or |:); a
 //     first ending is closed by :|2 after at most 4 plain bar lines (in a repeat that starts with a
 //     pickup its last bar is then the pickup's complement); no |1 where a score line is full, and
@@ -48,9 +51,14 @@
 //     earlier bar (but one ending on the tonic) once max_repeat_share of the bars (over at least
 //     share_bars) repeat one;
 //     notes that could only complete such a bar are refused at their start. max_identical_bars 0
-//     turns the guard off (and it is dropped for a step where it would leave nothing allowed).
+//     turns the guard off (and it is dropped for a step where it would leave nothing allowed);
+//   - the copy guard (with the corpus's passages, corpus_passages.hpp): a bar that would make the
+//     tune's last 3 bars (as scripts/abc/evaluate.py reads them: MIDI pitches and lengths) a
+//     passage of a training tune is refused, the note that must complete it at its start and a
+//     shorter bar at its bar line; dropped with the repetition guard where nothing is left;
 // If nothing is allowed (only reachable from an opening that already broke these rules), allowed()
 // lifts the mask for that step and counts it in relaxed_steps().
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -59,6 +67,8 @@
 #include "edge/music/rational.hpp"
 
 namespace duet::music {
+
+class CorpusPassages;
 
 struct BarConstraintOptions {
   Rational bar{1, 1};       // the meter's bar length (6/8 -> 3/4 of a whole note)
@@ -77,6 +87,10 @@ struct BarConstraintOptions {
   double max_repeat_share = 0;
   char tonic = 0;            // the key's tonic letter (upper case; 0: unknown), for last_note_tonic()
   int tonic_shift = 0;       // its accidental in the key (+1 sharp, -1 flat)
+  std::array<int, 7> key_signature{};  // per letter A-G: +1 sharp, -1 flat in the key (the sounds' MIDI pitches)
+  // the corpus's passages (null: no copy guard): a bar that would make the tune's last corpus->bars()
+  // bars a passage of a training tune is refused (shared by every tune; see corpus_passages.hpp)
+  std::shared_ptr<const CorpusPassages> corpus;
 };
 
 class BarConstraint {
@@ -109,11 +123,16 @@ class BarConstraint {
   // (where toward_end(.., true) can find something; cheap)
   bool section_end_near() const;
   int64_t relaxed_steps() const { return relaxed_; }
+  // bars closed that made the tune's last bars a passage of the corpus (an opening's, or where the
+  // guard was dropped; 0 without corpus passages)
+  int64_t copied_passages() const;
   int64_t bars_closed() const;                  // bar lines written so far (opening included)
   // does one bar (as music, full bars) make up a quarter of the bars with notes or more (issue 24's
   // "monotonous" tune)? A bar line being read counts as ended.
   bool monotonous() const;
   int64_t section_bars() const;                 // bar lines of the last section closed (:| :: || |]; 0: none yet)
+  // bar lines the open section would have, the one the bar being written closes included
+  int64_t open_section_bars() const;
   // Was the last note written the key's tonic (letter as the tonic, no accidental against the key)?
   bool last_note_tonic() const;
   // Can one more note finish the bar being written, with a length a musician writes at a cadence
@@ -128,6 +147,7 @@ class BarConstraint {
   std::vector<std::string> texts_;
   std::vector<uint8_t> is_end_;
   std::vector<uint8_t> tonic_tokens_;
+  std::shared_ptr<const CorpusPassages> corpus_;  // kept alive here; the state reads it through a plain pointer
   int64_t relaxed_ = 0;
 };
 

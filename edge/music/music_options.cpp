@@ -4,6 +4,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "edge/music/corpus_passages.hpp"
+
 namespace duet::music {
 
 std::optional<MusicModelSpec> MusicModelSpec::from_model_dir(const std::string& dir) {
@@ -48,6 +50,12 @@ std::optional<MusicModelSpec> MusicModelSpec::from_model_dir(const std::string& 
     if (j.contains("tempos")) s.tempos = j["tempos"].get<std::map<std::string, int64_t>>();
     s.tempo_default = j.value("tempo_default", int64_t{0});
     if (j.contains("max_new_tokens")) s.max_new_tokens = j["max_new_tokens"].get<int64_t>();
+    if (j.contains("corpus_passages")) {
+      const auto name = j["corpus_passages"].get<std::string>();
+      if (name.empty() || name.find('/') != std::string::npos || name.find("..") != std::string::npos)
+        throw std::runtime_error("corpus_passages must name a file beside duet.json, not '" + name + "'");
+      s.corpus_passages = CorpusPassages::load(dir + "/" + name);
+    }
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": " + e.what());
   }

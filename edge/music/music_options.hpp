@@ -10,6 +10,7 @@
 //   // tune.prompt == "S:oneills-jig\nM:6/8\nL:1/8\nK:D\n", tune.warnings empty
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,8 @@
 #include "edge/music/abc_fields.hpp"
 
 namespace duet::music {
+
+class CorpusPassages;
 
 struct StyleStats {
   std::string meter, unit, key;       // the style's most frequent (unit: most frequent with that meter)
@@ -40,8 +43,12 @@ struct MusicModelSpec {
   std::map<std::string, int64_t> tempos;        // rhythm -> beats per minute
   int64_t tempo_default = 0;
   int64_t max_new_tokens = 0;
+  // the training tunes' passages the copy guard refuses (duet.json "corpus_passages": a file beside
+  // it, scripts/abc/corpus_index.py); null when the model names none
+  std::shared_ptr<const CorpusPassages> corpus_passages;
 
-  // <model>/duet.json, or nullopt when the model has none. Throws naming the file when malformed.
+  // <model>/duet.json, or nullopt when the model has none. Throws naming the file when malformed (or
+  // the corpus passages it names).
   static std::optional<MusicModelSpec> from_model_dir(const std::string& dir);
   // Fills the template (check_music_options first); an unknown style lists the known ones.
   std::string build(const std::string& style, const std::string& meter, const std::string& unit,

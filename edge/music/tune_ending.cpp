@@ -15,7 +15,8 @@ constexpr int64_t kSectionBars = 8, kMinSectionBars = 4, kMaxSectionBars = 16;
 }  // namespace
 
 EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t bars, int64_t new_bars, bool can_end,
-                       bool ends_section, bool last_tonic, int64_t section_bars, bool monotonous) {
+                       bool ends_section, bool last_tonic, int64_t section_bars, bool monotonous,
+                       int64_t open_bars) {
   EndingPush p;
   // tokens per bar so far (a bar of 6/8 in L:1/8 takes ~10 characters, of 4/4 in L:1/16 ~40)
   const int64_t per_bar = new_bars > 0 ? (new_tokens + new_bars - 1) / new_bars : std::max<int64_t>(16, new_tokens);
@@ -48,6 +49,7 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
   const int64_t next_section =
       section_bars > 0 ? std::clamp(section_bars, kMinSectionBars, kMaxSectionBars) : kSectionBars;
   const double next_over = over > 0 || brake ? 0 : static_cast<double>(b + next_section - o.long_after_bars);
+  const double push = 1.0 + o.push_slope * std::max(past_start, next_over);  // at a section's end after the tonic
   // the cadence: from the bar before start; where the tune should end at the next section's end
   // (or is past p90) one logit more, since there an end after another note than the tonic is pushed too
   if (b + 1 >= start || next_over > 0) p.cadence_bias = o.cadence_bias + (next_over > 0 || over > 0 ? 1.0 : 0.0);
@@ -56,13 +58,15 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
   // towards :| || |] wherever the tune is not right after one: where no end is allowed (an open
   // repeat needs its :|), and after a plain bar line's "|" ("||" or "|]" one character away) where
   // the end after it would get the push (after the tonic, or past p90), not a "||" for nothing
-  if (!ends_section && !brake && (past_start > 0 || next_over > 0) && (!can_end || last_tonic || over > 0))
-    p.steer_bias = std::min(12.0, 1.0 + std::max(past_start, next_over));
+  const bool section_long = open_bars < 0 || open_bars >= o.min_section_bars || over > 0;
+  if (!ends_section && !brake && (past_start > 0 || next_over > 0) && section_long &&
+      ((!can_end && o.steer_open_repeats) || last_tonic || over > 0))
+    p.steer_bias = std::min(12.0, push);
   if (!can_end) {
   } else if (brake || (monotonous && over <= 0 && ahead == 0)) {
     p.end_bias = o.early_bias;
   } else if (ends_section && last_tonic) {
-    if (past_start > 0 || next_over > 0) p.end_bias = std::min(12.0, 1.0 + std::max(past_start, next_over));
+    if (past_start > 0 || next_over > 0) p.end_bias = std::min(12.0, push);
   } else if (ends_section) {
     p.end_bias = over > 0 ? std::min(12.0, 1.0 + over) : o.off_tonic_bias;
   } else if (over > plain_after) {

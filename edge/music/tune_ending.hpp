@@ -13,7 +13,8 @@
 // The rule, applied only where the bar constraint allows an end (right after a bar line, nothing
 // open), with start = the style's median bars (or p90 when unknown):
 //   - bars closed < p10: the end token's logit gets early_bias (a tune shorter than the style's);
-//   - at a section's end after the tonic, past start: +1, one more per bar beyond, at most +12;
+//   - at a section's end after the tonic, past start: +1, push_slope more per bar beyond, at most
+//     +12 (push_slope: at least 1, steeper where the style's p90 is near its median);
 //     after another note, up to p90: off_tonic_bias (go on to a tonic cadence), past p90 the push
 //     again (a long tune must end); at a plain bar line: off_tonic_bias before p90 when off the
 //     tonic, and from 8 bars past p90 on the push, half as steep;
@@ -29,7 +30,8 @@
 //   - past start, where the bar is as long as a section's last bar may be (full, or the pickup's
 //     complement), or a bar line after it is begun ("|" may still become "||" or "|]"), the tokens
 //     that lead to a section's end (":|", "||", "|]") get the push (steer_bias): a long tune closes
-//     its repeat or section and can end there;
+//     its repeat or section and can end there; before p90 only after the tonic (an open repeat's
+//     ":|" too unless steer_open_repeats) and in a section of min_section_bars bar lines or more;
 //   - from the bar before start on, where one more note can finish the bar, the tonic's notes get
 //     cadence_bias (so the section the tune ends with ends on the tonic more often), one more where
 //     the next section's end is pushed (above) or the tune is past p90;
@@ -55,6 +57,11 @@ struct TuneEndingOptions {
   double off_tonic_bias = 0;    // added to the end token after a note other than the tonic (before p90)
   double early_bias = 0;        // added to the end token before min_bars
   double cadence_bias = 0;      // added to the tonic's notes where one note can finish the bar (past start - 1)
+  // logits the push grows by per bar past start (and per bar the next section would end past p90);
+  // a style whose p90 is near its median gets a steeper push (ending_options: 6 logits by p90)
+  double push_slope = 1;
+  int64_t min_section_bars = 0;    // a section with fewer bar lines is not steered to its end before p90
+  bool steer_open_repeats = true;  // an open repeat is steered to its :| after any note (false: after the tonic)
 };
 
 struct EndingPush {
@@ -69,8 +76,9 @@ struct EndingPush {
 // new_bars: bars closed in the tokens written; can_end / ends_section / last_tonic / section_bars:
 // BarConstraint's answers now (last_tonic: the last note written is the key's tonic; section_bars:
 // the last section's bars, 0 before the first section's end; monotonous: one bar is a quarter of them).
+// open_bars: bar lines since the last section's end (or the tune's start; -1: unknown).
 EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t bars, int64_t new_bars, bool can_end,
                        bool ends_section, bool last_tonic = true, int64_t section_bars = 0,
-                       bool monotonous = false);
+                       bool monotonous = false, int64_t open_bars = -1);
 
 }  // namespace duet::music

@@ -18,7 +18,8 @@
 
 namespace duet::music {
 
-// The constraint for a checked request: meter, unit, key, and the style's repetition figures.
+// The constraint for a checked request: meter, unit, key, the style's repetition figures and the
+// model's corpus passages (the copy guard).
 BarConstraintOptions constraint_options(const MusicModelSpec& spec, const CheckedMusicOptions& opts,
                                         int max_identical_bars);
 // The ending push for a checked request: the style's lengths, and the tonic preferences.

@@ -260,6 +260,8 @@ def main():
     ap.add_argument("--time-budget", type=float, default=270.0, help="seconds of training at most")
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--n-samples", type=int, default=100)
+    ap.add_argument("--no-random-samples", action="store_true",
+                    help="sample only the trained model (not the random init too): a size comparison needs no second baseline")
     ap.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS,
                     help="sampling limit (also written to duet.json)")
     args = ap.parse_args()
@@ -510,13 +512,15 @@ def main():
     trained_out = sample_tunes(ref, tok, prompts, device, seed=args.seed + 2)
     log("sampled %d trained tunes in %.1fs, %d ended with </s>" % (
         len(trained_out), time.time() - t, sum(o["ended_with_eos"] for o in trained_out)))
-    rand = LlamaForCausalLM(cfg)
-    rand.load_state_dict(init_state)
-    rand = rand.half().float().to(device).eval()   # same fp16 rounding as the shipped weights
-    t = time.time()
-    random_out = sample_tunes(rand, tok, prompts, device, seed=args.seed + 2)
-    log("sampled %d random-init tunes in %.1fs, %d ended with </s>" % (
-        len(random_out), time.time() - t, sum(o["ended_with_eos"] for o in random_out)))
+    random_out = []
+    if not args.no_random_samples:
+        rand = LlamaForCausalLM(cfg)
+        rand.load_state_dict(init_state)
+        rand = rand.half().float().to(device).eval()   # same fp16 rounding as the shipped weights
+        t = time.time()
+        random_out = sample_tunes(rand, tok, prompts, device, seed=args.seed + 2)
+        log("sampled %d random-init tunes in %.1fs, %d ended with </s>" % (
+            len(random_out), time.time() - t, sum(o["ended_with_eos"] for o in random_out)))
     for name, outs in (("trained", trained_out), ("random", random_out)):
         for i, (r, o) in enumerate(zip(picks, outs)):
             rows.append({"model": name, "i": i, "val_id": r["id"], "style": r["style"], "meter": r["meter"],

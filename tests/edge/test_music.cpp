@@ -703,6 +703,26 @@ TEST_CASE("bar constraint: at most max_repeat_share of the bars repeat an earlie
   CHECK(off.accepts("d2d dcB|"));
 }
 
+TEST_CASE("bar constraint: the guards are dropped for a step where they leave only spaces") {
+  // oneills-jig seed 46020: a chain of tied a's; the only note that fits the bar completes it as a
+  // bar already written three times: the guard refused it, " " stayed allowed, and the model wrote
+  // spaces to the token budget
+  BarConstraintOptions o;
+  o.bar = Rational(3, 4);
+  o.unit = Rational(1, 8);
+  o.max_identical_bars = 3;
+  o.max_bar_repeats = 3;
+  auto vocab = char_vocab("a/8-| \n");
+  auto c = BarConstraint(o, vocab, {static_cast<int32_t>(vocab.size() - 1)});
+  c.observe("a6-|a6-|a6-|a2-a/-a/-a/-a/-a/-a/-a/-a/4-a/8-\n");  // an 8th of an 8th left, tied
+  CHECK_FALSE(c.accepts("a/8|"));  // the guard: a fourth bar of one long a
+  CHECK_FALSE(c.accepts("a"));
+  const auto ok = c.allowed();
+  CHECK(ok[vocab.size() - 3] == 1);  // " " as before
+  CHECK(ok[0] == 1);                 // and "a": the guard is dropped for this step
+  CHECK(c.relaxed_steps() == 0);
+}
+
 TEST_CASE("bar constraint: section_bars is the last section's length in bar lines") {
   auto c = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
   CHECK(c.section_bars() == 0);
