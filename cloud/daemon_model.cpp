@@ -18,7 +18,6 @@ struct DaemonModel::Impl {
   Checkpoint ckpt;
   std::string fingerprint;
   std::unique_ptr<Pipeline> pipeline;
-  std::vector<StageSpec> plan;
   uint32_t max_positions = 0;
 
   explicit Impl(const CloudConfig& c) : cfg(c), ckpt(c.model_path) {
@@ -28,7 +27,7 @@ struct DaemonModel::Impl {
     if (cfg.first_block < 0 || cfg.first_block >= mc.num_layers)
       throw std::invalid_argument("first_block " + std::to_string(cfg.first_block) + " is out of range: the model has " +
                                   std::to_string(mc.num_layers) + " blocks and the daemon must run at least one");
-    plan = make_stage_plan(cfg.plan, cfg.devices, mc.num_layers, cfg.first_block);
+    auto plan = make_stage_plan(cfg.plan, cfg.devices, mc.num_layers, cfg.first_block);
     KvSizing kv;
     kv.budget_bytes = static_cast<int64_t>(cfg.kv_memory_mb) << 20;
     // no more blocks than every session at its longest could use (+ the scratch block)
@@ -82,8 +81,8 @@ EngineOptions DaemonModel::engine_options(size_t client_keys) const {
   o.scheduler.min_prefill_tokens = c.min_prefill_tokens;
   o.scheduler.max_step_seconds = c.max_step_ms / 1000.0;
   // stages on CUDA replay a graph for decode-only steps: a step with a prompt pays a fixed cost
-  for (const auto& st : impl_->plan)
-    if (st.device.rfind("cuda", 0) == 0) o.scheduler.amortize_fixed_prefill = true;
+  for (const auto& st : impl_->pipeline->stages())
+    if (st.spec.device.rfind("cuda", 0) == 0) o.scheduler.amortize_fixed_prefill = true;
   o.intake.max_queued_bytes = c.max_queued_mb << 20;
   o.intake.max_queued_bytes_per_key = c.max_queued_mb_per_key << 20;
   o.scheduler.max_batch_tokens = c.max_batch_tokens;

@@ -18,12 +18,10 @@ void StepCost::observe(int64_t decode_rows, int64_t prefill_tokens, double secon
     if (decode_rows > 0) decode_s_ = ewma(decode_s_, seconds, decode_s_ > 0);
     return;
   }
+  if (prefill_tokens == 1) return;  // a decode row to the step (kSmallPrefill says why)
   // what the prefill added to a decode-only step (once one is known): a step reads every weight
   // whether or not it carries decode rows, so that part is not the prompt's
-  (void)decode_rows;
-  const double decode_part = std::min(decode_s_, seconds);
-  const double extra = std::max(seconds - decode_part, 0.0);
-  if (prefill_tokens == 1) return;  // a decode row to the step (kSmallPrefill says why)
+  const double extra = std::max(seconds - std::min(decode_s_, seconds), 0.0);
   Mean& m = prefill_tokens <= kSmallPrefill ? small_ : large_;
   m.tokens = ewma(m.tokens, double(prefill_tokens), m.seen);
   m.seconds = ewma(m.seconds, extra, m.seen);
@@ -32,7 +30,7 @@ void StepCost::observe(int64_t decode_rows, int64_t prefill_tokens, double secon
 }
 
 // The line through the two buckets' means: fixed part + slope per position. With one bucket only
-// (or no slope between them) the fixed part is unknown and counted as 0, as a cost per position.
+// (or a line whose fixed part is under zero) it is counted as 0, all of it a cost per position.
 void StepCost::refit() {
   if (small_.seen && large_.seen && large_.tokens > small_.tokens) {
     const double slope = (large_.seconds - small_.seconds) / (large_.tokens - small_.tokens);
