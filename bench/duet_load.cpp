@@ -21,6 +21,7 @@
 #include <fstream>
 #include <iostream>
 #include <random>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@
 #include "bench/gpu_memory.hpp"
 #include "bench/load_check.hpp"
 #include "bench/load_run.hpp"
+#include "bench/metrics_scrape.hpp"
 #include "common/dtype.hpp"
 #include "common/generator.hpp"
 #include "common/percentile.hpp"
@@ -71,6 +73,39 @@ std::vector<std::byte> frame_bytes(const torch::Tensor& rows, duet::protocol::Wi
   auto f = duet::tensor_to_frame(rows, wire, d);  // the bytes the real edge would send
   const auto* p = static_cast<const std::byte*>(f.data());
   return {p, p + f.size()};
+}
+
+// The daemon's step counters (its /metrics), read before and after a timed run: their difference
+// is that run's steps alone (rows per step, how full they were, the batching window's waits).
+struct StepCounters {
+  double steps = 0, rows = 0, live = 0, seconds = 0, waits = 0, wait_seconds = 0, prefill_tokens = 0;
+};
+
+std::optional<StepCounters> read_step_counters(const std::string& host, int port) {
+  const auto text = b::http_get(host, port, "/metrics");
+  if (!text) return std::nullopt;
+  auto v = [&](const char* name, const char* labels = "") { return b::metric_sample(*text, name, labels).value_or(0); };
+  StepCounters c;
+  c.steps = v("duet_steps_total");
+  c.rows = v("duet_step_rows_total");
+  c.live = v("duet_step_live_sessions_total");
+  c.seconds = v("duet_step_seconds_total");
+  c.waits = v("duet_batch_wait_steps_total");
+  c.wait_seconds = v("duet_batch_wait_seconds_total");
+  c.prefill_tokens = v("duet_tokens_total", "phase=\"prefill\"");
+  return c;
+}
+
+json step_figures(const StepCounters& a, const StepCounters& z) {
+  const double steps = z.steps - a.steps;
+  if (steps <= 0) return json();
+  return {{"steps", steps},
+          {"rows_per_step", (z.rows - a.rows) / steps},
+          {"live_sessions_per_step", (z.live - a.live) / steps},
+          {"step_ms", 1e3 * (z.seconds - a.seconds) / steps},
+          {"steps_that_waited", z.waits - a.waits},
+          {"wait_ms_per_step", 1e3 * (z.wait_seconds - a.wait_seconds) / steps},
+          {"prefill_tokens", z.prefill_tokens - a.prefill_tokens}};
 }
 
 json summarize(size_t n, const b::RunResult& run, const std::vector<b::RowCheck>& checks, double daemon_mib) {
@@ -151,7 +186,7 @@ void raise_fd_limit() {
 
 int main(int argc, char** argv) {
   CLI::App app{"duet-load: N concurrent edge sessions against a running duet-cloud; tok/s, latency, token check"};
-  std::string endpoint, server_key, client_key, model, dtype = "fp32", wire, edge_device = "cpu", json_path, name;
+  std::string endpoint, server_key, client_key, model, dtype = "fp32", wire, edge_device = "cpu", json_path, name, metrics;
   std::vector<int64_t> sessions{1};
   int64_t prompts = 4, prompt_len = 128, new_tokens = 256, warmup_steps = 4, timeout_ms = 120000, daemon_pid = 0;
   uint32_t seed = 1234;
@@ -178,6 +213,9 @@ int main(int argc, char** argv) {
   app.add_option("--logit-tolerance", tolerance, "a mismatch within this many logits of the max is reported, not failed");
   app.add_option("--name", name, "label in the report (default: the model folder's name)");
   app.add_option("--json", json_path, "write the report here");
+  app.add_option("--metrics", metrics,
+                 "the daemon's metrics_listen (IPv4:PORT): rows per step, step ms and the batching window's wait "
+                 "for each run, from its /metrics before and after");
   CLI11_PARSE(app, argc, argv);
 
   if (sessions.empty()) usage_error("--sessions is empty");
@@ -192,6 +230,20 @@ int main(int argc, char** argv) {
   if (!insecure && (server_key.empty() || client_key.empty()))
     usage_error("CURVE needs --server-key (the daemon's NAME.key) and --client-key (this client's NAME.key_secret), "
                 "or --insecure for a daemon started with --insecure");
+  std::string metrics_host;
+  int metrics_port = 0;
+  if (!metrics.empty()) {
+    const auto colon = metrics.rfind(':');
+    try {
+      metrics_port = colon == std::string::npos ? 0 : std::stoi(metrics.substr(colon + 1));
+    } catch (const std::exception&) {
+    }
+    if (colon == std::string::npos || colon == 0 || metrics_port < 1 || metrics_port > 65535)
+      usage_error("--metrics " + metrics + ": give the daemon's metrics address as IPv4:PORT, e.g. 127.0.0.1:9464");
+    metrics_host = metrics.substr(0, colon);
+    if (!b::http_get(metrics_host, metrics_port, "/metrics"))
+      usage_error("--metrics " + metrics + ": no /metrics answered there (is the daemon's metrics_listen that address?)");
+  }
   if (name.empty()) name = std::filesystem::path(model).lexically_normal().filename().string();
   if (name.empty()) name = std::filesystem::path(model).lexically_normal().parent_path().filename().string();
 
@@ -286,8 +338,8 @@ int main(int argc, char** argv) {
                 (long long)prompts, insecure ? "plain TCP" : "CURVE");
     std::printf("single-session reference (real edge): decode p50 %.3f ms, p99 %.3f ms\n",
                 duet::percentile(ref_ms, 0.5, -1), duet::percentile(ref_ms, 0.99, -1));
-    std::printf("%6s %10s %9s %9s %11s %10s %9s %10s %8s\n", "N", "tok/s", "p50 ms", "p99 ms", "prefill ms", "cloud ms",
-                "ok/N", "mismatch", "GPU MiB");
+    std::printf("%6s %10s %9s %9s %11s %10s %9s %10s %8s %9s %8s %8s %8s\n", "N", "tok/s", "p50 ms", "p99 ms",
+                "prefill ms", "cloud ms", "ok/N", "mismatch", "GPU MiB", "rows/step", "live", "step ms", "wait ms");
 
     for (const int64_t n64 : sessions) {
       const size_t n = size_t(n64);
@@ -313,7 +365,10 @@ int main(int argc, char** argv) {
       }
       double daemon_mib = -1;
       if (daemon_pid > 0) ro.while_open = [&] { daemon_mib = b::process_gpu_mib(pid_t(daemon_pid)); };
+      const auto before = metrics_port ? read_step_counters(metrics_host, metrics_port) : std::nullopt;
       const auto run = b::run_sessions(scripts, ro);
+      const auto after = before ? read_step_counters(metrics_host, metrics_port) : std::nullopt;
+      const json steps = after ? step_figures(*before, *after) : json();
 
       // ---- phase 3: every returned row through norm + head; argmax == the reference ----
       // (each argmax equal means a free-running greedy edge would have sent exactly these rows)
@@ -331,13 +386,21 @@ int main(int argc, char** argv) {
         }
       }
       auto j = summarize(n, run, checks, daemon_mib);
+      if (!steps.is_null()) j["daemon_steps"] = steps;
       const bool run_bad = j["sessions_failed"].get<int64_t>() > 0 || j["mismatches_beyond_tolerance"].get<int64_t>() > 0;
       bad = bad || run_bad;
       const std::string mib = daemon_mib < 0 ? "-" : std::to_string(int64_t(daemon_mib));
-      std::printf("%6zu %10.1f %9.3f %9.3f %11.2f %10.3f %4lld/%-4zu %10lld %8s\n", n, j["aggregate_tok_s"].get<double>(),
-                  j["token_ms_p50"].get<double>(), j["token_ms_p99"].get<double>(), j["prefill_ms_p50"].get<double>(),
-                  j["cloud_token_ms_p50"].get<double>(), (long long)j["sessions_ok"].get<int64_t>(), n,
-                  (long long)j["mismatched_steps"].get<int64_t>(), mib.c_str());
+      auto fig = [&](const char* k, const char* fmt) {
+        char buf[32] = "-";
+        if (!steps.is_null()) std::snprintf(buf, sizeof buf, fmt, steps[k].get<double>());
+        return std::string(buf);
+      };
+      std::printf("%6zu %10.1f %9.3f %9.3f %11.2f %10.3f %4lld/%-4zu %10lld %8s %9s %8s %8s %8s\n", n,
+                  j["aggregate_tok_s"].get<double>(), j["token_ms_p50"].get<double>(), j["token_ms_p99"].get<double>(),
+                  j["prefill_ms_p50"].get<double>(), j["cloud_token_ms_p50"].get<double>(),
+                  (long long)j["sessions_ok"].get<int64_t>(), n, (long long)j["mismatched_steps"].get<int64_t>(),
+                  mib.c_str(), fig("rows_per_step", "%.1f").c_str(), fig("live_sessions_per_step", "%.1f").c_str(),
+                  fig("step_ms", "%.3f").c_str(), fig("wait_ms_per_step", "%.3f").c_str());
       for (const auto& e : j["errors"]) std::printf("       %s\n", e.get<std::string>().c_str());
       std::fflush(stdout);
       runs.push_back(std::move(j));

@@ -86,7 +86,7 @@ for m in $MODELS; do
   log "duet-cloud $m ($dt), CURVE on loopback"
   "$B/cloud/duet-cloud" --model "$M/$m" --listen tcp://127.0.0.1:7790 --devices cuda --dtype $dt \
     --secret-key "$K/server.key_secret" --authorized-keys "$K/clients" --max-sessions $((max_n + 8)) \
-    --max-positions $((PROMPT + NEW)) --kv-memory-mb 65536 --idle-timeout 600 ${CLOUD_EXTRA:-} \
+    --max-positions $((PROMPT + NEW)) --kv-memory-mb 65536 --idle-timeout 600 --metrics-listen 127.0.0.1:7791 ${CLOUD_EXTRA:-} \
     >"$OUT/cloud-$m.log" 2>&1 &
   CP=$!
   for _ in $(seq 240); do grep -q "listening on" "$OUT/cloud-$m.log" && break; kill -0 $CP 2>/dev/null || break; sleep 0.5; done
@@ -95,7 +95,7 @@ for m in $MODELS; do
   # one process for every N (one reference); its JSON is rewritten after each N
   timeout "${T_LOAD:-240}" "$B/bench/duet-load" --endpoint tcp://127.0.0.1:7790 --server-key "$K/server.key" \
     --client-key "$K/clients/load.key_secret" --model "$M/$m" --name $m --dtype $dt --edge-device cuda \
-    --sessions "$ns_csv" --prompts 4 --prompt-len $PROMPT --new-tokens $NEW --daemon-pid $CP \
+    --sessions "$ns_csv" --prompts 4 --prompt-len $PROMPT --new-tokens $NEW --daemon-pid $CP --metrics 127.0.0.1:7791 \
     --json "$OUT/load-$m.json" 2>&1 | tee "$OUT/load-$m.txt"
   log "duet-load exit ${PIPESTATUS[0]}"
   kill $CP; wait $CP; log "duet-cloud exit $?"

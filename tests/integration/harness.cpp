@@ -21,6 +21,7 @@
 
 #include <zmq_addon.hpp>
 
+#include "bench/metrics_scrape.hpp"
 #include "protocol/curve.hpp"
 #include "protocol/recv.hpp"
 #include "tests/common/remove_tree.hpp"
@@ -343,30 +344,7 @@ int closed_port() {
 }
 
 std::optional<std::string> http_get(int port, const std::string& path) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return std::nullopt;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return std::nullopt;
-  }
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    ::close(fd);
-    return std::nullopt;
-  }
-  std::string reply;
-  char buf[4096];
-  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) reply.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  const auto body = reply.find("\r\n\r\n");
-  if (reply.rfind("HTTP/1.", 0) != 0 || reply.find(" 200 ") != 8 || body == std::string::npos) return std::nullopt;
-  return reply.substr(body + 4);
+  return bench::http_get("127.0.0.1", port, path);
 }
 
 }  // namespace duet::itest
@@ -389,10 +367,9 @@ int metrics_port(const DaemonProcess& d) {
 }
 
 double metric(const std::string& text, const std::string& name, const std::string& labels) {
-  const std::string key = labels.empty() ? name + " " : name + "{" + labels + "} ";
-  const auto at = text.find("\n" + key);
-  REQUIRE_MESSAGE(at != std::string::npos, "no sample " << key << " in\n" << text);
-  return std::stod(text.substr(at + 1 + key.size()));
+  const auto v = bench::metric_sample(text, name, labels);
+  REQUIRE_MESSAGE(v.has_value(), "no sample " << name << (labels.empty() ? "" : "{" + labels + "}") << " in\n" << text);
+  return *v;
 }
 
 }  // namespace duet::itest
