@@ -58,6 +58,11 @@ size_t DecoderTurnaround::due_by(Clock::time_point deadline) const {
   return n;
 }
 
+bool worth_waiting(size_t decodes_waiting, size_t due, double remaining_s, double step_s) {
+  if (due == 0 || remaining_s <= 0) return false;
+  return double(decodes_waiting) * remaining_s < double(due) * step_s;
+}
+
 double DecoderTurnaround::quantile_ms(double q) const {
   uint64_t total = 0;
   for (auto c : hist_) total += c;

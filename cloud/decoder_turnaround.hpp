@@ -49,4 +49,12 @@ class DecoderTurnaround {
   std::vector<uint64_t> hist_ = std::vector<uint64_t>(kBuckets, 0);
 };
 
+// The batching window's choice, asked again as sessions arrive: waiting on holds each decode that
+// waits now for up to `remaining_s` more; starting now makes each of the `due` sessions (predicted
+// back inside the window) miss this step and wait about a whole `step_s` for the next. Wait while
+// the first costs less. It is what merges two cohorts of sessions that alternate steps (each
+// arriving while the other's step runs, each step half full) into one full step, and what keeps a
+// step from waiting for one late session while many are held.
+bool worth_waiting(size_t decodes_waiting, size_t due, double remaining_s, double step_s);
+
 }  // namespace duet::cloud

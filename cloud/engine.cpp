@@ -80,21 +80,28 @@ void Engine::Impl::take_inbox(std::unique_lock<std::mutex>& lock) {
   for (auto& r : in) admit(std::move(r));
 }
 
-// The batching window (EngineOptions::batch_wait): admits what arrives while a session replied
-// to is predicted back (cloud/decoder_turnaround.hpp) before the window of the oldest waiting
-// decode closes (or, with only prompts waiting, the window from now: a standing backlog of
-// prompts must not keep a decoder out of every step, which doubled its latency beside a flood).
-// A session on a slow link is not predicted inside the window and holds no one.
+// The batching window (EngineOptions::batch_wait): admits what arrives while sessions replied to
+// are predicted back (cloud/decoder_turnaround.hpp) within the window from now, as long as
+// waiting costs the decodes already waiting less than missing the step would cost those due
+// (worth_waiting). A decode waits at most one window per step for others; a session on a slow
+// link is not predicted inside the window and holds no one. (Anchoring the window on the oldest
+// waiting decode, as before, closed it whenever sessions came back while a step ran: two cohorts
+// then alternated half-full steps for good.)
 void Engine::Impl::gather_decoders(const std::atomic<bool>& stop) {
+  const double step_s = scheduler.cost().decode_step_seconds();
   const auto by_step = std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::duration<double>(opts.batch_wait_step_fraction * scheduler.cost().decode_step_seconds()));
+      std::chrono::duration<double>(opts.batch_wait_step_fraction * step_s));
   const auto window = std::max(opts.batch_wait, by_step);
   if (window.count() <= 0 || scheduler.waiting() == 0) return;
-  const auto oldest = scheduler.oldest_decode_arrival();
-  const auto deadline = (oldest == Clock::time_point{} ? Clock::now() : oldest) + window;
   const auto t0 = Clock::now();
+  const auto deadline = t0 + window;
+  // with no step measured yet (a fixed --batch-wait-us alone), missing one costs the window
+  const double miss_s = step_s > 0 ? step_s : std::chrono::duration<double>(window).count();
   bool waited = false;
-  while (!stop.load() && Clock::now() < deadline && decoders.due_by(deadline) > 0) {
+  for (auto now = t0; !stop.load() && now < deadline; now = Clock::now()) {
+    if (!worth_waiting(scheduler.decode_waiting(), decoders.due_by(deadline),
+                       std::chrono::duration<double>(deadline - now).count(), miss_s))
+      break;
     waited = true;
     std::unique_lock<std::mutex> lock(in_mu);
     in_cv.wait_until(lock, deadline, [&] { return !inbox.empty() || !gone_peers.empty() || stop.load(); });

@@ -156,8 +156,9 @@ struct Engine::Impl {
   // What the socket thread handed over: closed connections first (their queued work is not
   // admitted), then requests in arrival order.
   void take_inbox(std::unique_lock<std::mutex>& lock);
-  // The batching window (EngineOptions::batch_wait): admits what arrives while a session replied
-  // to is predicted back before the window of the oldest waiting forward closes.
+  // The batching window (EngineOptions::batch_wait): admits what arrives while sessions replied to
+  // are predicted back within the window from now, while that costs the waiting decodes less than
+  // a missed step costs those due.
   void gather_decoders(const std::atomic<bool>& stop);
   void run(const std::atomic<bool>& stop);
   // Stopping: what waits is answered, every session closed.

@@ -168,13 +168,6 @@ size_t Scheduler::decode_waiting() const {
       std::count_if(queue_.begin(), queue_.end(), [](const ScheduledForward& f) { return f.remaining() == 1; }));
 }
 
-std::chrono::steady_clock::time_point Scheduler::oldest_decode_arrival() const {
-  std::chrono::steady_clock::time_point t{};
-  for (const auto& f : queue_)
-    if (f.remaining() == 1 && (t == std::chrono::steady_clock::time_point{} || f.arrived < t)) t = f.arrived;
-  return t;
-}
-
 bool Scheduler::cancel(uint64_t job) {
   auto it = std::find_if(queue_.begin(), queue_.end(), [&](const ScheduledForward& f) { return f.job == job; });
   if (it == queue_.end()) return false;

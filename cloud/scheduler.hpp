@@ -73,10 +73,9 @@ class Scheduler {
   }
 
   size_t waiting() const { return queue_.size(); }
-  size_t decode_waiting() const;  // waiting forwards of one position left
-  // Arrival of the oldest waiting forward of one position left (a decode); the epoch when none.
-  // Prompts waiting do not count: a prompt is not held by a step's latency, a decode is.
-  std::chrono::steady_clock::time_point oldest_decode_arrival() const;
+  // Waiting forwards of one position left (decodes): the batching window weighs holding them.
+  // Prompts do not count: a prompt is not held by a step's latency, a decode is.
+  size_t decode_waiting() const;
   const SchedulerLimits& limits() const { return limits_; }
   const StepCost& cost() const { return cost_; }
 

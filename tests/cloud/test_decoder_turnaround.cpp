@@ -66,3 +66,21 @@ TEST_CASE("decoder turnaround: recent() counts sessions replied to within a wind
   d.replied(1, t0 + 3s);
   CHECK(d.due_by(t0 + 3s + 1ms) == 0);  // forgotten, then replied again: no turnaround known
 }
+
+TEST_CASE("batching window: wait while holding the decodes waiting costs less than the due sessions' missed step") {
+  const double step = 3e-3;
+  // two cohorts alternating steps (32 waiting, 32 due back within the window): merge them
+  CHECK(worth_waiting(32, 32, 1.5e-3, step));
+  // everyone replied to at once, the first back waits for the other 63
+  CHECK(worth_waiting(1, 63, 1.5e-3, step));
+  // only prompts wait (no decode held): wait for whoever is due
+  CHECK(worth_waiting(0, 1, 1.5e-3, step));
+  // 63 held for one late session: start now
+  CHECK_FALSE(worth_waiting(63, 1, 1.5e-3, step));
+  // the balance moves as the window runs out: 10 held, 4 due
+  CHECK_FALSE(worth_waiting(10, 4, 1.5e-3, step));  // 15 ms held > 12 ms missed
+  CHECK(worth_waiting(10, 4, 1.0e-3, step));        // 10 ms held < 12 ms missed
+  // nobody due, or the window closed: no wait
+  CHECK_FALSE(worth_waiting(0, 0, 1.5e-3, step));
+  CHECK_FALSE(worth_waiting(0, 5, 0.0, step));
+}
