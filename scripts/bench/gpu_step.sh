@@ -9,7 +9,12 @@
 #   ab       duet at 64 and 128 sessions: kernels off; batching window of one and of half a
 #            measured decode step (waiting for the sessions predicted back)
 #   split    duet-bench at batch 1: monolithic vs split over CURVE (the split's own cost)
-#   llama    llama-batched-bench at NS sequences
+#   lbuild   llama.cpp built first, in the foreground on every core (llama-bench, ggml-rpc-server,
+#            llama-batched-bench), duet after it: the build call of a session's back-to-back calls
+#   llama    llama.cpp beside duet: llama-bench tg NEW after pp PROMPT (one sequence), the same
+#            through ggml-rpc-server on loopback (its own split), llama-batched-bench at NS
+#   music    (issue 24) scripts/abc/run_gpu_sizes.sh on the GPU in the background from the start
+#            (its files in $MUSIC_OUT, default $OUT/music; needs .abcdata carried), builds niced
 #   notagen  (not by default) gpu_notagen.sh: NotaGen-X's shape, the reference loop, duet with
 #            characters sampled on the device and on the host (DUET_NOTAGEN_HOST_SAMPLING=1)
 #   hop      (issue 22) the front door with every layer in one duet-stage worker on the same GPU
@@ -18,8 +23,11 @@
 # Everything lands in $OUT (rewritten as it goes); the daemons' "engine stopping" lines give rows
 # per step and the step's parts.
 #   source .device/on-device.sh && bash scripts/bench/gpu_step.sh      (carry .device and .anchors)
-# Knobs: NS ("1 64 128"), PROMPT (128), NEW (256), B (/tmp/b), PARTS ("gpu cuda shared ab split llama"),
-# TARGETS (what is built besides the kernels' tests; "test_common" for PARTS="gpu cuda").
+# Knobs: NS ("1 64 128"), PROMPT (128), NEW (256), B (.gpuwork/b), PARTS ("gpu cuda shared ab split llama hop"),
+# TARGETS (what is built besides the kernels' tests; "test_common" for PARTS="gpu cuda"), BUILD (1;
+# 0: use the binaries a call before left on this warm machine, no configure, no ninja).
+# Each daemon serves /metrics on its port + 100, and duet-load reads each run's rows per step,
+# live sessions per step, step ms and the batching window's wait from it.
 set -uo pipefail
 OUT=${OUT:-$PWD/bench-out}; mkdir -p "$OUT" "$PWD/.gpuwork"
 # builds under .gpuwork/ (git-ignored): a warm machine keeps them between calls, so a second call
@@ -33,12 +41,27 @@ log() { echo "[step $(date +%T) +$SECONDS s] $*" | tee -a "$OUT/step.log"; }
 has() { [[ " $PARTS " == *" $1 "* ]]; }
 ns_csv=$(echo $NS | tr ' ' ','); max_n=$(echo $NS | tr ' ' '\n' | sort -n | tail -1)
 log "device: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader)"
+if has music; then  # GPU-bound training while the CPU builds; the builds below run niced
+  MUSIC_OUT=${MUSIC_OUT:-$OUT/music}; mkdir -p "$MUSIC_OUT"
+  [ -f out/abc-data/train.jsonl ] || { mkdir -p out && tar xJf .abcdata/abc-data.tar.xz -C out; }
+  OUT=$MUSIC_OUT setsid bash scripts/abc/run_gpu_sizes.sh >"$OUT/music.log" 2>&1 &
+  MUSIC_PID=$!
+fi
+NICE=$(has music && echo "nice -n 19")
+llama_configure() {
+  [ -f "$LB/build.ninja" ] || cmake -S "$A/llama" -B "$LB" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DGGML_RPC=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
+    -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DGGML_NATIVE=OFF
+}
+LTARGETS="llama-bench ggml-rpc-server llama-batched-bench"
 LPID=
-if has llama && [ -f "$A/llama/CMakeLists.txt" ]; then
-  setsid bash -c "{ [ -f '$LB/build.ninja' ] || cmake -S '$A/llama' -B '$LB' -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
-      -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
-      -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DGGML_NATIVE=OFF; } &&
-    nice cmake --build '$LB' -j8 --target llama-batched-bench && { [ -f '$GGUF' ] || python3 '$A/write_gguf.py' '$GGUF'; }" \
+if has lbuild && [ -f "$A/llama/CMakeLists.txt" ]; then
+  { llama_configure && $NICE cmake --build "$LB" -j16 --target $LTARGETS && { [ -f "$GGUF" ] || python3 "$A/write_gguf.py" "$GGUF"; }; } \
+    >"$OUT/llama-build.log" 2>&1
+  log "llama.cpp build exit $? ($(ls $LB/bin 2>/dev/null | tr '\n' ' '))"
+elif has llama && [ -f "$A/llama/CMakeLists.txt" ] && [ ! -x "$LB/bin/llama-batched-bench" ]; then
+  setsid bash -c "$(declare -f llama_configure); LB='$LB' A='$A'; llama_configure &&
+    nice cmake --build '$LB' -j8 --target $LTARGETS && { [ -f '$GGUF' ] || python3 '$A/write_gguf.py' '$GGUF'; }" \
     >"$OUT/llama-build.log" 2>&1 &
   LPID=$!
 fi
@@ -47,32 +70,37 @@ python3 scripts/bench/make_bench_models.py --out $M --only llama-1b >"$OUT/model
 MPID=$!
 # gloo's headers (Debian's, older than the gloo inside PyTorch) only for the hop part's rebuild: a
 # mismatch there must not cost the main build
-configure() { cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_FUZZERS=OFF \
+configure() { $NICE cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_FUZZERS=OFF \
   -DDUET_GLOO_INCLUDE_DIR=DUET_GLOO_INCLUDE_DIR-NOTFOUND "$@" >"$OUT/cfg.log" 2>&1; }
 build() {
-  cmake --build "$B" -j14 --target ${TARGETS:-duet-cloud duet-load duet-keygen duet-bench duet-edge duet-stage test_common} \
+  $NICE cmake --build "$B" -j14 --target ${TARGETS:-duet-cloud duet-load duet-keygen duet-bench duet-edge duet-stage test_common} \
     $([ $KERNELS = 1 ] && echo test_gpu_kernels duet-kernel-bench) -- -k 0 \
     >"$OUT/build.log" 2>&1
 }
-# the kernels and the files that call them first, every error collected (-k 0): a failure here
-# costs one reconfigure, not a second full build
-KERNELS=1
-O=common/CMakeFiles/duet_common.dir
-if ! { configure -DDUET_BUILD_CUDA_KERNELS=ON &&
-       { grep -q "CUDA kernels ON" "$OUT/cfg.log" || { grep "duet:" "$OUT/cfg.log"; false; }; } &&
-       cmake --build "$B" -j14 --target duet_cuda_kernels $O/cuda/torch_kernels.cpp.o $O/attention.cpp.o $O/ops.cpp.o \
-         -- -k 0 >"$OUT/build-kernels.log" 2>&1; }; then
-  grep -E "error|Error" -A6 "$OUT/build-kernels.log" | head -40
-  log "BUILD OF THE KERNELS FAILED (build-kernels.log): building without them"
-  KERNELS=0
-  configure -DDUET_BUILD_CUDA_KERNELS=OFF || { tail -20 "$OUT/cfg.log"; exit 1; }
-fi
-if ! build; then
-  grep -E "error" -B2 -A6 "$OUT/build.log" | head -60 >"$OUT/build-errors.log"; head -30 "$OUT/build-errors.log"
-  if [ $KERNELS = 1 ]; then
-    log "BUILD WITH KERNELS FAILED: building without them"; KERNELS=0
-    configure -DDUET_BUILD_CUDA_KERNELS=OFF && build || { log "BUILD FAILED"; exit 1; }
-  else log "BUILD FAILED"; exit 1; fi
+if [ "${BUILD:-1}" = 0 ] && [ -x "$B/cloud/duet-cloud" ]; then
+  KERNELS=$([ -x "$B/tests/gpu/test_gpu_kernels" ] && echo 1 || echo 0)
+  log "BUILD=0: the binaries already in $B (kernels $KERNELS)"
+else
+  # the kernels and the files that call them first, every error collected (-k 0): a failure here
+  # costs one reconfigure, not a second full build
+  KERNELS=1
+  O=common/CMakeFiles/duet_common.dir
+  if ! { configure -DDUET_BUILD_CUDA_KERNELS=ON &&
+         { grep -q "CUDA kernels ON" "$OUT/cfg.log" || { grep "duet:" "$OUT/cfg.log"; false; }; } &&
+         $NICE cmake --build "$B" -j14 --target duet_cuda_kernels $O/cuda/torch_kernels.cpp.o $O/attention.cpp.o $O/ops.cpp.o \
+           -- -k 0 >"$OUT/build-kernels.log" 2>&1; }; then
+    grep -E "error|Error" -A6 "$OUT/build-kernels.log" | head -40
+    log "BUILD OF THE KERNELS FAILED (build-kernels.log): building without them"
+    KERNELS=0
+    configure -DDUET_BUILD_CUDA_KERNELS=OFF || { tail -20 "$OUT/cfg.log"; exit 1; }
+  fi
+  if ! build; then
+    grep -E "error" -B2 -A6 "$OUT/build.log" | head -60 >"$OUT/build-errors.log"; head -30 "$OUT/build-errors.log"
+    if [ $KERNELS = 1 ]; then
+      log "BUILD WITH KERNELS FAILED: building without them"; KERNELS=0
+      configure -DDUET_BUILD_CUDA_KERNELS=OFF && build || { log "BUILD FAILED"; exit 1; }
+    else log "BUILD FAILED"; exit 1; fi
+  fi
 fi
 log "duet built (kernels $KERNELS)"
 wait $MPID
@@ -99,7 +127,8 @@ cloud() {  # PORT EXTRA... ; sets CP
   local port=$1; shift
   $B/cloud/duet-cloud --model $M/llama-1b --listen tcp://127.0.0.1:$port --devices cuda --dtype bf16 \
     --secret-key $K/server.key_secret --authorized-keys $K/clients --max-sessions $((max_n + 8)) \
-    --max-positions $((PROMPT + NEW)) --kv-memory-mb 32768 --idle-timeout 600 "$@" >"$OUT/cloud-$port.log" 2>&1 &
+    --max-positions $((PROMPT + NEW)) --kv-memory-mb 32768 --idle-timeout 600 --metrics-listen 127.0.0.1:$((port + 100)) \
+    "$@" >"$OUT/cloud-$port.log" 2>&1 &
   CP=$!
   for _ in $(seq 120); do grep -q "listening on" "$OUT/cloud-$port.log" && return 0; sleep 0.5; done
   log "duet-cloud on $port did not start"; tail -5 "$OUT/cloud-$port.log"; return 1
@@ -108,6 +137,7 @@ load() {  # PORT NAME SESSIONS
   timeout 120 $B/bench/duet-load --endpoint tcp://127.0.0.1:$1 --server-key $K/server.key \
     --client-key $K/clients/load.key_secret --model $M/llama-1b --name $2 --dtype bf16 --edge-device cuda \
     --sessions $3 --prompts 4 --prompt-len $PROMPT --new-tokens $NEW --daemon-pid $CP --json "$OUT/load-$2.json" \
+    --metrics 127.0.0.1:$(($1 + 100)) \
     >"$OUT/load-$2.txt" 2>&1
   log "duet-load $2 exit $?"; grep -E "^ +[0-9]+ +[0-9.]+ " "$OUT/load-$2.txt" | tail -4 | tee -a "$OUT/step.log"
 }
@@ -124,21 +154,36 @@ if has duet; then  # duet alone at NS sessions (defaults), without the peers (a 
 fi
 if has ab; then
   [ $KERNELS = 1 ] && { DUET_CUDA_KERNELS=0 cloud 7796 && { load 7796 ab-kernels-off 64,128; stop_cloud 7796; }; }
-  cloud 7797 --batch-wait-step-fraction 1.0 && { load 7797 ab-wait-one 64,128; stop_cloud 7797; }
-  [ -n "${AB_HALF:-}" ] && cloud 7798 --batch-wait-step-fraction 0.5 && { load 7798 ab-wait-half 64,128; stop_cloud 7798; }
+  # the batching window off (every step starts at once) and a whole decode step long, beside the
+  # default (half a step) in the shared part
+  cloud 7797 --batch-wait-step-fraction 0 && { load 7797 ab-window-off 64,128; stop_cloud 7797; }
+  cloud 7798 --batch-wait-step-fraction 1.0 && { load 7798 ab-window-one 64,128; stop_cloud 7798; }
 fi
 if has split; then
   timeout 45 $B/bench/duet-bench --model $M/llama-1b --dtype bf16 --device cuda --modes mono,curve --name llama-1b \
     >"$OUT/split.txt" 2>&1
   log "duet-bench exit $?"; tail -8 "$OUT/split.txt" | tee -a "$OUT/step.log"
 fi
-if [ -n "$LPID" ]; then
-  while kill -0 $LPID 2>/dev/null && [ $SECONDS -lt 470 ]; do sleep 2; done
+if has llama; then
+  [ -n "$LPID" ] && while kill -0 $LPID 2>/dev/null && [ $SECONDS -lt 470 ]; do sleep 2; done
   if [ -x $LB/bin/llama-batched-bench ] && [ -f $GGUF ]; then
     (cd $LB/bin && timeout 60 ./llama-batched-bench -m $GGUF -ngl 99 -fa on -c $((max_n * (PROMPT + NEW))) \
       -npp $PROMPT -ntg $NEW -npl "$ns_csv" --output-format jsonl) >"$OUT/llamacpp.txt" 2>&1
     log "llama-batched-bench exit $?"; grep -E "^\{" "$OUT/llamacpp.txt" | tail -6 | tee -a "$OUT/step.log"
-  else log "llama.cpp not built in time"; tail -5 "$OUT/llama-build.log"; kill -- -$LPID 2>/dev/null; fi
+    if [ -x $LB/bin/llama-bench ]; then  # one sequence: alone, and through its own RPC split
+      (cd $LB/bin && timeout 60 ./llama-bench -m $GGUF -ngl 99 -fa 1 -p $PROMPT -n $NEW -r 3 -o md) \
+        >"$OUT/llama-bench.md" 2>&1
+      log "llama-bench exit $?"; grep -E "^\|" "$OUT/llama-bench.md" | tee -a "$OUT/step.log"
+      if [ -x $LB/bin/ggml-rpc-server ]; then
+        (cd $LB/bin && exec ./ggml-rpc-server -H 127.0.0.1 -p 50552) >"$OUT/llama-rpc.log" 2>&1 &
+        RP=$!; sleep 3
+        (cd $LB/bin && timeout 90 ./llama-bench -m $GGUF --rpc 127.0.0.1:50552 -ngl 99 -fa 1 -p $PROMPT -n $NEW -r 3 -o md) \
+          >"$OUT/llama-bench-rpc.md" 2>&1
+        log "llama-bench over rpc exit $?"; grep -E "^\|" "$OUT/llama-bench-rpc.md" | tee -a "$OUT/step.log"
+        kill $RP 2>/dev/null; wait $RP 2>/dev/null
+      fi
+    fi
+  else log "llama.cpp not built"; tail -5 "$OUT/llama-build.log"; [ -n "$LPID" ] && kill -- -$LPID 2>/dev/null; fi
 fi
 if has hop && [ $SECONDS -lt ${HOP_BEFORE:-460} ]; then
   if [ -f /opt/deps/usr/include/gloo/algorithm.h ] &&
@@ -161,5 +206,10 @@ fi
 if has notagen && [ $SECONDS -lt ${NOTAGEN_BEFORE:-380} ]; then  # ~2 minutes: NotaGen-X's shape, host vs device sampling
   OUT=$OUT/notagen timeout 150 bash scripts/bench/gpu_notagen.sh "$B" >"$OUT/notagen.log" 2>&1
   log "gpu_notagen.sh exit $?"; tail -15 "$OUT/notagen/notagen-bench.md" 2>/dev/null | tee -a "$OUT/step.log"
+fi
+if [ -n "${MUSIC_PID:-}" ]; then
+  while kill -0 $MUSIC_PID 2>/dev/null && [ $SECONDS -lt ${MUSIC_UNTIL:-560} ]; do sleep 2; done
+  log "music sizes: $(kill -0 $MUSIC_PID 2>/dev/null && echo 'still running (stopped)' || echo 'ended')"
+  kill -- -$MUSIC_PID 2>/dev/null; grep -E "^h[0-9]|BEST|SMOKE|skipped|FAILED" "$OUT/music.log" | tee -a "$OUT/step.log"
 fi
 log "done"
