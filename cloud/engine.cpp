@@ -65,6 +65,17 @@ void Engine::Impl::expire(Clock::time_point now) {
   }
 }
 
+// The stage workers re-formed since the sessions were opened: their KV is gone with the old
+// generation, so those sessions end (their edges replay). Also asked right before a session
+// opens, so that a session opened on the new workers is not ended for the old ones' loss.
+void Engine::Impl::follow_workers() {
+  auto* chain = pipeline.remote();
+  if (!chain || chain->generation() == workers_generation) return;
+  if (workers_generation != 0) end_all_sessions("closed: the stage workers re-formed (their KV is gone); replay");
+  workers_generation = chain->generation();
+  st.stages = pipeline.stage_rows();  // where the workers joined from
+}
+
 // What the socket thread handed over: closed connections first (their queued work is not
 // admitted), then requests in arrival order.
 void Engine::Impl::take_inbox(std::unique_lock<std::mutex>& lock) {
@@ -126,11 +137,7 @@ void Engine::Impl::run(const std::atomic<bool>& stop) {
                        [&] { return !inbox.empty() || !gone_peers.empty() || stop.load(); });
       take_inbox(lock);
     }
-    if (auto* chain = pipeline.remote(); chain && chain->generation() != workers_generation) {
-      if (workers_generation != 0) end_all_sessions("closed: the stage workers re-formed (their KV is gone); replay");
-      workers_generation = chain->generation();
-      st.stages = pipeline.stage_rows();  // where the workers joined from
-    }
+    follow_workers();
     if (in_flight.empty()) gather_decoders(stop);
     while (in_flight.size() < max_in_flight) {
       // stages pipelined: what waits is cut into as many micro-batches as there are free slots,

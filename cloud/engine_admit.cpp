@@ -23,6 +23,7 @@ void Engine::Impl::admit(EngineRequest&& r) {
     if (auto* m = std::get_if<p::OpenSession>(&r.body)) {
       if (const auto why = pipeline.unavailable_reason(); !why.empty())
         throw ProtocolError(ErrorCode::stage_unavailable, why + "; retry shortly");
+      follow_workers();  // the workers it opens on are the ones its KV will live in
       Session& s = sessions.open(r.owner, m->max_positions);
       intake.opened(s.id, s.owner);  // before the reply: its first forward may follow at once
       ++st.sessions_opened;

@@ -156,6 +156,8 @@ struct Engine::Impl {
   // What the socket thread handed over: closed connections first (their queued work is not
   // admitted), then requests in arrival order.
   void take_inbox(std::unique_lock<std::mutex>& lock);
+  // The stage workers re-formed: the sessions opened on the old ones end (their KV is gone).
+  void follow_workers();
   // The batching window (EngineOptions::batch_wait): admits what arrives while sessions replied to
   // are predicted back within the window from now, while that costs the waiting decodes less than
   // a missed step costs those due.
