@@ -186,8 +186,12 @@ if has llama; then
   else log "llama.cpp not built"; tail -5 "$OUT/llama-build.log"; [ -n "$LPID" ] && kill -- -$LPID 2>/dev/null; fi
 fi
 if has hop && [ $SECONDS -lt ${HOP_BEFORE:-460} ]; then
+  # with BUILD=0 (a warm machine's build), only when the reconfigure leaves a small rebuild: a
+  # copied tree with new file times would rebuild everything here
   if [ -f /opt/deps/usr/include/gloo/algorithm.h ] &&
      cmake -S . -B "$B" -DDUET_GLOO_INCLUDE_DIR=/opt/deps/usr/include >"$OUT/cfg-gloo.log" 2>&1 &&
+     edges=$(cmake --build "$B" --target duet-cloud duet-stage -- -n 2>/dev/null | grep -c '^\[') &&
+     { [ "${BUILD:-1}" != 0 ] || [ "$edges" -le 40 ] || { log "hop: $edges build steps to redo, skipped"; false; }; } &&
      cmake --build "$B" -j14 --target duet-cloud duet-stage >"$OUT/build-gloo.log" 2>&1; then
     layers=$(python3 -c "import json; print(json.load(open('$M/llama-1b/config.json'))['num_hidden_layers'])")
     cloud 7799 --plan "cuda:0=0-$((layers - 1))" && { load 7799 hop-alone 1,8,64; stop_cloud 7799; }
