@@ -6,8 +6,8 @@
 #   cuda     batched CUDA decoding == the CPU's (graphs on), kernels on and off
 #   shared   run_shared_server.sh at NS sessions: duet (defaults) and transformers static cache
 #   duet     (not by default) duet-load at NS sessions on the defaults, no peers: for a short lease
-#   ab       duet at 64 and 128 sessions: kernels off; batching window of one and of half a
-#            measured decode step (waiting for the sessions predicted back)
+#   ab       duet at 64 and 128 sessions with the batching window off and a whole decode step
+#            long (the default, half a step, is the shared part's); AB_KERNELS=1: kernels off too
 #   split    duet-bench at batch 1: monolithic vs split over CURVE (the split's own cost)
 #   lbuild   llama.cpp built first, in the foreground on every core (llama-bench, ggml-rpc-server,
 #            llama-batched-bench), duet after it: the build call of a session's back-to-back calls
@@ -153,7 +153,7 @@ if has duet; then  # duet alone at NS sessions (defaults), without the peers (a 
   cloud 7795 && { load 7795 duet-default "$ns_csv"; stop_cloud 7795; }
 fi
 if has ab; then
-  [ $KERNELS = 1 ] && { DUET_CUDA_KERNELS=0 cloud 7796 && { load 7796 ab-kernels-off 64,128; stop_cloud 7796; }; }
+  [ $KERNELS = 1 ] && [ -n "${AB_KERNELS:-}" ] && { DUET_CUDA_KERNELS=0 cloud 7796 && { load 7796 ab-kernels-off 64,128; stop_cloud 7796; }; }
   # the batching window off (every step starts at once) and a whole decode step long, beside the
   # default (half a step) in the shared part
   cloud 7797 --batch-wait-step-fraction 0 && { load 7797 ab-window-off 64,128; stop_cloud 7797; }
