@@ -144,7 +144,7 @@ load() {  # PORT NAME SESSIONS
 stop_cloud() { kill $CP; wait $CP; grep -h "engine stopping" "$OUT"/cloud-$1.log | tee -a "$OUT/step.log"; }
 
 if has shared; then
-  OUT=$OUT/shared BUILD=$B NS="$NS" HF=1 HF_VARIANTS=static T_HF=${T_HF:-80} T_BUILD=200 CLOUD_EXTRA="--log-level info" \
+  OUT=$OUT/shared BUILD=$B NO_BUILD=1 NS="$NS" HF=1 HF_VARIANTS=static T_HF=${T_HF:-80} T_BUILD=200 CLOUD_EXTRA="--log-level info" \
     bash scripts/bench/run_shared_server.sh >"$OUT/shared.log" 2>&1
   grep -E "^ +[0-9]+ +[0-9.]+ |tok/s" "$OUT/shared.log" | tail -10 | tee -a "$OUT/step.log"
   grep -h "engine stopping" "$OUT"/shared/cloud-*.log | tee -a "$OUT/step.log"

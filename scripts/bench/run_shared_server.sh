@@ -7,7 +7,8 @@
 # Logs and JSON go to $OUT; plot them with scripts/bench/plot_shared_server.py.
 #   source .device/on-device.sh && LLAMACPP_RUN=$PWD/.anchors/run.sh scripts/bench/run_shared_server.sh
 # Knobs (environment): MODELS ("llama-1b"; gpt2-large too), NS ("1 8 32 64 128"), PROMPT (128),
-# NEW (256), HF (1), HF_VARIANTS ("eager,static"), BUILD (/tmp/b); limits in seconds: T_BUILD
+# NEW (256), HF (1), HF_VARIANTS ("eager,static"), BUILD (/tmp/b), NO_BUILD (0; 1: BUILD's binaries as
+# they are, as gpu_step.sh runs it); limits in seconds: T_BUILD
 # (300, duet), T_LBUILD (330 from the start, llama.cpp's build), T_LOAD (240 per model, all N),
 # T_HF (200 per model), T_LLAMA (120).
 # Budget: ~4-5 min of builds (in parallel), then ~4 min of measurements with a batched daemon.
@@ -51,7 +52,9 @@ fi
 
 log "configure + build duet"
 t0=$SECONDS
-if ! timeout "${T_BUILD:-300}" bash -c "cmake -S . -B '$B' -G Ninja -DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_FUZZERS=OFF \
+if [ "${NO_BUILD:-0}" = 1 ]; then
+  [ -x "$B/cloud/duet-cloud" ] && [ -x "$B/bench/duet-load" ] || { log "NO_BUILD=1 but no duet-cloud/duet-load in $B"; exit 1; }
+elif ! timeout "${T_BUILD:-300}" bash -c "cmake -S . -B '$B' -G Ninja -DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_FUZZERS=OFF \
      -DDUET_BUILD_TESTS=OFF && cmake --build '$B' -j16 --target duet-cloud duet-load duet-keygen" >"$OUT/build.log" 2>&1; then
   grep -E "error|Error" -A3 "$OUT/build.log" | head -60
   log "BUILD FAILED"
