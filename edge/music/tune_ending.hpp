@@ -62,6 +62,16 @@ struct TuneEndingOptions {
   double push_slope = 1;
   int64_t min_section_bars = 0;    // a section with fewer bar lines is not steered to its end before p90
   bool steer_open_repeats = true;  // an open repeat is steered to its :| after any note (false: after the tonic)
+  // Ends off the tonic (sixth pass). Before p90 (and outside the budget's last bars) such an end is
+  // refused outright rather than given off_tonic_bias; past p90 it waits off_tonic_grace_bars more
+  // before the push takes it; in the budget's landing it waits until off_tonic_room bars of room
+  // are left (the defaults are the fifth pass's rule: off_tonic_bias, no grace, the whole landing).
+  bool refuse_off_tonic = false;
+  int64_t off_tonic_grace_bars = 0;
+  int64_t off_tonic_room = 8;
+  // a monotonous tune (one bar a quarter of its bars) may not end until the budget's landing
+  // (false: early_bias there until p90, the fifth pass's rule)
+  bool refuse_monotonous_end = false;
 };
 
 struct EndingPush {
@@ -70,6 +80,7 @@ struct EndingPush {
   bool ending = false;      // the budget is nearly spent: no end allowed here yet, so steer towards one
   double steer_bias = 0;    // no end allowed here: add this to the tokens that lead to one (at a full bar)
   double cadence_bias = 0;  // add this to the tonic's notes where one more note can finish the bar
+  bool end_refused = false; // the end token is not allowed here (off the tonic, or a monotonous tune)
 };
 
 // new_tokens: written so far (the prompt not counted); bars: bars closed in the whole tune;
