@@ -26,7 +26,13 @@
 //     on 44 development tunes);
 //   - a tune where one bar makes up a quarter of the bars (monotonous) gets early_bias at an end
 //     until p90, unless the budget is near: a few bars more, the guard's new bars, and it is not
-//     (tunes that ended at 12 bars with one bar 3 times: 3 of 44 development tunes);
+//     (tunes that ended at 12 bars with one bar 3 times: 3 of 44 development tunes); with
+//     refuse_monotonous_end it may not end at all until the budget's last off_tonic_room bars;
+//   - an end off the tonic: with refuse_off_tonic refused (not off_tonic_bias) wherever it would
+//     not be pushed; past p90 it is pushed only off_tonic_grace_bars after p90 (the tune's own
+//     bars), and in the budget's landing only in its last off_tonic_room bars of room (before, the
+//     landing pushed ends after any note, and 16th-note tunes ended off the tonic from bar 10 on);
+//     the steer below towards a section's end after another note than the tonic waits as long;
 //   - past start, where the bar is as long as a section's last bar may be (full, or the pickup's
 //     complement), or a bar line after it is begun ("|" may still become "||" or "|]"), the tokens
 //     that lead to a section's end (":|", "||", "|]") get the push (steer_bias): a long tune closes

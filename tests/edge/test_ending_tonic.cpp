@@ -154,3 +154,21 @@ TEST_CASE("ending options per style: which styles refuse ends off the tonic, the
     CHECK(eo->refuse_monotonous_end);
   }
 }
+
+TEST_CASE("monotonous: issue 24's ryans-reel seed 44003 (one bar 4 of 16 bars) is monotonous where it ended") {
+  // evaluate.py: 16 bars with notes, "G2GB ABcA" 4 times (25 %); the fifth pass ended it here anyway
+  auto spec = MusicModelSpec::from_model_dir(std::string(DUET_SOURCE_DIR) + "/models/abc-folk");
+  REQUIRE(spec.has_value());
+  const auto opts = check_music_options(*spec, {"ryans-reel", "", "", ""});
+  BarConstraintOptions bo = constraint_options(*spec, opts, 3);
+  bo.corpus.reset();
+  BarConstraint c(bo, {"x", ""}, {1});
+  c.observe("((3vDEF) \\\n| vG2GB ABcA | GABG ABcA | G2GB ABcA | BGAF G2((3DEF) |\n"
+            "|: G2GB ABcA | GABG ABcA | G2GB ABcA | BGAF G2 z2 :|\n"
+            "|: bagf g2ga | bagf g2fg | a2gf e2fg | afge defg |\n"
+            "edcB ABcA | GABG ABcA | G2GB ABcA/G/ :|\n");
+  CHECK(c.can_end());
+  CHECK(c.monotonous());
+  TuneEndingOptions eo = ending_options(*spec, opts, 768);
+  CHECK(ending_push(eo, 212, c.bars_closed(), c.bars_closed(), true, true, true, c.section_bars(), true).end_refused);
+}
