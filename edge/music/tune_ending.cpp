@@ -31,6 +31,7 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
   if (o.budget_tokens > 0 && o.budget_tokens - new_tokens <= reserve) {
     p.end_only = can_end;
     p.ending = !can_end;
+    p.close_repeats = true;
     return p;
   }
   if (o.long_after_bars <= 0) return p;
@@ -51,6 +52,7 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
     last_room = landing && room <= o.off_tonic_room;
     if (landing) ahead = std::max<int64_t>(0, o.long_after_bars + (kLandingBars - room) - bars);
   }
+  p.close_repeats = last_room;
   const bool brake = bars < o.min_bars && ahead == 0;
   const int64_t b = bars + ahead;  // the bar count the push acts on
   const int64_t start = o.start_bars > 0 ? std::min(o.start_bars, o.long_after_bars) : o.long_after_bars;

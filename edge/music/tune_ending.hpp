@@ -49,7 +49,9 @@
 //   - fewer tokens left than three bars take so far (at least 12): the tune is ending. Where an end
 //     is allowed, only the end token is; where a token or two can make it allowed (a full bar inside
 //     an open repeat needs ":|"), only those tokens are; inside a bar, the bar is finished as
-//     sampled. So the tune ends at a bar line instead of being cut inside a bar.
+//     sampled. So the tune ends at a bar line instead of being cut inside a bar. There and in the
+//     landing's last off_tonic_room bars the tune is closing: no repeat opens, and an open repeat
+//     that began with a pickup gets its complement bar and :| next (BarConstraint::set_closing).
 // Everything else is the model's distribution as the sampler draws it. Off: --no-ending-push.
 #include <cstdint>
 
@@ -87,6 +89,9 @@ struct EndingPush {
   double steer_bias = 0;    // no end allowed here: add this to the tokens that lead to one (at a full bar)
   double cadence_bias = 0;  // add this to the tonic's notes where one more note can finish the bar
   bool end_refused = false; // the end token is not allowed here (off the tonic, or a monotonous tune)
+  // the tune is closing (the budget rule, or the landing's last off_tonic_room bars): no repeat opens
+  // and an open one closes at the next bar that can close it (BarConstraint::set_closing)
+  bool close_repeats = false;
 };
 
 // new_tokens: written so far (the prompt not counted); bars: bars closed in the whole tune;

@@ -98,15 +98,20 @@ TuneEndingOptions ending_options(const MusicModelSpec& spec, const CheckedMusicO
 SteerStep steer_step(BarConstraint& c, const std::optional<TuneEndingOptions>& ending, int64_t new_tokens,
                      int64_t opening_bars, const std::vector<int32_t>& end_ids, size_t vocab) {
   SteerStep s;
-  s.allowed = c.allowed();
-  s.allowed.resize(vocab, 0);
   s.bias.assign(vocab, 0.0f);
-  if (!ending) return s;
+  if (!ending) {
+    s.allowed = c.allowed();
+    s.allowed.resize(vocab, 0);
+    return s;
+  }
   const int64_t bars = c.bars_closed();
   const bool can_end = c.can_end();  // ends_section() only matters (and is only true) when it is
   const EndingPush push = ending_push(*ending, new_tokens, bars, bars - opening_bars, can_end,
                                       can_end && c.ends_section(), c.last_note_tonic(), c.section_bars(),
                                       can_end && c.monotonous(), c.open_section_bars());
+  c.set_closing(push.close_repeats);  // before the mask: an open repeat's last bar is its complement
+  s.allowed = c.allowed();
+  s.allowed.resize(vocab, 0);
   if (push.ending) {  // steer towards an allowed end; inside a bar there is nothing to steer yet
     auto toward = c.toward_end(s.allowed);
     if (std::find(toward.begin(), toward.end(), 1) != toward.end()) {

@@ -172,3 +172,77 @@ TEST_CASE("monotonous: issue 24's ryans-reel seed 44003 (one bar 4 of 16 bars) i
   TuneEndingOptions eo = ending_options(*spec, opts, 768);
   CHECK(ending_push(eo, 212, c.bars_closed(), c.bars_closed(), true, true, true, c.section_bars(), true).end_refused);
 }
+
+TEST_CASE("closing: no repeat opens, and an open repeat that began with a pickup ends at its complement") {
+  BarConstraintOptions bo;
+  bo.bar = Rational(3, 4);
+  bo.unit = Rational(1, 8);
+  bo.max_identical_bars = 3;
+  BarConstraint c(bo, {"x", ""}, {1});
+  c.observe("c|A2B c2d|B2A d2c|\n|:c|A2B c2d|B2A d2c|c2d B2A|A2B c2");  // the repeat's first bar: c (1/8)
+  CHECK(c.accepts("d|"));  // a full bar may go on
+  CHECK(c.accepts(":|"));  // or close the repeat at the complement (5/8)
+  c.set_closing(true);
+  CHECK_FALSE(c.accepts("d"));   // closing: the complement is this bar's length
+  CHECK_FALSE(c.accepts("\n"));  // and :| comes next (":" cannot start a line)
+  CHECK_FALSE(c.accepts("-"));
+  CHECK(c.accepts(":|"));
+  // a bar already past the complement is finished first, and the next one is the complement
+  BarConstraint d(bo, {"x", ""}, {1});
+  d.observe("c|A2B c2d|B2A d2c|\n|:c|A2B c2d|B2A d2c|c2d B2A|A2B c2d");
+  d.set_closing(true);
+  CHECK_FALSE(d.accepts(":|"));
+  CHECK(d.accepts("|"));
+  CHECK(d.accepts("|B2A d2:|"));
+  CHECK_FALSE(d.accepts("|B2A d2c|"));
+  // no repeat opens while closing
+  BarConstraint e(bo, {"x", ""}, {1});
+  e.observe("A2B c2d|B2A d2c");
+  CHECK(e.accepts("|:A"));
+  e.set_closing(true);
+  CHECK_FALSE(e.accepts("|:A"));
+  CHECK(e.accepts("|A"));
+  CHECK(e.accepts("|]"));
+}
+
+TEST_CASE("closing: the budget rule and the landing's last bars close repeats; steer_step passes it on") {
+  TuneEndingOptions o = strathspey();
+  o.off_tonic_room = 3;
+  CHECK_FALSE(ending_push(o, 336, 6, 6, false, false, false).close_repeats);  // room for 5 bars
+  CHECK(ending_push(o, 432, 8, 8, false, false, false).close_repeats);        // room for 3
+  CHECK(ending_push(o, 700, 13, 13, false, false, false).close_repeats);      // the budget rule
+  CHECK(ending_push(o, 700, 13, 13, false, false, false).ending);
+  // a tune in an open repeat that began with a pickup (c, 1/8), at a bar's start; the vocabulary
+  // holds a full bar and the complement bar that closes the repeat
+  const std::vector<std::string> vocab = {"A2B2c2|", "A2B2c:|", "\n", ""};
+  BarConstraintOptions bo;
+  bo.bar = Rational(3, 4);
+  bo.unit = Rational(1, 8);
+  bo.max_identical_bars = 3;
+  BarConstraint c(bo, vocab, {3});
+  c.observe("c|A2B c2d|B2A d2c|\n|:c|A2B c2d|B2A d2c|c2d B2A|");
+  TuneEndingOptions t = strathspey();
+  t.off_tonic_room = 3;
+  // 7 bars closed in 360 tokens: room for 5 bars: the full bar may come
+  CHECK(steer_step(c, t, 360, 0, {3}, vocab.size()).allowed[0] == 1);
+  // in 440 tokens: room for 2, the landing's last bars: the repeat closes at the next complement
+  const SteerStep s = steer_step(c, t, 440, 0, {3}, vocab.size());
+  CHECK_FALSE(s.ended_by_budget);
+  CHECK(s.allowed[0] == 0);
+  CHECK(s.allowed[1] == 1);
+}
+
+TEST_CASE("monotonous: short bars count, as evaluate.py counts them") {
+  // a pickup (d) and its complement (B2B B2) 3 times each in 9 bars: evaluate.py says 33 %; the full
+  // bars alone (BAG FGA twice) made 22 % (misc seed 52002 ended with a 5/8 bar 4 times in 13)
+  BarConstraintOptions bo;
+  bo.bar = Rational(3, 4);
+  bo.unit = Rational(1, 8);
+  bo.max_identical_bars = 3;
+  BarConstraint c(bo, {"x", ""}, {1});
+  c.observe("d|BAG FGA|B2B B2||d|BAG FGA|B2B B2||d|GAB cBA|B2B B2||\n");
+  CHECK(c.can_end());
+  CHECK(c.monotonous());
+  c.observe("d|GAB cBA|e2d c2B|A2G F2E|D2E F2G|A3 B3|c3 d3|e3 f3|");
+  CHECK_FALSE(c.monotonous());  // d 4 times in 17 bars
+}
