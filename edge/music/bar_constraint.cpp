@@ -213,6 +213,9 @@ struct BarConstraint::State {
   // the repetition guard: the last bars as music, and how often each full bar and 2-bar cell came
   std::vector<uint64_t> history;
   std::vector<std::pair<uint64_t, int>> bar_counts, cell_counts;
+  // every bar with notes as music, short ones (pickups, complements) too: monotonous() counts them
+  // as evaluate.py does (a 5/8 complement bar 4 times in 13 bars passed as "not monotonous")
+  std::vector<std::pair<uint64_t, int>> note_bar_counts;
   bool last_full = false;  // the bar closed last was full (a cell is two full bars)
   std::vector<uint64_t> seen;  // every bar with notes closed so far (as music), for max_repeat_share
   int repeated = 0;            // bars equal to one before them in the tune
@@ -232,6 +235,7 @@ struct BarConstraint::State {
   int recent_n = 0;
   int64_t copied = 0;  // bars closed as a corpus passage's last (the opening's, or with the guard dropped)
   bool guard = true;  // the repetition guard (off for a step where it left nothing allowed)
+  bool closing = false;  // the tune is ending (set_closing): no repeat opens, an open one closes (repeat_due)
 
   explicit State(const BarConstraintOptions& opts) : o(opts), grid(opts.unit / Rational(8)), corpus(opts.corpus.get()) {
     o.corpus.reset();  // states are copied for every look-ahead: no reference count to touch
@@ -263,15 +267,23 @@ struct BarConstraint::State {
   // oneills-reel, ryans-jig, aird-jig seeds 33003/33004 ran to the budget writing them)
   Rational limit() const {
     if (need > Rational(0)) return need;
-    return ending_due() ? o.bar - region_first : o.bar;
+    return ending_due() || repeat_due() ? o.bar - region_first : o.bar;
+  }
+  // the tune is closing (set_closing: the budget is near) inside a repeat that began with a pickup:
+  // this bar is its last, the pickup's complement, the only bar :| closes on (a ryans-strathspey tune
+  // of full bars in such a repeat ran to the token limit, cut inside a bar); a bar already past the
+  // complement is finished first
+  bool repeat_due() const {
+    return closing && repeat_open && ending == 0 && region_known && region_first > Rational(0) &&
+           region_first < o.bar && dur <= o.bar - region_first;
   }
   bool ending_due() const {
     return ending == 1 && ending_bars >= kMaxFirstEndingBars && region_known && region_first > Rational(0) &&
            region_first < o.bar;
   }
-  // the due first ending's last bar is complete: only :|2 may follow (spaces too, unless a slur must
+  // the due first ending's (or closing repeat's) last bar is complete: only :|2 (:|) may follow (spaces too, unless a slur must
   // still close right after the last note), no line break (":" cannot start a line), no tie
-  bool ending_bar_done() const { return ending_due() && dur > Rational(0) && dur == limit(); }
+  bool due_bar_done() const { return (ending_due() || repeat_due()) && dur > Rational(0) && dur == limit(); }
   // a slur that crossed its bar lines, in a full bar: only ")" may follow the last note (no space,
   // line break, "\" or tie before it: the bar line cannot come before the ")")
   bool slur_due() const {
@@ -492,6 +504,7 @@ struct BarConstraint::State {
     const bool closes = t == ":|" || t == "::";
     if (t != "|" && (!tie_pitch.empty() || slur_open)) return false;
     if (slur_open && slur_bars >= kMaxSlurBarLines) return false;  // ")" first
+    if (closing && (t == "|:" || t == "::")) return false;  // no repeat opens where the tune must end
     if (t == "|:") return !repeat_open && ending != 1;
     if (t == ":|2") return ending == 1;
     if (ending == 1) {  // a first ending is closed by :|2, after at most kMaxFirstEndingBars bars where
@@ -537,6 +550,7 @@ struct BarConstraint::State {
       if (last_full && !history.empty()) add_count(cell_counts, mix(history.back(), h));
     }
     last_full = dur == m;
+    add_count(note_bar_counts, h);
     if (corpus != nullptr) {
       if (copies_unguarded()) ++copied;
       if (recent_n == static_cast<int>(recent.size())) std::rotate(recent.begin(), recent.begin() + 1, recent.end()), --recent_n;
@@ -853,12 +867,12 @@ struct BarConstraint::State {
     switch (c) {
       case ' ':
       case '\t':
-        return !strict || !((slur_open && ending_bar_done()) || slur_due());  // ")" comes right after the note
+        return !strict || !((slur_open && due_bar_done()) || slur_due());  // ")" comes right after the note
       case 'y':  // a spacer: no music, and abc2midi misreads some lines that hold one
         return !strict;
       case '\\':  // a line continuation: at a line's end (where a line may end), after something on the line
         backslash = continued = true;
-        return !strict || (!at_line_start && tup_left == 0 && broken_next == Rational(0) && !ending_bar_done() &&
+        return !strict || (!at_line_start && tup_left == 0 && broken_next == Rational(0) && !due_bar_done() &&
                            !slur_due());
       case ')':  // right after the slur's last note (abcm2ps: "bad character" after "(3" or a bar line)
         if (strict && !(slur_open && slur_notes > 0 && was_after_note)) return false;
@@ -866,7 +880,7 @@ struct BarConstraint::State {
         return true;
       case '-':  // a tie: after a note (not a rest or chord), to a note of the same pitch
         if (strict && (!was_after_note || notes.empty() || notes.back().first[0] == '[' ||
-                       notes.back().first == "z" || !tie_pitch.empty() || ending_bar_done() || slur_due()))
+                       notes.back().first == "z" || !tie_pitch.empty() || due_bar_done() || slur_due()))
           return false;
         if (!notes.empty()) tie_pitch = strip_accidentals(notes.back().first), tie_sounding = notes.back().first;
         widen(kTieWidth);
@@ -874,7 +888,7 @@ struct BarConstraint::State {
         return true;
       case '\n':
         backslash = false;
-        return !strict || (tup_left == 0 && broken_next == Rational(0) && !ending_bar_done() && !slur_due());
+        return !strict || (tup_left == 0 && broken_next == Rational(0) && !due_bar_done() && !slur_due());
       case '^':
       case '_':
       case '=':
@@ -1039,7 +1053,7 @@ bool BarConstraint::monotonous() const {
     st = &s;
   }
   int top = 0;
-  for (const auto& [h, n] : st->bar_counts) top = std::max(top, n);
+  for (const auto& [h, n] : st->note_bar_counts) top = std::max(top, n);
   return st->note_bars > 0 && 4 * static_cast<int64_t>(top) >= st->note_bars;
 }
 
@@ -1102,6 +1116,8 @@ std::vector<uint8_t> BarConstraint::allowed() {
   }
   return ok;
 }
+
+void BarConstraint::set_closing(bool closing) { state_->closing = closing; }
 
 void BarConstraint::advance(int32_t id) {
   if (id < 0 || static_cast<size_t>(id) >= texts_.size() || is_end_[id]) return;

@@ -28,7 +28,9 @@
 //   - bar lines | || |] |: :| :: and numbered endings |1 ... :|2 ... (closed by || |] or |:); a
 //     first ending is closed by :|2 after at most 4 plain bar lines (in a repeat that starts with a
 //     pickup its last bar is then the pickup's complement); no |1 where a score line is full, and
-//     the bar line after a :|2 that passed the line's room ends it.
+//     the bar line after a :|2 that passed the line's room ends it. While the tune is closing
+//     (set_closing), no repeat opens and an open repeat that began with a pickup ends at the next
+//     complement with :|.
 //     Bar lengths as abc2midi checks them: the tune's first bar may be a pickup of at most half a
 //     bar; any other shorter bar sits at a bar line other than | and is the pickup's complement
 //     (pickup + it = one bar), and then the next bar is the pickup again; a repeat's last bar and
@@ -108,6 +110,9 @@ class BarConstraint {
   std::vector<uint8_t> allowed();
   // The token picked (allowed or not: a relaxed step's token is followed as well as possible).
   void advance(int32_t id);
+  // The tune is closing (its budget is nearly spent): no repeat opens (|: ::), and in an open repeat
+  // that began with a pickup the next bar that can be is the pickup's complement, closed by :|.
+  void set_closing(bool closing);
 
   bool accepts(const std::string& text) const;  // would this text be allowed now
   bool can_end() const;                         // would an end token be allowed now
@@ -127,8 +132,8 @@ class BarConstraint {
   // guard was dropped; 0 without corpus passages)
   int64_t copied_passages() const;
   int64_t bars_closed() const;                  // bar lines written so far (opening included)
-  // does one bar (as music, full bars) make up a quarter of the bars with notes or more (issue 24's
-  // "monotonous" tune)? A bar line being read counts as ended.
+  // does one bar (as music, short bars too, as evaluate.py counts) make up a quarter of the bars
+  // with notes or more (issue 24's "monotonous" tune)? A bar line being read counts as ended.
   bool monotonous() const;
   int64_t section_bars() const;                 // bar lines of the last section closed (:| :: || |]; 0: none yet)
   // bar lines the open section would have, the one the bar being written closes included

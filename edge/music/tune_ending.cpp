@@ -12,6 +12,13 @@ constexpr int64_t kLandingBars = 8;
 // The next section's length, guessed from the last one (8 bars before the first ends).
 constexpr int64_t kSectionBars = 8, kMinSectionBars = 4, kMaxSectionBars = 16;
 
+
+// What an end off the tonic (or in a monotonous tune) gets where the push does not take it yet.
+void hold_back(bool refuse, double bias, EndingPush& p) {
+  if (refuse) p.end_refused = true;
+  else p.end_bias = bias;
+}
+
 }  // namespace
 
 EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t bars, int64_t new_bars, bool can_end,
@@ -24,6 +31,7 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
   if (o.budget_tokens > 0 && o.budget_tokens - new_tokens <= reserve) {
     p.end_only = can_end;
     p.ending = !can_end;
+    p.close_repeats = true;
     return p;
   }
   if (o.long_after_bars <= 0) return p;
@@ -33,18 +41,26 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
   // end by itself at a section's end (16th-note styles: 40 tokens a bar, 768 tokens). Before that
   // the push counts the tune's own bars (a greedy reel asked for 400 tokens is not ended at bar 2).
   int64_t ahead = 0;
+  bool landing = false;  // in the last kLandingBars of room
+  bool last_room = false;  // in the last off_tonic_room bars of it
   if (o.budget_tokens > 0) {
     // tokens per bar counting the bar being written as one (at the second bar line of a tune with a
     // pickup, two bars' tokens over one closed bar would halve the room and end the tune at once)
     const int64_t per_bar_now = std::max<int64_t>(1, (new_tokens + new_bars) / (new_bars + 1));
     const int64_t room = (o.budget_tokens - new_tokens - reserve) / per_bar_now;
-    if (room <= kLandingBars) ahead = std::max<int64_t>(0, o.long_after_bars + (kLandingBars - room) - bars);
+    landing = room <= kLandingBars;
+    last_room = landing && room <= o.off_tonic_room;
+    if (landing) ahead = std::max<int64_t>(0, o.long_after_bars + (kLandingBars - room) - bars);
   }
+  p.close_repeats = last_room;
   const bool brake = bars < o.min_bars && ahead == 0;
   const int64_t b = bars + ahead;  // the bar count the push acts on
   const int64_t start = o.start_bars > 0 ? std::min(o.start_bars, o.long_after_bars) : o.long_after_bars;
   const double over = static_cast<double>(b - o.long_after_bars);  // past the style's p90
   const double past_start = static_cast<double>(b - start);
+  // may an end off the tonic be pushed? Past p90 (as pushed), once the tune's own bars are
+  // off_tonic_grace_bars past it or the budget's last off_tonic_room bars of room are reached
+  const bool off_ok = over > 0 && (bars - o.long_after_bars > o.off_tonic_grace_bars || last_room);
   // would a section as long as the last one end past p90? Then a section's end here is the tune's
   const int64_t next_section =
       section_bars > 0 ? std::clamp(section_bars, kMinSectionBars, kMaxSectionBars) : kSectionBars;
@@ -60,19 +76,21 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
   // the end after it would get the push (after the tonic, or past p90), not a "||" for nothing
   const bool section_long = open_bars < 0 || open_bars >= o.min_section_bars || over > 0;
   if (!ends_section && !brake && (past_start > 0 || next_over > 0) && section_long &&
-      ((!can_end && o.steer_open_repeats) || last_tonic || over > 0))
+      ((!can_end && o.steer_open_repeats) || last_tonic || off_ok))
     p.steer_bias = std::min(12.0, push);
   if (!can_end) {
-  } else if (brake || (monotonous && over <= 0 && ahead == 0)) {
+  } else if (brake) {
     p.end_bias = o.early_bias;
+  } else if (monotonous && (o.refuse_monotonous_end ? !last_room : over <= 0 && ahead == 0)) {
+    hold_back(o.refuse_monotonous_end, o.early_bias, p);
   } else if (ends_section && last_tonic) {
     if (past_start > 0 || next_over > 0) p.end_bias = std::min(12.0, push);
+  } else if (!last_tonic && !off_ok) {
+    hold_back(o.refuse_off_tonic, o.off_tonic_bias, p);
   } else if (ends_section) {
-    p.end_bias = over > 0 ? std::min(12.0, 1.0 + over) : o.off_tonic_bias;
+    p.end_bias = std::min(12.0, 1.0 + over);
   } else if (over > plain_after) {
     p.end_bias = std::min(12.0, 0.5 * (over - plain_after));
-  } else if (!last_tonic && over <= 0) {
-    p.end_bias = o.off_tonic_bias;
   }
   return p;
 }

@@ -26,7 +26,13 @@
 //     on 44 development tunes);
 //   - a tune where one bar makes up a quarter of the bars (monotonous) gets early_bias at an end
 //     until p90, unless the budget is near: a few bars more, the guard's new bars, and it is not
-//     (tunes that ended at 12 bars with one bar 3 times: 3 of 44 development tunes);
+//     (tunes that ended at 12 bars with one bar 3 times: 3 of 44 development tunes); with
+//     refuse_monotonous_end it may not end at all until the budget's last off_tonic_room bars;
+//   - an end off the tonic: with refuse_off_tonic refused (not off_tonic_bias) wherever it would
+//     not be pushed; past p90 it is pushed only off_tonic_grace_bars after p90 (the tune's own
+//     bars), and in the budget's landing only in its last off_tonic_room bars of room (before, the
+//     landing pushed ends after any note, and 16th-note tunes ended off the tonic from bar 10 on);
+//     the steer below towards a section's end after another note than the tonic waits as long;
 //   - past start, where the bar is as long as a section's last bar may be (full, or the pickup's
 //     complement), or a bar line after it is begun ("|" may still become "||" or "|]"), the tokens
 //     that lead to a section's end (":|", "||", "|]") get the push (steer_bias): a long tune closes
@@ -43,7 +49,9 @@
 //   - fewer tokens left than three bars take so far (at least 12): the tune is ending. Where an end
 //     is allowed, only the end token is; where a token or two can make it allowed (a full bar inside
 //     an open repeat needs ":|"), only those tokens are; inside a bar, the bar is finished as
-//     sampled. So the tune ends at a bar line instead of being cut inside a bar.
+//     sampled. So the tune ends at a bar line instead of being cut inside a bar. There and in the
+//     landing's last off_tonic_room bars the tune is closing: no repeat opens, and an open repeat
+//     that began with a pickup gets its complement bar and :| next (BarConstraint::set_closing).
 // Everything else is the model's distribution as the sampler draws it. Off: --no-ending-push.
 #include <cstdint>
 
@@ -62,6 +70,16 @@ struct TuneEndingOptions {
   double push_slope = 1;
   int64_t min_section_bars = 0;    // a section with fewer bar lines is not steered to its end before p90
   bool steer_open_repeats = true;  // an open repeat is steered to its :| after any note (false: after the tonic)
+  // Ends off the tonic (sixth pass). Before p90 (and outside the budget's last bars) such an end is
+  // refused outright rather than given off_tonic_bias; past p90 it waits off_tonic_grace_bars more
+  // before the push takes it; in the budget's landing it waits until off_tonic_room bars of room
+  // are left (the defaults are the fifth pass's rule: off_tonic_bias, no grace, the whole landing).
+  bool refuse_off_tonic = false;
+  int64_t off_tonic_grace_bars = 0;
+  int64_t off_tonic_room = 8;
+  // a monotonous tune (one bar a quarter of its bars) may not end until the budget's landing
+  // (false: early_bias there until p90, the fifth pass's rule)
+  bool refuse_monotonous_end = false;
 };
 
 struct EndingPush {
@@ -70,6 +88,10 @@ struct EndingPush {
   bool ending = false;      // the budget is nearly spent: no end allowed here yet, so steer towards one
   double steer_bias = 0;    // no end allowed here: add this to the tokens that lead to one (at a full bar)
   double cadence_bias = 0;  // add this to the tonic's notes where one more note can finish the bar
+  bool end_refused = false; // the end token is not allowed here (off the tonic, or a monotonous tune)
+  // the tune is closing (the budget rule, or the landing's last off_tonic_room bars): no repeat opens
+  // and an open one closes at the next bar that can close it (BarConstraint::set_closing)
+  bool close_repeats = false;
 };
 
 // new_tokens: written so far (the prompt not counted); bars: bars closed in the whole tune;

@@ -20,6 +20,16 @@ constexpr double kTonicShareAsBefore = 0.8;  // a style whose tunes end on the t
 // repeat's :| included) before p90: the steer closed 2-bar sections off the tonic every 2 bars.
 constexpr double kPushByP90 = 6.0;
 constexpr int64_t kMinSectionBars = 4;
+// Ends off the tonic and monotonous ends (issue 24, sixth pass, on development seeds 48001-48020):
+// a style whose tunes end on the tonic kRefuseOffTonicShare of the time or more gets no end off the
+// tonic before its p90, nor for kOffTonicGraceBars past it (-2 logits were not enough: the model's
+// own end after a section is near certain); in the budget's landing an end off the tonic waits for
+// the last kOffTonicRoomBars of room (16th-note strathspeys ended off the tonic from bar 10 on); a
+// tune where one bar is a quarter of its bars does not end before that either (one bar more is
+// usually enough: the guard keeps that bar from coming again).
+constexpr double kRefuseOffTonicShare = 0.85;
+constexpr int64_t kOffTonicGraceBars = 2;
+constexpr int64_t kOffTonicRoomBars = 3;
 
 const StyleStats* stats_of(const MusicModelSpec& spec, const CheckedMusicOptions& opts) {
   auto it = spec.style_stats.find(opts.style);
@@ -76,21 +86,32 @@ TuneEndingOptions ending_options(const MusicModelSpec& spec, const CheckedMusicO
   }
   eo.min_section_bars = kMinSectionBars;
   eo.steer_open_repeats = false;
+  if (const StyleStats* st = stats_of(spec, opts); st && st->tonic_endings >= kRefuseOffTonicShare) {
+    eo.refuse_off_tonic = true;
+    eo.off_tonic_grace_bars = kOffTonicGraceBars;
+  }
+  eo.off_tonic_room = kOffTonicRoomBars;
+  eo.refuse_monotonous_end = true;
   return eo;
 }
 
 SteerStep steer_step(BarConstraint& c, const std::optional<TuneEndingOptions>& ending, int64_t new_tokens,
                      int64_t opening_bars, const std::vector<int32_t>& end_ids, size_t vocab) {
   SteerStep s;
-  s.allowed = c.allowed();
-  s.allowed.resize(vocab, 0);
   s.bias.assign(vocab, 0.0f);
-  if (!ending) return s;
+  if (!ending) {
+    s.allowed = c.allowed();
+    s.allowed.resize(vocab, 0);
+    return s;
+  }
   const int64_t bars = c.bars_closed();
   const bool can_end = c.can_end();  // ends_section() only matters (and is only true) when it is
   const EndingPush push = ending_push(*ending, new_tokens, bars, bars - opening_bars, can_end,
                                       can_end && c.ends_section(), c.last_note_tonic(), c.section_bars(),
                                       can_end && c.monotonous(), c.open_section_bars());
+  c.set_closing(push.close_repeats);  // before the mask: an open repeat's last bar is its complement
+  s.allowed = c.allowed();
+  s.allowed.resize(vocab, 0);
   if (push.ending) {  // steer towards an allowed end; inside a bar there is nothing to steer yet
     auto toward = c.toward_end(s.allowed);
     if (std::find(toward.begin(), toward.end(), 1) != toward.end()) {
@@ -109,6 +130,12 @@ SteerStep steer_step(BarConstraint& c, const std::optional<TuneEndingOptions>& e
     for (int32_t id : end_ids)
       if (id >= 0 && static_cast<size_t>(id) < vocab) s.allowed[id] = 1;
     s.ended_by_budget = true;
+  }
+  if (push.end_refused) {  // an end off the tonic or in a monotonous tune: go on (unless only an end is left)
+    std::vector<uint8_t> without = s.allowed;
+    for (int32_t id : end_ids)
+      if (id >= 0 && static_cast<size_t>(id) < vocab) without[id] = 0;
+    if (std::find(without.begin(), without.end(), 1) != without.end()) s.allowed = std::move(without);
   }
   if (push.end_bias != 0)
     for (int32_t id : end_ids)
