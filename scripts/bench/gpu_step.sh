@@ -156,8 +156,8 @@ if has ab; then
   [ $KERNELS = 1 ] && [ -n "${AB_KERNELS:-}" ] && { DUET_CUDA_KERNELS=0 cloud 7796 && { load 7796 ab-kernels-off 64,128; stop_cloud 7796; }; }
   # the batching window off (every step starts at once) and a whole decode step long, beside the
   # default (half a step) in the shared part
-  cloud 7797 --batch-wait-step-fraction 0 && { load 7797 ab-window-off 64,128; stop_cloud 7797; }
-  cloud 7798 --batch-wait-step-fraction 1.0 && { load 7798 ab-window-one 64,128; stop_cloud 7798; }
+  cloud 7797 --batch-wait-step-fraction 0 && { load 7797 ab-window-off ${AB_NS:-64,128}; stop_cloud 7797; }
+  cloud 7798 --batch-wait-step-fraction 1.0 && { load 7798 ab-window-one ${AB_NS:-64,128}; stop_cloud 7798; }
 fi
 if has split; then
   timeout 45 $B/bench/duet-bench --model $M/llama-1b --dtype bf16 --device cuda --modes mono,curve --name llama-1b \
