@@ -157,7 +157,7 @@ if has ab; then
   # the batching window off (every step starts at once) and a whole decode step long, beside the
   # default (half a step) in the shared part
   cloud 7797 --batch-wait-step-fraction 0 && { load 7797 ab-window-off ${AB_NS:-64,128}; stop_cloud 7797; }
-  cloud 7798 --batch-wait-step-fraction 1.0 && { load 7798 ab-window-one ${AB_NS:-64,128}; stop_cloud 7798; }
+  [ -z "${AB_NO_ONE:-}" ] && cloud 7798 --batch-wait-step-fraction 1.0 && { load 7798 ab-window-one ${AB_NS:-64,128}; stop_cloud 7798; }
 fi
 if has split; then
   timeout 45 $B/bench/duet-bench --model $M/llama-1b --dtype bf16 --device cuda --modes mono,curve --name llama-1b \
