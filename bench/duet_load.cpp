@@ -23,6 +23,7 @@
 #include <random>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sys/resource.h>
@@ -241,7 +242,10 @@ int main(int argc, char** argv) {
     if (colon == std::string::npos || colon == 0 || metrics_port < 1 || metrics_port > 65535)
       usage_error("--metrics " + metrics + ": give the daemon's metrics address as IPv4:PORT, e.g. 127.0.0.1:9464");
     metrics_host = metrics.substr(0, colon);
-    if (!b::http_get(metrics_host, metrics_port, "/metrics"))
+    bool answered = false;  // a daemon just started binds its metrics listener right after its endpoint
+    for (int i = 0; i < 20 && !(answered = b::http_get(metrics_host, metrics_port, "/metrics").has_value()); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!answered)
       usage_error("--metrics " + metrics + ": no /metrics answered there (is the daemon's metrics_listen that address?)");
   }
   if (name.empty()) name = std::filesystem::path(model).lexically_normal().filename().string();
