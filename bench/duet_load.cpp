@@ -80,6 +80,7 @@ std::vector<std::byte> frame_bytes(const torch::Tensor& rows, duet::protocol::Wi
 // is that run's steps alone (rows per step, how full they were, the batching window's waits).
 struct StepCounters {
   double steps = 0, rows = 0, live = 0, seconds = 0, waits = 0, wait_seconds = 0, prefill_tokens = 0;
+  double in_seconds = 0, ins = 0, out_seconds = 0, outs = 0;  // hand-overs between the daemon's threads
 };
 
 std::optional<StepCounters> read_step_counters(const std::string& host, int port) {
@@ -94,6 +95,10 @@ std::optional<StepCounters> read_step_counters(const std::string& host, int port
   c.waits = v("duet_batch_wait_steps_total");
   c.wait_seconds = v("duet_batch_wait_seconds_total");
   c.prefill_tokens = v("duet_tokens_total", "phase=\"prefill\"");
+  c.in_seconds = v("duet_handoff_seconds_total", "part=\"in\"");
+  c.ins = v("duet_handoffs_total", "part=\"in\"");
+  c.out_seconds = v("duet_handoff_seconds_total", "part=\"out\"");
+  c.outs = v("duet_handoffs_total", "part=\"out\"");
   return c;
 }
 
@@ -106,7 +111,10 @@ json step_figures(const StepCounters& a, const StepCounters& z) {
           {"step_ms", 1e3 * (z.seconds - a.seconds) / steps},
           {"steps_that_waited", z.waits - a.waits},
           {"wait_ms_per_step", 1e3 * (z.wait_seconds - a.wait_seconds) / steps},
-          {"prefill_tokens", z.prefill_tokens - a.prefill_tokens}};
+          {"prefill_tokens", z.prefill_tokens - a.prefill_tokens},
+          // ms per message: socket thread's receipt -> engine (in), engine's reply -> sent (out)
+          {"handoff_in_ms", z.ins > a.ins ? 1e3 * (z.in_seconds - a.in_seconds) / (z.ins - a.ins) : 0.0},
+          {"handoff_out_ms", z.outs > a.outs ? 1e3 * (z.out_seconds - a.out_seconds) / (z.outs - a.outs) : 0.0}};
 }
 
 json summarize(size_t n, const b::RunResult& run, const std::vector<b::RowCheck>& checks, double daemon_mib) {
@@ -405,6 +413,9 @@ int main(int argc, char** argv) {
                   (long long)j["sessions_ok"].get<int64_t>(), n, (long long)j["mismatched_steps"].get<int64_t>(),
                   mib.c_str(), fig("rows_per_step", "%.1f").c_str(), fig("live_sessions_per_step", "%.1f").c_str(),
                   fig("step_ms", "%.3f").c_str(), fig("wait_ms_per_step", "%.3f").c_str());
+      if (!steps.is_null())
+        std::printf("       daemon hand-overs: socket thread -> engine %.3f ms, engine reply -> sent %.3f ms (per message)\n",
+                    steps["handoff_in_ms"].get<double>(), steps["handoff_out_ms"].get<double>());
       for (const auto& e : j["errors"]) std::printf("       %s\n", e.get<std::string>().c_str());
       std::fflush(stdout);
       runs.push_back(std::move(j));

@@ -88,7 +88,12 @@ void Engine::Impl::take_inbox(std::unique_lock<std::mutex>& lock) {
     in.erase(std::remove_if(in.begin(), in.end(), [&](const EngineRequest& r) { return r.peer == peer; }), in.end());
     drop_peer(peer);
   }
-  for (auto& r : in) admit(std::move(r));
+  const auto now = Clock::now();
+  for (auto& r : in) {
+    st.handoff_in_seconds += std::chrono::duration<double>(now - r.received).count();
+    ++st.handoffs_in;
+    admit(std::move(r));
+  }
 }
 
 // The batching window (EngineOptions::batch_wait): admits what arrives while sessions replied to

@@ -65,6 +65,10 @@ struct EngineStats {
   int64_t kv_blocks_used = 0, kv_blocks_free = 0, kv_block_size = 0;
   std::map<std::string, OwnerUsage> per_owner;
   std::map<std::string, uint64_t> tokens_per_owner;
+  // the hand-over from the socket thread: its receipt of a request to the engine taking it up
+  // (with a step running, the rest of that step too)
+  double handoff_in_seconds = 0;
+  uint64_t handoffs_in = 0;
   double step_seconds_total = 0;
   // where a step's time goes: inputs gathered and copied, the forward (to the host copy of its
   // output, so it includes waiting for the device), replies built

@@ -93,7 +93,7 @@ struct Engine::Impl {
   }
 
   void reply(const std::string& peer, uint64_t rid, protocol::MessageBody body, std::vector<zmq::message_t> t = {}) {
-    pending.push_back(EngineReply{peer, rid, std::move(body), std::move(t)});
+    pending.push_back(EngineReply{peer, rid, std::move(body), std::move(t), Clock::now()});
   }
   void refuse(const std::string& peer, uint64_t rid, protocol::ErrorCode code, const std::string& msg) {
     ++st.refused[std::string(protocol::to_string(code))];

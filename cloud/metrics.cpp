@@ -21,6 +21,8 @@ NetworkSnapshot NetworkStats::snapshot() const {
   NetworkSnapshot s;
   s.replies_dropped = replies_dropped.load();
   s.peers_dropped = peers_dropped.load();
+  s.handoff_out_ns = handoff_out_ns.load();
+  s.handoffs_out = handoffs_out.load();
   std::lock_guard<std::mutex> lock(mu_);
   s.refused = refused_;
   s.connections = connections_;
@@ -122,6 +124,15 @@ std::string render_metrics(const EngineStats& e, const NetworkSnapshot& n) {
             "le=\"" + (last ? std::string("+Inf") : seconds_label(DecoderTurnaround::kBucketsMs[i] / 1e3)) + "\"");
   }
   w.value("duet_decode_turnaround_seconds_count", cum);
+  w.head("duet_handoff_seconds_total", "counter",
+         "Time between the daemon's threads: a request from the socket thread's receipt to the engine taking it "
+         "up (in; with a step running, the rest of that step too), a reply from the engine forming it to the "
+         "socket thread sending it (out; the rest of the step's replies too).");
+  w.value("duet_handoff_seconds_total", e.handoff_in_seconds, "part=\"in\"");
+  w.value("duet_handoff_seconds_total", double(n.handoff_out_ns) * 1e-9, "part=\"out\"");
+  w.head("duet_handoffs_total", "counter", "Messages handed over between the daemon's threads.");
+  w.value("duet_handoffs_total", e.handoffs_in, "part=\"in\"");
+  w.value("duet_handoffs_total", n.handoffs_out, "part=\"out\"");
   w.head("duet_batch_wait_seconds_total", "counter", "Time steps waited for sessions predicted back (the batching window).");
   w.value("duet_batch_wait_seconds_total", e.gather_seconds);
   w.head("duet_batch_wait_steps_total", "counter", "Steps that waited for sessions predicted back.");

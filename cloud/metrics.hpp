@@ -15,6 +15,7 @@ namespace duet::cloud {
 
 struct NetworkSnapshot {
   uint64_t replies_dropped = 0, peers_dropped = 0, peers = 0;
+  uint64_t handoff_out_ns = 0, handoffs_out = 0;
   std::map<std::string, uint64_t> refused;  // by error code, refused by the socket thread
   ConnectionStats connections;
 };
@@ -22,6 +23,8 @@ struct NetworkSnapshot {
 // Written by the socket thread, read by the metrics thread.
 struct NetworkStats {
   std::atomic<uint64_t> replies_dropped{0}, peers_dropped{0};
+  // the hand-back: a reply formed by the engine to the socket thread sending it
+  std::atomic<uint64_t> handoff_out_ns{0}, handoffs_out{0};
   void refuse(const std::string& code);
   void set_connections(const ConnectionStats& c, size_t peers);
   NetworkSnapshot snapshot() const;

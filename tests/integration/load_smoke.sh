@@ -32,6 +32,8 @@ runs = json.load(open(sys.argv[1]))["runs"]
 one, two = (r["daemon_steps"] for r in runs)
 assert one["rows_per_step"] == 1.0 and one["steps"] >= 12 and one["prefill_tokens"] == 8, one
 assert two["steps"] >= 12 and 1.0 <= two["rows_per_step"] <= 2.0 and two["prefill_tokens"] == 16, two
+for r in (one, two):  # the daemon's thread hand-overs, per message, in both directions
+    assert 0 < r["handoff_in_ms"] < 1000 and 0 < r["handoff_out_ms"] < 1000, r
 print("daemon steps per run:", one, two)
 PY
 # a wrong metrics address is refused up front, with what was wrong
