@@ -24,7 +24,7 @@ namespace duet::music {
 BarConstraintOptions constraint_options(const MusicModelSpec& spec, const CheckedMusicOptions& opts,
                                         int max_identical_bars);
 // The ending push for a checked request: the style's lengths, and the tonic preferences; the
-// tune's seed draws the note it aims to end on (aims_off_tonic).
+// tune's seed draws the note it aims to end on (aims_off_tonic with aim_tonic_share).
 TuneEndingOptions ending_options(const MusicModelSpec& spec, const CheckedMusicOptions& opts, int64_t budget_tokens,
                                  uint64_t seed);
 
@@ -34,6 +34,9 @@ TuneEndingOptions ending_options(const MusicModelSpec& spec, const CheckedMusicO
 // style aims off the tonic within about one tune of n * (1 - tonic_share) times (random draws
 // would miss a 10-tune figure by 10 points in about 4 styles of 22); the same seed, the same aim.
 bool aims_off_tonic(double tonic_share, const std::string& style, uint64_t seed);
+// The share of a style's tunes to aim at the tonic so that, after the tunes that end elsewhere than
+// they aimed (a long tune ends where it can), the style's corpus share of tonic endings comes out.
+double aim_tonic_share(double tonic_share);
 
 struct SteerStep {
   std::vector<uint8_t> allowed;  // one flag per token id (vocab long)
