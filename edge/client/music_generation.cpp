@@ -90,7 +90,7 @@ TuneSteering TuneMaker::steer(GenerationOptions& g, size_t prompt_len) const {
   if (req_.ending_push && !g.stop_ids.empty()) {  // no end token (--ignore-eos): nothing to push towards
     int64_t budget = g.max_new_tokens;
     if (g.max_positions > 0) budget = std::min<int64_t>(budget, g.max_positions - static_cast<int64_t>(prompt_len));
-    ending = music::ending_options(spec_, opts_, budget);
+    ending = music::ending_options(spec_, opts_, budget, g.sampling.seed);
   }
   g.logits_processor = bar_constraint_processor(s.constraint, prompt_len, ending, g.stop_ids, s.ended_by_budget);
   return s;

@@ -25,6 +25,8 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
                        bool ends_section, bool last_tonic, int64_t section_bars, bool monotonous,
                        int64_t open_bars) {
   EndingPush p;
+  // the note aimed at: the tonic, or (aim_off_tonic) any other; the rules below say "tonic" for it
+  last_tonic = last_tonic != o.aim_off_tonic;
   // tokens per bar so far (a bar of 6/8 in L:1/8 takes ~10 characters, of 4/4 in L:1/16 ~40)
   const int64_t per_bar = new_bars > 0 ? (new_tokens + new_bars - 1) / new_bars : std::max<int64_t>(16, new_tokens);
   const int64_t reserve = std::max<int64_t>(12, 3 * per_bar);
@@ -68,7 +70,8 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
   const double push = 1.0 + o.push_slope * std::max(past_start, next_over);  // at a section's end after the tonic
   // the cadence: from the bar before start; where the tune should end at the next section's end
   // (or is past p90) one logit more, since there an end after another note than the tonic is pushed too
-  if (b + 1 >= start || next_over > 0) p.cadence_bias = o.cadence_bias + (next_over > 0 || over > 0 ? 1.0 : 0.0);
+  if (!o.aim_off_tonic && (b + 1 >= start || next_over > 0))
+    p.cadence_bias = o.cadence_bias + (next_over > 0 || over > 0 ? 1.0 : 0.0);
   // at a plain bar line past p90 the push waits 8 bars for a section's end, but not for the budget
   const double plain_after = ahead > 0 ? 0 : 8;
   // towards :| || |] wherever the tune is not right after one: where no end is allowed (an open

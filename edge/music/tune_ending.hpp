@@ -80,6 +80,12 @@ struct TuneEndingOptions {
   // a monotonous tune (one bar a quarter of its bars) may not end until the budget's landing
   // (false: early_bias there until p90, the fifth pass's rule)
   bool refuse_monotonous_end = false;
+  // The note this tune aims to end on (seventh pass): false, the tonic; true, another note. With
+  // it every rule above swaps the tonic and the other notes (an end on the tonic is what is refused
+  // or held back, an end after another note is pushed) and the cadence is off. Drawn per tune
+  // (tune_steering.hpp: aims_off_tonic) so that a style's tunes aim off the tonic as often as its
+  // corpus tunes end there: refusing every end off the tonic overshot the corpus by 7 points.
+  bool aim_off_tonic = false;
 };
 
 struct EndingPush {
@@ -97,7 +103,8 @@ struct EndingPush {
 // new_tokens: written so far (the prompt not counted); bars: bars closed in the whole tune;
 // new_bars: bars closed in the tokens written; can_end / ends_section / last_tonic / section_bars:
 // BarConstraint's answers now (last_tonic: the last note written is the key's tonic; section_bars:
-// the last section's bars, 0 before the first section's end; monotonous: one bar is a quarter of them).
+// the last section's bars, 0 before the first section's end; monotonous: one bar is a quarter of them;
+// with o.aim_off_tonic the rules read last_tonic as "the last note is not the tonic").
 // open_bars: bar lines since the last section's end (or the tune's start; -1: unknown).
 EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t bars, int64_t new_bars, bool can_end,
                        bool ends_section, bool last_tonic = true, int64_t section_bars = 0,

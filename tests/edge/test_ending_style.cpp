@@ -74,18 +74,18 @@ TEST_CASE("bar constraint: the open section's bar lines, the one that closes the
 TEST_CASE("ending options per style: the slope from the style's median and p90, the repeat and section rules") {
   auto spec = MusicModelSpec::from_model_dir(std::string(DUET_SOURCE_DIR) + "/models/abc-folk");
   REQUIRE(spec.has_value());
-  auto narrow_style = ending_options(*spec, check_music_options(*spec, {"ryans-hornpipe", "", "", ""}), 768);
+  auto narrow_style = ending_options(*spec, check_music_options(*spec, {"ryans-hornpipe", "", "", ""}), 768, 1);
   CHECK(narrow_style.long_after_bars == 21);
   CHECK(narrow_style.start_bars == 19);
   CHECK(narrow_style.push_slope == doctest::Approx(3.0));  // 6 logits over its 2 bars from median to p90
-  auto wide = ending_options(*spec, check_music_options(*spec, {"oneills-jig", "", "", ""}), 768);
+  auto wide = ending_options(*spec, check_music_options(*spec, {"oneills-jig", "", "", ""}), 768, 1);
   CHECK(wide.push_slope == doctest::Approx(1.0));  // 19 to 29 bars: one logit a bar, as before
   CHECK(wide.min_section_bars == 4);
   CHECK_FALSE(wide.steer_open_repeats);
   // the tonic preferences scale with the style's share of tonic endings (as before at 80 %)
   CHECK(narrow_style.off_tonic_bias == doctest::Approx(-2.0 * 0.85 / 0.8));
   CHECK(narrow_style.cadence_bias == doctest::Approx(1.5 * 0.85 / 0.8));
-  auto slip = ending_options(*spec, check_music_options(*spec, {"oneills-slipjig", "", "", ""}), 768);
+  auto slip = ending_options(*spec, check_music_options(*spec, {"oneills-slipjig", "", "", ""}), 768, 1);
   CHECK(slip.off_tonic_bias == doctest::Approx(-2.0 * 0.421 / 0.8));
   CHECK(slip.push_slope == doctest::Approx(1.0));  // 12 to 19 bars
 }

@@ -10,6 +10,7 @@
 #include "edge/music/bar_constraint.hpp"
 #include "edge/music/music_options.hpp"
 #include "edge/music/tune_ending.hpp"
+#include "edge/music/tune_steering.hpp"
 
 using namespace duet::music;
 
@@ -701,6 +702,27 @@ TEST_CASE("bar constraint: at most max_repeat_share of the bars repeat an earlie
   auto off = BarConstraint(o, char_vocab("x"), {1});
   off.observe("d2d dcB|A2G FED|d2d dcB|B2A GFE|A2G FED|");
   CHECK(off.accepts("d2d dcB|"));
+}
+
+TEST_CASE("constraint options: a tune may repeat 0.85 of the corpus's 75th-percentile share of its bars") {
+  // seventh pass: the default style wrote up to the corpus's figure (67.5 % distinct bars, target 68 %)
+  auto spec = MusicModelSpec::from_model_dir(std::string(DUET_SOURCE_DIR) + "/models/abc-folk");
+  REQUIRE(spec.has_value());
+  const auto opts = check_music_options(*spec, {"nottingham-reel", "", "", ""});  // 4/4, L:1/4, D
+  BarConstraintOptions bo = constraint_options(*spec, opts, 3);
+  bo.corpus.reset();
+  CHECK(bo.max_repeat_share == doctest::Approx(0.85 * spec->style_stats.at("nottingham-reel").max_repeat_share));
+  // 15 bars, none ending on the tonic, then 7 of them again: 22 bars, 7 repeated
+  const std::vector<std::string> bars = {"EFGA", "FGAB", "GABc", "ABce", "Bcef", "cefg", "efga", "fgab",
+                                         "gfec", "fecB", "ecBA", "cBAG", "BAGF", "AGFE", "EGBe"};
+  std::string tune;
+  for (size_t i = 0; i < 22; ++i) tune += bars[i < 15 ? i : i - 15] + (i % 4 == 3 ? "|\n" : "|");
+  BarConstraint c(bo, char_vocab("x"), {1});
+  c.observe(tune);
+  REQUIRE(c.bars_closed() == 21);  // the last "|" may still become "||" or "|]": not counted yet
+  // an 8th repeat in 23 bars: int(0.389 * 23) = 8 allowed it, int(0.85 * 0.389 * 23) = 7 does not
+  CHECK_FALSE(c.accepts(bars[7] + "|"));
+  CHECK(c.accepts("GEGB|"));  // a new bar may come
 }
 
 TEST_CASE("bar constraint: the guards are dropped for a step where they leave only spaces") {
