@@ -42,6 +42,34 @@ TuneEndingOptions strathspey() {  // ryans-strathspey: p10/p50/p90 12/18/20, ~48
   return o;
 }
 
+// A 3/4 tune in L:1/8 (tonic G) over single characters: the notes given, "|2\n ", and an empty
+// text as the end token (the last id), for steer_step cases.
+struct SmallTune {
+  explicit SmallTune(const std::string& notes) {
+    for (char ch : notes + "|2\n ") vocab.emplace_back(1, ch);
+    vocab.emplace_back("");
+    eos = static_cast<int32_t>(vocab.size() - 1);
+    bar.bar = Rational(3, 4);
+    bar.unit = Rational(1, 8);
+    bar.max_identical_bars = 3;
+    bar.tonic = 'G';
+  }
+  std::vector<std::string> vocab;
+  int32_t eos = 0;
+  BarConstraintOptions bar;
+};
+
+// hornpipe()'s rules over a tune of 4 to 8 bars, ends off the tonic refused until its last 3 bars
+TuneEndingOptions short_hornpipe() {
+  TuneEndingOptions o = hornpipe();
+  o.long_after_bars = 8;
+  o.start_bars = 6;
+  o.min_bars = 4;
+  o.refuse_off_tonic = true;
+  o.off_tonic_room = 3;
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("ending off the tonic: refused before p90 and for the grace bars past it, then pushed") {
@@ -111,23 +139,11 @@ TEST_CASE("monotonous tunes: no end at all until the budget's last bars") {
 }
 
 TEST_CASE("steer_step: a refused end leaves the mask, unless nothing else is allowed") {
-  // a 3/4 tune in L:1/8 over single characters; the last id (an empty text) is the end token
-  std::vector<std::string> vocab;
-  for (char ch : std::string("ABcd|2\n ")) vocab.emplace_back(1, ch);
-  vocab.emplace_back("");
-  const int32_t eos = static_cast<int32_t>(vocab.size() - 1);
-  BarConstraintOptions bo;
-  bo.bar = Rational(3, 4);
-  bo.unit = Rational(1, 8);
-  bo.max_identical_bars = 3;
-  bo.tonic = 'G';  // no G in the vocabulary: every note is off the tonic
-  TuneEndingOptions o = hornpipe();
-  o.long_after_bars = 8;
-  o.start_bars = 6;
-  o.min_bars = 4;
-  o.refuse_off_tonic = true;
-  o.off_tonic_room = 3;
-  BarConstraint c(bo, vocab, {eos});
+  const SmallTune t("ABcd");  // no G in the vocabulary: every note is off the tonic
+  const auto& vocab = t.vocab;
+  const int32_t eos = t.eos;
+  TuneEndingOptions o = short_hornpipe();
+  BarConstraint c(t.bar, vocab, {eos});
   c.observe("A2B c2d|B2A d2c|c2d B2A|c2B A2d|d2c B2A|A2B d2c|]");  // 6 bars, none twice
   REQUIRE(c.can_end());
   const SteerStep s = steer_step(c, o, 60, 0, {eos}, vocab.size());
@@ -315,28 +331,17 @@ TEST_CASE("aim off the tonic: an end on the tonic is refused, one after another 
 }
 
 TEST_CASE("steer_step: a tune that aims off the tonic cannot end on it, and may end after another note") {
-  std::vector<std::string> vocab;
-  for (char ch : std::string("GBcd|2\n ")) vocab.emplace_back(1, ch);
-  vocab.emplace_back("");
-  const int32_t eos = static_cast<int32_t>(vocab.size() - 1);
-  BarConstraintOptions bo;
-  bo.bar = Rational(3, 4);
-  bo.unit = Rational(1, 8);
-  bo.max_identical_bars = 3;
-  bo.tonic = 'G';
-  TuneEndingOptions o = hornpipe();
-  o.long_after_bars = 8;
-  o.start_bars = 6;
-  o.min_bars = 4;
-  o.refuse_off_tonic = true;
-  o.off_tonic_room = 3;
+  const SmallTune t("GBcd");
+  const auto& vocab = t.vocab;
+  const int32_t eos = t.eos;
+  TuneEndingOptions o = short_hornpipe();
   o.aim_off_tonic = true;
-  BarConstraint on(bo, vocab, {eos});
+  BarConstraint on(t.bar, vocab, {eos});
   on.observe("G2B c2d|B2G d2c|c2d B2G|c2B G2d|d2c B2c|B2d c2G|]");  // 6 bars, ends on G
   REQUIRE(on.can_end());
   REQUIRE(on.last_note_tonic());
   CHECK(steer_step(on, o, 60, 0, {eos}, vocab.size()).allowed[static_cast<size_t>(eos)] == 0);
-  BarConstraint off(bo, vocab, {eos});
+  BarConstraint off(t.bar, vocab, {eos});
   off.observe("G2B c2d|B2G d2c|c2d B2G|c2B G2d|d2c B2c|G2d c2B|]");  // ends on B
   REQUIRE(off.can_end());
   const SteerStep s = steer_step(off, o, 60, 0, {eos}, vocab.size());
