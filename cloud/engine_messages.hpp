@@ -31,7 +31,7 @@ struct EngineReply {
   uint64_t request_id = 0;
   protocol::MessageBody body;
   std::vector<zmq::message_t> tensors;
-  std::chrono::steady_clock::time_point ready{};  // when the engine formed it (the hand-back's start)
+  std::chrono::steady_clock::time_point ready;  // when the engine formed it (the hand-back's start)
 };
 
 }  // namespace duet::cloud

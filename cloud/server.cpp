@@ -293,10 +293,8 @@ struct Server::Impl {
       if (auto* e = std::get_if<p::Error>(&r.body); e && may_log(r.peer))
         spdlog::warn("connection {}: {} ({})", hex_id(r.peer), e->message, p::to_string(e->code));
       send(r.peer, r.request_id, r.body, std::move(r.tensors));
-      if (r.ready != Clock::time_point{}) {
-        net.handoff_out_ns += uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - r.ready).count());
-        ++net.handoffs_out;
-      }
+      net.handoff_out_ns += uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - r.ready).count());
+      ++net.handoffs_out;
     }
   }
 
