@@ -287,7 +287,7 @@ int main(int argc, char** argv) {
   CLI::App app{"duet-bench: monolithic vs split (CurveZMQ, plain) decode speed on one model"};
   std::string model, dtype = "bf16", device = "cuda", name, json_path, cloud_bin, hf_script, python = "python3";
   std::vector<std::string> modes{"mono", "curve", "insecure"};
-  int64_t prompt_len = 128, new_tokens = 256, repeats = 5, warmup = 1;
+  int64_t prompt_len = 128, new_tokens = 256, repeats = 5, warmup = 1, spin_us = 0;
   uint32_t seed = 1234;
   bool hf = false;
   app.add_option("--model", model, "HF model folder")->required();
@@ -305,6 +305,10 @@ int main(int argc, char** argv) {
   app.add_option("--hf-script", hf_script, "path of hf_generate.py");
   app.add_option("--python", python, "python interpreter for --hf");
   app.add_option("--json", json_path, "write every number here");
+  app.add_option("--spin-us", spin_us,
+                 "split modes: the daemon (--spin-us) and the edge poll without sleeping this long after each "
+                 "message (0: off)")
+      ->check(CLI::Range(0, 100000));
   CLI11_PARSE(app, argc, argv);
   if (name.empty()) name = fs::path(model).filename().string();
   if (cloud_bin.empty()) cloud_bin = self_dir() + "/../cloud/duet-cloud";
@@ -331,6 +335,7 @@ int main(int argc, char** argv) {
     json out;
     out["model"] = model;
     out["name"] = name;
+    out["spin_us"] = spin_us;
     out["model_type"] = cfg.model_type;
     out["layers"] = cfg.num_layers;
     out["hidden"] = cfg.hidden_size;
@@ -382,12 +387,14 @@ int main(int argc, char** argv) {
       m.mode = insecure ? "split-plain" : "split-curve";
       std::vector<std::string> args{"--model", model, "--listen", "tcp://127.0.0.1:*", "--devices", device,
                                     "--dtype", dtype, "--max-positions", std::to_string(max_pos), "--max-sessions", "4",
-                                    "--kv-memory-mb", "4096", "--log-level", "warn"};
+                                    "--kv-memory-mb", "4096", "--log-level", "warn", "--spin-us",
+                                    std::to_string(spin_us)};
       duet::edge::ConnectionOptions co;
       co.insecure = insecure;
       co.client_name = "duet-bench";
       co.wire_dtype = duet::to_wire_dtype(dt);
       co.timeout = std::chrono::milliseconds(120000);
+      co.spin = std::chrono::microseconds(spin_us);
       if (insecure) {
         args.push_back("--insecure");
       } else {

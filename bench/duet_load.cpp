@@ -197,7 +197,8 @@ int main(int argc, char** argv) {
   CLI::App app{"duet-load: N concurrent edge sessions against a running duet-cloud; tok/s, latency, token check"};
   std::string endpoint, server_key, client_key, model, dtype = "fp32", wire, edge_device = "cpu", json_path, name, metrics;
   std::vector<int64_t> sessions{1};
-  int64_t prompts = 4, prompt_len = 128, new_tokens = 256, warmup_steps = 4, timeout_ms = 120000, daemon_pid = 0;
+  int64_t prompts = 4, prompt_len = 128, new_tokens = 256, warmup_steps = 4, timeout_ms = 120000, daemon_pid = 0,
+          spin_us = 0;
   uint32_t seed = 1234;
   double stagger_ms = 0, tolerance = 0;
   bool insecure = false, no_check = false;
@@ -217,6 +218,8 @@ int main(int argc, char** argv) {
   app.add_option("--stagger-ms", stagger_ms, "session i starts i * this after the others (0: all together)");
   app.add_option("--warmup-steps", warmup_steps, "untimed run of this many decode steps at each N first (0: none)");
   app.add_option("--timeout-ms", timeout_ms, "longest wait for one reply");
+  app.add_option("--spin-us", spin_us, "each session polls for its reply without sleeping this long (0: off)")
+      ->check(CLI::Range(0, 100000));
   app.add_option("--daemon-pid", daemon_pid, "read this process's GPU memory (nvidia-smi) at the end of each N");
   app.add_flag("--no-check", no_check, "skip the token check (phase 3)");
   app.add_option("--logit-tolerance", tolerance, "a mismatch within this many logits of the max is reported, not failed");
@@ -282,6 +285,7 @@ int main(int argc, char** argv) {
     co.client_name = "duet-load";
     co.wire_dtype = wire_dt;
     co.timeout = std::chrono::milliseconds(timeout_ms);
+    co.spin = std::chrono::microseconds(spin_us);
 
     // ---- phase 1: references, one single-session greedy run per distinct prompt ----
     std::mt19937 rng(seed);
@@ -321,6 +325,7 @@ int main(int argc, char** argv) {
 
     json out;
     out["name"] = name;
+    out["spin_us"] = spin_us;
     out["model"] = model;
     out["model_type"] = cfg.model_type;
     out["layers"] = cfg.num_layers;

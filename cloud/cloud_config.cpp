@@ -105,8 +105,9 @@ CloudConfig CloudConfig::from_toml_file(const std::string& path) {
     r.str(t, "model", "dtype", c.dtype);
   }
   if (auto* t = r.section("server", {"listen", "name", "insecure", "secret_key", "authorized_keys", "wire_dtypes",
-                                     "metrics_listen", "io_threads", "metrics_token_file"})) {
+                                     "metrics_listen", "io_threads", "metrics_token_file", "spin_us"})) {
     r.num(t, "server", "io_threads", c.io_threads);
+    r.num(t, "server", "spin_us", c.spin_us);
     r.str(t, "server", "metrics_listen", c.metrics_listen);
     r.str(t, "server", "metrics_token_file", c.metrics_token_file, true);
     r.str(t, "server", "listen", c.listen);
@@ -197,6 +198,8 @@ void CloudConfig::validate() const {
   if (idle_timeout_s == 0) bad("[limits] idle_timeout_s must be at least 1");
   if (kv_memory_mb == 0) bad("[limits] kv_memory_mb must be at least 1: with no KV budget every session is refused");
   if (max_message_mb == 0) bad("[limits] max_message_mb must be at least 1");
+  if (spin_us > 100000)
+    bad("[server] spin_us is " + std::to_string(spin_us) + ": at most 100000 (0.1 s; it is a short busy wait, not a timeout)");
   if (!metrics_token_file.empty() && metrics_listen.empty())
     bad("[server] metrics_token_file is set but metrics_listen is empty: set both, or neither");
   if (handshake_timeout_ms == 0) bad("[connections] handshake_timeout_ms must be at least 1 (0 would let a silent "

@@ -22,6 +22,7 @@ struct CloudConfig {
   std::string metrics_listen;   // HOST:PORT for Prometheus' /metrics; empty: off
   uint32_t io_threads = 0;      // ZeroMQ I/O threads (CURVE work of the connections); 0: a quarter of the cores, 1-4
   std::string metrics_token_file;  // its first line: the bearer token /metrics requires; empty: none
+  uint32_t spin_us = 0;  // socket and engine threads poll without sleeping this long after activity (0: off)
   // [stages]
   std::vector<std::string> devices = {"cpu"};
   std::string plan = "auto";  // or "DEVICE=FIRST-LAST,..." with inclusive layer ranges

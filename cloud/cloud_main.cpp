@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   int64_t hs_ms = -1, max_hs = -1, max_hs_src = -1, pending_mb = -1, stall_ms = -1, sndq = -1;
   int64_t key_sessions = -1, queued_mb = -1, queued_key_mb = -1, min_prefill = -1;
   double key_kv = -1, latency_factor = -1;
-  int64_t io_threads = -1, max_step_ms = -1;
+  int64_t io_threads = -1, max_step_ms = -1, spin_us = -1;
   double wait_fraction = -1;
   int64_t in_flight = -1;
   app.add_option("--model", model, "model folder (config.json + safetensors)");
@@ -101,6 +101,9 @@ int main(int argc, char** argv) {
                  "workers run some stages, else 1)");
   app.add_option("--io-threads", io_threads,
                  "ZeroMQ I/O threads doing the connections' CURVE work (0: a quarter of the cores, 1 to 4)");
+  app.add_option("--spin-us", spin_us,
+                 "the socket and engine threads poll without sleeping this long after each message or step, "
+                 "sparing wake-ups at the cost of two busy cores (default 0: off)");
   app.add_option("--step-latency-factor", latency_factor,
                  "a step carrying decode rows lasts at most this many decode-only steps: its prefill is cut to fit "
                  "(default 1.1; 0: no cap)");
@@ -174,6 +177,7 @@ int main(int argc, char** argv) {
     if (in_flight >= 0) cfg.steps_in_flight = static_cast<uint32_t>(in_flight);
     if (!metrics_listen.empty()) cfg.metrics_listen = metrics_listen;
     if (io_threads >= 0) cfg.io_threads = static_cast<uint32_t>(io_threads);
+    if (spin_us >= 0) cfg.spin_us = static_cast<uint32_t>(spin_us);
     if (latency_factor >= 0) cfg.step_latency_factor = latency_factor;
     if (min_prefill >= 0) cfg.min_prefill_tokens = min_prefill;
     if (max_step_ms >= 0) cfg.max_step_ms = static_cast<uint32_t>(max_step_ms);

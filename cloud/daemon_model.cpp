@@ -91,6 +91,7 @@ EngineOptions DaemonModel::engine_options(size_t client_keys) const {
   o.batch_wait = std::chrono::microseconds(c.batch_wait_us);
   o.batch_wait_step_fraction = c.batch_wait_step_fraction;
   o.steps_in_flight = c.steps_in_flight;
+  o.spin = std::chrono::microseconds(c.spin_us);
   o.contract.hidden_size = hidden_size();
   o.contract.max_positions_per_forward = server_limits().max_positions_per_forward;
   return o;

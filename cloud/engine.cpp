@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "cloud/engine_impl.hpp"
 #include "cloud/pipeline.hpp"
@@ -76,6 +77,21 @@ void Engine::Impl::follow_workers() {
   st.stages = pipeline.stage_rows();  // where the workers joined from
 }
 
+void Engine::Impl::wait_for_input(std::unique_lock<std::mutex>& lock, Clock::time_point deadline,
+                                  const std::atomic<bool>& stop) {
+  const auto ready = [&] { return !inbox.empty() || !gone_peers.empty() || stop.load(); };
+  if (ready()) return;
+  if (const auto now = Clock::now(); spin.active(now)) {
+    const uint64_t seen = posted.load(std::memory_order_relaxed);  // under in_mu: nothing posted since ready()
+    const auto until = std::min(deadline, spin.until());
+    lock.unlock();
+    while (posted.load(std::memory_order_acquire) == seen && !stop.load() && Clock::now() < until)
+      std::this_thread::yield();
+    lock.lock();
+  }
+  in_cv.wait_until(lock, deadline, ready);
+}
+
 // What the socket thread handed over: closed connections first (their queued work is not
 // admitted), then requests in arrival order.
 void Engine::Impl::take_inbox(std::unique_lock<std::mutex>& lock) {
@@ -84,6 +100,7 @@ void Engine::Impl::take_inbox(std::unique_lock<std::mutex>& lock) {
   in.swap(inbox);
   gone.swap(gone_peers);
   lock.unlock();
+  if (!in.empty() || !gone.empty()) spin.touch(Clock::now());
   for (const auto& peer : gone) {
     in.erase(std::remove_if(in.begin(), in.end(), [&](const EngineRequest& r) { return r.peer == peer; }), in.end());
     drop_peer(peer);
@@ -120,7 +137,7 @@ void Engine::Impl::gather_decoders(const std::atomic<bool>& stop) {
       break;
     waited = true;
     std::unique_lock<std::mutex> lock(in_mu);
-    in_cv.wait_until(lock, deadline, [&] { return !inbox.empty() || !gone_peers.empty() || stop.load(); });
+    wait_for_input(lock, deadline, stop);
     take_inbox(lock);
     if (!pending.empty()) publish();  // refusals and opens need not wait for the step
   }
@@ -137,9 +154,8 @@ void Engine::Impl::run(const std::atomic<bool>& stop) {
   while (!stop.load()) {
     {
       std::unique_lock<std::mutex> lock(in_mu);
-      if (inbox.empty() && gone_peers.empty() && scheduler.waiting() == 0 && in_flight.empty())
-        in_cv.wait_for(lock, std::chrono::milliseconds(100),
-                       [&] { return !inbox.empty() || !gone_peers.empty() || stop.load(); });
+      if (scheduler.waiting() == 0 && in_flight.empty())
+        wait_for_input(lock, Clock::now() + std::chrono::milliseconds(100), stop);
       take_inbox(lock);
     }
     follow_workers();
@@ -153,7 +169,10 @@ void Engine::Impl::run(const std::atomic<bool>& stop) {
       if (rows.empty()) break;
       launch(std::move(rows));
     }
-    if (!in_flight.empty()) apply(land());
+    if (!in_flight.empty()) {
+      apply(land());
+      spin.touch(Clock::now());
+    }
     const auto now = Clock::now();
     if (now >= next_expiry) {
       expire(now);
@@ -207,6 +226,7 @@ void Engine::submit(EngineRequest request) {
   {
     std::lock_guard<std::mutex> lock(impl_->in_mu);
     impl_->inbox.push_back(std::move(request));
+    impl_->posted.fetch_add(1, std::memory_order_release);
   }
   impl_->in_cv.notify_one();
 }
@@ -215,6 +235,7 @@ void Engine::connection_closed(const std::string& peer) {
   {
     std::lock_guard<std::mutex> lock(impl_->in_mu);
     impl_->gone_peers.push_back(peer);
+    impl_->posted.fetch_add(1, std::memory_order_release);
   }
   impl_->in_cv.notify_one();
 }

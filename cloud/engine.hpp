@@ -37,9 +37,9 @@ struct EngineOptions {
   AdmissionContract contract;
   uint32_t max_waiting_per_session = 8;  // forwards of one session queued behind the running one
   // Edges answer each reply with their next forward a round trip later. A step started the moment
-  // the first of them is back would run a few rows and make the rest wait a whole step: while
-  // fewer decode rows wait than sessions decoded in the last 50 ms, wait up to this long (from the
-  // oldest waiting forward's arrival) for the others. 0: never wait.
+  // the first of them is back would run a few rows and make the rest wait a whole step: before a
+  // step, wait up to this long from now for the sessions predicted back within it, while that is
+  // worth it (Engine::Impl::gather_decoders). 0: never wait.
   std::chrono::microseconds batch_wait{0};
   // Or, when longer, this fraction of a decode-only step as the scheduler measures it (0: off):
   // waiting a little for sessions whose replies are still travelling beats running half a batch
@@ -49,6 +49,9 @@ struct EngineOptions {
   // Steps in flight at once, of disjoint sessions (stages pipelined: stage 1 runs step k+1 while
   // stage 2 runs step k). 0: one per stage when stage workers run some stages, else 1.
   size_t steps_in_flight = 0;
+  // After a step or a request, the engine thread polls its inbox without sleeping this long
+  // (common/spin_window.hpp). 0: it sleeps on its condition variable at once.
+  std::chrono::microseconds spin{0};
 };
 
 // A snapshot for metrics and logs.

@@ -5,6 +5,7 @@
 //   engine.cpp        the loop, the stats and replies handed to the socket thread, the public API
 #include <torch/types.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include "cloud/decoder_turnaround.hpp"
 #include "cloud/engine.hpp"
 #include "cloud/pipeline.hpp"
+#include "common/spin_window.hpp"
 #include "protocol/errors.hpp"
 
 namespace duet::cloud {
@@ -69,6 +71,7 @@ struct Engine::Impl {
   std::condition_variable in_cv;
   std::deque<EngineRequest> inbox;
   std::vector<std::string> gone_peers;  // connections closed, not yet handled
+  std::atomic<uint64_t> posted{0};      // inbox and gone_peers pushes, counted under in_mu: spun on
   std::mutex out_mu;
   std::vector<EngineReply> outbox;
   mutable std::mutex stats_mu;
@@ -76,6 +79,7 @@ struct Engine::Impl {
 
   // engine thread only
   EngineStats st;
+  SpinWindow spin;  // opened by every step and every request taken up
   std::map<uint64_t, Job> jobs;
   std::map<uint64_t, uint64_t> running_of;  // session -> its job (admitted, in the scheduler)
   std::map<uint64_t, std::deque<EngineRequest>> deferred;  // session -> forwards behind its job
@@ -87,6 +91,7 @@ struct Engine::Impl {
       : pipeline(pl), opts(std::move(o)), on_replies(std::move(cb)),
         sessions(pl.allocator(), opts.sessions), scheduler(opts.scheduler), intake(opts.intake) {
     st.batch_rows_hist.assign(9, 0);
+    spin = SpinWindow(opts.spin);
     st.stages = pl.stage_rows();
     max_in_flight = opts.steps_in_flight > 0 ? opts.steps_in_flight : pl.remote() ? pl.stages().size() : 1;
     published = st;  // /metrics may be read before the loop's first turn
@@ -156,6 +161,9 @@ struct Engine::Impl {
   // What the socket thread handed over: closed connections first (their queued work is not
   // admitted), then requests in arrival order.
   void take_inbox(std::unique_lock<std::mutex>& lock);
+  // Until something is posted, stop is set or the deadline passes; while the spin window is open
+  // it polls `posted` instead of sleeping. Holds `lock` on return.
+  void wait_for_input(std::unique_lock<std::mutex>& lock, Clock::time_point deadline, const std::atomic<bool>& stop);
   // The stage workers re-formed: the sessions opened on the old ones end (their KV is gone).
   void follow_workers();
   // The batching window (EngineOptions::batch_wait): admits what arrives while sessions replied to

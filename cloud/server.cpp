@@ -15,6 +15,7 @@
 #include "cloud/metrics.hpp"
 #include "cloud/metrics_http.hpp"
 #include "cloud/peers.hpp"
+#include "common/spin_window.hpp"
 #include "protocol/curve.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/recv.hpp"
@@ -324,17 +325,19 @@ struct Server::Impl {
     std::thread engine_thread([&] { engine->run(engine_stop); });
     auto next_expiry = Clock::now() + std::chrono::seconds(1);
     auto next_input_check = Clock::now();
+    SpinWindow spin(std::chrono::microseconds(cfg.spin_us));
     try {
       while (!stop.load()) {
         zmq::pollitem_t items[] = {{static_cast<void*>(*router), 0, ZMQ_POLLIN, 0},
                                    {static_cast<void*>(guard->monitor()), 0, ZMQ_POLLIN, 0},
                                    {static_cast<void*>(wake_rx), 0, ZMQ_POLLIN, 0}};
         try {
-          zmq::poll(items, 3, std::chrono::milliseconds(100));
+          zmq::poll(items, 3, std::chrono::milliseconds(spin.active(Clock::now()) ? 0 : 100));
         } catch (const zmq::error_t& e) {
           if (e.num() == EINTR) continue;  // a signal: the loop condition decides
           throw;
         }
+        if ((items[0].revents | items[2].revents) & ZMQ_POLLIN) spin.touch(Clock::now());
         if (items[1].revents & ZMQ_POLLIN) guard->drain_events();
         forget_closed_connections();
         if (items[2].revents & ZMQ_POLLIN) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "common/spin_window.hpp"
 #include "protocol/curve.hpp"
 #include "protocol/recv.hpp"
 #include "protocol/validate.hpp"
@@ -116,12 +117,16 @@ p::DecodedMessage CloudConnection::request(const p::MessageBody& body, std::vect
     // DEALER queues while connecting; a full queue means nothing ever connected
     fail_silence(std::string(p::to_string(p::kind_of(body))).c_str(), limit);
   }
-  const auto deadline = std::chrono::steady_clock::now() + limit;
+  const auto sent = std::chrono::steady_clock::now();
+  const auto deadline = sent + limit;
+  SpinWindow spin(opts_.spin);
+  spin.touch(sent);
   while (true) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) fail_silence(std::string(p::to_string(p::kind_of(body))).c_str(), limit);
     zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0}, {monitor_->pair.handle(), 0, ZMQ_POLLIN, 0}};
-    zmq::poll(items, 2, std::min(left, std::chrono::milliseconds(100)));
+    zmq::poll(items, 2, spin.active(std::chrono::steady_clock::now()) ? std::chrono::milliseconds(0)
+                                                                       : std::min(left, std::chrono::milliseconds(100)));
     if (items[1].revents & ZMQ_POLLIN) {
       monitor_->drain();
       if (monitor_->auth_refused) fail_silence("handshake", limit);

@@ -47,6 +47,8 @@ struct ConnectionOptions {
   protocol::WireDtype wire_dtype = protocol::WireDtype::f32;
   uint32_t edge_blocks = 0;  // blocks [0, edge_blocks) run here; the daemon must run from there on
   std::chrono::milliseconds timeout{10000};
+  // after sending, poll for the reply without sleeping this long (common/spin_window.hpp); 0: off
+  std::chrono::microseconds spin{0};
 };
 
 class CloudConnection {

@@ -19,6 +19,7 @@ ConnectionOptions connection_options(const EdgeConfig& cfg) {
   co.server_public_key = cfg.server_key;
   co.wire_dtype = protocol::parse_dtype_or_throw(cfg.wire_dtype);
   co.timeout = std::chrono::milliseconds(cfg.timeout_ms);
+  co.spin = std::chrono::microseconds(cfg.spin_us);
   co.edge_blocks = static_cast<uint32_t>(cfg.edge_blocks);
   if (!cfg.insecure && (cfg.client_key.empty() || cfg.server_key.empty()))
     throw std::invalid_argument("CURVE is on: set [cloud] server_key and client_key (or --server-key/--client-key), "

@@ -27,7 +27,7 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
   };
   const std::map<std::string, std::set<std::string>> known = {
       {"model", {"path", "device", "dtype"}},
-      {"cloud", {"server", "server_key", "client_key", "insecure", "wire_dtype", "timeout_ms", "edge_blocks"}},
+      {"cloud", {"server", "server_key", "client_key", "insecure", "wire_dtype", "timeout_ms", "edge_blocks", "spin_us"}},
       {"generate",
        {"max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "seed", "draft", "draft_k",
         "draft_adaptive"}},
@@ -77,6 +77,8 @@ EdgeConfig EdgeConfig::from_toml_file(const std::string& path) {
   }
   str("cloud", "wire_dtype", c.wire_dtype, false);
   integer("cloud", "timeout_ms", c.timeout_ms);
+  integer("cloud", "spin_us", c.spin_us);
+  if (c.spin_us > 100000) fail("cloud.spin_us", "must be at most 100000 (0.1 s; it is a short busy wait, not a timeout)");
   integer("cloud", "edge_blocks", c.edge_blocks);
   integer("generate", "max_new_tokens", c.max_new_tokens);
   c.max_new_tokens_set = static_cast<bool>(root["generate"]["max_new_tokens"]);

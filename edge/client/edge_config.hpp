@@ -20,6 +20,7 @@ struct EdgeConfig {
   bool insecure = false;
   std::string wire_dtype = "fp32";
   int64_t timeout_ms = 10000;
+  int64_t spin_us = 0;  // poll for each reply without sleeping this long (0: off)
   int64_t edge_blocks = 0;  // blocks [0, edge_blocks) run here; the daemon must run from there (--first-block)
   // [generate]
   int64_t max_new_tokens = 256;

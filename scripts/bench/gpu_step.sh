@@ -7,8 +7,10 @@
 #   shared   run_shared_server.sh at NS sessions: duet (defaults) and transformers static cache
 #   duet     (not by default) duet-load at NS sessions on the defaults, no peers: for a short lease
 #   ab       duet at 64 and 128 sessions with the batching window off and a whole decode step
-#            long (the default, half a step, is the shared part's); AB_KERNELS=1: kernels off too
-#   split    duet-bench at batch 1: monolithic vs split over CURVE (the split's own cost)
+#            long (the default, half a step, is the shared part's); AB_KERNELS=1: kernels off too;
+#            AB_SPIN=US: daemon and clients with --spin-us US at 1 and AB_NS sessions
+#   split    duet-bench at batch 1: monolithic vs split over CURVE (the split's own cost), with
+#            --spin-us 0 and SPLIT_SPIN (200): wake-ups spared by polling after each message
 #   lbuild   llama.cpp built first, in the foreground on every core (llama-bench, ggml-rpc-server,
 #            llama-batched-bench), duet after it: the build call of a session's back-to-back calls
 #   llama    llama.cpp beside duet: llama-bench tg NEW after pp PROMPT (one sequence), the same
@@ -137,7 +139,7 @@ load() {  # PORT NAME SESSIONS
   timeout 120 $B/bench/duet-load --endpoint tcp://127.0.0.1:$1 --server-key $K/server.key \
     --client-key $K/clients/load.key_secret --model $M/llama-1b --name $2 --dtype bf16 --edge-device cuda \
     --sessions $3 --prompts 4 --prompt-len $PROMPT --new-tokens $NEW --daemon-pid $CP --json "$OUT/load-$2.json" \
-    --metrics 127.0.0.1:$(($1 + 100)) \
+    --metrics 127.0.0.1:$(($1 + 100)) ${LOAD_EXTRA:-} \
     >"$OUT/load-$2.txt" 2>&1
   log "duet-load $2 exit $?"; grep -E "^ +[0-9]+ +[0-9.]+ " "$OUT/load-$2.txt" | tail -4 | tee -a "$OUT/step.log"
 }
@@ -158,11 +160,16 @@ if has ab; then
   # default (half a step) in the shared part
   cloud 7797 --batch-wait-step-fraction 0 && { load 7797 ab-window-off ${AB_NS:-64,128}; stop_cloud 7797; }
   [ -z "${AB_NO_ONE:-}" ] && cloud 7798 --batch-wait-step-fraction 1.0 && { load 7798 ab-window-one ${AB_NS:-64,128}; stop_cloud 7798; }
+  # the daemon's and the clients' threads polling without sleeping after activity (wake-ups spared)
+  [ -n "${AB_SPIN:-}" ] && cloud 7801 --spin-us $AB_SPIN &&
+    { LOAD_EXTRA="--spin-us $AB_SPIN" load 7801 ab-spin-$AB_SPIN 1,${AB_NS:-64}; stop_cloud 7801; }
 fi
-if has split; then
-  timeout 45 $B/bench/duet-bench --model $M/llama-1b --dtype bf16 --device cuda --modes mono,curve --name llama-1b \
-    >"$OUT/split.txt" 2>&1
-  log "duet-bench exit $?"; tail -8 "$OUT/split.txt" | tee -a "$OUT/step.log"
+if has split; then  # and again with the daemon and the edge polling SPLIT_SPIN µs after each message
+  for spin in 0 ${SPLIT_SPIN:-200}; do
+    timeout 45 $B/bench/duet-bench --model $M/llama-1b --dtype bf16 --device cuda --modes mono,curve --name llama-1b \
+      --spin-us $spin --json "$OUT/split-spin$spin.json" >"$OUT/split-spin$spin.txt" 2>&1
+    log "duet-bench --spin-us $spin exit $?"; tail -8 "$OUT/split-spin$spin.txt" | tee -a "$OUT/step.log"
+  done
 fi
 if has llama; then
   [ -n "$LPID" ] && while kill -0 $LPID 2>/dev/null && [ $SECONDS -lt 470 ]; do sleep 2; done

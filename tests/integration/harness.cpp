@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
@@ -356,6 +357,16 @@ int64_t proc_status_kib(pid_t pid, const std::string& field) {
   for (std::string line; std::getline(f, line);)
     if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
   return -1;
+}
+
+double proc_cpu_seconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // after the command's ")" (it may hold spaces): state is field 3, utime 14, stime 15
+  std::istringstream rest(text.substr(text.rfind(')') + 2));
+  std::vector<std::string> fields{std::istream_iterator<std::string>(rest), std::istream_iterator<std::string>()};
+  REQUIRE_MESSAGE(fields.size() > 13, "cannot read /proc/" << pid << "/stat");
+  return double(std::stoll(fields[11]) + std::stoll(fields[12])) / double(::sysconf(_SC_CLK_TCK));
 }
 
 int metrics_port(const DaemonProcess& d) {

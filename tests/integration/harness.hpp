@@ -161,6 +161,8 @@ protocol::Error expect_error(const std::optional<protocol::DecodedMessage>& repl
 
 // A /proc/PID/status field in KiB ("VmRSS": resident now, "VmHWM": the peak); -1 when absent.
 int64_t proc_status_kib(pid_t pid, const std::string& field);
+// CPU seconds (user + system) the process has used so far, from /proc/PID/stat.
+double proc_cpu_seconds(pid_t pid);
 
 // The port of "metrics (Prometheus text) on http://127.0.0.1:PORT/metrics" in the daemon's log.
 int metrics_port(const DaemonProcess& d);

@@ -77,6 +77,8 @@ TEST_CASE("config errors name the file and the key") {
       {"[generate]\ntemperature = \"hot\"\n", false, "generate.temperature"},
       {"[cloud]\ninsecure = 1\n", false, "cloud.insecure"},
       {"[generate]\nmax_new_tokens = 1e3\n", false, "generate.max_new_tokens"},
+      {"[cloud]\nspin_us = 200000\n", false, "cloud.spin_us"},
+      {"[cloud]\nspin_us = -1\n", false, "cloud.spin_us"},
   };
   for (const auto& b : cases) {
     CAPTURE(std::string(b.text));
@@ -85,6 +87,15 @@ TEST_CASE("config errors name the file and the key") {
     REQUIRE_FALSE(what.empty());
     CHECK(contains(what, path));
     CHECK(contains(what, b.key));
+  }
+  // the daemon's checks that need no file name the setting
+  auto c = CloudConfig::from_toml_file(source_path("configs") + "/cloud.toml");
+  c.spin_us = 200000;
+  try {
+    c.validate();
+    FAIL("a spin of 0.2 s was accepted");
+  } catch (const std::invalid_argument& e) {
+    CHECK(contains(e.what(), "[server] spin_us"));
   }
   // a TOML syntax error names the file and the line
   auto [what, path] = error_of("[model]\npath = \n", true);

@@ -130,6 +130,27 @@ class Turns {
 
 }  // namespace
 
+// --spin-us trades wake-ups for busy cores after activity (common/spin_window.hpp): the tokens
+// are unchanged, and once the traffic stops the daemon sleeps again instead of spinning on.
+TEST_CASE("with --spin-us on the daemon and the edge, split == monolithic, and an idle daemon does not spin") {
+  const std::string model = fixture_model("llama_gqa");
+  const auto greedy = fixed_options(24);
+  const auto sampled_opts = fixed_options(24, sampled(99));
+  DaemonProcess d(secure_args(model, {"--devices", "cpu,cpu", "--spin-us", "5000"}));
+  INFO(d.log());
+  auto cfg = split_config(model, d.endpoint());
+  cfg.spin_us = 5000;
+  CHECK(split_tokens(cfg, kPrompt, greedy) == local_tokens(model, kPrompt, greedy));
+  CHECK(split_tokens(cfg, kPrompt, sampled_opts) == local_tokens(model, kPrompt, sampled_opts));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the last spin windows close
+  const double before = proc_cpu_seconds(d.process().pid());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const double idle_cpu = proc_cpu_seconds(d.process().pid()) - before;
+  MESSAGE("daemon CPU over 1.5 s idle with --spin-us 5000: " << idle_cpu << " s");
+  CHECK(idle_cpu < 0.3);  // two threads spinning on would use ~3 s
+  CHECK(d.stop() == 0);
+}
+
 TEST_CASE("two edge sessions interleaved against one daemon give the tokens each gives alone") {
   const std::string model = fixture_model("llama_gqa");
   DaemonProcess d(secure_args(model, {"--devices", "cpu,cpu"}));
