@@ -203,8 +203,11 @@ void ClusterLink::flush() {
   impl_->keep.clear();
 }
 
-void ClusterLink::send(int to, const step_wire::Header& h, const std::vector<int64_t>& rows, const torch::Tensor& x) {
+void ClusterLink::send(int to, const step_wire::Header& header, const std::vector<int64_t>& rows,
+                       const torch::Tensor& x) {
   flush();
+  step_wire::Header h = header;
+  h.x_rows = h.kind == step_wire::Kind::step && x.defined() ? x.size(0) : 0;  // what follows says what it is
   const auto words = step_wire::encode_header(h);
   auto put = [&](torch::Tensor t) {
     std::vector<torch::Tensor> v{t};
@@ -215,7 +218,7 @@ void ClusterLink::send(int to, const step_wire::Header& h, const std::vector<int
   put(torch::tensor(c10::ArrayRef<int64_t>(words.data(), words.size()), lopt).to(impl_->device));
   if (h.kind != step_wire::Kind::step) return;
   put(torch::tensor(c10::ArrayRef<int64_t>(rows), lopt).to(impl_->device));
-  put(x.to(impl_->device).contiguous());
+  if (h.x_rows > 0) put(x.to(impl_->device).contiguous());
 }
 
 ClusterLink::Message ClusterLink::recv(int from, const step_wire::Limits& limits, c10::ScalarType dtype,
@@ -232,7 +235,8 @@ ClusterLink::Message ClusterLink::recv(int from, const step_wire::Limits& limits
   if (m.header.kind != step_wire::Kind::step) return m;
   auto rw = get(torch::empty({m.header.ids}, lopt), impl_->timeout).to(torch::kCPU);
   m.rows.assign(rw.data_ptr<int64_t>(), rw.data_ptr<int64_t>() + m.header.ids);
-  m.x = get(torch::empty({m.header.tokens, m.header.hidden}, lopt.dtype(dtype)), impl_->timeout);
+  m.x = torch::empty({m.header.x_rows, m.header.hidden}, lopt.dtype(dtype));
+  if (m.header.x_rows > 0) m.x = get(m.x, impl_->timeout);
   return m;
 }
 

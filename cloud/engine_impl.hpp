@@ -48,7 +48,8 @@ struct StepOutcome {
   std::string error;                              // when !ok
   bool cancelled = false;                         // !ok because the daemon is stopping
   bool stage_lost = false;                        // !ok because a stage worker went away
-  torch::Tensor y;                                // [T, H] on the host, rows in order (when ok)
+  std::vector<int64_t> outputs;                   // per row: its positions in y (0, 1 or all)
+  torch::Tensor y;                                // [sum of outputs, H] on the host, rows in order (when ok)
   std::vector<std::chrono::nanoseconds> stage_time;
   Clock::time_point started;
   double prep_seconds = 0, forward_seconds = 0;

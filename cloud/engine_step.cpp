@@ -68,7 +68,12 @@ void Engine::Impl::launch(std::vector<PlannedRow> rows) {
   std::vector<torch::Tensor> xs;
   for (const auto& r : o.rows) {
     const Job& j = jobs.at(r.job);
-    batch.rows.push_back({&sessions.find(j.session)->kv, r.start, r.n});
+    // what the forward's reply needs of this row: every position, or the last of the forward's
+    // last chunk; the rest stays where it was computed
+    const bool last_chunk = r.start + r.n == j.start + j.n;
+    const int64_t out = j.output == p::OutputMode::all ? -1 : last_chunk ? 1 : 0;
+    batch.rows.push_back({&sessions.find(j.session)->kv, r.start, r.n, out});
+    o.outputs.push_back(batch.rows.back().outputs());
     xs.push_back(j.x.narrow(0, r.start - j.start, r.n));
     (r.n == 1 && j.n == 1 ? o.decode_rows : o.prefill_tokens) += r.n;
   }
@@ -129,9 +134,10 @@ void Engine::Impl::apply(StepOutcome&& o) {
   spdlog::trace("step: {} rows ({} decode, {} prefill tokens) in {:.3f} ms", o.rows.size(), o.decode_rows,
                 o.prefill_tokens, std::chrono::duration<double, std::milli>(cost).count());
   int64_t off = 0;
-  for (const auto& r : o.rows) {
-    auto yr = o.y.narrow(0, off, r.n);
-    off += r.n;
+  for (size_t k = 0; k < o.rows.size(); ++k) {
+    const auto& r = o.rows[k];
+    auto yr = o.y.narrow(0, off, o.outputs[k]);  // what launch() asked of this row
+    off += o.outputs[k];
     auto it = jobs.find(r.job);
     if (it == jobs.end()) continue;
     Job& j = it->second;
@@ -141,8 +147,7 @@ void Engine::Impl::apply(StepOutcome&& o) {
     sessions.commit(j.session, r.start + r.n, t2);
     (r.n == 1 && j.n == 1 ? st.decode_tokens : st.prefill_tokens) += r.n;
     st.tokens_per_owner[j.owner] += r.n;
-    if (j.output == p::OutputMode::all) j.out.push_back(yr);
-    else if (r.start + r.n == j.start + j.n) j.out.push_back(yr.narrow(0, r.n - 1, 1));
+    if (yr.size(0) > 0) j.out.push_back(yr);
   }
   for (uint64_t id : scheduler.complete(o.rows)) {
     if (!jobs.count(id)) continue;

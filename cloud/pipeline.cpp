@@ -102,6 +102,7 @@ torch::Tensor Pipeline::run_local(size_t begin, size_t end, const StepBatch& bat
     const auto t0 = std::chrono::steady_clock::now();
     x = x.to(s.device, dtype_);  // peer copy between GPUs; no-op within a device
     x = s.runner->run(batch, x);
+    if (i + 1 == stages_.size()) x = keep_outputs(batch, x);  // the plan's last stage: only what is asked for
     if (stage_time) {
       if (s.device.is_cuda()) torch::cuda::synchronize(s.device.index());
       stage_time->push_back(std::chrono::steady_clock::now() - t0);
@@ -120,12 +121,21 @@ torch::Tensor Pipeline::forward(const StepBatch& batch, const torch::Tensor& x_i
   auto x = run_local(0, chain_begin_, batch, x_in, stage_time);
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t step = ++next_ticket_;
-  chain_->submit(step, batch, x);
+  chain_->submit(step, chain_batch(batch), x);
   x = chain_->collect(step);
   if (stage_time)  // the workers' stages as one span (their compute and the hops between them)
     for (size_t i = chain_begin_; i < chain_end_; ++i)
       stage_time->push_back(i + 1 == chain_end_ ? std::chrono::steady_clock::now() - t0 : std::chrono::nanoseconds(0));
   return run_local(chain_end_, stages_.size(), batch, x, stage_time);
+}
+
+// What the chain's last worker is asked to send back: the rows' outputs when it runs the plan's
+// last stage, every position when stages of the front door follow it.
+StepBatch Pipeline::chain_batch(const StepBatch& batch) const {
+  if (chain_end_ == stages_.size()) return batch;
+  StepBatch all = batch;
+  for (auto& r : all.rows) r.out = -1;
+  return all;
 }
 
 void Pipeline::check_kv_fresh(const StepBatch& batch) {
@@ -159,7 +169,7 @@ int64_t Pipeline::submit(const StepBatch& batch, const torch::Tensor& x_in) {
   }
   check_kv_fresh(batch);
   auto x = run_local(0, chain_begin_, batch, x_in, nullptr);
-  chain_->submit(ticket, batch, x);
+  chain_->submit(ticket, chain_batch(batch), x);
   Pending p{ticket, {}, batch, {}};
   p.tables.reserve(batch.rows.size());
   for (auto& r : p.batch.rows) {

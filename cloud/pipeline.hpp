@@ -52,7 +52,8 @@ class Pipeline {
   KvBlockAllocator& allocator() { return *allocator_; }
   const KvBlockAllocator& allocator() const { return *allocator_; }
 
-  // x [T, H] on any device: the tokens of batch.rows in order -> last stage's output [T, H].
+  // x [T, H] on any device: the tokens of batch.rows in order -> the last stage's output for the
+  // positions the rows ask for ([batch.outputs(), H], common/step_runner.hpp keep_outputs).
   // Tables must be ensure()d by allocator(); the caller records each row's new length after.
   // stage_time: when given, each stage's wall time (its input copy included) in plan order; on a
   // GPU the stage's device is synchronized before its clock stops (per-hop telemetry; with one
@@ -94,6 +95,7 @@ class Pipeline {
   std::vector<uint8_t> kv_fresh_;
   uint64_t kv_generation_ = 0;
   void check_kv_fresh(const StepBatch& batch);
+  StepBatch chain_batch(const StepBatch& batch) const;
   struct Pending {
     int64_t ticket;
     std::vector<BlockTable> tables;  // batch.rows point here

@@ -217,7 +217,7 @@ struct RemoteChain::Impl {
   sw::Limits limits() const {
     sw::Limits l;
     l.hidden = plan.hidden;
-    l.max_ids = plan.num_blocks * 4 + 4 * l.max_rows;
+    l.max_ids = plan.num_blocks * 4 + sw::kMinRowWords * l.max_rows;
     return l;
   }
 };

@@ -105,7 +105,7 @@ void serve(ClusterLink& link, const WorkerPlan& plan, const WorkerPlan::Entry& m
   const auto dtype = parse_dtype(plan.dtype);
   sw::Limits limits;
   limits.hidden = plan.hidden;
-  limits.max_ids = plan.num_blocks * 4 + 4 * limits.max_rows;
+  limits.max_ids = plan.num_blocks * 4 + sw::kMinRowWords * limits.max_rows;
   torch::NoGradGuard no_grad;
   while (!stop) {
     auto m = link.recv(me.prev, limits, dtype, opts.idle_timeout);
@@ -121,7 +121,13 @@ void serve(ClusterLink& link, const WorkerPlan& plan, const WorkerPlan::Entry& m
         out.code = sw::Code::plan_mismatch;
       } else {
         auto step = sw::decode_rows(m.rows.data(), m.rows.size(), m.header, plan.num_blocks, plan.block_size);
+        if (m.header.x_rows != m.header.tokens)
+          throw sw::WireError("step x: " + std::to_string(m.header.x_rows) + " rows for " +
+                              std::to_string(m.header.tokens) + " positions (between stages x holds every one)");
         y = st.runner->run(step.batch, m.x.to(st.runner->device()));
+        // the chain's last worker sends back only what the rows ask for (the front door asks for
+        // every position when stages of its own follow)
+        if (me.next == 0) y = keep_outputs(step.batch, y);
       }
     } catch (const sw::WireError& e) {
       spdlog::error("step {} refused: {}", m.header.step, e.what());

@@ -13,8 +13,8 @@ std::string to_string(Code c) {
 }
 
 std::array<int64_t, kHeaderWords> encode_header(const Header& h) {
-  return {kMagic,  kVersion, static_cast<int64_t>(h.kind), h.step, h.plan, h.rows, h.tokens, h.ids, h.hidden,
-          static_cast<int64_t>(h.code)};
+  return {kMagic, kVersion, static_cast<int64_t>(h.kind), h.step, h.plan, h.rows, h.tokens, h.ids, h.hidden,
+          static_cast<int64_t>(h.code), h.x_rows, 0, 0, 0, 0, 0};
 }
 
 Header decode_header(const int64_t* w, size_t n, const Limits& l) {
@@ -35,14 +35,20 @@ Header decode_header(const int64_t* w, size_t n, const Limits& l) {
   h.hidden = w[8];
   if (w[9] < 0 || w[9] > 3) bad("unknown code " + std::to_string(w[9]));
   h.code = static_cast<Code>(w[9]);
+  h.x_rows = w[10];
+  for (size_t i = 11; i < kHeaderWords; ++i)
+    if (w[i] != 0) bad("spare word " + std::to_string(i) + " is " + std::to_string(w[i]) + ", not 0");
   if (h.kind != Kind::step) {
-    if (h.rows || h.tokens || h.ids) bad("a heartbeat or error carries no rows");
+    if (h.rows || h.tokens || h.ids || h.x_rows) bad("a heartbeat or error carries no rows");
     return h;
   }
   if (h.rows < 1 || h.rows > l.max_rows) bad("rows " + std::to_string(h.rows) + " outside [1, " + std::to_string(l.max_rows) + "]");
   if (h.tokens < h.rows || h.tokens > l.max_tokens)
     bad("tokens " + std::to_string(h.tokens) + " outside [rows, " + std::to_string(l.max_tokens) + "]");
-  if (h.ids < 4 * h.rows || h.ids > l.max_ids) bad("ids " + std::to_string(h.ids) + " outside [4 * rows, " + std::to_string(l.max_ids) + "]");
+  if (h.ids < kMinRowWords * h.rows || h.ids > l.max_ids)
+    bad("ids " + std::to_string(h.ids) + " outside [" + std::to_string(kMinRowWords) + " * rows, " + std::to_string(l.max_ids) + "]");
+  if (h.x_rows < 0 || h.x_rows > h.tokens)
+    bad("x_rows " + std::to_string(h.x_rows) + " outside [0, tokens " + std::to_string(h.tokens) + "]");
   if (h.hidden != l.hidden) bad("hidden " + std::to_string(h.hidden) + ", the model's is " + std::to_string(l.hidden));
   return h;
 }
@@ -55,6 +61,7 @@ std::vector<int64_t> encode_rows(const StepBatch& batch, int64_t block_size) {
                                       static_cast<int64_t>(r.table->blocks.size()));
     w.push_back(r.start);
     w.push_back(r.n);
+    w.push_back(r.outputs());
     w.push_back(nb);
     w.insert(w.end(), r.table->blocks.begin(), r.table->blocks.begin() + nb);
   }
@@ -69,10 +76,11 @@ WireStep decode_rows(const int64_t* w, size_t n, const Header& h, int64_t num_bl
   size_t at = 0;
   int64_t tokens = 0;
   for (int64_t i = 0; i < h.rows; ++i) {
-    if (at + 3 > n) bad("row " + std::to_string(i) + " runs past the end");
-    const int64_t start = w[at], cnt = w[at + 1], nb = w[at + 2];
-    at += 3;
+    if (at + 4 > n) bad("row " + std::to_string(i) + " runs past the end");
+    const int64_t start = w[at], cnt = w[at + 1], out = w[at + 2], nb = w[at + 3];
+    at += 4;
     if (start < 0 || cnt < 1 || cnt > h.tokens) bad("row " + std::to_string(i) + ": start or n out of range");
+    if (out < 0 || out > cnt) bad("row " + std::to_string(i) + ": out " + std::to_string(out) + " outside [0, n]");
     if (nb != KvBlockAllocator::blocks_for(start + cnt, block_size) || nb > static_cast<int64_t>(n - at))
       bad("row " + std::to_string(i) + ": " + std::to_string(nb) + " block ids for positions [0, " +
           std::to_string(start + cnt) + ")");
@@ -85,7 +93,7 @@ WireStep decode_rows(const int64_t* w, size_t n, const Header& h, int64_t num_bl
     }
     t.length = start;  // positions [0, start) hold the sequence (the front door's word for it)
     s.tables.push_back(std::move(t));
-    s.batch.rows.push_back({&s.tables.back(), start, cnt});
+    s.batch.rows.push_back({&s.tables.back(), start, cnt, out});
     tokens += cnt;
   }
   if (at != n) bad(std::to_string(n - at) + " words after the last row");

@@ -11,6 +11,12 @@ int64_t StepBatch::tokens() const {
   return t;
 }
 
+int64_t StepBatch::outputs() const {
+  int64_t t = 0;
+  for (const auto& r : rows) t += r.outputs();
+  return t;
+}
+
 bool StepBatch::all_decode() const {
   if (rows.empty()) return false;
   for (const auto& r : rows)
@@ -28,6 +34,7 @@ void StepBatch::validate(int64_t block_size, int64_t num_blocks) const {
     };
     if (!r.table) bad("no block table");
     if (r.n < 1 || r.start < 0) bad("needs n >= 1 and start >= 0");
+    if (r.out < -1 || r.out > r.n) bad("out " + std::to_string(r.out) + " is outside [-1, n]");
     if (r.start > r.table->length)
       bad("starts after the sequence's " + std::to_string(r.table->length) + " positions (no gaps allowed)");
     if (static_cast<int64_t>(r.table->blocks.size()) * block_size < r.start + r.n)

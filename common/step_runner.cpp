@@ -95,6 +95,24 @@ void StepRunner::fit_pool(int64_t max_block) {
   pool_.grow(std::min(max_blocks_, std::max(need, 2 * pool_.blocks())));
 }
 
+torch::Tensor keep_outputs(const StepBatch& batch, const torch::Tensor& y) {
+  const int64_t keep = batch.outputs();
+  if (keep == batch.tokens()) return y;
+  std::vector<int64_t> rows;
+  rows.reserve(static_cast<size_t>(keep));
+  int64_t off = 0;
+  for (const auto& r : batch.rows) {
+    for (int64_t i = r.n - r.outputs(); i < r.n; ++i) rows.push_back(off + i);
+    off += r.n;
+  }
+  if (off != y.size(0))
+    throw std::invalid_argument("keep_outputs: the step has " + std::to_string(off) + " positions, its output " +
+                                std::to_string(y.size(0)) + " rows");
+  if (rows.empty()) return y.narrow(0, 0, 0);
+  auto index = torch::tensor(rows, torch::kLong);
+  return y.index_select(0, index.to(y.device(), /*non_blocking=*/true));
+}
+
 torch::Tensor StepRunner::run_blocks(const torch::Tensor& x, const AttentionInput& in) {
   in.reset_memo();
   auto h = x;

@@ -24,6 +24,11 @@ struct StepRunnerOptions {
   bool pad_decode = false;  // pad all-decode steps to their bucket also when running eagerly (tests)
 };
 
+// y [T, H] of the plan's last stage -> the rows the batch asks for ([outputs(), H], row order,
+// each row's last `out` positions), gathered where y is: a prompt chunk's hidden states are not
+// copied to the host or sent back whole. y itself when every position is asked for.
+torch::Tensor keep_outputs(const StepBatch& batch, const torch::Tensor& y);
+
 class StepRunner {
  public:
 
@@ -37,6 +42,7 @@ class StepRunner {
   StepRunner& operator=(StepRunner&&) noexcept;
 
   // x [T, H] on this device: the tokens of batch.rows in order -> [T, H] (a tensor of its own).
+  // Every row's positions come back: the plan's last stage applies keep_outputs after it.
   torch::Tensor run(const StepBatch& batch, const torch::Tensor& x);
 
   const KvPool& pool() const { return pool_; }

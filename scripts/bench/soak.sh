@@ -28,7 +28,7 @@ K=$OUT/keys; rm -rf "$K"; mkdir -p "$K/clients"
   --secret-key "$K/server.key_secret" --authorized-keys "$K/clients" --metrics-listen 127.0.0.1:0 \
   --idle-timeout 5 --log-level info ${CLOUD_EXTRA:-} >"$OUT/cloud.log" 2>&1 &
 pid=$!
-for _ in $(seq 300); do grep -q "listening on" "$OUT/cloud.log" && break; sleep 0.2; done
+for _ in $(seq 300); do grep -qs "listening on" "$OUT/cloud.log" && break; sleep 0.2; done
 ep=$(sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$OUT/cloud.log" | head -1)
 metrics=$(sed -n 's|.*metrics (Prometheus text) on http://\([0-9.:]*\)/metrics.*|\1|p' "$OUT/cloud.log" | head -1)
 [ -n "$ep" ] && [ -n "$metrics" ] || { echo "soak: duet-cloud did not start:"; cat "$OUT/cloud.log"; exit 1; }

@@ -238,6 +238,38 @@ TEST_CASE("a sliding window changes the result past the window and not before it
   REQUIRE(rel_err(torch::cat(parts), yb) <= 1e-5);
 }
 
+TEST_CASE("keep_outputs: each row's last `out` positions, in row order; all of them by default") {
+  BlockTable a{{1}, 0}, b{{2}, 0}, c{{3}, 0};
+  StepBatch batch;
+  batch.rows.push_back({&a, 0, 4, 0});   // a prompt chunk before the prompt's end: nothing
+  batch.rows.push_back({&b, 0, 3, 1});   // the end of a prompt: its last position
+  batch.rows.push_back({&c, 5, 2, -1});  // drafts verified: every position
+  const auto y = torch::arange(9 * 2, torch::kFloat).reshape({9, 2});  // row i holds 2i, 2i+1
+  REQUIRE(batch.tokens() == 9);
+  REQUIRE(batch.outputs() == 3);
+  const auto kept = keep_outputs(batch, y);
+  REQUIRE(kept.size(0) == 3);
+  CHECK(torch::equal(kept, y.index_select(0, torch::tensor({6, 7, 8}, torch::kLong))));
+  // nothing asked of any row: an empty [0, H]
+  StepBatch none;
+  none.rows.push_back({&a, 0, 4, 0});
+  CHECK(keep_outputs(none, y.narrow(0, 0, 4)).sizes() == torch::IntArrayRef({0, 2}));
+  // rows built without out (the monolithic path, tests): every position, the same tensor
+  StepBatch all;
+  all.rows.push_back({&a, 0, 4});
+  CHECK(keep_outputs(all, y.narrow(0, 0, 4)).data_ptr() == y.data_ptr());
+  // a y that is not the step's: refused, not read past its end
+  CHECK_THROWS_AS(keep_outputs(batch, y.narrow(0, 0, 8)), std::invalid_argument);
+  // out outside [-1, n] is refused by validate
+  KvBlockAllocator alloc(8);
+  BlockTable t;
+  REQUIRE(alloc.ensure(t, 4));
+  StepBatch bad;
+  bad.rows.push_back({&t, 0, 4, 5});
+  CHECK_THROWS_WITH_AS(bad.validate(alloc.block_size(), alloc.num_blocks()), doctest::Contains("out 5"),
+                       std::invalid_argument);
+}
+
 TEST_CASE("StepRunner buckets") {
   REQUIRE(StepRunner::batch_bucket(1) == 1);
   REQUIRE(StepRunner::batch_bucket(3) == 4);

@@ -376,25 +376,50 @@ TEST_CASE("step wire: the header and rows a worker receives are checked before u
   sw::Header h;
   h.rows = 1;
   h.tokens = 1;
-  h.ids = 4;
+  h.ids = sw::kMinRowWords;
   h.hidden = 8;
+  h.x_rows = 1;
   auto words = sw::encode_header(h);
   sw::Limits l;
   l.hidden = 8;
   CHECK(sw::decode_header(words.data(), words.size(), l).rows == 1);
-  words[1] = 2;  // another version
-  CHECK_THROWS_WITH_AS(sw::decode_header(words.data(), words.size(), l), doctest::Contains("version 2"), sw::WireError);
-  words[1] = sw::kVersion;
-  words[8] = 9;  // another hidden size
-  CHECK_THROWS_AS(sw::decode_header(words.data(), words.size(), l), sw::WireError);
+  CHECK(sw::decode_header(words.data(), words.size(), l).x_rows == 1);
+  auto refused = [&](size_t word, int64_t value, const char* why) {
+    auto w = words;
+    w[word] = value;
+    CAPTURE(word);
+    CHECK_THROWS_WITH_AS(sw::decode_header(w.data(), w.size(), l), doctest::Contains(why), sw::WireError);
+  };
+  refused(1, sw::kVersion + 1, ("version " + std::to_string(sw::kVersion + 1)).c_str());
+  refused(8, 9, "hidden 9");
+  refused(10, 2, "x_rows 2");  // more rows of x than the step has positions
+  refused(10, -1, "x_rows -1");
+  refused(13, 7, "spare word 13");
   // rows naming a block outside the pool
   BlockTable t{{3}, 0};
   StepBatch b;
   b.rows.push_back({&t, 0, 1});
   const auto rows = sw::encode_rows(b, 16);
-  h.hidden = 8;
   CHECK(sw::decode_rows(rows.data(), rows.size(), h, 4, 16).batch.rows.size() == 1);
   CHECK_THROWS_WITH_AS(sw::decode_rows(rows.data(), rows.size(), h, 3, 16), doctest::Contains("block 3"), sw::WireError);
+  // each row's out crosses: a prompt chunk that asks for nothing, the end of one that asks for its last
+  BlockTable t2{{1, 2}, 0};
+  StepBatch two;
+  two.rows.push_back({&t, 0, 3, 0});
+  two.rows.push_back({&t2, 0, 20, 1});
+  const auto tw = sw::encode_rows(two, 16);
+  sw::Header h2 = h;
+  h2.rows = 2;
+  h2.tokens = 23;
+  h2.ids = static_cast<int64_t>(tw.size());
+  const auto back = sw::decode_rows(tw.data(), tw.size(), h2, 4, 16);
+  CHECK(back.batch.rows[0].outputs() == 0);
+  CHECK(back.batch.rows[1].outputs() == 1);
+  CHECK(back.batch.outputs() == 1);
+  auto bad_out = tw;
+  bad_out[2] = 4;  // row 0 asks for 4 of its 3 positions
+  CHECK_THROWS_WITH_AS(sw::decode_rows(bad_out.data(), bad_out.size(), h2, 4, 16), doctest::Contains("out 4"),
+                       sw::WireError);
 }
 
 TEST_CASE("stage workers: a hung worker (SIGSTOP) is detected within heartbeat + stage timeout") {
