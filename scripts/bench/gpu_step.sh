@@ -27,7 +27,8 @@
 #   source .device/on-device.sh && bash scripts/bench/gpu_step.sh      (carry .device and .anchors)
 # Knobs: NS ("1 64 128"), PROMPT (128), NEW (256), B (.gpuwork/b), PARTS ("gpu cuda shared ab split llama hop"),
 # TARGETS (what is built besides the kernels' tests; "test_common" for PARTS="gpu cuda"), BUILD (1;
-# 0: use the binaries a call before left on this warm machine, no configure, no ninja).
+# 0: use the binaries a call before left on this warm machine, no configure, no ninja), REHEARSE
+# (1: on the CPU machine with BUILD=0 B=build, the parts duet, ab and split on a fixture model).
 # Each daemon serves /metrics on its port + 100, and duet-load reads each run's rows per step,
 # live sessions per step, step ms and the batching window's wait from it.
 set -uo pipefail
@@ -38,7 +39,12 @@ OUT=${OUT:-$PWD/bench-out}; mkdir -p "$OUT" "$PWD/.gpuwork"
 W=$PWD/.gpuwork; LB=$W/lb; GGUF=$W/l1b.gguf
 B=${B:-$W/b}; NS=${NS:-"1 64 128"}; PROMPT=${PROMPT:-128}; NEW=${NEW:-256}
 PARTS=${PARTS:-"gpu cuda shared ab split llama hop"}
-A=$PWD/.anchors; M=/tmp/bench-models
+A=$PWD/.anchors; M=/tmp/bench-models; DEV=cuda; DT=bf16
+# REHEARSE=1 (the CPU machine, BUILD=0 B=build): the script's own plumbing on the llama_gqa
+# fixture in fp32 on the CPU, standing in for llama-1b, so a mistake here costs no device time
+if [ "${REHEARSE:-0}" = 1 ]; then
+  DEV=cpu; DT=fp32; M=$OUT/rehearse-models; mkdir -p "$M"; ln -sfn "$PWD/tests/fixtures/models/llama_gqa" "$M/llama-1b"
+fi
 log() { echo "[step $(date +%T) +$SECONDS s] $*" | tee -a "$OUT/step.log"; }
 has() { [[ " $PARTS " == *" $1 "* ]]; }
 ns_csv=$(echo $NS | tr ' ' ','); max_n=$(echo $NS | tr ' ' '\n' | sort -n | tail -1)
@@ -68,8 +74,8 @@ elif has llama && [ -f "$A/llama/CMakeLists.txt" ] && [ ! -x "$LB/bin/llama-batc
   LPID=$!
 fi
 export CUDACXX=${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
-python3 scripts/bench/make_bench_models.py --out $M --only llama-1b >"$OUT/models.log" 2>&1 &
-MPID=$!
+MPID=
+[ "${REHEARSE:-0}" = 1 ] || { python3 scripts/bench/make_bench_models.py --out $M --only llama-1b >"$OUT/models.log" 2>&1 & MPID=$!; }
 # gloo's headers (Debian's, older than the gloo inside PyTorch) only for the hop part's rebuild: a
 # mismatch there must not cost the main build
 configure() { $NICE cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_FUZZERS=OFF \
@@ -105,7 +111,7 @@ else
   fi
 fi
 log "duet built (kernels $KERNELS)"
-wait $MPID
+[ -n "$MPID" ] && wait $MPID
 
 if has gpu && [ $KERNELS = 1 ]; then
   timeout 120 ctest --test-dir "$B" -L gpu --output-on-failure >"$OUT/ctest-gpu.log" 2>&1
@@ -127,7 +133,7 @@ K=/tmp/step-keys; rm -rf $K; mkdir -p $K/clients
 $B/protocol/duet-keygen --out $K --name server >/dev/null; $B/protocol/duet-keygen --out $K/clients --name load >/dev/null
 cloud() {  # PORT EXTRA... ; sets CP
   local port=$1; shift
-  $B/cloud/duet-cloud --model $M/llama-1b --listen tcp://127.0.0.1:$port --devices cuda --dtype bf16 \
+  $B/cloud/duet-cloud --model $M/llama-1b --listen tcp://127.0.0.1:$port --devices $DEV --dtype $DT \
     --secret-key $K/server.key_secret --authorized-keys $K/clients --max-sessions $((max_n + 8)) \
     --max-positions $((PROMPT + NEW)) --kv-memory-mb 32768 --idle-timeout 600 --metrics-listen 127.0.0.1:$((port + 100)) \
     "$@" >"$OUT/cloud-$port.log" 2>&1 &
@@ -137,7 +143,7 @@ cloud() {  # PORT EXTRA... ; sets CP
 }
 load() {  # PORT NAME SESSIONS
   timeout 120 $B/bench/duet-load --endpoint tcp://127.0.0.1:$1 --server-key $K/server.key \
-    --client-key $K/clients/load.key_secret --model $M/llama-1b --name $2 --dtype bf16 --edge-device cuda \
+    --client-key $K/clients/load.key_secret --model $M/llama-1b --name $2 --dtype $DT --edge-device $DEV \
     --sessions $3 --prompts 4 --prompt-len $PROMPT --new-tokens $NEW --daemon-pid $CP --json "$OUT/load-$2.json" \
     --metrics 127.0.0.1:$(($1 + 100)) ${LOAD_EXTRA:-} \
     >"$OUT/load-$2.txt" 2>&1
@@ -166,7 +172,8 @@ if has ab; then
 fi
 if has split; then  # and again with the daemon and the edge polling SPLIT_SPIN µs after each message
   for spin in 0 ${SPLIT_SPIN:-200}; do
-    timeout 45 $B/bench/duet-bench --model $M/llama-1b --dtype bf16 --device cuda --modes mono,curve --name llama-1b \
+    timeout 45 $B/bench/duet-bench --model $M/llama-1b --dtype $DT --device $DEV --modes mono,curve --name llama-1b \
+      --prompt-len $PROMPT --new-tokens $NEW \
       --spin-us $spin --json "$OUT/split-spin$spin.json" >"$OUT/split-spin$spin.txt" 2>&1
     log "duet-bench --spin-us $spin exit $?"; tail -8 "$OUT/split-spin$spin.txt" | tee -a "$OUT/step.log"
   done
