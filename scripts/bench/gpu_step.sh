@@ -28,7 +28,8 @@
 # Knobs: NS ("1 64 128"), PROMPT (128), NEW (256), B (.gpuwork/b), PARTS ("gpu cuda shared ab split llama hop"),
 # TARGETS (what is built besides the kernels' tests; "test_common" for PARTS="gpu cuda"), BUILD (1;
 # 0: use the binaries a call before left on this warm machine, no configure, no ninja), REHEARSE
-# (1: on the CPU machine with BUILD=0 B=build, the parts duet, ab and split on a fixture model).
+# (1: on the CPU machine with BUILD=0 B=build, the parts duet, ab, split and hop on a fixture
+# model), HOP_NS ("1,8,64").
 # Each daemon serves /metrics on its port + 100, and duet-load reads each run's rows per step,
 # live sessions per step, step ms and the batching window's wait from it.
 set -uo pipefail
@@ -202,20 +203,23 @@ fi
 if has hop && [ $SECONDS -lt ${HOP_BEFORE:-460} ]; then
   # with BUILD=0 (a warm machine's build), only when the reconfigure leaves a small rebuild: a
   # copied tree with new file times would rebuild everything here
-  if [ -f /opt/deps/usr/include/gloo/algorithm.h ] &&
+  if [ "${REHEARSE:-0}" = 1 ] || { [ -f /opt/deps/usr/include/gloo/algorithm.h ] &&
      cmake -S . -B "$B" -DDUET_GLOO_INCLUDE_DIR=/opt/deps/usr/include >"$OUT/cfg-gloo.log" 2>&1 &&
      edges=$(cmake --build "$B" --target duet-cloud duet-stage -- -n 2>/dev/null | grep -c '^\[') &&
      { [ "${BUILD:-1}" != 0 ] || [ "$edges" -le 40 ] || { log "hop: $edges build steps to redo, skipped"; false; }; } &&
-     cmake --build "$B" -j14 --target duet-cloud duet-stage >"$OUT/build-gloo.log" 2>&1; then
+     cmake --build "$B" -j14 --target duet-cloud duet-stage >"$OUT/build-gloo.log" 2>&1; }; then
     layers=$(python3 -c "import json; print(json.load(open('$M/llama-1b/config.json'))['num_hidden_layers'])")
-    cloud 7799 --plan "cuda:0=0-$((layers - 1))" && { load 7799 hop-alone 1,8,64; stop_cloud 7799; }
-    if cloud 7800 --plan "cuda:0@w1=0-$((layers - 1))" --cluster-address 127.0.0.1 --cluster-port 0; then
+    d0=$([ $DEV = cuda ] && echo cuda:0 || echo $DEV)
+    cloud 7799 --plan "$d0=0-$((layers - 1))" && { load 7799 hop-alone ${HOP_NS:-1,8,64}; stop_cloud 7799; }
+    # Debian's LibTorch 1.13 (a rehearsal) cannot bind its store to one address
+    if cloud 7800 --plan "$d0@w1=0-$((layers - 1))" --cluster-address 127.0.0.1 --cluster-port 0 \
+         $([ "${REHEARSE:-0}" = 1 ] && echo --cluster-allow-wildcard-store); then
       store=$(grep -oE "store on [0-9.]+:[0-9]+" "$OUT/cloud-7800.log" | grep -oE "[0-9]+$")
       $B/cloud/duet-stage --model $M/llama-1b --name w1 --front 127.0.0.1:$store --address 127.0.0.1 \
         >"$OUT/stage-w1.log" 2>&1 &
       WP=$!
       for _ in $(seq 240); do grep -q "stage cluster ready" "$OUT/cloud-7800.log" && break; sleep 0.25; done
-      if grep -q "stage cluster ready" "$OUT/cloud-7800.log"; then load 7800 hop-worker 1,8,64
+      if grep -q "stage cluster ready" "$OUT/cloud-7800.log"; then load 7800 hop-worker ${HOP_NS:-1,8,64}
       else log "the worker did not join"; tail -5 "$OUT/stage-w1.log"; fi
       stop_cloud 7800; kill $WP 2>/dev/null; wait $WP 2>/dev/null
     fi
