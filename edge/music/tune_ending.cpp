@@ -67,6 +67,10 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
   const int64_t next_section =
       section_bars > 0 ? std::clamp(section_bars, kMinSectionBars, kMaxSectionBars) : kSectionBars;
   const double next_over = over > 0 || brake ? 0 : static_cast<double>(b + next_section - o.long_after_bars);
+  // at a section's end off the aimed note: would the next section end too far past p90 to wait for
+  // an end on it? Then this end is allowed (the model's own odds) instead of refused
+  const bool last_section = ends_section && o.last_section_slack >= 0 && bars >= o.min_bars &&
+                            next_over > static_cast<double>(o.last_section_slack);
   const double push = 1.0 + o.push_slope * std::max(past_start, next_over);  // at a section's end after the tonic
   // the cadence: from the bar before start; where the tune should end at the next section's end
   // (or is past p90) one logit more, since there an end after another note than the tonic is pushed too
@@ -88,8 +92,10 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
     hold_back(o.refuse_monotonous_end, o.early_bias, p);
   } else if (ends_section && last_tonic) {
     if (past_start > 0 || next_over > 0) p.end_bias = std::min(12.0, push);
-  } else if (!last_tonic && !off_ok) {
+  } else if (!last_tonic && !off_ok && !last_section) {
     hold_back(o.refuse_off_tonic, o.off_tonic_bias, p);
+  } else if (!last_tonic && !off_ok) {
+    // the last section's end in p10-p90: the tune ends here (the model's own end) or goes on
   } else if (ends_section) {
     p.end_bias = std::min(12.0, 1.0 + over);
   } else if (over > plain_after) {
