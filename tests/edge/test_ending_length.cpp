@@ -43,7 +43,7 @@ TEST_CASE("last section: an end off the aim is allowed where the next section wo
   o.last_section_slack = 1;
   const EndingPush at14 = ending_push(o, 140, 14, 14, true, true, false, 8);  // 22 > 20 + 1
   CHECK_FALSE(at14.end_refused);
-  CHECK(at14.end_bias == 0);  // the model's own odds: no push towards an end off the aim
+  CHECK(at14.end_bias == 0);  // last_section_bias 0: the model's own odds
   CHECK_FALSE(ending_push(o, 190, 19, 19, true, true, false, 4).end_refused);  // 23 > 21
   // not where the next section still fits: 13 + 8 = 21 (the slack), 14 + 4 = 18, 15 + 6 = 21
   CHECK(ending_push(o, 130, 13, 13, true, true, false, 8).end_refused);
@@ -102,7 +102,7 @@ TEST_CASE("last section: steer_step lets a long last section's tune end off the 
   CHECK(steer_step(two, o, 50, 0, {eos}, vocab.size()).allowed[static_cast<size_t>(eos)] == 1);
 }
 
-TEST_CASE("ending options: every style with statistics allows the last section's end off the aim") {
+TEST_CASE("ending options: every style with statistics allows the last section's end off the aim, +1, cadence +1") {
   auto spec = MusicModelSpec::from_model_dir(std::string(DUET_SOURCE_DIR) + "/models/abc-folk");
   REQUIRE(spec.has_value());
   for (const char* style : {"ryans-hornpipe", "nottingham-waltz", "ryans-reel", "nottingham-reel"}) {
@@ -110,5 +110,26 @@ TEST_CASE("ending options: every style with statistics allows the last section's
     const auto eo = ending_options(*spec, check_music_options(*spec, {style, "", "", ""}), 768, 1);
     CHECK(eo.refuse_off_tonic);
     CHECK(eo.last_section_slack == 1);
+    CHECK(eo.last_section_bias == doctest::Approx(1.0));
+    CHECK(eo.last_section_cadence == doctest::Approx(1.0));
   }
+}
+
+TEST_CASE("last section: the end off the aim gets last_section_bias, the cadence last_section_cadence more") {
+  TuneEndingOptions o = strathspey();
+  o.last_section_slack = 1;
+  o.last_section_bias = 1;
+  o.last_section_cadence = 1;
+  CHECK(ending_push(o, 140, 14, 14, true, true, false, 8).end_bias == doctest::Approx(1.0));
+  // the cadence in the last section: its own 1.5, 1 more where the next section ends past p90, 1 more
+  // where it ends past p90 + the slack (inside a bar: no end allowed)
+  CHECK(ending_push(o, 145, 14, 14, false, false, false, 8).cadence_bias == doctest::Approx(3.5));
+  CHECK(ending_push(o, 135, 13, 13, false, false, false, 8).cadence_bias == doctest::Approx(2.5));  // 21: the slack
+  CHECK(ending_push(o, 125, 12, 12, false, false, false, 4).cadence_bias == 0);  // 16: not yet (start - 1 is 17)
+  // not where the rule is off, nor in a tune aimed off the tonic (no cadence there)
+  o.last_section_slack = -1;
+  CHECK(ending_push(o, 145, 14, 14, false, false, false, 8).cadence_bias == doctest::Approx(2.5));
+  o.last_section_slack = 1;
+  o.aim_off_tonic = true;
+  CHECK(ending_push(o, 145, 14, 14, false, false, false, 8).cadence_bias == 0);
 }
