@@ -67,11 +67,18 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
   const int64_t next_section =
       section_bars > 0 ? std::clamp(section_bars, kMinSectionBars, kMaxSectionBars) : kSectionBars;
   const double next_over = over > 0 || brake ? 0 : static_cast<double>(b + next_section - o.long_after_bars);
+  // the last section: would the next section end too far past p90 to wait for an end on the aimed
+  // note? Then a section's end off it is allowed (last_section_bias) instead of refused, and the
+  // cadence is stronger
+  const bool last_zone =
+      o.last_section_slack >= 0 && bars >= o.min_bars && next_over > static_cast<double>(o.last_section_slack);
+  const bool last_section = ends_section && last_zone;
   const double push = 1.0 + o.push_slope * std::max(past_start, next_over);  // at a section's end after the tonic
   // the cadence: from the bar before start; where the tune should end at the next section's end
   // (or is past p90) one logit more, since there an end after another note than the tonic is pushed too
   if (!o.aim_off_tonic && (b + 1 >= start || next_over > 0))
-    p.cadence_bias = o.cadence_bias + (next_over > 0 || over > 0 ? 1.0 : 0.0);
+    p.cadence_bias =
+        o.cadence_bias + (next_over > 0 || over > 0 ? 1.0 : 0.0) + (last_zone ? o.last_section_cadence : 0.0);
   // at a plain bar line past p90 the push waits 8 bars for a section's end, but not for the budget
   const double plain_after = ahead > 0 ? 0 : 8;
   // towards :| || |] wherever the tune is not right after one: where no end is allowed (an open
@@ -88,8 +95,10 @@ EndingPush ending_push(const TuneEndingOptions& o, int64_t new_tokens, int64_t b
     hold_back(o.refuse_monotonous_end, o.early_bias, p);
   } else if (ends_section && last_tonic) {
     if (past_start > 0 || next_over > 0) p.end_bias = std::min(12.0, push);
-  } else if (!last_tonic && !off_ok) {
+  } else if (!last_tonic && !off_ok && !last_section) {
     hold_back(o.refuse_off_tonic, o.off_tonic_bias, p);
+  } else if (!last_tonic && !off_ok) {
+    p.end_bias = o.last_section_bias;  // the last section's end in p10-p90: the tune may end here
   } else if (ends_section) {
     p.end_bias = std::min(12.0, 1.0 + over);
   } else if (over > plain_after) {

@@ -29,10 +29,13 @@
 //     (tunes that ended at 12 bars with one bar 3 times: 3 of 44 development tunes); with
 //     refuse_monotonous_end it may not end at all until the budget's last off_tonic_room bars;
 //   - an end off the tonic: with refuse_off_tonic refused (not off_tonic_bias) wherever it would
-//     not be pushed; past p90 it is pushed only off_tonic_grace_bars after p90 (the tune's own
-//     bars), and in the budget's landing only in its last off_tonic_room bars of room (before, the
-//     landing pushed ends after any note, and 16th-note tunes ended off the tonic from bar 10 on);
-//     the steer below towards a section's end after another note than the tonic waits as long;
+//     not be pushed, except at a section's end from p10 on where the next section would end more
+//     than last_section_slack bars past p90 (there the tune may end, with last_section_bias,
+//     rather than run long; the cadence gets last_section_cadence more there); past p90
+//     it is pushed only off_tonic_grace_bars after p90 (the tune's own bars), and in the budget's
+//     landing only in its last off_tonic_room bars of room (before, the landing pushed ends after
+//     any note, and 16th-note tunes ended off the tonic from bar 10 on); the steer below towards a
+//     section's end after another note than the tonic waits as long;
 //   - past start, where the bar is as long as a section's last bar may be (full, or the pickup's
 //     complement), or a bar line after it is begun ("|" may still become "||" or "|]"), the tokens
 //     that lead to a section's end (":|", "||", "|]") get the push (steer_bias): a long tune closes
@@ -86,6 +89,16 @@ struct TuneEndingOptions {
   // (tune_steering.hpp: aims_off_tonic) so that a style's tunes aim off the tonic as often as its
   // corpus tunes end there: refusing every end off the tonic overshot the corpus by 7 points.
   bool aim_off_tonic = false;
+  // The last section (eighth pass). A tune aimed at the tonic whose section ends off it before p90
+  // was refused that end and played one more section: where the next section (as long as the last
+  // one) would end past p90, that took it past p90 (17.5 % of the seventh pass's tunes against the
+  // corpus's 8-10 %). From min_bars on, an end off the aimed note at a section's end is allowed
+  // (with last_section_bias) where the next section would end more than last_section_slack bars
+  // past p90 (-1: refused as before); there, where one note can finish the bar, the tonic's notes
+  // get last_section_cadence more than the cadence (a tune aimed at the tonic).
+  int64_t last_section_slack = -1;
+  double last_section_bias = 0;
+  double last_section_cadence = 0;
 };
 
 struct EndingPush {
