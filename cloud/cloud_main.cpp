@@ -138,6 +138,12 @@ int main(int argc, char** argv) {
                "accept a LibTorch (< 2.4) whose c10d store listens on every interface; firewall its port");
   app.add_option("--stage-timeout-ms", stage_timeout, "a step or heartbeat unanswered this long loses the stage workers");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  // every number above is a count, a size, a time or a share: a negative one is refused, naming
+  // the flag (the -1 each starts at only means "not given", and was taken as that)
+  const CLI::Validator non_negative(
+      [](std::string& v) { return !v.empty() && v[0] == '-' ? "give 0 or more, not " + v : std::string(); }, "");
+  for (auto* opt : app.get_options())
+    if (opt->get_type_name() == "INT" || opt->get_type_name() == "FLOAT") opt->check(non_negative);
   CLI11_PARSE(app, argc, argv);
 
   try {

@@ -179,6 +179,16 @@ TEST_CASE("daemon lifecycle: clean stop on SIGTERM/SIGINT, refuses an empty allo
       CHECK(contains(r.out + r.err, name));
     }
   }
+  SUBCASE("a negative number for any numeric flag is refused naming the flag (it was taken as not given)") {
+    for (const char* flag : {"--idle-timeout", "--max-sessions", "--key-kv-share", "--spin-us", "--batch-wait-step-fraction"}) {
+      CAPTURE(std::string(flag));
+      auto r = run_process(cloud_binary(), secure_args(model, {flag, "-3"}));
+      INFO(r.out << r.err);
+      CHECK(r.status != 0);
+      CHECK(contains(r.out + r.err, std::string(flag) + ": give 0 or more, not -3"));
+      CHECK_FALSE(contains(r.out, "listening on"));
+    }
+  }
   SUBCASE("--insecure logs a warning, and an insecure edge works against it") {
     DaemonProcess d({"--model", model, "--listen", "tcp://127.0.0.1:*", "--insecure"});
     INFO(d.log());
