@@ -22,8 +22,11 @@ int main(int argc, char** argv) {
   app.add_option("--front", front, "the front door's cluster address and store port, HOST:PORT")->required();
   app.add_option("--address", o.address,
                  "this machine's address on the cluster network (Gloo binds here; never a wildcard)")->required();
-  app.add_option("--step-timeout-ms", step_ms, "a neighbour silent this long in the middle of a step is lost");
-  app.add_option("--idle-timeout-ms", idle_ms, "no step nor heartbeat from the front door this long: it is lost, rejoin");
+  // 0 or less would lose every neighbour at once; over an hour no failure would ever be noticed
+  app.add_option("--step-timeout-ms", step_ms, "a neighbour silent this long in the middle of a step is lost")
+      ->check(CLI::Range(int64_t(1), int64_t(3600000)));
+  app.add_option("--idle-timeout-ms", idle_ms, "no step nor heartbeat from the front door this long: it is lost, rejoin")
+      ->check(CLI::Range(int64_t(1), int64_t(3600000)));
   app.add_option("--max-memory-mib", max_memory_mib,
                  "offer at most this much memory to a front door's automatic split (DEVICE@NAME=auto; default: "
                  "the device's free memory, the host's available memory for cpu)")
