@@ -236,6 +236,7 @@ struct BarConstraint::State {
   int64_t copied = 0;  // bars closed as a corpus passage's last (the opening's, or with the guard dropped)
   bool guard = true;  // the repetition guard (off for a step where it left nothing allowed)
   bool closing = false;  // the tune is ending (set_closing): no repeat opens, an open one closes (repeat_due)
+  bool after_space = false;  // the last character was a space (allowed(): no second one while anything else may come)
 
   explicit State(const BarConstraintOptions& opts) : o(opts), grid(opts.unit / Rational(8)), corpus(opts.corpus.get()) {
     o.corpus.reset();  // states are copied for every look-ahead: no reference count to touch
@@ -661,6 +662,7 @@ struct BarConstraint::State {
   }
 
   bool feed(char c, bool strict) {
+    after_space = c == ' ' || c == '\t';
     if (backslash && c != '\n') {  // "\" continues a line: only a line break may follow it
       if (strict) return false;
       backslash = false;
@@ -1110,11 +1112,22 @@ std::vector<uint8_t> BarConstraint::allowed() {
     }
     state_->guard = true;  // (without the guards the allowed tokens are a superset)
   }
+  if (state_->after_space && moves) refuse_space_run(ok);
   if (!any) {  // an opening broke the rules: lift the mask for this step rather than stop
     ++relaxed_;
     std::fill(ok.begin(), ok.end(), 1);
   }
   return ok;
+}
+
+// A second space in a row, only where something else is allowed too (never a step with nothing
+// allowed). The corpus has no two spaces in a row; misc seed 83004 wrote spaces from bar 14 to the
+// 768-token budget, every one of them allowed. A space-only token is refused; "moves" (an end token or
+// a token with more than spaces) is what remains.
+void BarConstraint::refuse_space_run(std::vector<uint8_t>& ok) const {
+  for (size_t id = 0; id < texts_.size(); ++id)
+    if (ok[id] && !is_end_[id] && !texts_[id].empty() && texts_[id].find_first_not_of(" \t") == std::string::npos)
+      ok[id] = 0;
 }
 
 void BarConstraint::set_closing(bool closing) { state_->closing = closing; }

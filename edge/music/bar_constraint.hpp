@@ -58,6 +58,8 @@
 //     tune's last 3 bars (as scripts/abc/evaluate.py reads them: MIDI pitches and lengths) a
 //     passage of a training tune is refused, the note that must complete it at its start and a
 //     shorter bar at its bar line; dropped with the repetition guard where nothing is left;
+//   - no second space in a row where any other token (or the end) is allowed (allowed() only:
+//     accepts() and the look-aheads still read spaces);
 // If nothing is allowed (only reachable from an opening that already broke these rules), allowed()
 // lifts the mask for that step and counts it in relaxed_steps().
 #include <array>
@@ -148,6 +150,7 @@ class BarConstraint {
 
  private:
   struct State;
+  void refuse_space_run(std::vector<uint8_t>& ok) const;  // allowed(): no second space in a row while anything else is allowed
   std::unique_ptr<State> state_;
   std::vector<std::string> texts_;
   std::vector<uint8_t> is_end_;

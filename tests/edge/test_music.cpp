@@ -290,7 +290,13 @@ TEST_CASE("bar constraint: in a tune with a pickup, a first ending due to close 
         const int pid = static_cast<int>(chars.find(pref));
         if (ok[pid] && rng() % 2) id = pid;
       }
-      if (vocab[id] == "\n" && text.back() != '|' && ok[chars.find(' ')]) id = static_cast<int>(chars.find(' '));
+      if (vocab[id] == "\n" && text.back() != '|') {  // no line break inside a bar: a space, or else another token
+        std::vector<int> other;
+        for (int i : ids)
+          if (vocab[i] != "\n") other.push_back(i);
+        if (ok[chars.find(' ')]) id = static_cast<int>(chars.find(' '));
+        else if (!other.empty()) id = other[std::uniform_int_distribution<size_t>(0, other.size() - 1)(rng)];
+      }
       text += vocab[id];
       w.advance(id);
     }
@@ -336,6 +342,49 @@ TEST_CASE("bar constraint: a random walk with line continuations never runs into
     }
     CHECK(c.relaxed_steps() == 0);
     CHECK(longest < 40);
+  }
+}
+
+TEST_CASE("bar constraint: no second space in a row while anything else is allowed (misc seed 83004)") {
+  // misc seed 83004 wrote spaces from its 14th bar to the 768-token budget, each one allowed
+  // (every length digit: with "2" alone, "(2 A/" could be finished by no token of the walk)
+  const auto vocab = char_vocab("Ac23468/| \n\\()");
+  const int space = 9;
+  auto c = make(Rational(3, 4), Rational(1, 8), vocab);
+  c.observe("|A2c A2c|A");
+  CHECK(c.allowed()[space] == 1);
+  c.observe(" ");
+  const auto ok = c.allowed();
+  CHECK(ok[space] == 0);  // a second space: refused
+  CHECK(ok[0] == 1);      // the notes stay
+  CHECK(c.accepts("  c"));  // accepts() and the look-aheads still read spaces
+  c.observe("c");
+  CHECK(c.allowed()[space] == 1);  // one space after a note, as before
+  // a walker that writes a space whenever one is allowed (as the model did) still writes music, is
+  // never left with nothing allowed, and writes no two spaces in a row
+  std::mt19937 rng(83004);
+  for (auto [bar, unit] : {std::pair{Rational(3, 4), Rational(1, 8)}, std::pair{Rational(1), Rational(1, 16)},
+                           std::pair{Rational(6, 8), Rational(1, 8)}}) {
+    CAPTURE(bar.str());
+    auto w = make(bar, unit, vocab);
+    std::string text;
+    size_t run = 0, longest = 0;
+    for (int step = 0; step < 4000; ++step) {
+      auto allowed = w.allowed();
+      std::vector<int> ids;
+      for (size_t i = 0; i + 1 < allowed.size(); ++i)
+        if (allowed[i]) ids.push_back(static_cast<int>(i));
+      REQUIRE_FALSE(ids.empty());
+      int id = allowed[space] ? space : ids[std::uniform_int_distribution<size_t>(0, ids.size() - 1)(rng)];
+      run = id == space ? run + 1 : 0;
+      longest = std::max(longest, run);
+      text += vocab[id];
+      w.advance(id);
+    }
+    CAPTURE(text.substr(0, 400));
+    CHECK(w.relaxed_steps() == 0);
+    CHECK(longest == 1);
+    CHECK(w.bars_closed() > 40);
   }
 }
 
