@@ -9,6 +9,7 @@
 #include "edge/music/bar_constraint.hpp"
 #include "edge/music/music_options.hpp"
 #include "edge/music/tune_ending.hpp"
+#include "ending_fixtures.hpp"
 #include "edge/music/tune_steering.hpp"
 
 using namespace duet::music;
@@ -16,14 +17,7 @@ using namespace duet::music;
 namespace {
 
 TuneEndingOptions strathspey() {  // ryans-strathspey: p10/p50/p90 12/18/20, ends off the tonic refused
-  TuneEndingOptions o;
-  o.long_after_bars = 20;
-  o.start_bars = 18;
-  o.min_bars = 12;
-  o.budget_tokens = 768;
-  o.off_tonic_bias = -2;
-  o.early_bias = -3;
-  o.cadence_bias = 1.5;
+  TuneEndingOptions o = test::style_ending(12, 18, 20);
   o.push_slope = 1;
   o.min_section_bars = 4;
   o.steer_open_repeats = false;

@@ -8,6 +8,7 @@
 #include "edge/music/bar_constraint.hpp"
 #include "edge/music/music_options.hpp"
 #include "edge/music/tune_ending.hpp"
+#include "ending_fixtures.hpp"
 #include "edge/music/tune_steering.hpp"
 
 using namespace duet::music;
@@ -15,14 +16,7 @@ using namespace duet::music;
 namespace {
 
 TuneEndingOptions narrow() {  // ryans-reel: p10/p50/p90 16/18/20
-  TuneEndingOptions o;
-  o.long_after_bars = 20;
-  o.start_bars = 18;
-  o.min_bars = 16;
-  o.budget_tokens = 768;
-  o.off_tonic_bias = -2;
-  o.early_bias = -3;
-  o.cadence_bias = 1.5;
+  TuneEndingOptions o = test::style_ending(16, 18, 20);
   return o;
 }
 

@@ -12,6 +12,7 @@
 #include "edge/music/bar_constraint.hpp"
 #include "edge/music/music_options.hpp"
 #include "edge/music/tune_ending.hpp"
+#include "ending_fixtures.hpp"
 #include "edge/music/tune_steering.hpp"
 
 using namespace duet::music;
@@ -19,14 +20,7 @@ using namespace duet::music;
 namespace {
 
 TuneEndingOptions hornpipe() {  // ryans-hornpipe: p10/p50/p90 18/19/21, 85 % of its tunes end on the tonic
-  TuneEndingOptions o;
-  o.long_after_bars = 21;
-  o.start_bars = 19;
-  o.min_bars = 18;
-  o.budget_tokens = 768;
-  o.off_tonic_bias = -2;
-  o.early_bias = -3;
-  o.cadence_bias = 1.5;
+  TuneEndingOptions o = test::style_ending(18, 19, 21);
   o.push_slope = 3;
   o.min_section_bars = 4;
   o.steer_open_repeats = false;

@@ -10,6 +10,7 @@
 #include "edge/music/bar_constraint.hpp"
 #include "edge/music/music_options.hpp"
 #include "edge/music/tune_ending.hpp"
+#include "ending_fixtures.hpp"
 #include "edge/music/tune_steering.hpp"
 
 using namespace duet::music;
@@ -902,14 +903,7 @@ TEST_CASE("ending push: nothing before the style's length, a growing push at a s
 TEST_CASE("ending push: a budget nearer than the style's length moves the push ahead (issue 24)") {
   // ryans-strathspey: 4/4 in L:1/16, p10/p50/p90 12/18/20 bars, ~48 tokens a bar, 768 tokens: the
   // budget rule (3 bars left) comes at ~13 bars, before the median; the push must come before it
-  TuneEndingOptions o;
-  o.long_after_bars = 20;
-  o.start_bars = 18;
-  o.min_bars = 12;
-  o.budget_tokens = 768;
-  o.off_tonic_bias = -2;
-  o.early_bias = -3;
-  o.cadence_bias = 1.5;
+  TuneEndingOptions o = test::style_ending(12, 18, 20);
   // 6 bars in 336 tokens (48 a bar, counting the bar begun as one): 768 - 336 - 3 * 56 leaves room
   // for 5 bars before the budget rule, 3 into the 8-bar landing: the push acts as at bar 20 + 3
   const EndingPush six = ending_push(o, 336, 6, 6, true, true, true);
@@ -951,14 +945,7 @@ TEST_CASE("ending push: a budget nearer than the style's length moves the push a
 TEST_CASE("ending push: where the next section would end past p90, a section's end is the tune's (issue 24)") {
   // ryans-reel: p10/p50/p90 16/18/20 bars. Its tunes ran past p90: a section ended at 16 or 17 bars,
   // before the median (no push), and the next one at 24 (19 % of 110 tunes past p90 on seeds 34001-34005)
-  TuneEndingOptions o;
-  o.long_after_bars = 20;
-  o.start_bars = 18;
-  o.min_bars = 16;
-  o.budget_tokens = 768;
-  o.off_tonic_bias = -2;
-  o.early_bias = -3;
-  o.cadence_bias = 1.5;
+  TuneEndingOptions o = test::style_ending(16, 18, 20);
   // 16 bars, the last section 8: the next would end at 24, 4 past p90: as if 4 bars past it
   CHECK(ending_push(o, 160, 16, 16, true, true, true, 8).end_bias == doctest::Approx(5.0));
   CHECK(ending_push(o, 160, 16, 16, true, true, false, 8).end_bias == doctest::Approx(-2.0));  // not off the tonic
@@ -996,14 +983,7 @@ TEST_CASE("monotonous tunes: one bar a quarter of the bars or more, and no end p
   p.observe("d2d dcB|d2d dcB|d2d dcB|");
   CHECK(p.monotonous());  // the last bar line is still being read ("|" may become "||")
   // the end gets early_bias at an end (before p90, budget far) whatever else would push it
-  TuneEndingOptions o;
-  o.long_after_bars = 20;
-  o.start_bars = 16;
-  o.min_bars = 8;
-  o.budget_tokens = 768;
-  o.off_tonic_bias = -2;
-  o.early_bias = -3;
-  o.cadence_bias = 1.5;
+  TuneEndingOptions o = test::style_ending(8, 16, 20);
   CHECK(ending_push(o, 120, 12, 12, true, true, true, 10).end_bias == doctest::Approx(3.0));  // 12 + 10 = 22
   CHECK(ending_push(o, 120, 12, 12, true, true, true, 10, true).end_bias == doctest::Approx(-3.0));
   CHECK(ending_push(o, 180, 18, 18, true, true, true, 8, true).end_bias == doctest::Approx(-3.0));
