@@ -81,7 +81,7 @@ void Engine::Impl::wait_for_input(std::unique_lock<std::mutex>& lock, Clock::tim
                                   const std::atomic<bool>& stop) {
   const auto ready = [&] { return !inbox.empty() || !gone_peers.empty() || stop.load(); };
   if (ready()) return;
-  if (const auto now = Clock::now(); spin.active(now)) {
+  if (spin.active(Clock::now())) {
     const uint64_t seen = posted.load(std::memory_order_relaxed);  // under in_mu: nothing posted since ready()
     const auto until = std::min(deadline, spin.until());
     lock.unlock();
