@@ -88,6 +88,14 @@ TEST_CASE("config errors name the file and the key") {
     CHECK(contains(what, path));
     CHECK(contains(what, b.key));
   }
+  // numbers past what the setting holds are refused, not wrapped around
+  for (const char* text : {"[limits]\nidle_timeout_s = 5000000000\n", "[quotas.keys.a]\nmax_sessions = 4294967296\n",
+                           "[quotas.keys.a]\nkv_share = 0\n", "[quotas.keys.a]\nsessions = 1\n"}) {
+    CAPTURE(std::string(text));
+    auto [what, path] = error_of(text, true);
+    CHECK(contains(what, path));
+    CHECK((contains(what, "idle_timeout_s") || contains(what, "quotas.keys.a.")));
+  }
   // the daemon's checks that need no file name the setting
   auto c = CloudConfig::from_toml_file(source_path("configs") + "/cloud.toml");
   c.spin_us = 200000;
@@ -124,4 +132,34 @@ TEST_CASE("the shipped configs run end to end (keys and address overridden): spl
   CHECK_FALSE(js["tokens"].empty());
   CHECK(js["tokens"] == jl["tokens"]);
   CHECK(d.stop() == 0);
+}
+
+TEST_CASE("one table declares the daemon's settings: configs/cloud.toml and --help name every one, flags override the file") {
+  std::ifstream in(source_path("configs/cloud.toml"));
+  const std::string shipped((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto help = run_process(cloud_binary(), {"--help"});
+  REQUIRE(help.status == 0);
+  std::string section;
+  for (const auto& s : duet::cloud::cloud_settings()) {
+    CAPTURE(std::string(s.section) + "." + s.key);
+    // the example file shows each setting under its section (commented out where it has no
+    // useful example value), so a reader finds every one there
+    const auto at = shipped.find(std::string("[") + s.section + "]");
+    REQUIRE(at != std::string::npos);
+    const auto next = shipped.find("\n[", at + 1);
+    const std::string body = shipped.substr(at, next == std::string::npos ? std::string::npos : next - at);
+    CHECK((contains(body, std::string("\n") + s.key + " =") || contains(body, std::string("\n# ") + s.key + " =")));
+    if (*s.flag) CHECK((contains(help.out, std::string(s.flag) + " ") || contains(help.out, std::string(s.flag) + "\n")));
+  }
+  // a flag given wins over the file, whatever its place among the others
+  CloudConfig c = CloudConfig::from_toml_file(source_path("configs/cloud.toml"));
+  for (const auto& s : duet::cloud::cloud_settings()) {
+    if (std::string(s.key) == "idle_timeout_s") s.set_from_text("7", c);
+    if (std::string(s.key) == "devices") s.set_from_text("cpu,cpu,cpu", c);
+    if (std::string(s.key) == "kv_share_per_key") s.set_from_text("0.25", c);
+  }
+  CHECK(c.idle_timeout_s == 7);
+  CHECK(c.devices == std::vector<std::string>{"cpu", "cpu", "cpu"});
+  REQUIRE(c.key_kv_share.has_value());
+  CHECK(*c.key_kv_share == doctest::Approx(0.25));
 }
