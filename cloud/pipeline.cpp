@@ -101,8 +101,8 @@ torch::Tensor Pipeline::run_local(size_t begin, size_t end, const StepBatch& bat
     auto& s = stages_[i];
     const auto t0 = std::chrono::steady_clock::now();
     x = x.to(s.device, dtype_);  // peer copy between GPUs; no-op within a device
-    x = s.runner->run(batch, x);
-    if (i + 1 == stages_.size()) x = keep_outputs(batch, x);  // the plan's last stage: only what is asked for
+    // the plan's last stage: only what the rows ask for
+    x = s.runner->run(batch, x, i + 1 == stages_.size() ? StepOutput::asked : StepOutput::every_position);
     if (stage_time) {
       if (s.device.is_cuda()) torch::cuda::synchronize(s.device.index());
       stage_time->push_back(std::chrono::steady_clock::now() - t0);

@@ -124,10 +124,10 @@ void serve(ClusterLink& link, const WorkerPlan& plan, const WorkerPlan::Entry& m
         if (m.header.x_rows != m.header.tokens)
           throw sw::WireError("step x: " + std::to_string(m.header.x_rows) + " rows for " +
                               std::to_string(m.header.tokens) + " positions (between stages x holds every one)");
-        y = st.runner->run(step.batch, m.x.to(st.runner->device()));
         // the chain's last worker sends back only what the rows ask for (the front door asks for
         // every position when stages of its own follow)
-        if (me.next == 0) y = keep_outputs(step.batch, y);
+        y = st.runner->run(step.batch, m.x.to(st.runner->device()),
+                           me.next == 0 ? StepOutput::asked : StepOutput::every_position);
       }
     } catch (const sw::WireError& e) {
       spdlog::error("step {} refused: {}", m.header.step, e.what());

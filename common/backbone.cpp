@@ -47,10 +47,10 @@ torch::Tensor LocalBackbone::forward(const torch::Tensor& hidden, int64_t start,
                             std::to_string(max_positions_));
   StepBatch batch;
   batch.rows.push_back({&table_, start, n});
-  auto x = runner_->run(batch, hidden.to(device_));
+  batch.rows.back().out = last_only ? 1 : -1;
+  auto x = runner_->run(batch, hidden.to(device_), StepOutput::asked);
   table_.length = start + n;
   allocator_.truncate(table_, start + n);  // a rewind frees the blocks past the new end
-  if (last_only) x = x.narrow(0, x.size(0) - 1, 1);
   last_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return x;
 }

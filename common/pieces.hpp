@@ -25,13 +25,24 @@ class Block {
   virtual ~Block() = default;
   // x [T, hidden]: the step's tokens as `in` describes them; writes their K/V into `kv` and
   // attends over each row's history -> [T, hidden]. No host sync, no shape that depends on
-  // positions: a CUDA graph can capture it.
-  virtual torch::Tensor forward(const torch::Tensor& x, const AttentionInput& in, const LayerKvView& kv) const = 0;
+  // positions: a CUDA graph can capture it. `keep` (int64 on x's device; undefined: all): the
+  // positions whose output is wanted, for the plan's last layer (llama.cpp's inp_out_ids): every
+  // position's K/V is still written and attended with, the rest of the layer runs for these only
+  // -> [keep.size(0), hidden].
+  virtual torch::Tensor forward(const torch::Tensor& x, const AttentionInput& in, const LayerKvView& kv,
+                                const torch::Tensor& keep) const = 0;
   virtual KvShape kv_shape() const = 0;
   virtual int64_t sliding_window() const { return 0; }  // 0: full attention
   virtual int64_t weight_bytes() const = 0;
   virtual int64_t kv_bytes_per_position() const = 0;
 };
+
+// A layer past its attention keeps only the positions `keep` names (undefined: all of them).
+inline void keep_positions(const torch::Tensor& keep, torch::Tensor& x, torch::Tensor& attn) {
+  if (!keep.defined()) return;
+  x = x.index_select(0, keep);
+  attn = attn.index_select(0, keep);
+}
 
 class FinalNorm {
  public:

@@ -95,41 +95,49 @@ void StepRunner::fit_pool(int64_t max_block) {
   pool_.grow(std::min(max_blocks_, std::max(need, 2 * pool_.blocks())));
 }
 
-torch::Tensor keep_outputs(const StepBatch& batch, const torch::Tensor& y) {
-  const int64_t keep = batch.outputs();
-  if (keep == batch.tokens()) return y;
+namespace {
+// Where each row's last `out` positions sit in the step's [T, H], in row order.
+std::vector<int64_t> output_positions(const StepBatch& batch) {
   std::vector<int64_t> rows;
-  rows.reserve(static_cast<size_t>(keep));
+  rows.reserve(static_cast<size_t>(batch.outputs()));
   int64_t off = 0;
   for (const auto& r : batch.rows) {
     for (int64_t i = r.n - r.outputs(); i < r.n; ++i) rows.push_back(off + i);
     off += r.n;
   }
-  if (off != y.size(0))
-    throw std::invalid_argument("keep_outputs: the step has " + std::to_string(off) + " positions, its output " +
+  return rows;
+}
+}  // namespace
+
+torch::Tensor keep_outputs(const StepBatch& batch, const torch::Tensor& y) {
+  if (batch.outputs() == batch.tokens()) return y;
+  if (batch.tokens() != y.size(0))
+    throw std::invalid_argument("keep_outputs: the step has " + std::to_string(batch.tokens()) + " positions, its output " +
                                 std::to_string(y.size(0)) + " rows");
+  const auto rows = output_positions(batch);
   if (rows.empty()) return y.narrow(0, 0, 0);
   auto index = torch::tensor(rows, torch::kLong);
   return y.index_select(0, index.to(y.device(), /*non_blocking=*/true));
 }
 
-torch::Tensor StepRunner::run_blocks(const torch::Tensor& x, const AttentionInput& in) {
+torch::Tensor StepRunner::run_blocks(const torch::Tensor& x, const AttentionInput& in, const torch::Tensor& keep) {
   in.reset_memo();
   auto h = x;
   for (size_t i = 0; i < blocks_.size(); ++i) {
     throw_if_step_cancelled();  // a stopping daemon does not wait for the rest of a long step
-    h = blocks_[i]->forward(h, in, pool_.layer(i));
+    h = blocks_[i]->forward(h, in, pool_.layer(i), i + 1 == blocks_.size() ? keep : torch::Tensor());
   }
   return h;
 }
 
-torch::Tensor StepRunner::run(const StepBatch& batch, const torch::Tensor& x) {
+torch::Tensor StepRunner::run(const StepBatch& batch, const torch::Tensor& x, StepOutput which) {
   torch::NoGradGuard no_grad;
   batch.validate(pool_.block_size(), max_blocks_);
   if (x.dim() != 2 || x.size(0) != batch.tokens())
     throw std::invalid_argument("a step of " + std::to_string(batch.tokens()) + " tokens got hidden states of shape " +
                                 c10::str(x.sizes()));
-  const int64_t B = static_cast<int64_t>(batch.rows.size()), bs = pool_.block_size();
+  const int64_t B = static_cast<int64_t>(batch.rows.size());
+  const bool pick = which == StepOutput::asked && batch.outputs() != batch.tokens();
 #if DUET_HAVE_CUDA_GRAPHS
   // a stage on another GPU: index tensors, replay() and the streams below use the current device
   std::optional<c10::cuda::CUDAGuard> device_guard;
@@ -139,11 +147,26 @@ torch::Tensor StepRunner::run(const StepBatch& batch, const torch::Tensor& x) {
 #else
   const bool graph = false;
 #endif
-  if (!batch.all_decode() || B > kMaxBatchBucket || !(graph || options_.pad_decode)) {
-    auto in = build_attention_input(batch, bs, window_, x.device());
-    fit_pool(in.max_block);
-    return run_blocks(x, in);
+  if (batch.all_decode() && B <= kMaxBatchBucket && (graph || options_.pad_decode)) {
+    auto y = run_decode_padded(batch, x, graph);
+    return pick ? keep_outputs(batch, y) : y;
   }
+  auto in = build_attention_input(batch, pool_.block_size(), window_, x.device());
+  fit_pool(in.max_block);
+  if (!pick) return run_blocks(x, in, {});
+  // the last layer past its attention runs for the asked positions only; with none asked, for
+  // one (no kernel sees an empty tensor), dropped here
+  auto rows = output_positions(batch);
+  const bool none = rows.empty();
+  if (none) rows.push_back(batch.tokens() - 1);
+  auto y = run_blocks(x, in, torch::tensor(rows, torch::kLong).to(x.device(), /*non_blocking=*/true));
+  return none ? y.narrow(0, 0, 0) : y;
+}
+
+// An all-decode step padded to its bucket: a CUDA graph's replay (captured on the bucket's first
+// step), or the same arithmetic eagerly (tests, or graphs off) -> every row's output.
+torch::Tensor StepRunner::run_decode_padded(const StepBatch& batch, const torch::Tensor& x, bool graph) {
+  const int64_t B = static_cast<int64_t>(batch.rows.size()), bs = pool_.block_size();
   int64_t keys = 0;
   for (const auto& r : batch.rows) keys = std::max(keys, decode_keys(r.start, window_));
   const DecodePadding pad{batch_bucket(B), context_bucket(keys)};
@@ -195,11 +218,11 @@ torch::Tensor StepRunner::run(const StepBatch& batch, const torch::Tensor& x) {
     bool captured = false;
     {
       c10::cuda::CUDAStreamGuard guard(side);
-      out = run_blocks(g->x, g->in).narrow(0, 0, B);
+      out = run_blocks(g->x, g->in, {}).narrow(0, 0, B);
       try {
         const StepCancelScope no_cancel_in_capture(nullptr);  // a throw here would spoil the graph
         g->graph.capture_begin(*graphs_->mempool);
-        g->out = run_blocks(g->x, g->in);
+        g->out = run_blocks(g->x, g->in, {});
         g->graph.capture_end();
         captured = true;
       } catch (const std::exception& e) {
@@ -223,7 +246,7 @@ torch::Tensor StepRunner::run(const StepBatch& batch, const torch::Tensor& x) {
   // the graph's arithmetic without a graph: padded rows and keys, eagerly
   auto xp = torch::zeros({pad.rows, x.size(1)}, x.options());
   xp.narrow(0, 0, B).copy_(x);
-  return run_blocks(xp, in).narrow(0, 0, B);
+  return run_blocks(xp, in, {}).narrow(0, 0, B);
 }
 
 }  // namespace duet

@@ -29,9 +29,10 @@ struct StepRunnerOptions {
 // copied to the host or sent back whole. y itself when every position is asked for.
 torch::Tensor keep_outputs(const StepBatch& batch, const torch::Tensor& y);
 
+enum class StepOutput { every_position, asked };
+
 class StepRunner {
  public:
-
   // The blocks (not owned; they outlive the runner) of one device. The pool starts with
   // `initial_blocks` blocks of storage and grows on demand up to `max_blocks` (the allocator's
   // num_blocks). Blocks may differ in their sliding windows (each masks its own).
@@ -41,9 +42,11 @@ class StepRunner {
   StepRunner(StepRunner&&) noexcept;
   StepRunner& operator=(StepRunner&&) noexcept;
 
-  // x [T, H] on this device: the tokens of batch.rows in order -> [T, H] (a tensor of its own).
-  // Every row's positions come back: the plan's last stage applies keep_outputs after it.
-  torch::Tensor run(const StepBatch& batch, const torch::Tensor& x);
+  // x [T, H] on this device: the tokens of batch.rows in order -> [T, H] (a tensor of its own),
+  // every position's output (a stage others follow), or with StepOutput::asked (the plan's last
+  // stage) the rows the batch asks for, as keep_outputs gives them: the last layer past its
+  // attention then runs for those positions only.
+  torch::Tensor run(const StepBatch& batch, const torch::Tensor& x, StepOutput which = StepOutput::every_position);
 
   const KvPool& pool() const { return pool_; }
   c10::Device device() const { return pool_.device(); }
@@ -57,7 +60,8 @@ class StepRunner {
 
  private:
   struct Graphs;
-  torch::Tensor run_blocks(const torch::Tensor& x, const AttentionInput& in);
+  torch::Tensor run_blocks(const torch::Tensor& x, const AttentionInput& in, const torch::Tensor& keep);
+  torch::Tensor run_decode_padded(const StepBatch& batch, const torch::Tensor& x, bool graph);
   void fit_pool(int64_t max_block);
 
   std::vector<const Block*> blocks_;

@@ -44,7 +44,9 @@ class GemmaEmbedding final : public Embedding {
 
 class GemmaBlock final : public Block {
  public:
-  torch::Tensor forward(const torch::Tensor& x, const AttentionInput& in, const LayerKvView& kv) const override {
+  torch::Tensor forward(const torch::Tensor& x_in, const AttentionInput& in, const LayerKvView& kv,
+                        const torch::Tensor& keep) const override {
+    auto x = x_in;
     const int64_t T = x.size(0);
     auto h = ops::rms_norm_one_plus(x, input_norm, eps);
     auto qkv = torch::linear(h, w_qkv);  // [T, (q_heads + 2 kv_heads) * d]
@@ -59,6 +61,7 @@ class GemmaBlock final : public Block {
     q = qk.narrow(1, 0, q_heads);
     k = qk.narrow(1, q_heads, kv_heads);
     auto attn = attend(in, kv, q, k, v, LayerAttention{scale, softcap, window});  // [T, q_heads * d]
+    keep_positions(keep, x, attn);
     auto r = x + ops::rms_norm_one_plus(torch::linear(attn, w_o), post_attn_norm, eps);
     auto h2 = ops::rms_norm_one_plus(r, pre_ff_norm, eps);
     auto gu = torch::linear(h2, w_gate_up);  // [T, 2 * inter]

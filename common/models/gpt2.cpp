@@ -29,14 +29,18 @@ class Gpt2Embedding final : public Embedding {
 
 class Gpt2Block final : public Block {
  public:
-  torch::Tensor forward(const torch::Tensor& x, const AttentionInput& in, const LayerKvView& kv) const override {
+  torch::Tensor forward(const torch::Tensor& x_in, const AttentionInput& in, const LayerKvView& kv,
+                        const torch::Tensor& keep) const override {
+    auto x = x_in;
     const int64_t T = x.size(0), H = heads * d;
     auto h = torch::layer_norm(x, {H}, ln1_w, ln1_b, eps);
     auto qkv = torch::linear(h, w_qkv, b_qkv);  // [T, 3H]
     auto q = qkv.narrow(1, 0, H).view({T, heads, d});
     auto k = qkv.narrow(1, H, H).view({T, heads, d});
     auto v = qkv.narrow(1, 2 * H, H).view({T, heads, d});
-    return finish(x, attend(in, kv, q, k, v, 1.0 / std::sqrt(double(d))));
+    auto attn = attend(in, kv, q, k, v, 1.0 / std::sqrt(double(d)));
+    keep_positions(keep, x, attn);
+    return finish(x, attn);
   }
   KvShape kv_shape() const override { return {heads, d}; }
   // residual + c_proj(attn), then the MLP: attn [T, H] -> [T, H]

@@ -26,7 +26,9 @@ class LlamaEmbedding final : public Embedding {
 // Weights are fused at load: one [q+k+v, hidden] projection and one [2*inter, hidden] gate/up.
 class LlamaBlock final : public Block {
  public:
-  torch::Tensor forward(const torch::Tensor& x, const AttentionInput& in, const LayerKvView& kv) const override {
+  torch::Tensor forward(const torch::Tensor& x_in, const AttentionInput& in, const LayerKvView& kv,
+                        const torch::Tensor& keep) const override {
+    auto x = x_in;
     const int64_t T = x.size(0);
     auto h = ops::rms_norm(x, input_norm, eps);
     auto qkv = torch::linear(h, w_qkv, b_qkv);  // [T, (q_heads + 2 kv_heads) * d]
@@ -38,7 +40,9 @@ class LlamaBlock final : public Block {
                        ops::rms_norm(qk.narrow(1, q_heads, kv_heads), k_norm, eps)}, 1);
     qk = apply_rope(in, *rope, qk);  // contiguous
     auto q = qk.narrow(1, 0, q_heads), k = qk.narrow(1, q_heads, kv_heads);
-    return finish(x, attend(in, kv, q, k, v, LayerAttention{1.0 / std::sqrt(double(d)), 0.0, window}));
+    auto attn = attend(in, kv, q, k, v, LayerAttention{1.0 / std::sqrt(double(d)), 0.0, window});
+    keep_positions(keep, x, attn);
+    return finish(x, attn);
   }
   KvShape kv_shape() const override { return {kv_heads, d}; }
   int64_t sliding_window() const override { return window; }

@@ -270,6 +270,47 @@ TEST_CASE("keep_outputs: each row's last `out` positions, in row order; all of t
                        std::invalid_argument);
 }
 
+TEST_CASE("a last stage runs its last layer past attention for the asked positions only: == every position, then kept") {
+  torch::NoGradGuard ng;
+  for (const std::string& dir : {fixture("llama_gqa"), fixture("gpt2"), fixture("gemma3")}) {
+    CAPTURE(dir);
+    Checkpoint ck(dir);
+    auto edge = EdgePieces::load(ck, LoadOptions{});
+    std::vector<std::unique_ptr<Block>> blocks;
+    std::vector<const Block*> ptrs;
+    for (int64_t i = 0; i < ck.config().num_layers; ++i) {
+      blocks.push_back(load_block(ck, i, LoadOptions{}));
+      ptrs.push_back(blocks.back().get());
+    }
+    KvBlockAllocator alloc(16);
+    StepRunner runner(ptrs, alloc.num_blocks(), 4, torch::kFloat, torch::kCPU);
+    BlockTable a, b, c;
+    for (auto* t : {&a, &b, &c}) REQUIRE(alloc.ensure(*t, 6));
+    const auto x = edge.embedding->forward(torch::tensor({1, 7, 9, 3, 5, 2, 8, 4, 6, 11, 12, 13}), 0);
+    StepBatch batch;
+    batch.rows.push_back({&a, 0, 5, 0});   // a prompt chunk before its end: nothing
+    batch.rows.push_back({&b, 0, 4, 1});   // a prompt's end: its last position
+    batch.rows.push_back({&c, 0, 3, -1});  // every position
+    const auto every = runner.run(batch, x, StepOutput::every_position);
+    REQUIRE(every.size(0) == 12);
+    const auto asked = runner.run(batch, x, StepOutput::asked);  // the same K/V written again
+    REQUIRE(asked.size(0) == 4);
+    CHECK(rel_err(asked, keep_outputs(batch, every)) <= 1e-6);
+    // nothing asked of any row: [0, H], every position's K/V written all the same
+    StepBatch none;
+    none.rows.push_back({&a, 0, 5, 0});
+    CHECK(runner.run(none, x.narrow(0, 0, 5), StepOutput::asked).size(0) == 0);
+    a.length = 5;
+    StepBatch next;  // a's next position attends over what the step above wrote
+    next.rows.push_back({&a, 5, 1});
+    const auto after = runner.run(next, x.narrow(0, 11, 1), StepOutput::asked);
+    LocalBackbone alone(ck, LoadOptions{}, ck.config().max_positions);
+    alone.forward(x.narrow(0, 0, 5), 0, false);
+    CHECK(rel_err(after, alone.forward(x.narrow(0, 11, 1), 5, true)) <= 1e-5);
+    for (auto* t : {&a, &b, &c}) alloc.release(*t);
+  }
+}
+
 TEST_CASE("StepRunner buckets") {
   REQUIRE(StepRunner::batch_bucket(1) == 1);
   REQUIRE(StepRunner::batch_bucket(3) == 4);
