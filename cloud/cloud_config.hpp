@@ -4,8 +4,9 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
+
+#include "common/setting_table.hpp"
 
 namespace duet::cloud {
 
@@ -87,29 +88,10 @@ struct CloudConfig {
   std::map<std::string, ResolvedQuota> key_quotas_resolved(size_t client_keys) const;
 };
 
-// One declaration per setting (llama.cpp's common/arg.cpp): its TOML section and key, its
-// duet-cloud flag and help, and the member it sets. The file reader and the command line both
-// come from this table, with the same checks; test_configs checks configs/cloud.toml and --help
-// name every row.
-struct CloudSetting {
-  enum class Form { plain, path, share };  // path: relative to the config file; share: in (0, 1]
-  using Member = std::variant<std::string CloudConfig::*, bool CloudConfig::*, uint32_t CloudConfig::*,
-                              uint64_t CloudConfig::*, int64_t CloudConfig::*, double CloudConfig::*,
-                              std::vector<std::string> CloudConfig::*, std::optional<uint32_t> CloudConfig::*,
-                              std::optional<double> CloudConfig::*>;
-  const char* section;
-  const char* key;
-  const char* flag;  // "": the file only
-  const char* help;
-  Member member;
-  Form form = Form::plain;
-
-  bool is_switch() const { return std::holds_alternative<bool CloudConfig::*>(member); }
-  bool is_number() const;
-  // Sets the member from a flag's text (a list: comma-separated) with the file's checks; throws
-  // std::invalid_argument saying what is wrong with the value (the caller names the flag).
-  void set_from_text(const std::string& text, CloudConfig& c) const;
-};
+// The daemon's settings table (common/setting_table.hpp): each setting's TOML key, flag, help and
+// rule, declared once; from_toml_file and duet-cloud's flags come from it. test_configs checks
+// that configs/cloud.toml and --help name every row.
+using CloudSetting = settings::Setting<CloudConfig>;
 const std::vector<CloudSetting>& cloud_settings();
 
 }  // namespace duet::cloud

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cloud/cloud_config.hpp"
+#include "common/setting_flags.hpp"
 #include "cloud/server.hpp"
 
 namespace {
@@ -58,27 +59,8 @@ int main(int argc, char** argv) {
   std::string config_path;
   app.add_option("-c,--config", config_path, "TOML config file (see configs/cloud.toml)")->check(CLI::ExistingFile);
   std::string log_level = "info";
-  // Each setting of the table is a flag too; what the command line gives is checked as it is
-  // parsed (naming the flag) and applied over the file's values in the order given.
-  std::vector<std::pair<const duet::cloud::CloudSetting*, std::string>> given;
-  for (const auto& s : duet::cloud::cloud_settings()) {
-    if (!*s.flag) continue;
-    auto take = [&given, &s](const std::string& text) {
-      duet::cloud::CloudConfig scratch;
-      try {
-        s.set_from_text(text, scratch);
-      } catch (const std::invalid_argument& e) {
-        throw CLI::ValidationError(s.flag, e.what());
-      }
-      given.emplace_back(&s, text);
-    };
-    if (s.is_switch()) {
-      app.add_flag_function(s.flag, [take](int64_t) { take("true"); }, s.help);
-      continue;
-    }
-    auto* opt = app.add_option_function<std::string>(s.flag, take, s.help);
-    if (s.is_number()) opt->type_name("NUMBER");
-  }
+  duet::settings::FlagsGiven<duet::cloud::CloudConfig> given;  // applied over the file's values
+  duet::settings::add_flags(app, duet::cloud::cloud_settings(), ~0u, given);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   CLI11_PARSE(app, argc, argv);
 
@@ -87,7 +69,7 @@ int main(int argc, char** argv) {
     spdlog::set_pattern("[%H:%M:%S.%e] [cloud] [%^%l%$] %v");
     duet::cloud::CloudConfig cfg;
     if (!config_path.empty()) cfg = duet::cloud::CloudConfig::from_toml_file(config_path);
-    for (const auto& [setting, text] : given) setting->set_from_text(text, cfg);
+    given.apply(cfg);
 
     StopWatchdog watchdog;  // outlives the server: its destruction is part of stopping
     duet::cloud::Server server(cfg);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/sampling_options.hpp"
+#include "common/setting_table.hpp"
 
 namespace duet::edge {
 
@@ -47,6 +48,13 @@ struct EdgeConfig {
   // Relative paths in the file are taken from the file's folder. Unknown keys are errors.
   static EdgeConfig from_toml_file(const std::string& path);
 };
+
+// The edge's settings table (common/setting_table.hpp): each setting's TOML key, flag, help, rule
+// and the duet-edge subcommands whose flags include it, declared once; from_toml_file and
+// duet-edge's flags come from it. test_configs checks configs/edge.toml and --help name every row.
+using EdgeSetting = settings::Setting<EdgeConfig>;
+enum EdgeCommand : unsigned { kGenerate = 1, kServe = 2, kStyles = 4 };
+const std::vector<EdgeSetting>& edge_settings();
 
 inline constexpr int64_t kMaxDraftK = 32;
 // draft in {none, ngram}, draft_k in [1, kMaxDraftK]; std::invalid_argument naming the value otherwise.

@@ -134,24 +134,55 @@ TEST_CASE("the shipped configs run end to end (keys and address overridden): spl
   CHECK(d.stop() == 0);
 }
 
-TEST_CASE("one table declares the daemon's settings: configs/cloud.toml and --help name every one, flags override the file") {
-  std::ifstream in(source_path("configs/cloud.toml"));
+// Every row of a settings table: shown under its section in the shipped example file (commented
+// out where it has no useful example value), and its flag in `help`.
+template <class Config>
+void check_table_documented(const std::vector<duet::settings::Setting<Config>>& table, const std::string& file,
+                            const std::string& help, unsigned scope) {
+  std::ifstream in(source_path(file));
   const std::string shipped((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto help = run_process(cloud_binary(), {"--help"});
-  REQUIRE(help.status == 0);
-  std::string section;
-  for (const auto& s : duet::cloud::cloud_settings()) {
-    CAPTURE(std::string(s.section) + "." + s.key);
-    // the example file shows each setting under its section (commented out where it has no
-    // useful example value), so a reader finds every one there
+  for (const auto& s : table) {
+    CAPTURE(file + ": " + s.section + "." + s.key);
     const auto at = shipped.find(std::string("[") + s.section + "]");
     REQUIRE(at != std::string::npos);
     const auto next = shipped.find("\n[", at + 1);
     const std::string body = shipped.substr(at, next == std::string::npos ? std::string::npos : next - at);
     CHECK((contains(body, std::string("\n") + s.key + " =") || contains(body, std::string("\n# ") + s.key + " =")));
-    if (*s.flag) CHECK((contains(help.out, std::string(s.flag) + " ") || contains(help.out, std::string(s.flag) + "\n")));
+    if (*s.flag && (s.scope & scope))
+      CHECK((contains(help, std::string(s.flag) + " ") || contains(help, std::string(s.flag) + "\n")));
   }
-  // a flag given wins over the file, whatever its place among the others
+}
+
+TEST_CASE("one table declares each program's settings: the example configs and --help name every one") {
+  const auto cloud_help = run_process(cloud_binary(), {"--help"});
+  REQUIRE(cloud_help.status == 0);
+  check_table_documented(duet::cloud::cloud_settings(), "configs/cloud.toml", cloud_help.out, ~0u);
+  for (auto [sub, bit] : {std::pair{"generate", duet::edge::kGenerate}, {"serve", duet::edge::kServe},
+                          {"styles", duet::edge::kStyles}}) {
+    const auto help = run_process(edge_binary(), {sub, "--help"});
+    REQUIRE(help.status == 0);
+    check_table_documented(duet::edge::edge_settings(), "configs/edge.toml", help.out, bit);
+  }
+}
+
+TEST_CASE("a flag and the file take a setting by the same rule; a flag wins over the file") {
+  // the file's checks are the flag's: what the flag refuses, the file refuses, naming the key
+  for (const auto& [text, key] : std::vector<std::pair<std::string, std::string>>{
+           {"[generate]\ntemperature = -1\n", "generate.temperature"},
+           {"[generate]\ntop_p = 7\n", "generate.top_p"},
+           {"[generate]\ntop_p = 0\n", "generate.top_p"},
+           {"[music]\ntempo = 100000\n", "music.tempo"},
+           {"[cloud]\ntimeout_ms = 0\n", "cloud.timeout_ms"},
+           {"[serve]\nmax_body_bytes = 10\n", "serve.max_body_bytes"}}) {
+    CAPTURE(text);
+    auto [what, path] = error_of(text, false);
+    CHECK(contains(what, path));
+    CHECK(contains(what, key));
+  }
+  const auto r = run_process(edge_binary(), {"generate", "--model", abc_model(), "--local", "--temperature", "-1"});
+  CHECK(r.status != 0);
+  CHECK(contains(r.out + r.err, "--temperature: must be 0 or more, not -1"));
+  // over the shipped file, in the order given
   CloudConfig c = CloudConfig::from_toml_file(source_path("configs/cloud.toml"));
   for (const auto& s : duet::cloud::cloud_settings()) {
     if (std::string(s.key) == "idle_timeout_s") s.set_from_text("7", c);
@@ -162,4 +193,11 @@ TEST_CASE("one table declares the daemon's settings: configs/cloud.toml and --he
   CHECK(c.devices == std::vector<std::string>{"cpu", "cpu", "cpu"});
   REQUIRE(c.key_kv_share.has_value());
   CHECK(*c.key_kv_share == doctest::Approx(0.25));
+  // a row's mark (here: sampling chosen, which keeps a model's duet.json sampling out of a file's) is set by
+  // its flag as by the file
+  EdgeConfig e;
+  for (const auto& s : duet::edge::edge_settings())
+    if (std::string(s.key) == "top_k") s.set_from_text("5", e);
+  CHECK(e.sampling.top_k == 5);
+  CHECK(e.sampling_set);
 }

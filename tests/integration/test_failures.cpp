@@ -185,9 +185,8 @@ TEST_CASE("daemon lifecycle: clean stop on SIGTERM/SIGINT, refuses an empty allo
       auto r = run_process(cloud_binary(), secure_args(model, {flag, "-3"}));
       INFO(r.out << r.err);
       CHECK(r.status != 0);
-      const std::string said = std::string(flag) == "--key-kv-share" ? ": must be a number in (0, 1], a share of the KV pool, not -3"
-                                                                      : ": must be 0 or more, not -3";
-      CHECK(contains(r.out + r.err, std::string(flag) + said));
+      CHECK(contains(r.out + r.err, std::string(flag) + ": must be "));
+      CHECK(contains(r.out + r.err, ", not -3"));
       CHECK_FALSE(contains(r.out, "listening on"));
     }
   }
