@@ -15,7 +15,25 @@ namespace duet::settings {
 
 // Stores the TOML value `n` in `slot` under `rule`; relative paths from `base`. Throws
 // std::invalid_argument saying what is wrong (without the key's name).
-void set_node(Slot slot, const Rule& rule, const toml::node& n, const std::filesystem::path& base);
+inline void set_node(Slot slot, const Rule& rule, const toml::node& n, const std::filesystem::path& base) {
+  Value v;  // a table or a date stays an empty string: refused below, or by set_value's type check
+  if (auto s = n.value_exact<std::string>()) v = *s;
+  else if (auto b = n.value_exact<bool>()) v = *b;
+  else if (auto i = n.value_exact<int64_t>()) v = *i;
+  else if (auto d = n.value_exact<double>()) v = *d;
+  else if (const toml::array* a = n.as_array()) {
+    std::vector<std::string> items;
+    for (auto&& e : *a) {
+      auto s = e.value_exact<std::string>();
+      if (!s) throw std::invalid_argument("must be an array of strings");
+      items.push_back(*s);
+    }
+    v = items;
+  } else if (std::holds_alternative<std::string*>(slot)) {
+    throw std::invalid_argument("must be a string");
+  }
+  set_value(slot, rule, v, base);
+}
 
 // The whole file: sections and keys checked against `table` and `extra` ("quotas.keys": read by
 // the caller from `root`), then every row the file gives set in `c`.

@@ -3,16 +3,12 @@
 #include <cmath>
 #include <iomanip>
 #include <sstream>
+#include <stdexcept>
 #include <type_traits>
-
-#include "common/setting_file.hpp"
 
 namespace duet::settings {
 
 namespace {
-
-// A setting's value as read, before its slot's type and its rule are checked.
-using Value = std::variant<std::string, bool, int64_t, double, std::vector<std::string>>;
 
 std::string shown(double v) {
   if (v == static_cast<double>(static_cast<int64_t>(v)) && std::abs(v) < 1e18) return std::to_string(static_cast<int64_t>(v));
@@ -50,7 +46,9 @@ T count_of(const Value& v, const Rule& r) {
   return static_cast<T>(n);
 }
 
-void store(Slot slot, const Rule& rule, const Value& v, const std::filesystem::path& base) {
+}  // namespace
+
+void set_value(Slot slot, const Rule& rule, const Value& v, const std::filesystem::path& base) {
   std::visit(
       [&](auto* out) {
         using T = std::remove_pointer_t<decltype(out)>;
@@ -79,6 +77,7 @@ void store(Slot slot, const Rule& rule, const Value& v, const std::filesystem::p
       slot);
 }
 
+namespace {
 bool wants_whole(Slot slot) {
   return !std::holds_alternative<double*>(slot) && !std::holds_alternative<std::optional<double>*>(slot);
 }
@@ -110,28 +109,7 @@ void set_text(Slot slot, const Rule& rule, const std::string& text) {
     if (used == 0 || used != text.size())
       throw std::invalid_argument(std::string(whole ? "must be a whole number" : "must be a number") + ", not '" + text + "'");
   }
-  store(slot, rule, v, {});
-}
-
-void set_node(Slot slot, const Rule& rule, const toml::node& n, const std::filesystem::path& base) {
-  Value v;  // a mistyped node fails its slot's check in store()
-  if (auto s = n.value_exact<std::string>()) v = *s;
-  else if (auto b = n.value_exact<bool>()) v = *b;
-  else if (auto i = n.value_exact<int64_t>()) v = *i;
-  else if (auto d = n.value_exact<double>()) v = *d;
-  else if (const toml::array* a = n.as_array()) {
-    std::vector<std::string> items;
-    for (auto&& e : *a) {
-      auto s = e.value_exact<std::string>();
-      if (!s) throw std::invalid_argument("must be an array of strings");
-      items.push_back(*s);
-    }
-    v = items;
-  } else {
-    v = std::string();  // a table or a date: fails every slot but a string's, caught below
-    if (std::holds_alternative<std::string*>(slot)) throw std::invalid_argument("must be a string");
-  }
-  store(slot, rule, v, base);
+  set_value(slot, rule, v, {});
 }
 
 }  // namespace duet::settings

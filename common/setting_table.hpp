@@ -4,6 +4,7 @@
 // (common/setting_file.hpp) and the command line (common/setting_flags.hpp) both come from it,
 // with the same checks, so a file cannot set what the flag would refuse.
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <optional>
 #include <string>
@@ -51,8 +52,13 @@ inline Rule appended() {
   return r;
 }
 
-// Sets `slot` from a flag's text (a list: comma-separated; a switch: "true" or "false") under
-// `rule`. Throws std::invalid_argument saying what is wrong with the value; the caller names it.
+// A value as read from a file or a flag, before its slot's type and its rule are checked.
+using Value = std::variant<std::string, bool, int64_t, double, std::vector<std::string>>;
+
+// Stores `v` in `slot` under `rule` (relative paths from `base`; empty: as given). Throws
+// std::invalid_argument saying what is wrong with the value; the caller names the setting.
+void set_value(Slot slot, const Rule& rule, const Value& v, const std::filesystem::path& base);
+// The same from a flag's text (a list: comma-separated; a switch: "true" or "false").
 void set_text(Slot slot, const Rule& rule, const std::string& text);
 
 template <class Config>
