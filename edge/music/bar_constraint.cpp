@@ -480,8 +480,11 @@ struct BarConstraint::State {
     if (o.max_cell_repeats > 0 && !history.empty() &&
         count_of(cell_counts, mix(history.back(), h)) >= o.max_cell_repeats)
       return true;
-    // (a bar ending on the tonic may come again: a tune's last bar is often its first section's)
-    if (o.max_repeat_share > 0 && !last_tonic && std::find(seen.begin(), seen.end(), h) != seen.end()) {
+    // (a bar ending on the tonic may come again: a tune's last bar is often its first section's; so
+    // may a short bar, a section's pickup or its cadence's complement: with every short bar under
+    // this cap, oneills-hornpipe seed 94006 was refused "FGAB A2 :|" at its second repeat and wrote
+    // "FGAB A2 z G |" and a section more; the counts above still cap a loop of short bars)
+    if (o.max_repeat_share > 0 && !last_tonic && dur == o.bar && std::find(seen.begin(), seen.end(), h) != seen.end()) {
       // as max_bar_share: over at least the style's median bars, at least one repeat allowed
       const double bars = static_cast<double>(std::max<int64_t>(note_bars + 1, o.share_bars));
       const int cap = std::max(1, static_cast<int>(o.max_repeat_share * bars + 1e-9));

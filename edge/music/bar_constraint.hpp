@@ -51,8 +51,9 @@
 //     complete a 2-bar cell (any two bars in a row: "G | GBdBA" is one) that came max_cell_repeats
 //     times already, nor take more than max_bar_share of the tune's bars, counted over at least
 //     share_bars (the style's corpus figures: a 16-bar tune with one bar 4 times is one a musician
-//     calls monotonous), nor repeat an earlier bar (but one ending on the tonic) once
-//     max_repeat_share of the bars (over at least share_bars) repeat one;
+//     calls monotonous), nor, a full bar, repeat an earlier bar (but one ending on the tonic) once
+//     max_repeat_share of the bars (over at least share_bars) repeat one (a section's pickup and its
+//     cadence's complement come back at every section);
 //     notes that could only complete such a bar are refused at their start (a full bar, a pickup
 //     after its complement, a due ending's complement), a shorter bar that may still go on at its
 //     bar line (a complement). max_identical_bars 0 turns the guard off (and it is dropped for a

@@ -703,6 +703,17 @@ TEST_CASE("bar constraint: the repetition guard sees short bars too (misc seed 9
   BarConstraint t(bo, char_vocab("x"), {1});
   t.observe("D|G2B d2B|c2A F2A|G2B d2g|f2d e2f|\nG2B d2B|c2A F2A|G2B A2F|G3 G2:|\n");
   CHECK(t.accepts("D|g2g f2d|e2c A2c|B2d g2B|c2e d2c|\nB2d g2B|c2e A2F|G2B A2F|G3 G2|]"));
+  // ... also where the tune already repeats as many full bars as max_repeat_share lets it (a full bar
+  // is refused there): oneills-hornpipe seed 94006, its second repeat's complement
+  auto hp = constraint_options(*spec, check_music_options(*spec, {"oneills-hornpipe", "", "", ""}), 3);
+  hp.corpus.reset();
+  BarConstraint h(hp, char_vocab("x"), {1});
+  h.observe("(3DEF | G2 BG dGBG | FGAB cdef | gfed cBAG | FGAB A2 (3DEF |\n"
+            "G2 BG dGBG | FGAB cdef | gfed cABG | FGAB A2 :|\n"
+            "|: (3def | gfed cBAG | FGAB cdef | gfed cBAG | FGAB A2 (3def |\n"
+            "gfed cBAG/A/ | Bcde f2 (3def | gfed cABG | ");
+  CHECK_FALSE(h.accepts("FGAB cdef |"));  // a full bar: the repeats' share is spent
+  CHECK(h.accepts("FGAB A2 :|"));
 }
 
 TEST_CASE("bar constraint: a section's end is :| || or |] with nothing open after it") {
