@@ -210,13 +210,13 @@ struct BarConstraint::State {
   bool line_full = false;   // a bar line ended the score line's room: a line break (or the end) comes next
   bool continued = false;   // a line continuation with no music after it yet
   bool last_tonic = false;  // the last note is the key's tonic
-  // the repetition guard: the last bars as music, and how often each full bar and 2-bar cell came
+  // the repetition guard: the last bars as music, and how often each bar and 2-bar cell came; every
+  // bar with notes, short ones (pickups, complements) too, as evaluate.py and the corpus's figures
+  // (style_stats.py) count them: monotonous() reads the same counts (a 5/8 complement bar 4 times in
+  // 13 bars passed as "not monotonous"), and a loop of short bars is one (misc seed 93005: "G |
+  // GBdBA ||" to the budget, every bar short, none counted when the guard counted full bars only)
   std::vector<uint64_t> history;
   std::vector<std::pair<uint64_t, int>> bar_counts, cell_counts;
-  // every bar with notes as music, short ones (pickups, complements) too: monotonous() counts them
-  // as evaluate.py does (a 5/8 complement bar 4 times in 13 bars passed as "not monotonous")
-  std::vector<std::pair<uint64_t, int>> note_bar_counts;
-  bool last_full = false;  // the bar closed last was full (a cell is two full bars)
   std::vector<uint64_t> seen;  // every bar with notes closed so far (as music), for max_repeat_share
   int repeated = 0;            // bars equal to one before them in the tune
   // sections: bar lines at the last section's end (:| :: || |]) and the length of the last section
@@ -321,15 +321,16 @@ struct BarConstraint::State {
       const bool tuplet_done = tup_left <= 1;
       const Rational rest = tuplet_done ? Rational(0) : Rational(tup_left - 1) * w * tup_ratio;
       if (after + rest > limit() || (tuplet_done && !after.multiple_of(grid))) continue;
-      // a note that completes the bar: not into a loop (a full bar), nor a copy of the corpus
-      const bool full = after == o.bar && o.max_identical_bars > 0;
-      const bool closing = corpus != nullptr && after == limit();
-      if ((full || closing) && tuplet_done && broken_next == Rational(0) && guard) {
+      // a note that must complete the bar (a full one, or a pickup after its complement, or a due
+      // ending's complement): not into a loop, nor a copy of the corpus
+      const bool closing = after == limit();
+      if (closing && (o.max_identical_bars > 0 || corpus != nullptr) && tuplet_done && broken_next == Rational(0) &&
+          guard) {
         State s = *this;
         s.suffix = l;
         s.base = b;
         s.commit_note(false);
-        if ((full && s.loops()) || (closing && s.copies())) continue;
+        if (s.loops() || s.copies()) continue;
       }
       return true;
     }
@@ -409,7 +410,7 @@ struct BarConstraint::State {
     if (!tie_ok || !broken_ok || !tuplet_ok) return false;
     if (dur + obligations() > limit()) return false;
     if (tup_left == 0 && !dur.multiple_of(grid)) return false;
-    if (dur == o.bar && tup_left == 0 && loops()) return false;
+    if (dur == limit() && tup_left == 0 && loops()) return false;
     if (dur == limit() && tup_left == 0 && copies()) return false;
     return true;
   }
@@ -476,11 +477,14 @@ struct BarConstraint::State {
       const int cap = std::max(2, static_cast<int>(o.max_bar_share * bars + 1e-9));
       if (count_of(bar_counts, h) >= cap) return true;
     }
-    if (o.max_cell_repeats > 0 && last_full && !history.empty() &&
+    if (o.max_cell_repeats > 0 && !history.empty() &&
         count_of(cell_counts, mix(history.back(), h)) >= o.max_cell_repeats)
       return true;
-    // (a bar ending on the tonic may come again: a tune's last bar is often its first section's)
-    if (o.max_repeat_share > 0 && !last_tonic && std::find(seen.begin(), seen.end(), h) != seen.end()) {
+    // (a bar ending on the tonic may come again: a tune's last bar is often its first section's; so
+    // may a short bar, a section's pickup or its cadence's complement: with every short bar under
+    // this cap, oneills-hornpipe seed 94006 was refused "FGAB A2 :|" at its second repeat and wrote
+    // "FGAB A2 z G |" and a section more; the counts above still cap a loop of short bars)
+    if (o.max_repeat_share > 0 && !last_tonic && dur == o.bar && std::find(seen.begin(), seen.end(), h) != seen.end()) {
       // as max_bar_share: over at least the style's median bars, at least one repeat allowed
       const double bars = static_cast<double>(std::max<int64_t>(note_bars + 1, o.share_bars));
       const int cap = std::max(1, static_cast<int>(o.max_repeat_share * bars + 1e-9));
@@ -546,12 +550,8 @@ struct BarConstraint::State {
     else if (!first && dur < m && t != ":|2") need = m - dur;  // a second ending starts afresh
     if (!region_known) region_known = true, region_first = dur;
     const uint64_t h = bar_hash(notes);
-    if (dur == m) {
-      add_count(bar_counts, h);
-      if (last_full && !history.empty()) add_count(cell_counts, mix(history.back(), h));
-    }
-    last_full = dur == m;
-    add_count(note_bar_counts, h);
+    add_count(bar_counts, h);
+    if (!history.empty()) add_count(cell_counts, mix(history.back(), h));
     if (corpus != nullptr) {
       if (copies_unguarded()) ++copied;
       if (recent_n == static_cast<int>(recent.size())) std::rotate(recent.begin(), recent.begin() + 1, recent.end()), --recent_n;
@@ -568,7 +568,8 @@ struct BarConstraint::State {
     const std::string t = bar_tok;
     if (strict && (!is_bar_token(t) || !structure_ok(t))) return false;
     if (dur > Rational(0)) {
-      if (strict && (!length_ok(t) || copies())) return false;
+      // a bar shorter than it may be (a complement) is complete only here: the guard looks now
+      if (strict && (!length_ok(t) || copies() || (dur < limit() && loops()))) return false;
       close_bar(t);
     } else if (strict && (t == "|" || t == "|1" || t == ":|" || t == "::" || t == ":|2" ||
                           !(bars == 0 || tok_line_start))) {
@@ -1055,7 +1056,7 @@ bool BarConstraint::monotonous() const {
     st = &s;
   }
   int top = 0;
-  for (const auto& [h, n] : st->note_bar_counts) top = std::max(top, n);
+  for (const auto& [h, n] : st->bar_counts) top = std::max(top, n);
   return st->note_bars > 0 && 4 * static_cast<int64_t>(top) >= st->note_bars;
 }
 

@@ -44,16 +44,20 @@
 //   - repeats as abc2midi reads them: a second :| needs its |:, an open repeat closes before || |];
 //     a :| without |: only in the tune's first section;
 //   - the repetition guard, on bars compared as music (the same pitches and lengths however
-//     written: B/2 = B/, A>B = A3/2B/, B//-B// = B/, an accidental holds to the bar's end): a full
-//     bar may not be the (max_identical_bars+1)-th equal bar in a row, nor complete a third run in a
+//     written: B/2 = B/, A>B = A3/2B/, B//-B// = B/, an accidental holds to the bar's end), every bar
+//     with notes, short ones (pickups, complements) too, as the corpus's figures count them: a bar
+//     may not be the (max_identical_bars+1)-th equal bar in a row, nor complete a third run in a
 //     row of the same 2 to 8 bars, nor come more often in the tune than max_bar_repeats, nor
-//     complete a 2-bar cell that came max_cell_repeats times already, nor take more than
-//     max_bar_share of the tune's bars, counted over at least share_bars (the style's corpus
-//     figures: a 16-bar tune with one bar 4 times is one a musician calls monotonous), nor repeat an
-//     earlier bar (but one ending on the tonic) once max_repeat_share of the bars (over at least
-//     share_bars) repeat one;
-//     notes that could only complete such a bar are refused at their start. max_identical_bars 0
-//     turns the guard off (and it is dropped for a step where it would leave nothing allowed);
+//     complete a 2-bar cell (any two bars in a row: "G | GBdBA" is one) that came max_cell_repeats
+//     times already, nor take more than max_bar_share of the tune's bars, counted over at least
+//     share_bars (the style's corpus figures: a 16-bar tune with one bar 4 times is one a musician
+//     calls monotonous), nor, a full bar, repeat an earlier bar (but one ending on the tonic) once
+//     max_repeat_share of the bars (over at least share_bars) repeat one (a section's pickup and its
+//     cadence's complement come back at every section);
+//     notes that could only complete such a bar are refused at their start (a full bar, a pickup
+//     after its complement, a due ending's complement), a shorter bar that may still go on at its
+//     bar line (a complement). max_identical_bars 0 turns the guard off (and it is dropped for a
+//     step where it would leave nothing allowed);
 //   - the copy guard (with the corpus's passages, corpus_passages.hpp): a bar that would make the
 //     tune's last 3 bars (as scripts/abc/evaluate.py reads them: MIDI pitches and lengths) a
 //     passage of a training tune is refused, the note that must complete it at its start and a

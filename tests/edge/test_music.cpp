@@ -678,6 +678,44 @@ TEST_CASE("bar constraint: the repetition guard refuses a fourth identical bar, 
   CHECK(two.accepts("A2G F2E|"));
 }
 
+TEST_CASE("bar constraint: the repetition guard sees short bars too (misc seed 93005's pickup loop)") {
+  // misc seed 93005 (ninth pass): one-bar sections of a pickup and its complement, "G | GBdBA ||" over
+  // and over (77 bar lines, one bar a third of them) until the budget rule: the guard counted full
+  // bars only, so a loop of short bars passed every limit, and the monotonous tune could not end
+  auto spec = MusicModelSpec::from_model_dir(std::string(DUET_SOURCE_DIR) + "/models/abc-folk");
+  REQUIRE(spec.has_value());
+  BarConstraintOptions bo = constraint_options(*spec, check_music_options(*spec, {"misc", "", "", ""}), 3);
+  bo.corpus.reset();  // 6/8, L:1/8, K:G; misc: a bar at most 4 times, a quarter of at least 15 bars
+  const std::string loop = "(G/A/) | B G d B A|| G \\\n | G B d B A|| G \\\n | G B d B A|| G \\\n | G B d B A||\nG \\\n |";
+  BarConstraint c(bo, char_vocab("x"), {1});
+  c.observe(loop);
+  CHECK_FALSE(c.accepts("G B d B A||"));  // the complement a fourth time, a third run of "G | GBdBA"
+  CHECK_FALSE(c.accepts("G B d B/-B/ A||"));  // respelled: the same music
+  CHECK(c.accepts("G B d B A G|"));        // a full bar: the section goes on
+  CHECK(c.accepts("G B d e g||"));         // another complement
+  BarConstraint p(bo, char_vocab("x"), {1});
+  p.observe(loop + " G B d e g|| ");
+  CHECK_FALSE(p.accepts("G |"));  // the pickup "G" a fifth time (refused at its note: it must close the bar)
+  CHECK_FALSE(p.accepts("G "));
+  CHECK(p.accepts("d |"));        // another pickup
+  CHECK(p.accepts("B/c/ |"));
+  // a tune's pickup and its cadence come back at each section, as in the corpus
+  BarConstraint t(bo, char_vocab("x"), {1});
+  t.observe("D|G2B d2B|c2A F2A|G2B d2g|f2d e2f|\nG2B d2B|c2A F2A|G2B A2F|G3 G2:|\n");
+  CHECK(t.accepts("D|g2g f2d|e2c A2c|B2d g2B|c2e d2c|\nB2d g2B|c2e A2F|G2B A2F|G3 G2|]"));
+  // ... also where the tune already repeats as many full bars as max_repeat_share lets it (a full bar
+  // is refused there): oneills-hornpipe seed 94006, its second repeat's complement
+  auto hp = constraint_options(*spec, check_music_options(*spec, {"oneills-hornpipe", "", "", ""}), 3);
+  hp.corpus.reset();
+  BarConstraint h(hp, char_vocab("x"), {1});
+  h.observe("(3DEF | G2 BG dGBG | FGAB cdef | gfed cBAG | FGAB A2 (3DEF |\n"
+            "G2 BG dGBG | FGAB cdef | gfed cABG | FGAB A2 :|\n"
+            "|: (3def | gfed cBAG | FGAB cdef | gfed cBAG | FGAB A2 (3def |\n"
+            "gfed cBAG/A/ | Bcde f2 (3def | gfed cABG | ");
+  CHECK_FALSE(h.accepts("FGAB cdef |"));  // a full bar: the repeats' share is spent
+  CHECK(h.accepts("FGAB A2 :|"));
+}
+
 TEST_CASE("bar constraint: a section's end is :| || or |] with nothing open after it") {
   auto c = make(Rational(3, 4), Rational(1, 8), char_vocab("x"));
   c.observe("d2d dcB|");
