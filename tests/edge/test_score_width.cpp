@@ -11,6 +11,7 @@
 
 #include "edge/music/abc_fields.hpp"
 #include "edge/music/bar_constraint.hpp"
+#include "walk_fixtures.hpp"
 
 using namespace duet::music;
 
@@ -145,11 +146,7 @@ TEST_CASE("score width: a random walk of dense notation stays under the width, n
     std::string text;
     for (int step = 0; step < 5000; ++step) {
       auto ok = c.allowed();
-      std::vector<int> ids;
-      for (size_t i = 0; i + 1 < ok.size(); ++i)
-        if (ok[i]) ids.push_back(static_cast<int>(i));
-      REQUIRE_FALSE(ids.empty());
-      int id = ids[std::uniform_int_distribution<size_t>(0, ids.size() - 1)(rng)];
+      int id = test::random_allowed(ok, rng);
       // prefer continuations over line breaks, so that score lines grow to their limits
       for (const char* pref : {"\\\n", ">", "^"}) {
         const auto pid = static_cast<size_t>(std::find(tokens.begin(), tokens.end(), pref) - tokens.begin());
