@@ -35,6 +35,7 @@
 #include "common/dtype.hpp"
 #include "common/generator.hpp"
 #include "common/percentile.hpp"
+#include "common/spin_window.hpp"
 #include "common/wire/tensor_frames.hpp"
 #include "edge/client/cloud_connection.hpp"
 #include "edge/client/remote_backbone.hpp"
@@ -308,7 +309,7 @@ int main(int argc, char** argv) {
   app.add_option("--spin-us", spin_us,
                  "split modes: the daemon (--spin-us) and the edge poll without sleeping this long after each "
                  "message (0: off)")
-      ->check(CLI::Range(0, 100000));
+      ->check(CLI::Range(int64_t{0}, duet::kMaxSpinUs));
   CLI11_PARSE(app, argc, argv);
   if (name.empty()) name = fs::path(model).filename().string();
   if (cloud_bin.empty()) cloud_bin = self_dir() + "/../cloud/duet-cloud";

@@ -34,6 +34,7 @@
 #include "bench/load_run.hpp"
 #include "bench/metrics_scrape.hpp"
 #include "common/dtype.hpp"
+#include "common/spin_window.hpp"
 #include "common/generator.hpp"
 #include "common/percentile.hpp"
 #include "common/wire/tensor_frames.hpp"
@@ -219,7 +220,7 @@ int main(int argc, char** argv) {
   app.add_option("--warmup-steps", warmup_steps, "untimed run of this many decode steps at each N first (0: none)");
   app.add_option("--timeout-ms", timeout_ms, "longest wait for one reply");
   app.add_option("--spin-us", spin_us, "each session polls for its reply without sleeping this long (0: off)")
-      ->check(CLI::Range(0, 100000));
+      ->check(CLI::Range(int64_t{0}, duet::kMaxSpinUs));
   app.add_option("--daemon-pid", daemon_pid, "read this process's GPU memory (nvidia-smi) at the end of each N");
   app.add_flag("--no-check", no_check, "skip the token check (phase 3)");
   app.add_option("--logit-tolerance", tolerance, "a mismatch within this many logits of the max is reported, not failed");

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "common/setting_file.hpp"
+#include "common/spin_window.hpp"
 #include "common/toml_file.hpp"
 
 namespace duet::cloud {
@@ -38,7 +39,7 @@ const std::vector<CloudSetting> kSettings = {
     {"server", "spin_us", "--spin-us",
      "the socket and engine threads poll without sleeping this long after each message or step, sparing "
      "wake-ups at the cost of two busy cores (default 0: off)",
-     DUET_SLOT(C, spin_us), within(0, 100000, "microseconds")},
+     DUET_SLOT(C, spin_us), within(0, kMaxSpinUs, "microseconds")},
     {"stages", "devices", "--devices", "comma-separated devices for the automatic plan, e.g. cuda:0,cuda:1 or cpu,cpu",
      DUET_SLOT(C, devices)},
     {"stages", "plan", "--plan",
@@ -166,8 +167,9 @@ void CloudConfig::validate() const {
   if (idle_timeout_s == 0) bad("[limits] idle_timeout_s must be at least 1");
   if (kv_memory_mb == 0) bad("[limits] kv_memory_mb must be at least 1: with no KV budget every session is refused");
   if (max_message_mb == 0) bad("[limits] max_message_mb must be at least 1");
-  if (spin_us > 100000)
-    bad("[server] spin_us is " + std::to_string(spin_us) + ": at most 100000 (0.1 s; it is a short busy wait, not a timeout)");
+  if (spin_us > kMaxSpinUs)
+    bad("[server] spin_us is " + std::to_string(spin_us) + ": at most " + std::to_string(kMaxSpinUs) +
+        " (0.1 s; it is a short busy wait, not a timeout)");
   if (!metrics_token_file.empty() && metrics_listen.empty())
     bad("[server] metrics_token_file is set but metrics_listen is empty: set both, or neither");
   if (handshake_timeout_ms == 0) bad("[connections] handshake_timeout_ms must be at least 1 (0 would let a silent "

@@ -7,8 +7,12 @@
 // from the model. Header-only, no LibTorch.
 //   SpinWindow spin(100us);  spin.touch(now);  spin.active(now) -> poll with timeout 0
 #include <chrono>
+#include <cstdint>
 
 namespace duet {
+
+// The longest span any setting may ask for (0.1 s): a short busy wait, not a timeout.
+inline constexpr int64_t kMaxSpinUs = 100000;
 
 class SpinWindow {
  public:

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "common/setting_file.hpp"
+#include "common/spin_window.hpp"
 #include "common/toml_file.hpp"
 
 namespace duet::edge {
@@ -42,7 +43,7 @@ const std::vector<EdgeSetting> kSettings = {
     {"cloud", "timeout_ms", "--timeout-ms", "give up on the daemon after this long", DUET_SLOT(E, timeout_ms),
      within(1, kNoMax, "ms"), kRun},
     {"cloud", "spin_us", "--spin-us", "poll for each reply without sleeping this long (a busy core; 0: off)",
-     DUET_SLOT(E, spin_us), within(0, 100000, "microseconds"), kRun},
+     DUET_SLOT(E, spin_us), within(0, kMaxSpinUs, "microseconds"), kRun},
     {"cloud", "edge_blocks", "--edge-blocks",
      "keep the first K blocks here (privacy): the daemon must run --first-block K and never sees the token embeddings",
      DUET_SLOT(E, edge_blocks), {}, kRun},
